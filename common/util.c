@@ -1,0 +1,70 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "error.h"
+#include "util.h"
+
+int vcuda_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || *s < '0' || *s > '9')
+		return VCUDA_E_INVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return VCUDA_E_INVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end != '\0' || (shift && v > (~0ull >> shift)))
+		return VCUDA_E_INVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+uint64_t vcuda_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int vcuda_random(void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = getrandom((char *)buf + done, len - done, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return VCUDA_E_SYSTEM;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+void vcuda_hex(const void *buf, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *p = buf;
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * len] = '\0';
+}

@@ -1,0 +1,338 @@
+/* The CPU device: contexts (primary and explicit) and the per-thread stack. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "emu.h"
+
+#define CTX_STACK_MAX 64
+
+static __thread struct CUctx_st *ctx_stack[CTX_STACK_MAX];
+static __thread int ctx_depth;
+
+/* Live contexts, kept as one-byte ranges at their addresses. */
+static struct vcuda_rangemap ctx_live;
+
+int emu_ctx_valid(const struct CUctx_st *ctx)
+{
+	const struct vcuda_range *r;
+	int ok;
+
+	if (!ctx)
+		return 0;
+	pthread_mutex_lock(&emu.lock);
+	r = vcuda_rangemap_find(&ctx_live, (uintptr_t)ctx);
+	ok = r && r->base == (uintptr_t)ctx && ctx->magic == EMU_CTX_MAGIC;
+	pthread_mutex_unlock(&emu.lock);
+	return ok;
+}
+
+struct CUctx_st *emu_ctx_current(void)
+{
+	return ctx_depth > 0 ? ctx_stack[ctx_depth - 1] : NULL;
+}
+
+CUresult emu_ctx_require(struct CUctx_st **ctx)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	*ctx = emu_ctx_current();
+	if (!*ctx || !emu_ctx_valid(*ctx))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	return CUDA_SUCCESS;
+}
+
+static struct CUctx_st *ctx_new(int device, unsigned int flags, int primary)
+{
+	struct CUctx_st *ctx = calloc(1, sizeof(*ctx));
+	struct vcuda_range r;
+
+	if (!ctx)
+		return NULL;
+	ctx->magic = EMU_CTX_MAGIC;
+	ctx->device = device;
+	ctx->flags = flags;
+	ctx->primary = primary;
+	r = (struct vcuda_range){.base = (uintptr_t)ctx, .size = 1, .data = ctx};
+	pthread_mutex_lock(&emu.lock);
+	ctx->id = ++emu.next_id;
+	if (vcuda_rangemap_insert(&ctx_live, &r) != 0) {
+		pthread_mutex_unlock(&emu.lock);
+		free(ctx);
+		return NULL;
+	}
+	pthread_mutex_unlock(&emu.lock);
+	return ctx;
+}
+
+/* Frees what the context owns; the context itself stays (primary) or goes. */
+static void ctx_release_resources(struct CUctx_st *ctx)
+{
+	emu_streams_release_ctx(ctx);
+	emu_memory_release_ctx(ctx);
+}
+
+static void ctx_free(struct CUctx_st *ctx)
+{
+	ctx_release_resources(ctx);
+	pthread_mutex_lock(&emu.lock);
+	vcuda_rangemap_remove(&ctx_live, (uintptr_t)ctx, NULL);
+	pthread_mutex_unlock(&emu.lock);
+	ctx->magic = 0;
+	free(ctx);
+}
+
+/* Removes ctx from this thread's stack (other threads' stacks are theirs to
+ * keep; CUDA reports INVALID_CONTEXT when they use a destroyed context). */
+static void ctx_unstack(struct CUctx_st *ctx)
+{
+	int j = 0;
+
+	for (int i = 0; i < ctx_depth; i++)
+		if (ctx_stack[i] != ctx)
+			ctx_stack[j++] = ctx_stack[i];
+	ctx_depth = j;
+}
+
+CUresult cuCtxCreate(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags,
+		     CUdevice dev)
+{
+	CUresult rc = emu_check_init();
+	struct CUctx_st *ctx;
+
+	if (rc)
+		return rc;
+	if (!pctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (dev < 0 || dev >= EMU_NDEVICES)
+		return CUDA_ERROR_INVALID_DEVICE;
+	if (params && (params->numExecAffinityParams || params->cigParams))
+		return CUDA_ERROR_NOT_SUPPORTED;
+	if (ctx_depth >= CTX_STACK_MAX)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	ctx = ctx_new(dev, flags, 0);
+	if (!ctx)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	ctx_stack[ctx_depth++] = ctx;
+	*pctx = ctx;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxDestroy(CUcontext ctx)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	if (!emu_ctx_valid(ctx) || ctx->primary)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	ctx_unstack(ctx);
+	ctx_free(ctx);
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetCurrent(CUcontext *pctx)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	if (!pctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	*pctx = emu_ctx_current();
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxSetCurrent(CUcontext ctx)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	if (ctx && !emu_ctx_valid(ctx))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (!ctx) {
+		if (ctx_depth > 0)
+			ctx_depth--;
+		return CUDA_SUCCESS;
+	}
+	if (ctx_depth == 0)
+		ctx_depth = 1;
+	ctx_stack[ctx_depth - 1] = ctx;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxPushCurrent(CUcontext ctx)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	if (!emu_ctx_valid(ctx))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (ctx_depth >= CTX_STACK_MAX)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	ctx_stack[ctx_depth++] = ctx;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxPopCurrent(CUcontext *pctx)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	if (ctx_depth == 0)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	ctx_depth--;
+	if (pctx)
+		*pctx = ctx_stack[ctx_depth];
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetDevice(CUdevice *dev)
+{
+	struct CUctx_st *ctx;
+	CUresult rc = emu_ctx_require(&ctx);
+
+	if (rc)
+		return rc;
+	if (!dev)
+		return CUDA_ERROR_INVALID_VALUE;
+	*dev = ctx->device;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetFlags(unsigned int *flags)
+{
+	struct CUctx_st *ctx;
+	CUresult rc = emu_ctx_require(&ctx);
+
+	if (rc)
+		return rc;
+	if (!flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	*flags = ctx->flags;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetId(CUcontext ctx, unsigned long long *id)
+{
+	CUresult rc = CUDA_SUCCESS;
+
+	if (!ctx)
+		rc = emu_ctx_require(&ctx);
+	if (rc)
+		return rc;
+	if (!emu_ctx_valid(ctx))
+		return CUDA_ERROR_INVALID_CONTEXT;
+	if (!id)
+		return CUDA_ERROR_INVALID_VALUE;
+	*id = ctx->id;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
+{
+	CUresult rc = CUDA_SUCCESS;
+
+	if (!ctx)
+		rc = emu_ctx_require(&ctx);
+	if (rc)
+		return rc;
+	if (!version)
+		return CUDA_ERROR_INVALID_VALUE;
+	*version = 3020;
+	return CUDA_SUCCESS;
+}
+
+/* Work runs at submission, so a context is always idle. */
+CUresult cuCtxSynchronize(void)
+{
+	struct CUctx_st *ctx;
+
+	return emu_ctx_require(&ctx);
+}
+
+CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	if (!pctx)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (dev < 0 || dev >= EMU_NDEVICES)
+		return CUDA_ERROR_INVALID_DEVICE;
+	if (!emu.primary && !(emu.primary = ctx_new(dev, 0, 1)))
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	emu.primary->retain_count++;
+	*pctx = emu.primary;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxRelease(CUdevice dev)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	if (dev < 0 || dev >= EMU_NDEVICES)
+		return CUDA_ERROR_INVALID_DEVICE;
+	if (!emu.primary || emu.primary->retain_count == 0)
+		return CUDA_ERROR_INVALID_CONTEXT;
+	/* The last release deactivates the context: what it held is freed. */
+	if (--emu.primary->retain_count == 0)
+		ctx_release_resources(emu.primary);
+	return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxReset(CUdevice dev)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	if (dev < 0 || dev >= EMU_NDEVICES)
+		return CUDA_ERROR_INVALID_DEVICE;
+	if (emu.primary) {
+		ctx_release_resources(emu.primary);
+		emu.primary->flags = 0;
+	}
+	return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
+{
+	CUresult rc = emu_check_init();
+
+	if (rc)
+		return rc;
+	if (dev < 0 || dev >= EMU_NDEVICES)
+		return CUDA_ERROR_INVALID_DEVICE;
+	if (!flags || !active)
+		return CUDA_ERROR_INVALID_VALUE;
+	*flags = emu.primary ? emu.primary->flags : 0;
+	*active = emu.primary && emu.primary->retain_count > 0;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags)
+{
+	CUresult rc = emu_check_init();
+	CUcontext ctx;
+
+	if (rc)
+		return rc;
+	if (dev < 0 || dev >= EMU_NDEVICES)
+		return CUDA_ERROR_INVALID_DEVICE;
+	if (!emu.primary) {
+		if ((rc = cuDevicePrimaryCtxRetain(&ctx, dev)) != CUDA_SUCCESS)
+			return rc;
+		emu.primary->retain_count--;
+	}
+	emu.primary->flags = flags;
+	return CUDA_SUCCESS;
+}

@@ -1,0 +1,563 @@
+/* The CPU device: device memory, page-locked host memory, copies and sets. */
+#include "config.h"
+
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "emu.h"
+
+#define HOST_PAGE 4096u
+
+CUresult emu_memory_init(uint64_t size)
+{
+	struct vcuda_range all = {.base = 0, .size = size};
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+
+	emu.dev_va = mmap(NULL, size, PROT_NONE, flags, -1, 0);
+	if (emu.dev_va == MAP_FAILED)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	emu.store = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (emu.store == MAP_FAILED) {
+		munmap(emu.dev_va, size);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	emu.arena_size = size;
+	vcuda_rangemap_init(&emu.allocs);
+	vcuda_rangemap_init(&emu.free);
+	vcuda_rangemap_init(&emu.host);
+	vcuda_rangemap_insert(&emu.free, &all);
+	return CUDA_SUCCESS;
+}
+
+int emu_is_device_address(uint64_t addr)
+{
+	return addr - (uintptr_t)emu.dev_va < emu.arena_size;
+}
+
+void *emu_dev_to_host(CUdeviceptr dptr, size_t len)
+{
+	const struct vcuda_range *r;
+	void *host = NULL;
+
+	pthread_mutex_lock(&emu.lock);
+	r = vcuda_rangemap_find_span(&emu.allocs, dptr, len);
+	if (r)
+		host = emu.store + (dptr - (uintptr_t)emu.dev_va);
+	pthread_mutex_unlock(&emu.lock);
+	return host;
+}
+
+/* First fit over the free blocks (arena offsets). Called with the lock held. */
+static int arena_alloc(uint64_t size, uint64_t *offset)
+{
+	for (size_t i = 0; i < emu.free.n; i++) {
+		struct vcuda_range blk = emu.free.r[i];
+		if (blk.size < size)
+			continue;
+		vcuda_rangemap_remove(&emu.free, blk.base, NULL);
+		if (blk.size > size) {
+			struct vcuda_range rest = {.base = blk.base + size,
+						   .size = blk.size - size};
+			vcuda_rangemap_insert(&emu.free, &rest);
+		}
+		*offset = blk.base;
+		return 0;
+	}
+	return -1;
+}
+
+/* Returns a block to the free set, merged with its neighbours, and gives
+ * its whole pages back to the system. Called with the lock held. */
+static void arena_free(uint64_t offset, uint64_t size)
+{
+	struct vcuda_range blk = {.base = offset, .size = size};
+	const struct vcuda_range *prev = offset ? vcuda_rangemap_find(&emu.free, offset - 1) : NULL;
+	const struct vcuda_range *next = vcuda_rangemap_find(&emu.free, offset + size);
+	uint64_t lo = (offset + HOST_PAGE - 1) & ~(uint64_t)(HOST_PAGE - 1);
+	uint64_t hi = (offset + size) & ~(uint64_t)(HOST_PAGE - 1);
+
+	if (hi > lo)
+		madvise(emu.store + lo, hi - lo, MADV_DONTNEED);
+	if (prev) {
+		blk.base = prev->base;
+		blk.size += prev->size;
+		vcuda_rangemap_remove(&emu.free, prev->base, NULL);
+	}
+	if (next) {
+		blk.size += next->size;
+		vcuda_rangemap_remove(&emu.free, next->base, NULL);
+	}
+	vcuda_rangemap_insert(&emu.free, &blk);
+}
+
+CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
+{
+	struct CUctx_st *ctx;
+	CUresult rc = emu_ctx_require(&ctx);
+	uint64_t size, off;
+	struct vcuda_range r;
+
+	if (rc)
+		return rc;
+	if (!dptr || bytesize == 0)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (bytesize > emu.arena_size)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	size = (bytesize + EMU_ALLOC_ALIGN - 1) & ~(uint64_t)(EMU_ALLOC_ALIGN - 1);
+	pthread_mutex_lock(&emu.lock);
+	if (arena_alloc(size, &off) != 0) {
+		pthread_mutex_unlock(&emu.lock);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	/* The range records the size asked for, so copies past it are refused. */
+	r = (struct vcuda_range){.base = (uintptr_t)emu.dev_va + off,
+				 .size = bytesize, .tag = size, .data = ctx};
+	if (vcuda_rangemap_insert(&emu.allocs, &r) != 0) {
+		arena_free(off, size);
+		pthread_mutex_unlock(&emu.lock);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	pthread_mutex_unlock(&emu.lock);
+	*dptr = r.base;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuMemAllocPitch(CUdeviceptr *dptr, size_t *pitch, size_t width,
+			 size_t height, unsigned int elem_size)
+{
+	size_t p;
+
+	if (!pitch || width == 0 || height == 0 ||
+	    (elem_size != 4 && elem_size != 8 && elem_size != 16))
+		return CUDA_ERROR_INVALID_VALUE;
+	p = (width + EMU_ALLOC_ALIGN - 1) & ~(size_t)(EMU_ALLOC_ALIGN - 1);
+	if (height > SIZE_MAX / p)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	*pitch = p;
+	return cuMemAlloc(dptr, p * height);
+}
+
+/* Called with the lock held. */
+static void memory_free_range(const struct vcuda_range *r)
+{
+	arena_free(r->base - (uintptr_t)emu.dev_va, r->tag);
+}
+
+CUresult cuMemFree(CUdeviceptr dptr)
+{
+	CUresult rc = emu_check_init();
+	struct vcuda_range r;
+
+	if (rc)
+		return rc;
+	if (dptr == 0)
+		return CUDA_SUCCESS;
+	pthread_mutex_lock(&emu.lock);
+	if (vcuda_rangemap_remove(&emu.allocs, dptr, &r) != 0) {
+		pthread_mutex_unlock(&emu.lock);
+		return CUDA_ERROR_INVALID_VALUE;
+	}
+	memory_free_range(&r);
+	pthread_mutex_unlock(&emu.lock);
+	return CUDA_SUCCESS;
+}
+
+void emu_memory_release_ctx(struct CUctx_st *ctx)
+{
+	pthread_mutex_lock(&emu.lock);
+	for (size_t i = emu.allocs.n; i-- > 0;) {
+		struct vcuda_range r = emu.allocs.r[i];
+		if (r.data != ctx)
+			continue;
+		vcuda_rangemap_remove(&emu.allocs, r.base, NULL);
+		memory_free_range(&r);
+	}
+	pthread_mutex_unlock(&emu.lock);
+}
+
+CUresult cuMemGetInfo(size_t *free_bytes, size_t *total)
+{
+	struct CUctx_st *ctx;
+	CUresult rc = emu_ctx_require(&ctx);
+	uint64_t used = 0;
+
+	if (rc)
+		return rc;
+	if (!free_bytes || !total)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&emu.lock);
+	for (size_t i = 0; i < emu.allocs.n; i++)
+		used += emu.allocs.r[i].tag;
+	pthread_mutex_unlock(&emu.lock);
+	*free_bytes = (size_t)(emu.arena_size - used);
+	*total = (size_t)emu.arena_size;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuMemGetAddressRange(CUdeviceptr *base, size_t *size, CUdeviceptr dptr)
+{
+	CUresult rc = emu_check_init();
+	const struct vcuda_range *r;
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&emu.lock);
+	r = vcuda_rangemap_find(&emu.allocs, dptr);
+	if (r) {
+		if (base)
+			*base = r->base;
+		if (size)
+			*size = r->size;
+	}
+	pthread_mutex_unlock(&emu.lock);
+	return r ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
+}
+
+/* ---- page-locked host memory ------------------------------------------ */
+
+CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags)
+{
+	struct CUctx_st *ctx;
+	CUresult rc = emu_ctx_require(&ctx);
+	struct vcuda_range r;
+	void *p;
+
+	if (rc)
+		return rc;
+	if (!pp || bytesize == 0 ||
+	    (flags & ~(unsigned)(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP |
+				 CU_MEMHOSTALLOC_WRITECOMBINED)))
+		return CUDA_ERROR_INVALID_VALUE;
+	if (flags & CU_MEMHOSTALLOC_DEVICEMAP)
+		return CUDA_ERROR_NOT_SUPPORTED; /* the device cannot map host memory */
+	p = mmap(NULL, bytesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	r = (struct vcuda_range){.base = (uintptr_t)p, .size = bytesize, .tag = flags, .data = ctx};
+	pthread_mutex_lock(&emu.lock);
+	if (vcuda_rangemap_insert(&emu.host, &r) != 0) {
+		pthread_mutex_unlock(&emu.lock);
+		munmap(p, bytesize);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	pthread_mutex_unlock(&emu.lock);
+	*pp = p;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuMemAllocHost(void **pp, size_t bytesize)
+{
+	return cuMemHostAlloc(pp, bytesize, 0);
+}
+
+CUresult cuMemFreeHost(void *p)
+{
+	CUresult rc = emu_check_init();
+	struct vcuda_range r;
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&emu.lock);
+	rc = vcuda_rangemap_remove(&emu.host, (uintptr_t)p, &r) == 0 ? CUDA_SUCCESS
+								      : CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_unlock(&emu.lock);
+	if (rc == CUDA_SUCCESS)
+		munmap(p, r.size);
+	return rc;
+}
+
+CUresult cuMemHostGetFlags(unsigned int *flags, void *p)
+{
+	CUresult rc = emu_check_init();
+	const struct vcuda_range *r;
+
+	if (rc)
+		return rc;
+	if (!flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&emu.lock);
+	r = vcuda_rangemap_find(&emu.host, (uintptr_t)p);
+	if (r)
+		*flags = (unsigned int)r->tag;
+	pthread_mutex_unlock(&emu.lock);
+	return r ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+/* ---- copies and sets ---------------------------------------------------- */
+
+static CUresult memory_check_stream(CUstream s)
+{
+	struct CUctx_st *ctx;
+	CUresult rc = emu_ctx_require(&ctx);
+
+	if (rc)
+		return rc;
+	return emu_stream_valid(s) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+/* A host pointer for either kind of address, checked; NULL if invalid. */
+static void *memory_resolve(uint64_t addr, size_t len)
+{
+	if (emu_is_device_address(addr))
+		return emu_dev_to_host(addr, len);
+	return (void *)(uintptr_t)addr;
+}
+
+static CUresult memory_copy(uint64_t dst, uint64_t src, size_t n, CUstream s)
+{
+	CUresult rc = memory_check_stream(s);
+	void *d, *p;
+
+	if (rc)
+		return rc;
+	if (n == 0)
+		return CUDA_SUCCESS;
+	d = memory_resolve(dst, n);
+	p = memory_resolve(src, n);
+	if (!d || !p)
+		return CUDA_ERROR_INVALID_VALUE;
+	memmove(d, p, n);
+	return CUDA_SUCCESS;
+}
+
+static CUresult memory_copy_kind(uint64_t dst, int dst_dev, uint64_t src, int src_dev,
+				 size_t n, CUstream s)
+{
+	if (n && (emu_is_device_address(dst) != dst_dev ||
+		  emu_is_device_address(src) != src_dev))
+		return CUDA_ERROR_INVALID_VALUE;
+	return memory_copy(dst, src, n, s);
+}
+
+CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+	return memory_copy(dst, src, n, NULL);
+}
+
+CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
+{
+	return memory_copy(dst, src, n, s);
+}
+
+CUresult cuMemcpyHtoD(CUdeviceptr dst, const void *src, size_t n)
+{
+	return memory_copy_kind(dst, 1, (uintptr_t)src, 0, n, NULL);
+}
+
+CUresult cuMemcpyHtoDAsync(CUdeviceptr dst, const void *src, size_t n, CUstream s)
+{
+	return memory_copy_kind(dst, 1, (uintptr_t)src, 0, n, s);
+}
+
+CUresult cuMemcpyDtoH(void *dst, CUdeviceptr src, size_t n)
+{
+	return memory_copy_kind((uintptr_t)dst, 0, src, 1, n, NULL);
+}
+
+CUresult cuMemcpyDtoHAsync(void *dst, CUdeviceptr src, size_t n, CUstream s)
+{
+	return memory_copy_kind((uintptr_t)dst, 0, src, 1, n, s);
+}
+
+CUresult cuMemcpyDtoD(CUdeviceptr dst, CUdeviceptr src, size_t n)
+{
+	return memory_copy_kind(dst, 1, src, 1, n, NULL);
+}
+
+CUresult cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
+{
+	return memory_copy_kind(dst, 1, src, 1, n, s);
+}
+
+static CUresult memory_set(CUdeviceptr dst, uint32_t value, unsigned elem, size_t count,
+			   CUstream s)
+{
+	CUresult rc = memory_check_stream(s);
+	uint8_t *d;
+
+	if (rc)
+		return rc;
+	if (count == 0)
+		return CUDA_SUCCESS;
+	if (dst % elem != 0 || count > SIZE_MAX / elem)
+		return CUDA_ERROR_INVALID_VALUE;
+	d = emu_dev_to_host(dst, count * elem);
+	if (!d)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (elem == 1) {
+		memset(d, (int)(value & 0xff), count);
+	} else if (elem == 2) {
+		uint16_t v = (uint16_t)value;
+		for (size_t i = 0; i < count; i++)
+			memcpy(d + 2 * i, &v, 2);
+	} else {
+		for (size_t i = 0; i < count; i++)
+			memcpy(d + 4 * i, &value, 4);
+	}
+	return CUDA_SUCCESS;
+}
+
+CUresult cuMemsetD8(CUdeviceptr dst, unsigned char uc, size_t n)
+{
+	return memory_set(dst, uc, 1, n, NULL);
+}
+
+CUresult cuMemsetD16(CUdeviceptr dst, unsigned short us, size_t n)
+{
+	return memory_set(dst, us, 2, n, NULL);
+}
+
+CUresult cuMemsetD32(CUdeviceptr dst, unsigned int ui, size_t n)
+{
+	return memory_set(dst, ui, 4, n, NULL);
+}
+
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n, CUstream s)
+{
+	return memory_set(dst, uc, 1, n, s);
+}
+
+CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short us, size_t n, CUstream s)
+{
+	return memory_set(dst, us, 2, n, s);
+}
+
+CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int ui, size_t n, CUstream s)
+{
+	return memory_set(dst, ui, 4, n, s);
+}
+
+/* ---- pointer attributes -------------------------------------------------- */
+
+struct pointer_info {
+	int kind; /* 0 unknown, CU_MEMORYTYPE_DEVICE or CU_MEMORYTYPE_HOST */
+	struct vcuda_range range;
+};
+
+static struct pointer_info pointer_lookup(CUdeviceptr ptr)
+{
+	struct pointer_info pi = {0};
+	const struct vcuda_range *r;
+
+	pthread_mutex_lock(&emu.lock);
+	if ((r = vcuda_rangemap_find(&emu.allocs, ptr)) != NULL)
+		pi = (struct pointer_info){CU_MEMORYTYPE_DEVICE, *r};
+	else if ((r = vcuda_rangemap_find(&emu.host, ptr)) != NULL)
+		pi = (struct pointer_info){CU_MEMORYTYPE_HOST, *r};
+	pthread_mutex_unlock(&emu.lock);
+	return pi;
+}
+
+static CUresult pointer_attribute(const struct pointer_info *pi, CUpointer_attribute a,
+				  void *data, CUdeviceptr ptr)
+{
+	int dev = pi->kind == CU_MEMORYTYPE_DEVICE;
+
+	switch (a) {
+	case CU_POINTER_ATTRIBUTE_CONTEXT:
+		*(CUcontext *)data = pi->range.data;
+		break;
+	case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+		*(unsigned int *)data = (unsigned int)pi->kind;
+		break;
+	case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+		if (!dev)
+			return CUDA_ERROR_INVALID_VALUE;
+		*(CUdeviceptr *)data = ptr;
+		break;
+	case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+		if (dev)
+			return CUDA_ERROR_INVALID_VALUE;
+		*(void **)data = (void *)(uintptr_t)ptr;
+		break;
+	case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+	case CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE:
+	case CU_POINTER_ATTRIBUTE_IS_GPU_DIRECT_RDMA_CAPABLE:
+		*(int *)data = 0;
+		break;
+	case CU_POINTER_ATTRIBUTE_MAPPED:
+	case CU_POINTER_ATTRIBUTE_SYNC_MEMOPS:
+		*(int *)data = 1;
+		break;
+	case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+		*(int *)data = 0;
+		break;
+	case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+	case CU_POINTER_ATTRIBUTE_MEMORY_BLOCK_ID:
+		*(unsigned long long *)data = pi->range.base;
+		break;
+	case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+	case CU_POINTER_ATTRIBUTE_MAPPING_BASE_ADDR:
+		*(CUdeviceptr *)data = pi->range.base;
+		break;
+	case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+	case CU_POINTER_ATTRIBUTE_MAPPING_SIZE:
+		*(size_t *)data = pi->range.size;
+		break;
+	case CU_POINTER_ATTRIBUTE_ACCESS_FLAGS:
+		*(unsigned int *)data = CU_POINTER_ATTRIBUTE_ACCESS_FLAG_READWRITE;
+		break;
+	case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
+		*(unsigned long long *)data = 0;
+		break;
+	case CU_POINTER_ATTRIBUTE_MEMPOOL_HANDLE:
+		*(void **)data = NULL;
+		break;
+	default:
+		return CUDA_ERROR_INVALID_VALUE;
+	}
+	return CUDA_SUCCESS;
+}
+
+CUresult cuPointerGetAttribute(void *data, CUpointer_attribute a, CUdeviceptr ptr)
+{
+	CUresult rc = emu_check_init();
+	struct pointer_info pi;
+
+	if (rc)
+		return rc;
+	if (!data)
+		return CUDA_ERROR_INVALID_VALUE;
+	pi = pointer_lookup(ptr);
+	if (!pi.kind)
+		return CUDA_ERROR_INVALID_VALUE;
+	return pointer_attribute(&pi, a, data, ptr);
+}
+
+/* Unlike the single form, an unknown pointer is not an error here: it reads
+ * as unregistered host memory (memory type 0, no context). */
+CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attrs, void **data,
+				CUdeviceptr ptr)
+{
+	CUresult rc = emu_check_init();
+	struct pointer_info pi;
+
+	if (rc)
+		return rc;
+	if (!attrs || !data)
+		return CUDA_ERROR_INVALID_VALUE;
+	pi = pointer_lookup(ptr);
+	for (unsigned int i = 0; i < n; i++) {
+		if (!data[i])
+			continue;
+		if (!pi.kind) {
+			if (attrs[i] == CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL)
+				*(int *)data[i] = -2;
+			else if (attrs[i] == CU_POINTER_ATTRIBUTE_MEMORY_TYPE)
+				*(unsigned int *)data[i] = 0;
+			else if (attrs[i] == CU_POINTER_ATTRIBUTE_CONTEXT ||
+				 attrs[i] == CU_POINTER_ATTRIBUTE_HOST_POINTER)
+				*(void **)data[i] = NULL;
+			continue;
+		}
+		rc = pointer_attribute(&pi, attrs[i], data[i], ptr);
+		if (rc == CUDA_ERROR_INVALID_VALUE &&
+		    (attrs[i] == CU_POINTER_ATTRIBUTE_DEVICE_POINTER ||
+		     attrs[i] == CU_POINTER_ATTRIBUTE_HOST_POINTER))
+			*(void **)data[i] = NULL;
+		else if (rc)
+			return rc;
+	}
+	return CUDA_SUCCESS;
+}

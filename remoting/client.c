@@ -1,0 +1,330 @@
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "client.h"
+#include "error.h"
+#include "log.h"
+#include "transport.h"
+#include "wire.h"
+
+/* A copy from the device whose data messages have not all arrived. */
+struct pending_recv {
+	uint64_t seq;
+	uint8_t *dst;
+	size_t len;
+	struct pending_recv *next;
+};
+
+struct vcuda_client {
+	pthread_mutex_t lock;
+	struct vcuda_chan *chan;
+	uint64_t next_seq;
+	int lost;
+	struct pending_recv *pending;
+	Vcuda__AttachReply *attach;
+	Vcuda__Reply *attach_reply;
+};
+
+/* ---- handshake -------------------------------------------------------------- */
+
+static int client_hello(const struct vcuda_client_opts *o, Vcuda__HelloReply **out,
+			char *why, size_t why_len)
+{
+	Vcuda__Hello hello = VCUDA__HELLO__INIT;
+	char url[512], host[256] = "";
+	uint8_t buf[1024];
+	void *sock = NULL;
+	int rc = VCUDA_E_TRANSPORT, n, linger = 0;
+	zmq_pollitem_t item;
+
+	if (vcuda_url_handshake(o->url, url, sizeof(url)) != 0) {
+		snprintf(why, why_len, "'%s' is not a server URL (tcp://HOST:PORT, ipc:///PATH)", o->url);
+		return VCUDA_E_URL;
+	}
+	gethostname(host, sizeof(host) - 1);
+	hello.protocol_version = VCUDA_PROTOCOL_VERSION;
+	hello.cuda_version = o->cuda_version;
+	hello.pid = (uint32_t)getpid();
+	hello.hostname = host;
+	hello.program = (char *)(o->program ? o->program : "");
+	n = (int)vcuda__hello__pack(&hello, buf);
+	if (!vcuda_zmq_context() || !(sock = zmq_socket(vcuda_zmq_context(), ZMQ_DEALER)))
+		goto out_why;
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	if (zmq_connect(sock, url) != 0 || zmq_send(sock, buf, (size_t)n, 0) != n)
+		goto out_why;
+	item = (zmq_pollitem_t){sock, 0, ZMQ_POLLIN, 0};
+	if (zmq_poll(&item, 1, o->connect_timeout_ms) <= 0) {
+		rc = VCUDA_E_TIMEOUT;
+		snprintf(why, why_len, "no vcudad answered at %s within %d ms", o->url,
+			 o->connect_timeout_ms);
+		goto out_close;
+	}
+	n = zmq_recv(sock, buf, sizeof(buf), 0);
+	*out = n > 0 && n <= (int)sizeof(buf) ? vcuda__hello_reply__unpack(NULL, (size_t)n, buf) : NULL;
+	rc = *out ? 0 : VCUDA_E_PROTO;
+	if (rc)
+		snprintf(why, why_len, "the server at %s sent a malformed handshake reply", o->url);
+	goto out_close;
+out_why:
+	snprintf(why, why_len, "cannot reach %s: %s", o->url, zmq_strerror(errno));
+out_close:
+	if (sock)
+		zmq_close(sock);
+	return rc;
+}
+
+static int client_attach(struct vcuda_client *c, const struct vcuda_client_opts *o,
+			 const char *endpoint, ProtobufCBinaryData token, char *why,
+			 size_t why_len)
+{
+	Vcuda__Request rq = VCUDA__REQUEST__INIT;
+	Vcuda__Attach at = VCUDA__ATTACH__INIT;
+	struct vcuda_msg m;
+	Vcuda__Reply *rp = NULL;
+	int rc;
+
+	if ((rc = vcuda_chan_connect(endpoint, &c->chan)) != 0) {
+		snprintf(why, why_len, "cannot connect to the session worker at %s", endpoint);
+		return rc;
+	}
+	at.token = token;
+	rq.seq = ++c->next_seq;
+	rq.flags = VCUDA_REQ_WANT_REPLY;
+	rq.call_case = VCUDA__REQUEST__CALL_ATTACH;
+	rq.attach = &at;
+	if ((rc = vcuda_wire_send(c->chan, &rq.base, NULL, 0, 0)) == 0 &&
+	    (rc = vcuda_chan_recv(c->chan, &m, o->connect_timeout_ms)) == 0) {
+		rp = vcuda_wire_reply(&m);
+		vcuda_chan_release(c->chan, &m);
+	}
+	if (rc == 0 && (!rp || rp->status != 0 || rp->ret_case != VCUDA__REPLY__RET_ATTACH))
+		rc = rp && rp->status ? rp->status : VCUDA_E_PROTO;
+	if (rc) {
+		snprintf(why, why_len, "the session worker at %s refused to attach (%s)",
+			 endpoint, vcuda_strerror(rc));
+		vcuda_client_reply_free(rp);
+		return rc;
+	}
+	c->attach_reply = rp;
+	c->attach = rp->attach;
+	return 0;
+}
+
+int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client **out,
+			 char *why, size_t why_len)
+{
+	struct vcuda_client *c = calloc(1, sizeof(*c));
+	Vcuda__HelloReply *hr = NULL;
+	char endpoint[512];
+	int rc;
+
+	if (!c)
+		return VCUDA_E_NOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	if ((rc = client_hello(o, &hr, why, why_len)) != 0)
+		goto out_free;
+	if (hr->status != 0) {
+		rc = hr->status;
+		snprintf(why, why_len, "the server at %s refused the session: %s", o->url,
+			 hr->message && *hr->message ? hr->message : vcuda_strerror(rc));
+		goto out_free;
+	}
+	if ((rc = vcuda_url_for_client(o->url, hr->worker_endpoint, endpoint, sizeof(endpoint))) != 0) {
+		snprintf(why, why_len, "the server announced an unusable endpoint '%s'",
+			 hr->worker_endpoint);
+		goto out_free;
+	}
+	VDEBUG(remoting, "server %s: %s backend, session worker at %s", o->url,
+	       hr->backend, endpoint);
+	if ((rc = client_attach(c, o, endpoint, hr->token, why, why_len)) != 0)
+		goto out_free;
+	vcuda__hello_reply__free_unpacked(hr, NULL);
+	*out = c;
+	return 0;
+out_free:
+	if (hr)
+		vcuda__hello_reply__free_unpacked(hr, NULL);
+	vcuda_chan_close(c->chan);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return rc;
+}
+
+void vcuda_client_close(struct vcuda_client *c)
+{
+	if (!c)
+		return;
+	vcuda_chan_close(c->chan);
+	while (c->pending) {
+		struct pending_recv *p = c->pending;
+		c->pending = p->next;
+		free(p);
+	}
+	vcuda_client_reply_free(c->attach_reply);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+const Vcuda__AttachReply *vcuda_client_info(const struct vcuda_client *c)
+{
+	return c->attach;
+}
+
+int vcuda_client_lost(const struct vcuda_client *c)
+{
+	return __atomic_load_n(&c->lost, __ATOMIC_RELAXED);
+}
+
+void vcuda_client_reply_free(Vcuda__Reply *r)
+{
+	if (r)
+		vcuda__reply__free_unpacked(r, NULL);
+}
+
+/* ---- calls -------------------------------------------------------------------- */
+
+/* Writes a data message into the buffer registered for its request. */
+static int client_deliver(struct vcuda_client *c, const Vcuda__Reply *rp,
+			  const struct vcuda_msg *m)
+{
+	struct pending_recv **pp = &c->pending, *p;
+
+	while (*pp && (*pp)->seq != rp->seq)
+		pp = &(*pp)->next;
+	if (!(p = *pp)) {
+		VWARN(remoting, "data for unknown request %llu dropped",
+		      (unsigned long long)rp->seq);
+		return 0;
+	}
+	if (m->payload_len > p->len || rp->data_offset > p->len - m->payload_len) {
+		VERR(remoting, "server sent data outside the buffer of request %llu",
+		     (unsigned long long)rp->seq);
+		return VCUDA_E_PROTO;
+	}
+	if (m->payload_len)
+		memcpy(p->dst + rp->data_offset, m->payload, m->payload_len);
+	if (rp->last) {
+		*pp = p->next;
+		free(p);
+	}
+	return 0;
+}
+
+/* Receives until the reply to seq arrives. Called with the lock held. */
+static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
+{
+	for (;;) {
+		struct vcuda_msg m;
+		Vcuda__Reply *rp;
+		int rc = vcuda_chan_recv(c->chan, &m, -1);
+
+		if (rc == VCUDA_E_TOOBIG || rc == VCUDA_E_PROTO)
+			continue;
+		if (rc)
+			return rc;
+		rp = vcuda_wire_reply(&m);
+		if (!rp) {
+			vcuda_chan_release(c->chan, &m);
+			VERR(remoting, "malformed reply from the server");
+			return VCUDA_E_PROTO;
+		}
+		if (rp->data) {
+			rc = client_deliver(c, rp, &m);
+			vcuda_chan_release(c->chan, &m);
+			vcuda_client_reply_free(rp);
+			if (rc)
+				return rc;
+			continue;
+		}
+		vcuda_chan_release(c->chan, &m);
+		if (rp->seq == seq) {
+			*out = rp;
+			return 0;
+		}
+		VWARN(remoting, "unexpected reply to request %llu dropped",
+		      (unsigned long long)rp->seq);
+		vcuda_client_reply_free(rp);
+	}
+}
+
+static int client_send(struct vcuda_client *c, Vcuda__Request *rq, int want_reply,
+		       const void *payload, size_t payload_len, unsigned flags,
+		       void *recv, size_t recv_len)
+{
+	struct pending_recv *p = NULL;
+	int rc;
+
+	if (c->lost) {
+		rc = VCUDA_E_PEER_LOST;
+		goto out_gift;
+	}
+	rq->seq = ++c->next_seq;
+	rq->flags = want_reply ? VCUDA_REQ_WANT_REPLY : 0;
+	if (recv && recv_len) {
+		if (!(p = malloc(sizeof(*p)))) {
+			rc = VCUDA_E_NOMEM;
+			goto out_gift;
+		}
+		*p = (struct pending_recv){rq->seq, recv, recv_len, c->pending};
+		c->pending = p;
+	}
+	VTRACE(remoting, "-> %s seq %llu%s", vcuda_wire_call_name((int)rq->call_case),
+	       (unsigned long long)rq->seq, want_reply ? "" : " (posted)");
+	rc = vcuda_wire_send(c->chan, &rq->base, payload, payload_len, flags);
+	if (rc && p) {
+		c->pending = p->next;
+		free(p);
+	}
+	return rc;
+out_gift:
+	if (flags == VCUDA_SEND_GIFT)
+		free((void *)payload);
+	return rc;
+}
+
+static int client_failed(struct vcuda_client *c, int rc)
+{
+	if (rc == VCUDA_E_PEER_LOST || rc == VCUDA_E_TRANSPORT || rc == VCUDA_E_PROTO) {
+		if (!c->lost)
+			VERR(remoting, "lost the connection to the vcuda server (%s)",
+			     vcuda_strerror(rc));
+		__atomic_store_n(&c->lost, 1, __ATOMIC_RELAXED);
+		return VCUDA_E_PEER_LOST;
+	}
+	return rc;
+}
+
+int vcuda_client_call(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+		      size_t payload_len, unsigned flags, void *recv, size_t recv_len,
+		      Vcuda__Reply **reply)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = client_send(c, rq, 1, payload, payload_len, flags, recv, recv_len);
+	if (rc == 0)
+		rc = client_wait(c, rq->seq, reply);
+	rc = rc ? client_failed(c, rc) : 0;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+		      size_t payload_len, unsigned flags, void *recv, size_t recv_len)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = client_send(c, rq, 0, payload, payload_len, flags, recv, recv_len);
+	rc = rc ? client_failed(c, rc) : 0;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}

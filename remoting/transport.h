@@ -1,0 +1,138 @@
+/*
+ * Session channels: the one-to-one link between a guest and its worker.
+ * Every transport (zmq tcp:// and ipc:// now, the shared-memory ring later)
+ * implements these ops, and one conformance suite (tests/unit/test_transport.c)
+ * runs unchanged over each.
+ *
+ * A message is a header (a protobuf-encoded Request or Reply, at most
+ * VCUDA_MAX_HEADER bytes) and an optional payload of bulk data (at most
+ * VCUDA_MAX_PAYLOAD bytes). Messages arrive whole and in the order sent.
+ * Channels are not thread-safe: one thread uses a channel at a time.
+ */
+#ifndef VCUDA_TRANSPORT_H
+#define VCUDA_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VCUDA_MAX_HEADER (64u * 1024)
+#define VCUDA_MAX_PAYLOAD (64u * 1024 * 1024)
+
+/* Send flags: who owns the payload. */
+enum {
+	/* The transport copies the payload before send returns (default). */
+	VCUDA_SEND_COPY = 0,
+	/* The payload stays valid and unchanged until the peer has answered a
+	 * later message; the transport may send it without copying. */
+	VCUDA_SEND_BORROW = 1,
+	/* The payload was malloc()ed; the transport frees it when done. */
+	VCUDA_SEND_GIFT = 2,
+};
+
+struct vcuda_msg {
+	const void *hdr;
+	size_t hdr_len;
+	const void *payload; /* NULL when the message has none */
+	size_t payload_len;
+	void *priv[2]; /* the transport's */
+};
+
+struct vcuda_chan;
+
+struct vcuda_transport_ops {
+	const char *scheme; /* "tcp", "ipc", "shm" */
+
+	/* Listens for the one peer of a new channel at url, which may leave the
+	 * port to the system ("tcp://127.0.0.1:*"). Does not block. Returns 0,
+	 * VCUDA_E_URL, VCUDA_E_TRANSPORT. */
+	int (*bind)(const char *url, struct vcuda_chan **out);
+
+	/* Connects to a bound channel. Does not wait for the connection: a
+	 * peer that never appears shows as VCUDA_E_TIMEOUT or
+	 * VCUDA_E_PEER_LOST from recv. */
+	int (*connect)(const char *url, struct vcuda_chan **out);
+
+	/* The URL a peer connects to (with the port the system chose). Owned
+	 * by the channel. */
+	const char *(*endpoint)(struct vcuda_chan *c);
+
+	/* Queues one message; blocks only while the transport's queue is full.
+	 * flags: VCUDA_SEND_*. With VCUDA_SEND_GIFT the payload is freed even
+	 * when sending fails. Returns 0, VCUDA_E_TOOBIG, VCUDA_E_PEER_LOST,
+	 * VCUDA_E_TRANSPORT. */
+	int (*send)(struct vcuda_chan *c, const void *hdr, size_t hdr_len,
+		    const void *payload, size_t payload_len, unsigned flags);
+
+	/* Waits up to timeout_ms (-1: no limit) for the next message. Its
+	 * buffers stay valid until release. Returns 0, VCUDA_E_TIMEOUT,
+	 * VCUDA_E_PEER_LOST (the peer closed, died or stopped answering
+	 * heartbeats), VCUDA_E_TOOBIG or VCUDA_E_PROTO (a malformed message,
+	 * already discarded). */
+	int (*recv)(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms);
+
+	/* Gives back the buffers of a received message. */
+	void (*release)(struct vcuda_chan *c, struct vcuda_msg *m);
+
+	/* Closes the channel; queued messages are dropped. */
+	void (*close)(struct vcuda_chan *c);
+};
+
+struct vcuda_chan {
+	const struct vcuda_transport_ops *ops;
+};
+
+/* The transport for a URL's scheme, or NULL. */
+const struct vcuda_transport_ops *vcuda_transport_find(const char *url);
+
+int vcuda_chan_bind(const char *url, struct vcuda_chan **out);
+int vcuda_chan_connect(const char *url, struct vcuda_chan **out);
+
+static inline const char *vcuda_chan_endpoint(struct vcuda_chan *c)
+{
+	return c->ops->endpoint(c);
+}
+
+static inline int vcuda_chan_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len,
+				  const void *payload, size_t payload_len, unsigned flags)
+{
+	return c->ops->send(c, hdr, hdr_len, payload, payload_len, flags);
+}
+
+static inline int vcuda_chan_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
+{
+	return c->ops->recv(c, m, timeout_ms);
+}
+
+static inline void vcuda_chan_release(struct vcuda_chan *c, struct vcuda_msg *m)
+{
+	c->ops->release(c, m);
+}
+
+static inline void vcuda_chan_close(struct vcuda_chan *c)
+{
+	if (c)
+		c->ops->close(c);
+}
+
+extern const struct vcuda_transport_ops vcuda_zmq_tcp_ops;
+extern const struct vcuda_transport_ops vcuda_zmq_ipc_ops;
+
+/* ---- URLs ----------------------------------------------------------------- */
+
+/* The URL a session worker binds for a client that came in on listen_url:
+ * the same host with a system-chosen port, or a socket beside the
+ * listener's. 0 or VCUDA_E_URL. */
+int vcuda_url_worker(const char *listen_url, long id, char *out, size_t cap);
+/* The URL a client connects to for a worker endpoint that a listener at
+ * server_url announced: a tcp endpoint keeps the host the client already
+ * reaches the server by. 0 or VCUDA_E_URL. */
+int vcuda_url_for_client(const char *server_url, const char *worker_endpoint,
+			 char *out, size_t cap);
+/* The zmq endpoint a handshake socket uses for a server URL (shm:///p is
+ * handshaken over ipc:///p). 0 or VCUDA_E_URL. */
+int vcuda_url_handshake(const char *server_url, char *out, size_t cap);
+
+/* The process's ZeroMQ context, made on first use; NULL if that fails. */
+void *vcuda_zmq_context(void);
+
+#endif

@@ -1,0 +1,318 @@
+/*
+ * Session channels over ZeroMQ PAIR sockets (tcp:// and ipc://). A header
+ * and its payload travel as one two-frame message. A monitor socket reports
+ * connects and disconnects so that a peer that dies is noticed at once, and
+ * ZMTP heartbeats notice one that hangs or whose host vanished.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "error.h"
+#include "log.h"
+#include "transport.h"
+
+#define ZCHAN_HEARTBEAT_IVL_MS 1000
+#define ZCHAN_HEARTBEAT_TIMEOUT_MS 5000
+
+struct zchan {
+	struct vcuda_chan base;
+	void *sock;
+	void *mon;
+	int bound;      /* server side */
+	int open_conns; /* live connections the monitor reported */
+	int ever_connected;
+	int lost;
+	char endpoint[256];
+};
+
+static void *zmq_ctx;
+static pthread_once_t zmq_ctx_once = PTHREAD_ONCE_INIT;
+
+static void zmq_ctx_make(void)
+{
+	zmq_ctx = zmq_ctx_new();
+	if (zmq_ctx)
+		zmq_ctx_set(zmq_ctx, ZMQ_BLOCKY, 0);
+}
+
+void *vcuda_zmq_context(void)
+{
+	pthread_once(&zmq_ctx_once, zmq_ctx_make);
+	return zmq_ctx;
+}
+
+static int zchan_setup(struct zchan *z)
+{
+	static unsigned long counter;
+	char mon_url[64];
+	int ivl = ZCHAN_HEARTBEAT_IVL_MS, hbt = ZCHAN_HEARTBEAT_TIMEOUT_MS;
+	int no_reconnect = -1, linger = 0;
+	int64_t maxmsg = (int64_t)VCUDA_MAX_PAYLOAD + VCUDA_MAX_HEADER;
+	void *ctx = vcuda_zmq_context();
+
+	if (!ctx || !(z->sock = zmq_socket(ctx, ZMQ_PAIR)))
+		return VCUDA_E_TRANSPORT;
+	zmq_setsockopt(z->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+	zmq_setsockopt(z->sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt));
+	zmq_setsockopt(z->sock, ZMQ_RECONNECT_IVL, &no_reconnect, sizeof(no_reconnect));
+	zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	snprintf(mon_url, sizeof(mon_url), "inproc://vcuda-mon-%p-%lu", (void *)z,
+		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+	if (zmq_socket_monitor(z->sock, mon_url,
+			       ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED |
+				       ZMQ_EVENT_DISCONNECTED) != 0)
+		return VCUDA_E_TRANSPORT;
+	z->mon = zmq_socket(ctx, ZMQ_PAIR);
+	if (!z->mon || zmq_connect(z->mon, mon_url) != 0)
+		return VCUDA_E_TRANSPORT;
+	return 0;
+}
+
+static void zchan_close(struct vcuda_chan *c)
+{
+	struct zchan *z = (struct zchan *)c;
+
+	if (z->sock) {
+		zmq_socket_monitor(z->sock, NULL, 0);
+		zmq_close(z->sock);
+	}
+	if (z->mon)
+		zmq_close(z->mon);
+	free(z);
+}
+
+static int zchan_open(const struct vcuda_transport_ops *ops, const char *url, int bind,
+		      struct vcuda_chan **out)
+{
+	struct zchan *z = calloc(1, sizeof(*z));
+	size_t len = sizeof(z ? z->endpoint : (char[1]){0});
+	int rc;
+
+	if (!z)
+		return VCUDA_E_NOMEM;
+	z->base.ops = ops;
+	z->bound = bind;
+	if ((rc = zchan_setup(z)) != 0)
+		goto out_close;
+	if ((bind ? zmq_bind(z->sock, url) : zmq_connect(z->sock, url)) != 0) {
+		VWARN(remoting, "%s %s: %s", bind ? "bind" : "connect", url,
+		      zmq_strerror(errno));
+		rc = errno == EPROTONOSUPPORT || errno == EINVAL ? VCUDA_E_URL
+								: VCUDA_E_TRANSPORT;
+		goto out_close;
+	}
+	if (!bind || zmq_getsockopt(z->sock, ZMQ_LAST_ENDPOINT, z->endpoint, &len) != 0)
+		snprintf(z->endpoint, sizeof(z->endpoint), "%s", url);
+	*out = &z->base;
+	return 0;
+out_close:
+	zchan_close(&z->base);
+	return rc;
+}
+
+static int zchan_bind(const char *url, struct vcuda_chan **out)
+{
+	return zchan_open(vcuda_transport_find(url), url, 1, out);
+}
+
+static int zchan_connect(const char *url, struct vcuda_chan **out)
+{
+	return zchan_open(vcuda_transport_find(url), url, 0, out);
+}
+
+static const char *zchan_endpoint(struct vcuda_chan *c)
+{
+	return ((struct zchan *)c)->endpoint;
+}
+
+/* Reads the monitor's pending events; returns 1 once the peer is gone. */
+static int zchan_monitor(struct zchan *z)
+{
+	for (;;) {
+		zmq_msg_t ev, addr;
+		uint16_t event;
+
+		zmq_msg_init(&ev);
+		if (zmq_msg_recv(&ev, z->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&ev);
+			break;
+		}
+		memcpy(&event, zmq_msg_data(&ev), sizeof(event));
+		zmq_msg_close(&ev);
+		zmq_msg_init(&addr);
+		zmq_msg_recv(&addr, z->mon, 0);
+		zmq_msg_close(&addr);
+		if (event == ZMQ_EVENT_CONNECTED || event == ZMQ_EVENT_ACCEPTED) {
+			z->open_conns++;
+			z->ever_connected = 1;
+		} else if (event == ZMQ_EVENT_DISCONNECTED && z->open_conns > 0) {
+			z->open_conns--;
+		}
+	}
+	if (z->ever_connected && z->open_conns == 0)
+		z->lost = 1;
+	return z->lost;
+}
+
+static void zchan_free_gift(void *data, void *hint)
+{
+	free(data);
+}
+
+static int zchan_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len,
+		      const void *payload, size_t payload_len, unsigned flags)
+{
+	struct zchan *z = (struct zchan *)c;
+	zmq_msg_t m;
+	int more = payload ? ZMQ_SNDMORE : 0;
+	int rc = 0;
+
+	if (hdr_len > VCUDA_MAX_HEADER || payload_len > VCUDA_MAX_PAYLOAD) {
+		rc = VCUDA_E_TOOBIG;
+		goto out_gift;
+	}
+	if (zchan_monitor(z)) {
+		rc = VCUDA_E_PEER_LOST;
+		goto out_gift;
+	}
+	if (zmq_send(z->sock, hdr, hdr_len, more) < 0) {
+		rc = VCUDA_E_TRANSPORT;
+		goto out_gift;
+	}
+	if (!payload)
+		return 0;
+	if (flags == VCUDA_SEND_GIFT)
+		zmq_msg_init_data(&m, (void *)payload, payload_len, zchan_free_gift, NULL);
+	else if (flags == VCUDA_SEND_BORROW)
+		zmq_msg_init_data(&m, (void *)payload, payload_len, NULL, NULL);
+	else if (zmq_msg_init_size(&m, payload_len) == 0)
+		memcpy(zmq_msg_data(&m), payload, payload_len);
+	else
+		return VCUDA_E_NOMEM;
+	if (zmq_msg_send(&m, z->sock, 0) < 0) {
+		zmq_msg_close(&m);
+		return VCUDA_E_TRANSPORT;
+	}
+	return 0;
+out_gift:
+	if (flags == VCUDA_SEND_GIFT)
+		free((void *)payload);
+	return rc;
+}
+
+/* Discards the rest of a message whose first frame was refused. */
+static void zchan_drain(struct zchan *z)
+{
+	int more = 1;
+	size_t len = sizeof(more);
+
+	while (zmq_getsockopt(z->sock, ZMQ_RCVMORE, &more, &len) == 0 && more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		zmq_msg_recv(&m, z->sock, 0);
+		zmq_msg_close(&m);
+	}
+}
+
+static int zchan_recv_frames(struct zchan *z, struct vcuda_msg *out)
+{
+	zmq_msg_t *f[2] = {malloc(sizeof(zmq_msg_t)), malloc(sizeof(zmq_msg_t))};
+	int rc = VCUDA_E_NOMEM, inited = 0, more = 1;
+
+	if (!f[0] || !f[1])
+		goto out_free;
+	while (more && inited < 2) {
+		zmq_msg_init(f[inited++]);
+		if (zmq_msg_recv(f[inited - 1], z->sock, 0) < 0) {
+			rc = VCUDA_E_TRANSPORT;
+			goto out_free;
+		}
+		more = zmq_msg_more(f[inited - 1]);
+	}
+	if (more || zmq_msg_size(f[0]) > VCUDA_MAX_HEADER) {
+		rc = more ? VCUDA_E_PROTO : VCUDA_E_TOOBIG;
+		zchan_drain(z);
+		goto out_free;
+	}
+	*out = (struct vcuda_msg){.hdr = zmq_msg_data(f[0]), .hdr_len = zmq_msg_size(f[0])};
+	out->priv[0] = f[0];
+	if (inited == 2) {
+		out->payload = zmq_msg_data(f[1]);
+		out->payload_len = zmq_msg_size(f[1]);
+		out->priv[1] = f[1];
+	} else {
+		free(f[1]);
+	}
+	return 0;
+out_free:
+	for (int i = 0; i < inited; i++)
+		zmq_msg_close(f[i]);
+	free(f[0]);
+	free(f[1]);
+	return rc;
+}
+
+static int zchan_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
+{
+	struct zchan *z = (struct zchan *)c;
+	zmq_pollitem_t items[2] = {{z->sock, 0, ZMQ_POLLIN, 0}, {z->mon, 0, ZMQ_POLLIN, 0}};
+	uint64_t waited = 0;
+
+	for (;;) {
+		/* Wake up now and then: a disconnect may have been reported
+		 * before this call started to wait. */
+		int slice = timeout_ms < 0 || timeout_ms - (long)waited > 250
+				    ? 250 : timeout_ms - (int)waited;
+		int n = zmq_poll(items, 2, slice);
+
+		if (n < 0 && errno != EINTR)
+			return VCUDA_E_TRANSPORT;
+		if (n > 0 && (items[0].revents & ZMQ_POLLIN))
+			return zchan_recv_frames(z, m);
+		if (zchan_monitor(z))
+			return VCUDA_E_PEER_LOST;
+		waited += (uint64_t)slice;
+		if (timeout_ms >= 0 && waited >= (uint64_t)timeout_ms)
+			return VCUDA_E_TIMEOUT;
+	}
+}
+
+static void zchan_release(struct vcuda_chan *c, struct vcuda_msg *m)
+{
+	for (int i = 0; i < 2; i++) {
+		if (m->priv[i]) {
+			zmq_msg_close(m->priv[i]);
+			free(m->priv[i]);
+			m->priv[i] = NULL;
+		}
+	}
+}
+
+const struct vcuda_transport_ops vcuda_zmq_tcp_ops = {
+	.scheme = "tcp",
+	.bind = zchan_bind,
+	.connect = zchan_connect,
+	.endpoint = zchan_endpoint,
+	.send = zchan_send,
+	.recv = zchan_recv,
+	.release = zchan_release,
+	.close = zchan_close,
+};
+
+const struct vcuda_transport_ops vcuda_zmq_ipc_ops = {
+	.scheme = "ipc",
+	.bind = zchan_bind,
+	.connect = zchan_connect,
+	.endpoint = zchan_endpoint,
+	.send = zchan_send,
+	.recv = zchan_recv,
+	.release = zchan_release,
+	.close = zchan_close,
+};

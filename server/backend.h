@@ -1,0 +1,77 @@
+/*
+ * Backends: libcuda-compatible libraries loaded with dlopen. The real one is
+ * NVIDIA's libcuda.so.1; the CPU device (emulator/) exports the same
+ * functions. The server calls the driver API only through this table, so
+ * the code that serves a GPU is the code CI tests on the CPU device.
+ */
+#ifndef VCUDA_BACKEND_H
+#define VCUDA_BACKEND_H
+
+#include <cuda.h>
+
+/* Every driver function the server calls. */
+#define VCUDA_BACKEND_FUNCTIONS(X)                                             \
+	X(cuInit)                                                              \
+	X(cuDriverGetVersion)                                                  \
+	X(cuGetErrorName)                                                      \
+	X(cuDeviceGetCount)                                                    \
+	X(cuDeviceGet)                                                         \
+	X(cuDeviceGetName)                                                     \
+	X(cuDeviceGetUuid)                                                     \
+	X(cuDeviceTotalMem)                                                    \
+	X(cuDeviceGetAttribute)                                                \
+	X(cuDevicePrimaryCtxRetain)                                            \
+	X(cuDevicePrimaryCtxRelease)                                           \
+	X(cuDevicePrimaryCtxReset)                                             \
+	X(cuCtxSetCurrent)                                                     \
+	X(cuCtxSynchronize)                                                    \
+	X(cuMemGetInfo)                                                        \
+	X(cuMemAlloc)                                                          \
+	X(cuMemFree)                                                           \
+	X(cuMemcpyHtoD)                                                        \
+	X(cuMemcpyHtoDAsync)                                                   \
+	X(cuMemcpyDtoH)                                                        \
+	X(cuMemcpyDtoHAsync)                                                   \
+	X(cuMemcpyDtoD)                                                        \
+	X(cuMemcpyDtoDAsync)                                                   \
+	X(cuMemsetD8)                                                          \
+	X(cuMemsetD16)                                                         \
+	X(cuMemsetD32)                                                         \
+	X(cuMemsetD8Async)                                                     \
+	X(cuMemsetD16Async)                                                    \
+	X(cuMemsetD32Async)                                                    \
+	X(cuStreamCreateWithPriority)                                          \
+	X(cuStreamDestroy)                                                     \
+	X(cuStreamSynchronize)                                                 \
+	X(cuStreamQuery)                                                       \
+	X(cuStreamWaitEvent)                                                   \
+	X(cuEventCreate)                                                       \
+	X(cuEventDestroy)                                                      \
+	X(cuEventRecordWithFlags)                                              \
+	X(cuEventSynchronize)                                                  \
+	X(cuEventQuery)                                                        \
+	X(cuEventElapsedTime)
+
+struct vcuda_backend {
+	void *dl;
+	const char *kind; /* "cuda" or "cpu" */
+	char path[512];
+#define VCUDA_BACKEND_MEMBER(fn) __typeof__(fn) *fn;
+	VCUDA_BACKEND_FUNCTIONS(VCUDA_BACKEND_MEMBER)
+#undef VCUDA_BACKEND_MEMBER
+};
+
+enum vcuda_backend_choice { VCUDA_BACKEND_AUTO, VCUDA_BACKEND_CUDA, VCUDA_BACKEND_CPU };
+
+/*
+ * Loads and initializes (cuInit) a backend. For AUTO: NVIDIA's driver when
+ * it loads and reports a device, else the CPU device. cpu_path: the CPU
+ * device library. On failure writes why and returns VCUDA_E_BACKEND.
+ */
+int vcuda_backend_open(enum vcuda_backend_choice choice, const char *cpu_path,
+		       struct vcuda_backend *be, char *why, size_t why_len);
+void vcuda_backend_close(struct vcuda_backend *be);
+/* "CUDA_ERROR_INVALID_VALUE", never NULL. */
+const char *vcuda_backend_errname(const struct vcuda_backend *be, CUresult r);
+
+#endif

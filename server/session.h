@@ -1,0 +1,113 @@
+/*
+ * One client session, served by its own worker process (DESIGN.md
+ * decision 6). Everything the guest names is looked up here: streams and
+ * events in the handle table, device pointers in the allocation map.
+ */
+#ifndef VCUDA_SESSION_H
+#define VCUDA_SESSION_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "handle.h"
+#include "rangemap.h"
+#include "transport.h"
+#include "vcuda.pb-c.h"
+
+#define SESSION_MAX_DEVICES 16
+#define SESSION_TOKEN_LEN 16
+#define SESSION_DATA_CHUNK (4u << 20)
+
+struct session_stream {
+	CUstream s;
+	int device;
+};
+
+struct session_event {
+	CUevent e;
+	int device;
+};
+
+struct session {
+	struct vcuda_chan *chan;
+	struct vcuda_backend *be;
+	uint8_t token[SESSION_TOKEN_LEN];
+	int attached;
+	const char *peer; /* for logs: "pid 123 on host (program)" */
+	int ndevices;
+	CUcontext primary[SESSION_MAX_DEVICES];
+	int current; /* device whose primary context is current, -1 none */
+	struct vcuda_handle_table handles;
+	struct vcuda_rangemap mem; /* allocations; tag = device */
+	CUresult deferred;	   /* first failure of a posted call not yet reported */
+	uint64_t calls;
+};
+
+/* What a handler fills in besides the result. */
+struct session_reply {
+	Vcuda__Reply rp;
+	union {
+		Vcuda__AttachReply attach;
+		Vcuda__MemGetInfoReply mem_get_info;
+		Vcuda__MemAllocReply mem_alloc;
+		Vcuda__HandleReply handle;
+		Vcuda__ElapsedTimeReply elapsed;
+	} u;
+	Vcuda__DeviceInfo devices[SESSION_MAX_DEVICES];
+	Vcuda__DeviceInfo *device_ptrs[SESSION_MAX_DEVICES];
+	int32_t attrs[SESSION_MAX_DEVICES][CU_DEVICE_ATTRIBUTE_MAX];
+	char names[SESSION_MAX_DEVICES][256];
+	CUuuid uuids[SESSION_MAX_DEVICES];
+};
+
+/* A call's handler: returns the call's CUresult. m is the whole request
+ * message (its payload frame, if any). */
+typedef CUresult (*session_handler)(struct session *s, const Vcuda__Request *rq,
+				    const struct vcuda_msg *m, struct session_reply *out);
+
+struct session_call {
+	session_handler fn;
+	unsigned needs_device : 1; /* make rq->device's primary context current first */
+};
+
+/* The dispatch table, indexed by Request.call_case (server/dispatch.c). */
+const struct session_call *session_call_find(int call_case);
+
+/* Logs a refused request with the stable tag "refused". Returns rc. */
+CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc,
+			const char *why);
+
+/* Handlers (server/device.c, memory.c, stream.c), named after their calls. */
+CUresult srv_attach(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_ctx_init(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_ctx_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_ctx_reset(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_mem_get_info(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_mem_alloc(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_mem_free(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_memcpy_htod(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_memcpy_dtoh(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_memcpy_dtod(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_memset(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_stream_create(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_stream_destroy(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_stream_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_stream_query(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_stream_wait_event(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_event_create(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_event_destroy(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_event_record(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_event_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_event_query(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_event_elapsed_time(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+
+/* Resolves a guest stream id (0, 1, 2 or a handle) for rq->device. */
+CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id,
+			CUstream *out);
+/* Frees everything the session holds on device dev (-1: every device). */
+void session_release(struct session *s, int dev);
+
+/* Serves one attached client until it leaves; returns the exit status. */
+int session_run(struct session *s, int attach_timeout_ms);
+
+#endif

@@ -1,0 +1,195 @@
+/* Server handlers: streams and events, named to the guest by handle ids. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "session.h"
+
+CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id,
+			CUstream *out)
+{
+	struct session_stream *st;
+
+	switch (id) {
+	case 0: *out = NULL; return CUDA_SUCCESS;
+	case 1: *out = CU_STREAM_LEGACY; return CUDA_SUCCESS;
+	case 2: *out = CU_STREAM_PER_THREAD; return CUDA_SUCCESS;
+	}
+	st = vcuda_handle_get(&s->handles, VCUDA_HT_STREAM, id);
+	if (!st)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "unknown stream");
+	if (st->device != rq->device)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "stream of another device");
+	*out = st->s;
+	return CUDA_SUCCESS;
+}
+
+static CUresult stream_event(struct session *s, const Vcuda__Request *rq, uint64_t id,
+			     CUevent *out)
+{
+	struct session_event *ev = vcuda_handle_get(&s->handles, VCUDA_HT_EVENT, id);
+
+	if (!ev)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "unknown event");
+	*out = ev->e;
+	return CUDA_SUCCESS;
+}
+
+static CUresult stream_reply_handle(struct session *s, const Vcuda__Request *rq,
+				    enum vcuda_handle_type type, void *obj,
+				    struct session_reply *out)
+{
+	uint64_t id;
+
+	if (vcuda_handle_alloc(&s->handles, type, obj, &id) != 0)
+		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, "handle table full");
+	vcuda__handle_reply__init(&out->u.handle);
+	out->u.handle.handle = id;
+	out->rp.ret_case = VCUDA__REPLY__RET_HANDLE;
+	out->rp.handle = &out->u.handle;
+	return CUDA_SUCCESS;
+}
+
+CUresult srv_stream_create(struct session *s, const Vcuda__Request *rq,
+			   const struct vcuda_msg *m, struct session_reply *out)
+{
+	struct session_stream *st = calloc(1, sizeof(*st));
+	CUresult rc;
+
+	if (!st)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	st->device = rq->device;
+	rc = s->be->cuStreamCreateWithPriority(&st->s, rq->stream_create->flags,
+					       rq->stream_create->priority);
+	if (rc == CUDA_SUCCESS &&
+	    (rc = stream_reply_handle(s, rq, VCUDA_HT_STREAM, st, out)) != CUDA_SUCCESS)
+		s->be->cuStreamDestroy(st->s);
+	if (rc != CUDA_SUCCESS)
+		free(st);
+	return rc;
+}
+
+CUresult srv_stream_destroy(struct session *s, const Vcuda__Request *rq,
+			    const struct vcuda_msg *m, struct session_reply *out)
+{
+	struct session_stream *st =
+		vcuda_handle_free(&s->handles, VCUDA_HT_STREAM, rq->stream_destroy->stream);
+	CUresult rc;
+
+	if (!st)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "unknown stream");
+	rc = s->be->cuStreamDestroy(st->s);
+	free(st);
+	return rc;
+}
+
+CUresult srv_stream_synchronize(struct session *s, const Vcuda__Request *rq,
+				const struct vcuda_msg *m, struct session_reply *out)
+{
+	CUstream st = NULL;
+	CUresult rc = session_stream(s, rq, rq->stream_synchronize->stream, &st);
+
+	return rc ? rc : s->be->cuStreamSynchronize(st);
+}
+
+CUresult srv_stream_query(struct session *s, const Vcuda__Request *rq,
+			  const struct vcuda_msg *m, struct session_reply *out)
+{
+	CUstream st = NULL;
+	CUresult rc = session_stream(s, rq, rq->stream_query->stream, &st);
+
+	return rc ? rc : s->be->cuStreamQuery(st);
+}
+
+CUresult srv_stream_wait_event(struct session *s, const Vcuda__Request *rq,
+			       const struct vcuda_msg *m, struct session_reply *out)
+{
+	const Vcuda__StreamWaitEvent *c = rq->stream_wait_event;
+	CUstream st = NULL;
+	CUevent ev = NULL;
+	CUresult rc = session_stream(s, rq, c->stream, &st);
+
+	if (rc || (rc = stream_event(s, rq, c->event, &ev)) != CUDA_SUCCESS)
+		return rc;
+	return s->be->cuStreamWaitEvent(st, ev, c->flags);
+}
+
+CUresult srv_event_create(struct session *s, const Vcuda__Request *rq,
+			  const struct vcuda_msg *m, struct session_reply *out)
+{
+	struct session_event *ev = calloc(1, sizeof(*ev));
+	CUresult rc;
+
+	if (!ev)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	ev->device = rq->device;
+	rc = s->be->cuEventCreate(&ev->e, rq->event_create->flags);
+	if (rc == CUDA_SUCCESS &&
+	    (rc = stream_reply_handle(s, rq, VCUDA_HT_EVENT, ev, out)) != CUDA_SUCCESS)
+		s->be->cuEventDestroy(ev->e);
+	if (rc != CUDA_SUCCESS)
+		free(ev);
+	return rc;
+}
+
+CUresult srv_event_destroy(struct session *s, const Vcuda__Request *rq,
+			   const struct vcuda_msg *m, struct session_reply *out)
+{
+	struct session_event *ev =
+		vcuda_handle_free(&s->handles, VCUDA_HT_EVENT, rq->event_destroy->event);
+	CUresult rc;
+
+	if (!ev)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "unknown event");
+	rc = s->be->cuEventDestroy(ev->e);
+	free(ev);
+	return rc;
+}
+
+CUresult srv_event_record(struct session *s, const Vcuda__Request *rq,
+			  const struct vcuda_msg *m, struct session_reply *out)
+{
+	const Vcuda__EventRecord *c = rq->event_record;
+	CUstream st = NULL;
+	CUevent ev = NULL;
+	CUresult rc = session_stream(s, rq, c->stream, &st);
+
+	if (rc || (rc = stream_event(s, rq, c->event, &ev)) != CUDA_SUCCESS)
+		return rc;
+	return s->be->cuEventRecordWithFlags(ev, st, c->flags);
+}
+
+CUresult srv_event_synchronize(struct session *s, const Vcuda__Request *rq,
+			       const struct vcuda_msg *m, struct session_reply *out)
+{
+	CUevent ev = NULL;
+	CUresult rc = stream_event(s, rq, rq->event_synchronize->event, &ev);
+
+	return rc ? rc : s->be->cuEventSynchronize(ev);
+}
+
+CUresult srv_event_query(struct session *s, const Vcuda__Request *rq,
+			 const struct vcuda_msg *m, struct session_reply *out)
+{
+	CUevent ev = NULL;
+	CUresult rc = stream_event(s, rq, rq->event_query->event, &ev);
+
+	return rc ? rc : s->be->cuEventQuery(ev);
+}
+
+CUresult srv_event_elapsed_time(struct session *s, const Vcuda__Request *rq,
+				const struct vcuda_msg *m, struct session_reply *out)
+{
+	CUevent a = NULL, b = NULL;
+	float ms = 0;
+	CUresult rc = stream_event(s, rq, rq->event_elapsed_time->start, &a);
+
+	if (rc || (rc = stream_event(s, rq, rq->event_elapsed_time->end, &b)) != CUDA_SUCCESS)
+		return rc;
+	rc = s->be->cuEventElapsedTime(&ms, a, b);
+	vcuda__elapsed_time_reply__init(&out->u.elapsed);
+	out->u.elapsed.ms = ms;
+	out->rp.ret_case = VCUDA__REPLY__RET_ELAPSED;
+	out->rp.elapsed = &out->u.elapsed;
+	return rc;
+}

@@ -1,0 +1,188 @@
+/* A session worker: serves one client's requests until it leaves. */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+#include "session.h"
+#include "util.h"
+#include "vcudad.h"
+#include "wire.h"
+
+CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc,
+			const char *why)
+{
+	VWARN(server, "refused %s from %s: %s (%s)",
+	      rq ? vcuda_wire_call_name((int)rq->call_case) : "message", s->peer, why,
+	      vcuda_backend_errname(s->be, rc));
+	return rc;
+}
+
+static CUresult session_use_device(struct session *s, const Vcuda__Request *rq)
+{
+	int dev = rq->device;
+	CUresult r;
+
+	if (dev < 0 || dev >= s->ndevices)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_DEVICE, "no such device");
+	if (!s->primary[dev]) {
+		r = s->be->cuDevicePrimaryCtxRetain(&s->primary[dev], dev);
+		if (r != CUDA_SUCCESS)
+			return r;
+		s->current = -1;
+	}
+	if (s->current != dev) {
+		if ((r = s->be->cuCtxSetCurrent(s->primary[dev])) != CUDA_SUCCESS)
+			return r;
+		s->current = dev;
+	}
+	return CUDA_SUCCESS;
+}
+
+static int session_send_reply(struct session *s, struct session_reply *out,
+			      const Vcuda__Request *rq, CUresult result)
+{
+	out->rp.seq = rq->seq;
+	out->rp.result = (int32_t)result;
+	out->rp.deferred = (int32_t)s->deferred;
+	s->deferred = CUDA_SUCCESS;
+	return vcuda_wire_send(s->chan, &out->rp.base, NULL, 0, 0);
+}
+
+/* Handles one request. Returns nonzero when the session must end. */
+static int session_handle(struct session *s, const struct vcuda_msg *m)
+{
+	static struct session_reply out; /* large; one request at a time */
+	Vcuda__Request *rq = vcuda_wire_request(m);
+	const struct session_call *call;
+	CUresult result;
+	int rc = 0;
+
+	if (!rq) {
+		session_refuse(s, NULL, CUDA_ERROR_INVALID_VALUE, "malformed message; closing the session");
+		return VCUDA_E_PROTO;
+	}
+	memset(&out.rp, 0, sizeof(out.rp));
+	vcuda__reply__init(&out.rp);
+	call = session_call_find((int)rq->call_case);
+	s->calls++;
+	VTRACE(server, "<- %s seq %llu device %d", vcuda_wire_call_name((int)rq->call_case),
+	       (unsigned long long)rq->seq, rq->device);
+	if (!s->attached && rq->call_case != VCUDA__REQUEST__CALL_ATTACH) {
+		session_refuse(s, rq, CUDA_ERROR_NOT_PERMITTED, "not attached; closing the session");
+		rc = VCUDA_E_AUTH;
+		goto out_free;
+	}
+	if (!call) {
+		out.rp.status = VCUDA_E_PROTO;
+		result = session_refuse(s, rq, CUDA_ERROR_NOT_SUPPORTED, "unknown call");
+	} else if (call->needs_device && (result = session_use_device(s, rq)) != CUDA_SUCCESS) {
+		/* result says why */
+	} else {
+		result = call->fn(s, rq, m, &out);
+	}
+	if (rq->call_case == VCUDA__REQUEST__CALL_ATTACH && !s->attached)
+		rc = VCUDA_E_AUTH;
+	if (rq->flags & VCUDA_REQ_WANT_REPLY) {
+		if (session_send_reply(s, &out, rq, result) != 0 && rc == 0)
+			rc = VCUDA_E_PEER_LOST;
+	} else if (result != CUDA_SUCCESS && s->deferred == CUDA_SUCCESS) {
+		s->deferred = result;
+	}
+out_free:
+	vcuda__request__free_unpacked(rq, NULL);
+	return rc;
+}
+
+int session_run(struct session *s, int attach_timeout_ms)
+{
+	int rc;
+
+	for (;;) {
+		struct vcuda_msg m;
+
+		rc = vcuda_chan_recv(s->chan, &m, s->attached ? -1 : attach_timeout_ms);
+		if (rc == VCUDA_E_TOOBIG || rc == VCUDA_E_PROTO) {
+			session_refuse(s, NULL, CUDA_ERROR_INVALID_VALUE, vcuda_strerror(rc));
+			continue;
+		}
+		if (rc == VCUDA_E_TIMEOUT && !s->attached) {
+			VWARN(server, "no client attached within %d ms", attach_timeout_ms);
+			break;
+		}
+		if (rc) {
+			VINFO(server, "%s left (%s) after %llu calls", s->peer,
+			      vcuda_strerror(rc), (unsigned long long)s->calls);
+			rc = 0;
+			break;
+		}
+		rc = session_handle(s, &m);
+		vcuda_chan_release(s->chan, &m);
+		if (rc)
+			break;
+	}
+	session_release(s, -1);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Tells the listener where this worker listens: "ENDPOINT TOKENHEX\n" on fd 3. */
+static int worker_report(const char *endpoint, const uint8_t *token)
+{
+	char hex[2 * SESSION_TOKEN_LEN + 1], line[600];
+	int n;
+
+	vcuda_hex(token, SESSION_TOKEN_LEN, hex);
+	n = snprintf(line, sizeof(line), "%s %s\n", endpoint, hex);
+	if (n < 0 || (size_t)n >= sizeof(line) || write(3, line, (size_t)n) != n)
+		return -1;
+	close(3);
+	return 0;
+}
+
+int vcudad_worker(const struct vcudad_config *cfg)
+{
+	static struct vcuda_backend be;
+	static struct session s;
+	char why[512];
+	int rc;
+
+	/* A worker never outlives its listener. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (cfg->parent && getppid() != (pid_t)cfg->parent)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (vcuda_backend_open(cfg->backend, cfg->cpu_device, &be, why, sizeof(why)) != 0) {
+		VERR(server, "worker for %s: no backend: %s", cfg->peer, why);
+		return 1;
+	}
+	s.be = &be;
+	s.peer = cfg->peer;
+	s.current = -1;
+	vcuda_handle_table_init(&s.handles, 0);
+	vcuda_rangemap_init(&s.mem);
+	if (be.cuDeviceGetCount(&s.ndevices) != CUDA_SUCCESS)
+		s.ndevices = 0;
+	if (s.ndevices > SESSION_MAX_DEVICES)
+		s.ndevices = SESSION_MAX_DEVICES;
+	if ((rc = vcuda_chan_bind(cfg->bind_url, &s.chan)) != 0) {
+		VERR(server, "worker for %s: cannot listen at %s: %s", cfg->peer, cfg->bind_url,
+		     vcuda_strerror(rc));
+		return 1;
+	}
+	if (vcuda_random(s.token, sizeof(s.token)) != 0 ||
+	    worker_report(vcuda_chan_endpoint(s.chan), s.token) != 0) {
+		vcuda_chan_close(s.chan);
+		return 1;
+	}
+	rc = session_run(&s, cfg->attach_timeout_ms);
+	vcuda_chan_close(s.chan);
+	vcuda_handle_table_fini(&s.handles);
+	vcuda_rangemap_fini(&s.mem);
+	return rc;
+}

@@ -1,0 +1,226 @@
+/*
+ * The shim's connection to vcudad and the runtime's error state. The
+ * connection is made on the first call that needs the device, as CUDA
+ * initializes lazily.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "errors.h"
+#include "log.h"
+#include "shim.h"
+#include "transport.h"
+#include "util.h"
+
+struct shim_state shim = {.lock = PTHREAD_MUTEX_INITIALIZER};
+__thread int shim_device;
+static __thread cudaError_t shim_last_error;
+static pthread_once_t shim_once = PTHREAD_ONCE_INIT;
+
+/* The server is gone: every later call fails with this, at once. */
+#define SHIM_LOST_ERROR cudaErrorDevicesUnavailable
+
+static const char *shim_program(void)
+{
+	static char name[256];
+	FILE *f = fopen("/proc/self/comm", "r");
+
+	if (f) {
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+	}
+	return name;
+}
+
+static void shim_configure(struct vcuda_client_opts *o)
+{
+	const char *chunk = getenv("VCUDA_CHUNK_SIZE");
+	const char *timeout = getenv("VCUDA_CONNECT_TIMEOUT");
+	uint64_t v;
+
+	o->url = getenv("VCUDA_SERVER");
+	o->connect_timeout_ms = timeout ? atoi(timeout) : 10000;
+	if (o->connect_timeout_ms <= 0)
+		o->connect_timeout_ms = 10000;
+	o->cuda_version = CUDART_VERSION;
+	o->program = shim_program();
+	shim.chunk = 4u << 20;
+	if (chunk && vcuda_parse_size(chunk, &v) == 0 && v >= 4096 && v <= VCUDA_MAX_PAYLOAD)
+		shim.chunk = (size_t)v;
+	else if (chunk)
+		VWARN(shim, "ignoring VCUDA_CHUNK_SIZE=%s (4K to 64M)", chunk);
+}
+
+static void shim_connect(void)
+{
+	struct vcuda_client_opts o;
+	const Vcuda__AttachReply *info;
+	char why[512] = "";
+	int rc;
+
+	vcuda_log_init("vcuda", VCUDA_LEVEL_WARN, NULL);
+	vcuda_rangemap_init(&shim.dmem);
+	vcuda_rangemap_init(&shim.hmem);
+	shim_configure(&o);
+	if (!o.url || !*o.url) {
+		VERR(shim, "VCUDA_SERVER is not set: say which vcudad to use "
+			   "(e.g. VCUDA_SERVER=ipc:///run/vcuda/sock) or run the program with vcuda-run");
+		shim.init_error = cudaErrorNoDevice;
+		return;
+	}
+	rc = vcuda_client_connect(&o, &shim.client, why, sizeof(why));
+	if (rc) {
+		VERR(shim, "no CUDA device: %s", why);
+		shim.init_error = rc == VCUDA_E_VERSION ? cudaErrorInsufficientDriver : cudaErrorNoDevice;
+		return;
+	}
+	info = vcuda_client_info(shim.client);
+	shim.driver_version = info->driver_version;
+	shim.ndevices = info->n_devices > SHIM_MAX_DEVICES ? SHIM_MAX_DEVICES : (int)info->n_devices;
+	for (int i = 0; i < shim.ndevices; i++)
+		shim.devices[i] = info->devices[i];
+	VDEBUG(shim, "connected to %s: %s backend, %d device(s)", o.url, info->backend, shim.ndevices);
+}
+
+cudaError_t shim_init(void)
+{
+	pthread_once(&shim_once, shim_connect);
+	return shim.init_error;
+}
+
+cudaError_t shim_begin(void)
+{
+	cudaError_t e = shim_init();
+
+	if (e == cudaSuccess)
+		e = (cudaError_t)__atomic_load_n(&shim.sticky, __ATOMIC_RELAXED);
+	return e;
+}
+
+cudaError_t shim_ret(cudaError_t e)
+{
+	if (e != cudaSuccess)
+		shim_last_error = e;
+	return e;
+}
+
+/* CUresults after which a context is unusable, as CUDA makes them sticky. */
+static int shim_is_sticky(int cu)
+{
+	switch (cu) {
+	case 700: case 710: case 714: case 715: case 716: case 717: case 718: case 719:
+		return 1;
+	}
+	return 0;
+}
+
+static cudaError_t shim_result(int cu)
+{
+	cudaError_t e = (cudaError_t)vcuda_cu_to_cudart(cu);
+
+	if (shim_is_sticky(cu))
+		__atomic_store_n(&shim.sticky, (int)e, __ATOMIC_RELAXED);
+	return e;
+}
+
+static cudaError_t shim_transport_error(int rc)
+{
+	if (rc == VCUDA_E_PEER_LOST) {
+		__atomic_store_n(&shim.sticky, SHIM_LOST_ERROR, __ATOMIC_RELAXED);
+		return SHIM_LOST_ERROR;
+	}
+	return rc == VCUDA_E_NOMEM ? cudaErrorMemoryAllocation : cudaErrorUnknown;
+}
+
+cudaError_t shim_call(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+		      void *recv, size_t recv_len, Vcuda__Reply **reply)
+{
+	Vcuda__Reply *rp = NULL;
+	cudaError_t e;
+	int rc = vcuda_client_call(shim.client, rq, payload, len, flags, recv, recv_len, &rp);
+
+	if (rc)
+		return shim_transport_error(rc);
+	if (rp->deferred)
+		e = shim_result(rp->deferred);
+	else if (rp->status)
+		e = rp->status == VCUDA_E_PROTO ? cudaErrorNotSupported : cudaErrorUnknown;
+	else
+		e = shim_result(rp->result);
+	if (reply)
+		*reply = rp;
+	else
+		vcuda_client_reply_free(rp);
+	return e;
+}
+
+cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+		      void *recv, size_t recv_len)
+{
+	int rc = vcuda_client_post(shim.client, rq, payload, len, flags, recv, recv_len);
+
+	return rc ? shim_transport_error(rc) : cudaSuccess;
+}
+
+uint64_t shim_stream_id(cudaStream_t s, int per_thread)
+{
+	if (s == NULL)
+		return per_thread ? 2 : 0;
+	return (uint64_t)(uintptr_t)s;
+}
+
+int shim_attribute(int device, int attr)
+{
+	const Vcuda__DeviceInfo *d;
+
+	if (device < 0 || device >= shim.ndevices || attr < 0)
+		return -1;
+	d = shim.devices[device];
+	return (size_t)attr < d->n_attributes ? d->attributes[attr] : -1;
+}
+
+int vcuda_unimplemented(const char *name, int *warned)
+{
+	if (!__atomic_exchange_n(warned, 1, __ATOMIC_RELAXED))
+		VWARN(shim, "FIXME: %s is not implemented by vcuda yet; it returns cudaErrorNotSupported",
+		      name);
+	return (int)shim_ret(cudaErrorNotSupported);
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+cudaError_t cudaGetLastError(void)
+{
+	cudaError_t e = shim_last_error;
+	int sticky = __atomic_load_n(&shim.sticky, __ATOMIC_RELAXED);
+
+	shim_last_error = sticky ? (cudaError_t)sticky : cudaSuccess;
+	return e ? e : (cudaError_t)sticky;
+}
+
+cudaError_t cudaPeekAtLastError(void)
+{
+	int sticky = __atomic_load_n(&shim.sticky, __ATOMIC_RELAXED);
+
+	return shim_last_error ? shim_last_error : (cudaError_t)sticky;
+}
+
+const char *cudaGetErrorName(cudaError_t e)
+{
+	const char *s = vcuda_cudart_error_name((int)e);
+
+	return s ? s : "cudaErrorUnknown";
+}
+
+const char *cudaGetErrorString(cudaError_t e)
+{
+	const char *s = vcuda_cudart_error_string((int)e);
+
+	return s ? s : "unrecognized error code";
+}

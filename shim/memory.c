@@ -1,0 +1,374 @@
+/*
+ * Runtime API: memory. Device pointers are the server's own values; the
+ * guest keeps a map of them (and of its page-locked host buffers) to check
+ * arguments and to tell pointers apart for cudaMemcpyDefault. Copies are
+ * split into chunks that travel pipelined, their data outside protobuf.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+#include "shim.h"
+#include "transport.h"
+
+enum mem_kind { MEM_HOST, MEM_PINNED, MEM_DEVICE };
+
+static enum mem_kind memory_kind(const void *p, size_t n)
+{
+	enum mem_kind k = MEM_HOST;
+
+	pthread_mutex_lock(&shim.lock);
+	if (vcuda_rangemap_find(&shim.dmem, (uintptr_t)p))
+		k = MEM_DEVICE;
+	else if (vcuda_rangemap_find_span(&shim.hmem, (uintptr_t)p, n))
+		k = MEM_PINNED;
+	pthread_mutex_unlock(&shim.lock);
+	return k;
+}
+
+/* Whether [p, p + n) is device memory of one allocation of the current device. */
+static int memory_on_device(const void *p, size_t n)
+{
+	const struct vcuda_range *r;
+	int ok;
+
+	pthread_mutex_lock(&shim.lock);
+	r = vcuda_rangemap_find_span(&shim.dmem, (uintptr_t)p, n);
+	ok = r && (int)r->tag == shim_device;
+	pthread_mutex_unlock(&shim.lock);
+	return ok;
+}
+
+cudaError_t cudaMalloc(void **ptr, size_t size)
+{
+	Vcuda__MemAlloc m = VCUDA__MEM_ALLOC__INIT;
+	Vcuda__Reply *rp = NULL;
+	struct vcuda_range r;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!ptr)
+		return shim_ret(cudaErrorInvalidValue);
+	if (size == 0) {
+		*ptr = NULL;
+		return cudaSuccess;
+	}
+	m.size = size;
+	SHIM_REQUEST(rq, MEM_ALLOC, mem_alloc, m);
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
+	if (e == cudaSuccess && (!rp || rp->ret_case != VCUDA__REPLY__RET_MEM_ALLOC))
+		e = cudaErrorUnknown;
+	if (e == cudaSuccess) {
+		r = (struct vcuda_range){.base = rp->mem_alloc->dptr, .size = size,
+					 .tag = (uint64_t)shim_device};
+		pthread_mutex_lock(&shim.lock);
+		if (vcuda_rangemap_insert(&shim.dmem, &r) != 0)
+			e = cudaErrorUnknown;
+		pthread_mutex_unlock(&shim.lock);
+		*ptr = (void *)(uintptr_t)r.base;
+	}
+	vcuda_client_reply_free(rp);
+	return shim_ret(e);
+}
+
+cudaError_t cudaFree(void *ptr)
+{
+	Vcuda__MemFree m = VCUDA__MEM_FREE__INIT;
+	struct vcuda_range r;
+	cudaError_t e = shim_begin();
+	int known;
+
+	if (e || !ptr)
+		return shim_ret(e);
+	pthread_mutex_lock(&shim.lock);
+	known = vcuda_rangemap_remove(&shim.dmem, (uintptr_t)ptr, &r) == 0;
+	pthread_mutex_unlock(&shim.lock);
+	if (!known)
+		return shim_ret(cudaErrorInvalidValue);
+	m.dptr = r.base;
+	SHIM_REQUEST(rq, MEM_FREE, mem_free, m);
+	rq.device = (int)r.tag;
+	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
+}
+
+/* Page-locked host memory is guest memory: the device is remote, so what
+ * matters is that copies from it may be sent without staging. */
+cudaError_t cudaHostAlloc(void **ptr, size_t size, unsigned int flags)
+{
+	struct vcuda_range r;
+	cudaError_t e = shim_begin();
+	void *p;
+
+	if (e)
+		return shim_ret(e);
+	if (!ptr || (flags & ~(unsigned)(cudaHostAllocPortable | cudaHostAllocMapped |
+					 cudaHostAllocWriteCombined)))
+		return shim_ret(cudaErrorInvalidValue);
+	if (size == 0) {
+		*ptr = NULL;
+		return cudaSuccess;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return shim_ret(cudaErrorMemoryAllocation);
+	r = (struct vcuda_range){.base = (uintptr_t)p, .size = size, .tag = flags};
+	pthread_mutex_lock(&shim.lock);
+	if (vcuda_rangemap_insert(&shim.hmem, &r) != 0)
+		e = cudaErrorMemoryAllocation;
+	pthread_mutex_unlock(&shim.lock);
+	if (e) {
+		munmap(p, size);
+		return shim_ret(e);
+	}
+	*ptr = p;
+	return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void **ptr, size_t size)
+{
+	return cudaHostAlloc(ptr, size, cudaHostAllocDefault);
+}
+
+cudaError_t cudaFreeHost(void *ptr)
+{
+	Vcuda__CtxSynchronize m = VCUDA__CTX_SYNCHRONIZE__INIT;
+	struct vcuda_range r;
+	cudaError_t e = shim_init();
+	int known;
+
+	if (e || !ptr)
+		return shim_ret(e);
+	pthread_mutex_lock(&shim.lock);
+	known = vcuda_rangemap_remove(&shim.hmem, (uintptr_t)ptr, &r) == 0;
+	pthread_mutex_unlock(&shim.lock);
+	if (!known)
+		return shim_ret(cudaErrorInvalidValue);
+	/* As in CUDA, freeing waits for the device: copies still in flight may
+	 * be reading the buffer. */
+	if (!shim.sticky) {
+		SHIM_REQUEST(rq, CTX_SYNCHRONIZE, ctx_synchronize, m);
+		e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+	}
+	munmap(ptr, r.size);
+	return shim_ret(e);
+}
+
+cudaError_t cudaHostGetFlags(unsigned int *flags, void *ptr)
+{
+	const struct vcuda_range *r;
+	cudaError_t e = shim_init();
+
+	if (e)
+		return shim_ret(e);
+	if (!flags)
+		return shim_ret(cudaErrorInvalidValue);
+	pthread_mutex_lock(&shim.lock);
+	r = vcuda_rangemap_find(&shim.hmem, (uintptr_t)ptr);
+	if (r)
+		*flags = (unsigned int)r->tag;
+	pthread_mutex_unlock(&shim.lock);
+	return r ? cudaSuccess : shim_ret(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a, const void *ptr)
+{
+	const struct vcuda_range *r;
+	cudaError_t e = shim_init();
+
+	if (e)
+		return shim_ret(e);
+	if (!a)
+		return shim_ret(cudaErrorInvalidValue);
+	memset(a, 0, sizeof(*a));
+	a->type = cudaMemoryTypeUnregistered;
+	a->device = -2;
+	a->hostPointer = (void *)ptr;
+	pthread_mutex_lock(&shim.lock);
+	if ((r = vcuda_rangemap_find(&shim.dmem, (uintptr_t)ptr)) != NULL) {
+		a->type = cudaMemoryTypeDevice;
+		a->device = (int)r->tag;
+		a->devicePointer = (void *)ptr;
+		a->hostPointer = NULL;
+	} else if (vcuda_rangemap_find(&shim.hmem, (uintptr_t)ptr) != NULL) {
+		a->type = cudaMemoryTypeHost;
+		a->device = shim_device;
+	}
+	pthread_mutex_unlock(&shim.lock);
+	return cudaSuccess;
+}
+
+/* ---- copies ---------------------------------------------------------------- */
+
+struct copy {
+	void *dst;
+	const void *src;
+	size_t n;
+	uint64_t stream;
+	int async;
+};
+
+/* Host to device, in chunks; all but the last are posted. */
+static cudaError_t copy_htod(const struct copy *c, int pinned)
+{
+	/* A synchronous copy waits for its reply, and CUDA lets an
+	 * asynchronous one read pinned memory until the stream is done; in
+	 * both cases the buffer is sent where it lies. Pageable memory of an
+	 * asynchronous copy is staged, as CUDA stages it. */
+	unsigned flags = (!c->async || pinned) ? VCUDA_SEND_BORROW : VCUDA_SEND_COPY;
+	size_t off = 0;
+	cudaError_t e = cudaSuccess;
+
+	do {
+		Vcuda__MemcpyHtoD m = VCUDA__MEMCPY_HTO_D__INIT;
+		size_t len = c->n - off < shim.chunk ? c->n - off : shim.chunk;
+		int last = off + len == c->n;
+
+		m.dst = (uintptr_t)c->dst + off;
+		m.size = len;
+		m.stream = c->stream;
+		m.async = c->async;
+		SHIM_REQUEST(rq, MEMCPY_HTOD, memcpy_htod, m);
+		if (last && !c->async)
+			e = shim_call(&rq, (const char *)c->src + off, len, flags, NULL, 0, NULL);
+		else
+			e = shim_post(&rq, (const char *)c->src + off, len, flags, NULL, 0);
+		off += len;
+	} while (off < c->n && e == cudaSuccess);
+	return e;
+}
+
+/* Device to host: one request, answered by data messages written into dst. */
+static cudaError_t copy_dtoh(const struct copy *c, int pinned)
+{
+	Vcuda__MemcpyDtoH m = VCUDA__MEMCPY_DTO_H__INIT;
+
+	m.src = (uintptr_t)c->src;
+	m.size = c->n;
+	m.stream = c->stream;
+	m.async = c->async;
+	SHIM_REQUEST(rq, MEMCPY_DTOH, memcpy_dtoh, m);
+	/* Into pageable memory CUDA returns only once the data is there. */
+	if (c->async && pinned)
+		return shim_post(&rq, NULL, 0, 0, c->dst, c->n);
+	return shim_call(&rq, NULL, 0, 0, c->dst, c->n, NULL);
+}
+
+static cudaError_t copy_dtod(const struct copy *c)
+{
+	Vcuda__MemcpyDtoD m = VCUDA__MEMCPY_DTO_D__INIT;
+
+	m.dst = (uintptr_t)c->dst;
+	m.src = (uintptr_t)c->src;
+	m.size = c->n;
+	m.stream = c->stream;
+	m.async = c->async;
+	SHIM_REQUEST(rq, MEMCPY_DTOD, memcpy_dtod, m);
+	if (c->async)
+		return shim_post(&rq, NULL, 0, 0, NULL, 0);
+	return shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+}
+
+static cudaError_t memory_copy(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
+			       cudaStream_t stream, int async, int per_thread)
+{
+	struct copy c = {dst, src, n, shim_stream_id(stream, per_thread), async};
+	enum mem_kind dk, sk;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if ((unsigned)kind > cudaMemcpyDefault)
+		return shim_ret(cudaErrorInvalidMemcpyDirection);
+	if (n == 0)
+		return cudaSuccess;
+	if (!dst || !src)
+		return shim_ret(cudaErrorInvalidValue);
+	dk = memory_kind(dst, n);
+	sk = memory_kind(src, n);
+	if (kind == cudaMemcpyDefault)
+		kind = (enum cudaMemcpyKind)((sk == MEM_DEVICE) * 2 + (dk == MEM_DEVICE));
+	if ((kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice) &&
+	    !memory_on_device(dst, n))
+		return shim_ret(cudaErrorInvalidValue);
+	if ((kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice) &&
+	    !memory_on_device(src, n))
+		return shim_ret(cudaErrorInvalidValue);
+	if ((kind == cudaMemcpyHostToDevice && sk == MEM_DEVICE) ||
+	    (kind == cudaMemcpyDeviceToHost && dk == MEM_DEVICE) ||
+	    (kind == cudaMemcpyHostToHost && (sk == MEM_DEVICE || dk == MEM_DEVICE)))
+		return shim_ret(cudaErrorInvalidValue);
+	switch (kind) {
+	case cudaMemcpyHostToDevice: e = copy_htod(&c, sk == MEM_PINNED); break;
+	case cudaMemcpyDeviceToHost: e = copy_dtoh(&c, dk == MEM_PINNED); break;
+	case cudaMemcpyDeviceToDevice: e = copy_dtod(&c); break;
+	default: memmove(dst, src, n); break;
+	}
+	return shim_ret(e);
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind)
+{
+	return memory_copy(dst, src, n, kind, NULL, 0, 0);
+}
+
+cudaError_t cudaMemcpy_ptds(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind)
+{
+	return memory_copy(dst, src, n, kind, NULL, 0, 1);
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
+			    cudaStream_t s)
+{
+	return memory_copy(dst, src, n, kind, s, 1, 0);
+}
+
+cudaError_t cudaMemcpyAsync_ptsz(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
+				 cudaStream_t s)
+{
+	return memory_copy(dst, src, n, kind, s, 1, 1);
+}
+
+static cudaError_t memory_set(void *p, int value, size_t n, cudaStream_t s, int async,
+			      int per_thread)
+{
+	Vcuda__Memset m = VCUDA__MEMSET__INIT;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (n == 0)
+		return cudaSuccess;
+	if (!memory_on_device(p, n))
+		return shim_ret(cudaErrorInvalidValue);
+	m.dst = (uintptr_t)p;
+	m.value = (uint32_t)(value & 0xff);
+	m.elem_size = 1;
+	m.count = n;
+	m.stream = shim_stream_id(s, per_thread);
+	m.async = async;
+	SHIM_REQUEST(rq, MEMSET, memset, m);
+	e = async ? shim_post(&rq, NULL, 0, 0, NULL, 0) : shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+	return shim_ret(e);
+}
+
+cudaError_t cudaMemset(void *p, int value, size_t n)
+{
+	return memory_set(p, value, n, NULL, 0, 0);
+}
+
+cudaError_t cudaMemset_ptds(void *p, int value, size_t n)
+{
+	return memory_set(p, value, n, NULL, 0, 1);
+}
+
+cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t s)
+{
+	return memory_set(p, value, n, s, 1, 0);
+}
+
+cudaError_t cudaMemsetAsync_ptsz(void *p, int value, size_t n, cudaStream_t s)
+{
+	return memory_set(p, value, n, s, 1, 1);
+}

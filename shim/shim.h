@@ -1,0 +1,87 @@
+/*
+ * The guest runtime shim: internal interface. The runtime state NVIDIA's
+ * cudart keeps (current device, last error, sticky errors, device
+ * properties) lives here, in the guest; calls that need the device become
+ * requests to vcudad (remoting/client.h).
+ */
+#ifndef VCUDA_SHIM_H
+#define VCUDA_SHIM_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#include "client.h"
+#include "rangemap.h"
+#include "vcuda.pb-c.h"
+
+#define SHIM_MAX_DEVICES 16
+
+struct shim_state {
+	struct vcuda_client *client;
+	cudaError_t init_error; /* why there is no client */
+	int ndevices;
+	const Vcuda__DeviceInfo *devices[SHIM_MAX_DEVICES];
+	int driver_version;
+	size_t chunk; /* bytes per copy request */
+	pthread_mutex_t lock; /* guards the two maps */
+	struct vcuda_rangemap dmem; /* device allocations; tag = device */
+	struct vcuda_rangemap hmem; /* page-locked host allocations; tag = flags */
+	int sticky; /* a sticky error: every later call fails with it */
+};
+
+extern struct shim_state shim;
+extern __thread int shim_device;
+
+/* Connects on first use; returns cudaSuccess or why the device is missing. */
+cudaError_t shim_init(void);
+/* shim_init, then the sticky error if there is one. Every device call
+ * starts with this. */
+cudaError_t shim_begin(void);
+/* Records e as the thread's last error (if it is one) and returns it. */
+cudaError_t shim_ret(cudaError_t e);
+
+/*
+ * Sends a request for the current device and waits for its reply (reply may
+ * be NULL when only the result matters). Returns the call's cudaError_t,
+ * or the error of an earlier asynchronous call, or the lost-server error.
+ */
+cudaError_t shim_call(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+		      void *recv, size_t recv_len, Vcuda__Reply **reply);
+/* Sends a request without waiting; its failure surfaces at a later call. */
+cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+		      void *recv, size_t recv_len);
+
+/* Builds a request named rq for call NAME (field name) with message msg. */
+#define SHIM_REQUEST(rq, NAME, name, msg)                                      \
+	Vcuda__Request rq = VCUDA__REQUEST__INIT;                              \
+	rq.call_case = VCUDA__REQUEST__CALL_##NAME;                            \
+	rq.name = &(msg);                                                      \
+	rq.device = shim_device
+
+/* The guest value of a stream as the protocol names it: 0 legacy default,
+ * 1 cudaStreamLegacy, 2 per-thread default, else the server's handle.
+ * per_thread: the call came through a _ptds/_ptsz entry point. */
+uint64_t shim_stream_id(cudaStream_t s, int per_thread);
+
+/* An attribute of a device from the cache; -1 if it has none. */
+int shim_attribute(int device, int attr);
+
+/* Entry points for per-thread default stream builds; declared by the CUDA
+ * headers only when such a build includes them. */
+cudaError_t cudaMemcpy_ptds(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync_ptsz(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
+				 cudaStream_t s);
+cudaError_t cudaMemset_ptds(void *p, int value, size_t n);
+cudaError_t cudaMemsetAsync_ptsz(void *p, int value, size_t n, cudaStream_t s);
+cudaError_t cudaStreamSynchronize_ptsz(cudaStream_t s);
+cudaError_t cudaStreamQuery_ptsz(cudaStream_t s);
+cudaError_t cudaStreamWaitEvent_ptsz(cudaStream_t s, cudaEvent_t e, unsigned int flags);
+cudaError_t cudaEventRecord_ptsz(cudaEvent_t e, cudaStream_t s);
+cudaError_t cudaEventRecordWithFlags_ptsz(cudaEvent_t e, cudaStream_t s, unsigned int flags);
+
+/* Reports a call vcuda does not implement: logged once, cudaErrorNotSupported. */
+int vcuda_unimplemented(const char *name, int *warned);
+
+#endif
