@@ -16,6 +16,7 @@
 #include "error.h"
 #include "log.h"
 #include "transport.h"
+#include "util.h"
 
 #define ZCHAN_HEARTBEAT_IVL_MS 1000
 #define ZCHAN_HEARTBEAT_TIMEOUT_MS 5000
@@ -92,7 +93,7 @@ static int zchan_open(const struct vcuda_transport_ops *ops, const char *url, in
 		      struct vcuda_chan **out)
 {
 	struct zchan *z = calloc(1, sizeof(*z));
-	size_t len = sizeof(z ? z->endpoint : (char[1]){0});
+	size_t len = sizeof(z->endpoint);
 	int rc;
 
 	if (!z)
@@ -166,13 +167,32 @@ static void zchan_free_gift(void *data, void *hint)
 	free(data);
 }
 
+/*
+ * Sends one frame, waiting while the queue is full but watching the peer: a
+ * PAIR socket whose peer is gone would otherwise block for ever.
+ */
+static int zchan_send_frame(struct zchan *z, zmq_msg_t *m, int more)
+{
+	zmq_pollitem_t items[2] = {{z->sock, 0, ZMQ_POLLOUT, 0}, {z->mon, 0, ZMQ_POLLIN, 0}};
+
+	for (;;) {
+		if (zmq_msg_send(m, z->sock, ZMQ_DONTWAIT | more) >= 0)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return VCUDA_E_TRANSPORT;
+		if (zchan_monitor(z))
+			return VCUDA_E_PEER_LOST;
+		if (zmq_poll(items, 2, 250) < 0 && errno != EINTR)
+			return VCUDA_E_TRANSPORT;
+	}
+}
+
 static int zchan_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len,
 		      const void *payload, size_t payload_len, unsigned flags)
 {
 	struct zchan *z = (struct zchan *)c;
-	zmq_msg_t m;
-	int more = payload ? ZMQ_SNDMORE : 0;
-	int rc = 0;
+	zmq_msg_t h, m;
+	int rc;
 
 	if (hdr_len > VCUDA_MAX_HEADER || payload_len > VCUDA_MAX_PAYLOAD) {
 		rc = VCUDA_E_TOOBIG;
@@ -182,8 +202,13 @@ static int zchan_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len,
 		rc = VCUDA_E_PEER_LOST;
 		goto out_gift;
 	}
-	if (zmq_send(z->sock, hdr, hdr_len, more) < 0) {
-		rc = VCUDA_E_TRANSPORT;
+	if (zmq_msg_init_size(&h, hdr_len) != 0) {
+		rc = VCUDA_E_NOMEM;
+		goto out_gift;
+	}
+	memcpy(zmq_msg_data(&h), hdr, hdr_len);
+	if ((rc = zchan_send_frame(z, &h, payload ? ZMQ_SNDMORE : 0)) != 0) {
+		zmq_msg_close(&h);
 		goto out_gift;
 	}
 	if (!payload)
@@ -196,11 +221,9 @@ static int zchan_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len,
 		memcpy(zmq_msg_data(&m), payload, payload_len);
 	else
 		return VCUDA_E_NOMEM;
-	if (zmq_msg_send(&m, z->sock, 0) < 0) {
+	if ((rc = zchan_send_frame(z, &m, 0)) != 0)
 		zmq_msg_close(&m);
-		return VCUDA_E_TRANSPORT;
-	}
-	return 0;
+	return rc;
 out_gift:
 	if (flags == VCUDA_SEND_GIFT)
 		free((void *)payload);
@@ -263,24 +286,24 @@ static int zchan_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
 {
 	struct zchan *z = (struct zchan *)c;
 	zmq_pollitem_t items[2] = {{z->sock, 0, ZMQ_POLLIN, 0}, {z->mon, 0, ZMQ_POLLIN, 0}};
-	uint64_t waited = 0;
+	uint64_t deadline = vcuda_now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000u;
 
 	for (;;) {
 		/* Wake up now and then: a disconnect may have been reported
 		 * before this call started to wait. */
-		int slice = timeout_ms < 0 || timeout_ms - (long)waited > 250
-				    ? 250 : timeout_ms - (int)waited;
-		int n = zmq_poll(items, 2, slice);
+		uint64_t now = vcuda_now_ns();
+		long left = timeout_ms < 0 ? 250 : (long)((deadline - now) / 1000000u);
+		int n;
 
+		if (timeout_ms >= 0 && now >= deadline)
+			return VCUDA_E_TIMEOUT;
+		n = zmq_poll(items, 2, left > 250 ? 250 : left);
 		if (n < 0 && errno != EINTR)
 			return VCUDA_E_TRANSPORT;
 		if (n > 0 && (items[0].revents & ZMQ_POLLIN))
 			return zchan_recv_frames(z, m);
 		if (zchan_monitor(z))
 			return VCUDA_E_PEER_LOST;
-		waited += (uint64_t)slice;
-		if (timeout_ms >= 0 && waited >= (uint64_t)timeout_ms)
-			return VCUDA_E_TIMEOUT;
 	}
 }
 

@@ -262,7 +262,13 @@ static int listener_bind(struct listener *l)
 			VERR(server, "cannot listen at %s: %s", url, zmq_strerror(errno));
 			return VCUDA_E_TRANSPORT;
 		}
-		VINFO(server, "listening at %s", url);
+		{
+			char ep[256];
+			size_t len = sizeof(ep);
+			if (zmq_getsockopt(l->socks[i], ZMQ_LAST_ENDPOINT, ep, &len) != 0)
+				snprintf(ep, sizeof(ep), "%s", url);
+			VINFO(server, "listening at %s", ep);
+		}
 	}
 	return 0;
 }

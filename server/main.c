@@ -145,8 +145,10 @@ int main(int argc, char **argv)
 		rc = check_config(&cfg);
 	if (rc)
 		return rc;
-	vcuda_log_init("vcudad", VCUDA_LEVEL_INFO, NULL);
-	if (log_spec && vcuda_log_init(NULL, VCUDA_LEVEL_INFO, log_spec) != 0)
+	/* Workers inherit the spec through the environment. */
+	if (log_spec)
+		setenv("VCUDA_LOG", log_spec, 1);
+	if (vcuda_log_init("vcudad", VCUDA_LEVEL_INFO, NULL) != 0 && log_spec)
 		return 2;
 	return cfg.worker ? vcudad_worker(&cfg) : vcudad_listen(&cfg, argv[0]);
 }

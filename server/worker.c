@@ -124,6 +124,11 @@ int session_run(struct session *s, int attach_timeout_ms)
 		}
 		rc = session_handle(s, &m);
 		vcuda_chan_release(s->chan, &m);
+		if (rc == VCUDA_E_PEER_LOST) {
+			VINFO(server, "%s left while being answered, after %llu calls", s->peer,
+			      (unsigned long long)s->calls);
+			rc = 0;
+		}
 		if (rc)
 			break;
 	}

@@ -1,0 +1,66 @@
+# Shared by the end-to-end tests: start a private vcudad, run programs
+# through the shim, stop it. Paths come from the Makefile's test environment.
+set -u
+: "${VCUDAD:?} ${VCUDA_RUN:?} ${VCUDA_SHIM_DIR:?} ${VCUDA_CPU_DEVICE:?} ${E2E_BIN:?}"
+BACKEND=${VCUDA_TEST_BACKEND:-cpu}
+export VCUDA_SHIM_DIR VCUDA_CPU_DEVICE
+# The CPU device's memory: enough for the biggest test, small enough for CI.
+export VCUDA_CPU_MEMORY=${VCUDA_CPU_MEMORY:-2G}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/vcuda-e2e.XXXXXX")
+SERVER_PID=
+SERVER_URL=
+
+cleanup() {
+	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*"
+	if [ -f "$WORK/server.log" ]; then
+		echo "--- server log ---"
+		cat "$WORK/server.log"
+	fi
+	exit 1
+}
+
+# start_server ipc|tcp: a vcudad on a private endpoint; sets SERVER_URL.
+start_server() {
+	case $1 in
+	ipc) listen="ipc://$WORK/vcudad.sock" ;;
+	tcp) listen="tcp://127.0.0.1:*" ;;
+	*) fail "unknown transport $1" ;;
+	esac
+	"$VCUDAD" --listen "$listen" --backend "$BACKEND" --cpu-device "$VCUDA_CPU_DEVICE" \
+		>"$WORK/server.log" 2>&1 &
+	SERVER_PID=$!
+	for _ in $(seq 100); do
+		SERVER_URL=$(sed -n 's/.*listening at \([^ ]*\).*/\1/p' "$WORK/server.log" | head -n 1)
+		[ -n "$SERVER_URL" ] && break
+		kill -0 "$SERVER_PID" 2>/dev/null || fail "vcudad did not start"
+		sleep 0.1
+	done
+	[ -n "$SERVER_URL" ] || fail "vcudad did not say where it listens"
+	echo "vcudad $SERVER_PID ($BACKEND) at $SERVER_URL"
+}
+
+stop_server() {
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || fail "vcudad exited with status $? on SIGTERM"
+	SERVER_PID=
+}
+
+# run PROGRAM ARGS...: through the shim; its output goes to stdout.
+run() {
+	"$VCUDA_RUN" --server "$SERVER_URL" -- "$@"
+}
+
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+	for _ in $(seq $(($3 * 10))); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}

@@ -1,0 +1,269 @@
+/*
+ * The CPU device's memory, contexts, streams and events, called as a
+ * driver-API program calls them; the expected results are CUDA's documented
+ * ones.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <cuda.h>
+
+static CUcontext ctx;
+
+static int setup(void **state)
+{
+	CUdevice dev;
+
+	setenv("VCUDA_CPU_MEMORY", "256M", 1);
+	if (cuInit(0) != CUDA_SUCCESS || cuDeviceGet(&dev, 0) != CUDA_SUCCESS)
+		return -1;
+	return cuCtxCreate(&ctx, NULL, 0, dev) == CUDA_SUCCESS ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	return cuCtxDestroy(ctx) == CUDA_SUCCESS ? 0 : -1;
+}
+
+static void test_alloc_free(void **state)
+{
+	CUdeviceptr a, b;
+	size_t free0, free1, total;
+
+	assert_int_equal(cuMemGetInfo(&free0, &total), CUDA_SUCCESS);
+	assert_int_equal(total, 256u << 20);
+	assert_int_equal(cuMemAlloc(&a, 1000), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&b, 1), CUDA_SUCCESS);
+	assert_int_equal(a % 256, 0);
+	assert_int_equal(b % 256, 0);
+	assert_true(b >= a + 1000 || a >= b + 1);
+	assert_int_equal(cuMemGetInfo(&free1, &total), CUDA_SUCCESS);
+	assert_true(free1 < free0);
+	assert_int_equal(cuMemFree(a), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(a), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemFree(b + 1), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemFree(b), CUDA_SUCCESS);
+	assert_int_equal(cuMemGetInfo(&free1, &total), CUDA_SUCCESS);
+	assert_int_equal(free1, free0);
+}
+
+static void test_alloc_limits(void **state)
+{
+	CUdeviceptr a, big;
+
+	assert_int_equal(cuMemAlloc(&a, 0), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemAlloc(&a, (256u << 20) + 1), CUDA_ERROR_OUT_OF_MEMORY);
+	/* The whole device, then nothing more; freed memory is reusable. */
+	assert_int_equal(cuMemAlloc(&big, 256u << 20), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&a, 512), CUDA_ERROR_OUT_OF_MEMORY);
+	assert_int_equal(cuMemFree(big), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&a, 512), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(a), CUDA_SUCCESS);
+}
+
+static void test_device_pointer_not_host(void **state)
+{
+	CUdeviceptr a;
+	unsigned int type = 0;
+	CUdeviceptr base;
+	size_t size;
+	int h = 0;
+
+	assert_int_equal(cuMemAlloc(&a, 4096), CUDA_SUCCESS);
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, a + 100), CUDA_SUCCESS);
+	assert_int_equal(type, CU_MEMORYTYPE_DEVICE);
+	assert_int_equal(cuMemGetAddressRange(&base, &size, a + 4000), CUDA_SUCCESS);
+	assert_int_equal(base, a);
+	assert_int_equal(size, 4096);
+	/* A host address is not device memory. */
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)&h),
+			 CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemFree(a), CUDA_SUCCESS);
+}
+
+static void test_copies(void **state)
+{
+	enum { N = 1 << 16 };
+	uint8_t *src = malloc(N), *dst = malloc(N);
+	CUdeviceptr a, b;
+
+	for (int i = 0; i < N; i++)
+		src[i] = (uint8_t)(i * 13 + 7);
+	assert_int_equal(cuMemAlloc(&a, N), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&b, N), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyHtoD(a, src, N), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoD(b, a, N), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(dst, b, N), CUDA_SUCCESS);
+	assert_memory_equal(src, dst, N);
+	/* Past the end of an allocation, or from host memory where the device
+	 * side belongs: refused, nothing copied. */
+	assert_int_equal(cuMemcpyHtoD(a + 1, src, N), CUDA_ERROR_INVALID_VALUE);
+	/* b may follow a directly: a span may still not cross into it. */
+	assert_int_equal(cuMemcpyDtoH(dst, a + N - 1, 2), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemcpyHtoD((CUdeviceptr)(uintptr_t)dst, src, 16), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemcpyDtoH(dst, 0, 16), CUDA_ERROR_INVALID_VALUE);
+	/* Unified addressing: cuMemcpy tells the kinds apart itself. */
+	memset(dst, 0, N);
+	assert_int_equal(cuMemcpy(b, (CUdeviceptr)(uintptr_t)src, N / 2), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpy((CUdeviceptr)(uintptr_t)dst, b, N / 2), CUDA_SUCCESS);
+	assert_memory_equal(src, dst, N / 2);
+	assert_int_equal(cuMemFree(a), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(b), CUDA_SUCCESS);
+	free(src);
+	free(dst);
+}
+
+static void test_memset(void **state)
+{
+	CUdeviceptr a;
+	uint8_t b[64];
+	uint16_t s[32];
+	uint32_t w[16];
+
+	assert_int_equal(cuMemAlloc(&a, 64), CUDA_SUCCESS);
+	assert_int_equal(cuMemsetD8(a, 0xab, 64), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(b, a, 64), CUDA_SUCCESS);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(b[i], 0xab);
+	assert_int_equal(cuMemsetD16(a, 0x1234, 32), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(s, a, 64), CUDA_SUCCESS);
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(s[i], 0x1234);
+	assert_int_equal(cuMemsetD32(a, 0xdeadbeef, 16), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(w, a, 64), CUDA_SUCCESS);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(w[i], 0xdeadbeef);
+	assert_int_equal(cuMemsetD32(a + 2, 0, 1), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemsetD16(a + 1, 0, 1), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemsetD32(a, 0, 17), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemFree(a), CUDA_SUCCESS);
+}
+
+static void test_host_memory(void **state)
+{
+	void *p;
+	unsigned int flags = 99, type = 0;
+
+	assert_int_equal(cuMemHostAlloc(&p, 10000, CU_MEMHOSTALLOC_PORTABLE), CUDA_SUCCESS);
+	memset(p, 1, 10000);
+	assert_int_equal(cuMemHostGetFlags(&flags, p), CUDA_SUCCESS);
+	assert_int_equal(flags, CU_MEMHOSTALLOC_PORTABLE);
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)p),
+			 CUDA_SUCCESS);
+	assert_int_equal(type, CU_MEMORYTYPE_HOST);
+	assert_int_equal(cuMemFreeHost(p), CUDA_SUCCESS);
+	assert_int_equal(cuMemFreeHost(p), CUDA_ERROR_INVALID_VALUE);
+}
+
+static void test_streams_events(void **state)
+{
+	CUstream s;
+	CUevent a, b, nt;
+	CUdeviceptr d;
+	float ms = -1;
+	char buf[4096];
+
+	assert_int_equal(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+	assert_int_equal(cuEventCreate(&a, 0), CUDA_SUCCESS);
+	assert_int_equal(cuEventCreate(&b, 0), CUDA_SUCCESS);
+	assert_int_equal(cuEventCreate(&nt, CU_EVENT_DISABLE_TIMING), CUDA_SUCCESS);
+	/* Never recorded: complete for queries, not usable for timing. */
+	assert_int_equal(cuEventQuery(a), CUDA_SUCCESS);
+	assert_int_equal(cuEventElapsedTime(&ms, a, b), CUDA_ERROR_INVALID_HANDLE);
+	assert_int_equal(cuMemAlloc(&d, sizeof(buf)), CUDA_SUCCESS);
+	assert_int_equal(cuEventRecord(a, s), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyHtoDAsync(d, buf, sizeof(buf), s), CUDA_SUCCESS);
+	assert_int_equal(cuEventRecord(b, s), CUDA_SUCCESS);
+	assert_int_equal(cuEventRecord(nt, s), CUDA_SUCCESS);
+	assert_int_equal(cuStreamWaitEvent(NULL, b, 0), CUDA_SUCCESS);
+	assert_int_equal(cuStreamSynchronize(s), CUDA_SUCCESS);
+	assert_int_equal(cuEventSynchronize(b), CUDA_SUCCESS);
+	assert_int_equal(cuEventElapsedTime(&ms, a, b), CUDA_SUCCESS);
+	assert_true(ms >= 0 && ms < 1000);
+	assert_int_equal(cuEventElapsedTime(&ms, a, nt), CUDA_ERROR_INVALID_HANDLE);
+	assert_int_equal(cuStreamQuery(s), CUDA_SUCCESS);
+	assert_int_equal(cuStreamDestroy(s), CUDA_SUCCESS);
+	assert_int_equal(cuStreamDestroy(s), CUDA_ERROR_INVALID_HANDLE);
+	assert_int_equal(cuMemcpyHtoDAsync(d, buf, 16, s), CUDA_ERROR_INVALID_HANDLE);
+	assert_int_equal(cuEventDestroy(a), CUDA_SUCCESS);
+	assert_int_equal(cuEventDestroy(b), CUDA_SUCCESS);
+	assert_int_equal(cuEventDestroy(nt), CUDA_SUCCESS);
+	assert_int_equal(cuEventQuery(a), CUDA_ERROR_INVALID_HANDLE);
+	assert_int_equal(cuMemFree(d), CUDA_SUCCESS);
+}
+
+static void test_context_frees_its_memory(void **state)
+{
+	CUcontext other, popped;
+	CUdeviceptr d;
+	size_t free0, free1, total;
+
+	assert_int_equal(cuMemGetInfo(&free0, &total), CUDA_SUCCESS);
+	assert_int_equal(cuCtxCreate(&other, NULL, 0, 0), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&d, 1 << 20), CUDA_SUCCESS);
+	assert_int_equal(cuCtxDestroy(other), CUDA_SUCCESS);
+	assert_int_equal(cuCtxGetCurrent(&popped), CUDA_SUCCESS);
+	assert_ptr_equal(popped, ctx);
+	assert_int_equal(cuMemGetInfo(&free1, &total), CUDA_SUCCESS);
+	assert_int_equal(free1, free0);
+	assert_int_equal(cuMemFree(d), CUDA_ERROR_INVALID_VALUE);
+}
+
+static void test_device_queries(void **state)
+{
+	int v, count;
+	char name[64];
+
+	assert_int_equal(cuDeviceGetCount(&count), CUDA_SUCCESS);
+	assert_int_equal(count, 1);
+	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 0), CUDA_SUCCESS);
+	assert_int_equal(v, 32);
+	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 0), CUDA_SUCCESS);
+	assert_int_equal(v, 1024);
+	/* Every attribute answers. */
+	for (int a = 1; a < CU_DEVICE_ATTRIBUTE_MAX; a++)
+		assert_int_equal(cuDeviceGetAttribute(&v, (CUdevice_attribute)a, 0), CUDA_SUCCESS);
+	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_MAX, 0), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 1), CUDA_ERROR_INVALID_DEVICE);
+	assert_int_equal(cuDeviceGetName(name, sizeof(name), 0), CUDA_SUCCESS);
+	assert_non_null(strstr(name, "vcuda CPU device"));
+}
+
+static void test_error_names(void **state)
+{
+	const char *s;
+
+	assert_int_equal(cuGetErrorName(CUDA_ERROR_INVALID_VALUE, &s), CUDA_SUCCESS);
+	assert_string_equal(s, "CUDA_ERROR_INVALID_VALUE");
+	assert_int_equal(cuGetErrorString(CUDA_ERROR_OUT_OF_MEMORY, &s), CUDA_SUCCESS);
+	assert_string_equal(s, "out of memory");
+	assert_int_equal(cuGetErrorName((CUresult)12345, &s), CUDA_ERROR_INVALID_VALUE);
+	assert_null(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_device_queries),
+		cmocka_unit_test(test_alloc_free),
+		cmocka_unit_test(test_alloc_limits),
+		cmocka_unit_test(test_device_pointer_not_host),
+		cmocka_unit_test(test_copies),
+		cmocka_unit_test(test_memset),
+		cmocka_unit_test(test_host_memory),
+		cmocka_unit_test(test_streams_events),
+		cmocka_unit_test(test_context_frees_its_memory),
+		cmocka_unit_test(test_error_names),
+	};
+	CUdeviceptr d;
+
+	/* Before cuInit nothing works. */
+	if (cuMemAlloc(&d, 16) != CUDA_ERROR_NOT_INITIALIZED)
+		return 1;
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,249 @@
+/*
+ * Transport conformance: the same tests over every session channel
+ * transport (transport.h states the contract they check).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "error.h"
+#include "transport.h"
+#include "util.h"
+
+struct pair {
+	char url[256];
+	struct vcuda_chan *server, *client;
+};
+
+static char tmpdir[] = "/tmp/vcuda-test-XXXXXX";
+
+static int setup_pair(void **state, const char *url)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+
+	snprintf(p->url, sizeof(p->url), "%s", url);
+	if (vcuda_chan_bind(p->url, &p->server) != 0)
+		return -1;
+	if (vcuda_chan_connect(vcuda_chan_endpoint(p->server), &p->client) != 0)
+		return -1;
+	*state = p;
+	return 0;
+}
+
+static int setup_tcp(void **state)
+{
+	return setup_pair(state, "tcp://127.0.0.1:*");
+}
+
+static int setup_ipc(void **state)
+{
+	static int n;
+	char url[256];
+
+	/* A fresh path each time: a closed socket's file goes away late. */
+	snprintf(url, sizeof(url), "ipc://%s/chan%d", tmpdir, n++);
+	return setup_pair(state, url);
+}
+
+static int teardown_pair(void **state)
+{
+	struct pair *p = *state;
+
+	vcuda_chan_close(p->client);
+	vcuda_chan_close(p->server);
+	free(p);
+	return 0;
+}
+
+static void expect_msg(struct vcuda_chan *c, const char *hdr, const void *payload, size_t len)
+{
+	struct vcuda_msg m;
+
+	assert_int_equal(vcuda_chan_recv(c, &m, 5000), 0);
+	assert_int_equal(m.hdr_len, strlen(hdr));
+	assert_memory_equal(m.hdr, hdr, m.hdr_len);
+	if (payload) {
+		assert_non_null(m.payload);
+		assert_int_equal(m.payload_len, len);
+		if (len)
+			assert_memory_equal(m.payload, payload, len);
+	} else {
+		assert_null(m.payload);
+	}
+	vcuda_chan_release(c, &m);
+}
+
+static void test_endpoint_resolved(void **state)
+{
+	struct pair *p = *state;
+	const char *ep = vcuda_chan_endpoint(p->server);
+
+	assert_non_null(ep);
+	assert_null(strchr(ep, '*'));
+	assert_ptr_equal(vcuda_transport_find(ep), vcuda_transport_find(p->url));
+}
+
+static void test_header_both_ways(void **state)
+{
+	struct pair *p = *state;
+
+	assert_int_equal(vcuda_chan_send(p->client, "ping", 4, NULL, 0, 0), 0);
+	expect_msg(p->server, "ping", NULL, 0);
+	assert_int_equal(vcuda_chan_send(p->server, "pong!", 5, NULL, 0, 0), 0);
+	expect_msg(p->client, "pong!", NULL, 0);
+}
+
+static void test_payload_sizes(void **state)
+{
+	struct pair *p = *state;
+	static const size_t sizes[] = {0, 1, 4095, 4096, 1 << 20, VCUDA_MAX_PAYLOAD};
+	uint8_t *buf = malloc(VCUDA_MAX_PAYLOAD);
+
+	for (size_t i = 0; i < VCUDA_MAX_PAYLOAD; i++)
+		buf[i] = (uint8_t)(i * 31 + (i >> 12));
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+		assert_int_equal(vcuda_chan_send(p->client, "data", 4, buf, sizes[i], VCUDA_SEND_COPY), 0);
+		expect_msg(p->server, "data", buf, sizes[i]);
+	}
+	free(buf);
+}
+
+static void test_order_kept(void **state)
+{
+	struct pair *p = *state;
+	char hdr[32];
+
+	for (int i = 0; i < 2000; i++) {
+		int n = snprintf(hdr, sizeof(hdr), "m%d", i);
+		assert_int_equal(vcuda_chan_send(p->client, hdr, (size_t)n, i % 3 ? NULL : hdr, (size_t)n, 0), 0);
+	}
+	for (int i = 0; i < 2000; i++) {
+		snprintf(hdr, sizeof(hdr), "m%d", i);
+		expect_msg(p->server, hdr, i % 3 ? NULL : hdr, strlen(hdr));
+	}
+}
+
+static void test_ownership_modes(void **state)
+{
+	struct pair *p = *state;
+	static char borrowed[] = "borrowed bytes";
+	char *gift = strdup("a gift the transport frees");
+
+	assert_int_equal(vcuda_chan_send(p->client, "b", 1, borrowed, sizeof(borrowed), VCUDA_SEND_BORROW), 0);
+	expect_msg(p->server, "b", borrowed, sizeof(borrowed));
+	assert_int_equal(vcuda_chan_send(p->client, "g", 1, gift, strlen(gift), VCUDA_SEND_GIFT), 0);
+	expect_msg(p->server, "g", "a gift the transport frees", 26);
+}
+
+static void test_oversize_refused(void **state)
+{
+	struct pair *p = *state;
+	char *hdr = calloc(1, VCUDA_MAX_HEADER + 1);
+	char *gift = malloc(16);
+
+	assert_int_equal(vcuda_chan_send(p->client, hdr, VCUDA_MAX_HEADER + 1, NULL, 0, 0), VCUDA_E_TOOBIG);
+	assert_int_equal(vcuda_chan_send(p->client, "x", 1, hdr, (size_t)VCUDA_MAX_PAYLOAD + 1, 0),
+			 VCUDA_E_TOOBIG);
+	/* A gift is freed even when refused (the leak checker watches). */
+	assert_int_equal(vcuda_chan_send(p->client, hdr, VCUDA_MAX_HEADER + 1, gift, 16, VCUDA_SEND_GIFT),
+			 VCUDA_E_TOOBIG);
+	free(hdr);
+	/* The channel still works. */
+	assert_int_equal(vcuda_chan_send(p->client, "ok", 2, NULL, 0, 0), 0);
+	expect_msg(p->server, "ok", NULL, 0);
+}
+
+static void test_recv_timeout(void **state)
+{
+	struct pair *p = *state;
+	struct vcuda_msg m;
+	uint64_t t0 = vcuda_now_ns();
+
+	assert_int_equal(vcuda_chan_recv(p->server, &m, 300), VCUDA_E_TIMEOUT);
+	assert_true(vcuda_now_ns() - t0 >= 250000000ull);
+	assert_true(vcuda_now_ns() - t0 < 3000000000ull);
+}
+
+static void test_peer_lost(void **state)
+{
+	struct pair *p = *state;
+	struct vcuda_msg m;
+	uint64_t t0;
+
+	/* Make sure the connection exists before it goes. */
+	assert_int_equal(vcuda_chan_send(p->client, "hi", 2, NULL, 0, 0), 0);
+	expect_msg(p->server, "hi", NULL, 0);
+	vcuda_chan_close(p->client);
+	p->client = NULL;
+	t0 = vcuda_now_ns();
+	assert_int_equal(vcuda_chan_recv(p->server, &m, 10000), VCUDA_E_PEER_LOST);
+	assert_true(vcuda_now_ns() - t0 < 3000000000ull);
+}
+
+static void test_bad_urls(void **state)
+{
+	struct vcuda_chan *c;
+
+	assert_int_equal(vcuda_chan_bind("http://x", &c), VCUDA_E_URL);
+	assert_int_equal(vcuda_chan_connect("nonsense", &c), VCUDA_E_URL);
+	assert_null(vcuda_transport_find("tcp:/x"));
+}
+
+static void test_url_derivation(void **state)
+{
+	char out[256];
+
+	assert_int_equal(vcuda_url_worker("tcp://10.0.0.5:7000", 3, out, sizeof(out)), 0);
+	assert_string_equal(out, "tcp://10.0.0.5:*");
+	assert_int_equal(vcuda_url_worker("ipc:///run/vcuda/sock", 3, out, sizeof(out)), 0);
+	assert_string_equal(out, "ipc:///run/vcuda/sock.w3");
+	assert_int_equal(vcuda_url_for_client("tcp://gpuhost:7000", "tcp://0.0.0.0:41234", out, sizeof(out)), 0);
+	assert_string_equal(out, "tcp://gpuhost:41234");
+	assert_int_equal(vcuda_url_for_client("ipc:///a", "ipc:///a.w1", out, sizeof(out)), 0);
+	assert_string_equal(out, "ipc:///a.w1");
+	assert_int_equal(vcuda_url_handshake("shm:///run/x", out, sizeof(out)), 0);
+	assert_string_equal(out, "ipc:///run/x");
+	assert_int_equal(vcuda_url_handshake("udp://x:1", out, sizeof(out)), VCUDA_E_URL);
+}
+
+#define CONFORMANCE(setup)                                                     \
+	cmocka_unit_test_setup_teardown(test_endpoint_resolved, setup, teardown_pair), \
+	cmocka_unit_test_setup_teardown(test_header_both_ways, setup, teardown_pair),  \
+	cmocka_unit_test_setup_teardown(test_payload_sizes, setup, teardown_pair),     \
+	cmocka_unit_test_setup_teardown(test_order_kept, setup, teardown_pair),        \
+	cmocka_unit_test_setup_teardown(test_ownership_modes, setup, teardown_pair),   \
+	cmocka_unit_test_setup_teardown(test_oversize_refused, setup, teardown_pair),  \
+	cmocka_unit_test_setup_teardown(test_recv_timeout, setup, teardown_pair),      \
+	cmocka_unit_test_setup_teardown(test_peer_lost, setup, teardown_pair)
+
+int main(void)
+{
+	const struct CMUnitTest tcp[] = {CONFORMANCE(setup_tcp)};
+	const struct CMUnitTest ipc[] = {CONFORMANCE(setup_ipc)};
+	const struct CMUnitTest urls[] = {
+		cmocka_unit_test(test_bad_urls),
+		cmocka_unit_test(test_url_derivation),
+	};
+	int failed = 0;
+
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	failed += cmocka_run_group_tests_name("transport tcp", tcp, NULL, NULL);
+	failed += cmocka_run_group_tests_name("transport ipc", ipc, NULL, NULL);
+	failed += cmocka_run_group_tests_name("urls", urls, NULL, NULL);
+	{
+		char cmd[300];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", tmpdir);
+	}
+	return failed;
+}
