@@ -6,6 +6,13 @@ BACKEND=${VCUDA_TEST_BACKEND:-cpu}
 export VCUDA_SHIM_DIR VCUDA_CPU_DEVICE
 # The CPU device's memory: enough for the biggest test, small enough for CI.
 export VCUDA_CPU_MEMORY=${VCUDA_CPU_MEMORY:-2G}
+# In the sanitizer build, programs nvcc built load the shim, which needs the
+# sanitizer runtime ahead of libc.
+if [ -n "${VCUDA_TEST_PRELOAD:-}" ]; then
+	LD_PRELOAD=$VCUDA_TEST_PRELOAD
+	ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-}
+	export LD_PRELOAD ASAN_OPTIONS
+fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vcuda-e2e.XXXXXX")
 SERVER_PID=
 SERVER_URL=
@@ -49,6 +56,14 @@ stop_server() {
 	kill -TERM "$SERVER_PID"
 	wait "$SERVER_PID" || fail "vcudad exited with status $? on SIGTERM"
 	SERVER_PID=
+	check_server_log
+}
+
+# A sanitizer report or a crash in any server process fails the test.
+check_server_log() {
+	if grep -qE 'Sanitizer|runtime error:|killed by signal' "$WORK/server.log"; then
+		fail "the server reported a fault"
+	fi
 }
 
 # run PROGRAM ARGS...: through the shim; its output goes to stdout.

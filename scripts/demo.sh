@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs vcuda's dependencies, builds it, starts vcudad on the CPU device
+# and runs CUDA example programs through the shim, then stops the server.
+. "$(dirname "$0")/common.sh"
+
+install_deps
+configure_build "$TOP/build"
+make -C "$TOP/build" -s examples >/dev/null
+
+B=$TOP/build
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/vcuda-demo.XXXXXX")
+url="ipc://$run_dir/vcudad.sock"
+say "starting vcudad (CPU device) at $url"
+VCUDA_CPU_MEMORY=${VCUDA_CPU_MEMORY:-1G} "$B/server/vcudad" --listen "$url" --backend cpu \
+	--cpu-device "$B/emulator/.libs/libcuda.so.1" >"$run_dir/vcudad.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$run_dir"' EXIT
+for _ in $(seq 50); do
+	[ -S "$run_dir/vcudad.sock" ] && break
+	sleep 0.1
+done
+
+status=0
+for ex in $(cat "$B/examples/bin/list"); do
+	say "running $ex through the shim"
+	VCUDA_SHIM_DIR="$B/shim/.libs" "$B/tools/vcuda-run" --server "$url" -- "$B/examples/bin/$ex" ||
+		status=1
+done
+say "server log"
+cat "$run_dir/vcudad.log"
+exit $status

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Installs vcuda's dependencies, builds it, and runs every test: unit tests,
+# the transport conformance suite and the end-to-end programs, first in the
+# normal build, then in an AddressSanitizer/UndefinedBehaviorSanitizer build.
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    the normal build only
+. "$(dirname "$0")/common.sh"
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+install_deps
+
+status=0
+summary=
+
+# run_suite NAME DIR: make check in DIR; records the counts.
+run_suite() {
+	say "testing ($1)"
+	if ! make -C "$2" -j"$JOBS" check >"$2/check.out" 2>&1; then
+		status=1
+		grep -E '^(FAIL|ERROR):' "$2/check.out" || true
+		for log in $(grep -lE '^(FAIL|ERROR)' $(find "$2/tests" -name '*.log') 2>/dev/null); do
+			echo "--- $log"
+			tail -n 40 "$log"
+		done
+	fi
+	grep -E '^# (TOTAL|PASS|FAIL|ERROR):' "$2/check.out" | sed "s/^/$1 /"
+	p=$(sed -n 's/^# PASS: *//p' "$2/check.out")
+	f=$(sed -n 's/^# FAIL: *//p' "$2/check.out")
+	e=$(sed -n 's/^# ERROR: *//p' "$2/check.out")
+	summary="$summary ${p:-0}:$(( ${f:-0} + ${e:-0} ))"
+}
+
+configure_build "$TOP/build"
+run_suite normal "$TOP/build"
+if [ $quick -eq 0 ]; then
+	configure_build "$TOP/build-asan" --enable-sanitizers
+	run_suite sanitizers "$TOP/build-asan"
+fi
+
+passed=0
+failed=0
+for s in $summary; do
+	passed=$((passed + ${s%%:*}))
+	failed=$((failed + ${s##*:}))
+done
+echo "$passed passed, $failed failed"
+exit $status
