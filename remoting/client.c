@@ -178,6 +178,11 @@ const Vcuda__AttachReply *vcuda_client_info(const struct vcuda_client *c)
 	return c->attach;
 }
 
+struct vcuda_chan *vcuda_client_channel(struct vcuda_client *c)
+{
+	return c->chan;
+}
+
 int vcuda_client_lost(const struct vcuda_client *c)
 {
 	return __atomic_load_n(&c->lost, __ATOMIC_RELAXED);

@@ -50,6 +50,10 @@ int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 		      size_t payload_len, unsigned flags, void *recv, size_t recv_len);
 void vcuda_client_reply_free(Vcuda__Reply *r);
 
+/* The session channel, for tests and tools that must send what the client
+ * never would. */
+struct vcuda_chan *vcuda_client_channel(struct vcuda_client *c);
+
 /* Whether the server was lost (sticky). */
 int vcuda_client_lost(const struct vcuda_client *c);
 

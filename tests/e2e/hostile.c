@@ -1,0 +1,255 @@
+/*
+ * A hostile client: sends vcudad what no shim would (malformed handshakes,
+ * a wrong session token, pointers it does not own, lengths that lie, forged
+ * handles, garbage) and checks that each is refused with an error while the
+ * server goes on. Usage: hostile URL
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <cuda.h>
+
+#include "client.h"
+#include "error.h"
+#include "transport.h"
+#include "vcuda.pb-c.h"
+#include "wire.h"
+
+static int failures;
+
+#define EXPECT(cond)                                                               \
+	do {                                                                       \
+		if (!(cond)) {                                                     \
+			fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
+			failures++;                                                \
+		}                                                                  \
+	} while (0)
+
+/* One raw message to the listener; returns the reply's status, or 1 if none came. */
+static int raw_hello(const char *url, const void *buf, size_t len, char *msg, size_t msg_len)
+{
+	void *s = zmq_socket(vcuda_zmq_context(), ZMQ_DEALER);
+	int linger = 0, status = 1, n;
+	uint8_t reply[2048];
+	zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+	Vcuda__HelloReply *hr;
+
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_connect(s, url);
+	zmq_send(s, buf, len, 0);
+	if (zmq_poll(&item, 1, 5000) == 1 && (n = zmq_recv(s, reply, sizeof(reply), 0)) > 0 &&
+	    (hr = vcuda__hello_reply__unpack(NULL, (size_t)n, reply)) != NULL) {
+		status = hr->status;
+		if (msg)
+			snprintf(msg, msg_len, "%s", hr->message);
+		vcuda__hello_reply__free_unpacked(hr, NULL);
+	}
+	zmq_close(s);
+	return status;
+}
+
+static void bad_handshakes(const char *url)
+{
+	Vcuda__Hello h = VCUDA__HELLO__INIT;
+	uint8_t buf[256], junk[64];
+	char msg[512] = "";
+	size_t n;
+
+	memset(junk, 0xff, sizeof(junk));
+	EXPECT(raw_hello(url, junk, sizeof(junk), NULL, 0) == VCUDA_E_PROTO);
+	h.protocol_version = 999;
+	h.hostname = "hostile";
+	h.program = "hostile";
+	n = vcuda__hello__pack(&h, buf);
+	EXPECT(raw_hello(url, buf, n, msg, sizeof(msg)) == VCUDA_E_VERSION);
+	EXPECT(strstr(msg, "upgrade") != NULL);
+}
+
+/* Sends rq on c's channel and returns the reply's CUresult (status in *status). */
+static int call(struct vcuda_client *c, Vcuda__Request *rq, const void *payload, size_t len,
+		int *status)
+{
+	Vcuda__Reply *rp = NULL;
+	static uint8_t sink[1 << 20];
+	int rc = vcuda_client_call(c, rq, payload, len, 0, sink, sizeof(sink), &rp), r;
+
+	if (rc) {
+		*status = rc;
+		return -1;
+	}
+	*status = rp->status;
+	r = rp->result;
+	vcuda_client_reply_free(rp);
+	return r;
+}
+
+#define REQ(rq, NAME, name, msg)                                                   \
+	Vcuda__Request rq = VCUDA__REQUEST__INIT;                                  \
+	rq.call_case = VCUDA__REQUEST__CALL_##NAME;                                \
+	rq.name = &(msg)
+
+static struct vcuda_client *session(const char *url)
+{
+	struct vcuda_client_opts o = {url, 5000, 13000, "hostile"};
+	struct vcuda_client *c = NULL;
+	char why[256];
+
+	if (vcuda_client_connect(&o, &c, why, sizeof(why)) != 0) {
+		fprintf(stderr, "cannot connect: %s\n", why);
+		failures++;
+	}
+	return c;
+}
+
+static void lying_requests(struct vcuda_client *c)
+{
+	int st;
+	uint8_t data[4096] = {0};
+	uint64_t dptr;
+
+	{ /* an allocation to aim near */
+		Vcuda__MemAlloc m = VCUDA__MEM_ALLOC__INIT;
+		Vcuda__Reply *rp = NULL;
+		m.size = 4096;
+		REQ(rq, MEM_ALLOC, mem_alloc, m);
+		EXPECT(vcuda_client_call(c, &rq, NULL, 0, 0, NULL, 0, &rp) == 0 && rp->result == 0);
+		dptr = rp && rp->mem_alloc ? rp->mem_alloc->dptr : 0;
+		vcuda_client_reply_free(rp);
+	}
+	{ /* free what was never allocated, or the middle of an allocation */
+		Vcuda__MemFree m = VCUDA__MEM_FREE__INIT;
+		REQ(rq, MEM_FREE, mem_free, m);
+		m.dptr = 0x1000;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_VALUE);
+		m.dptr = dptr + 8;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_VALUE);
+	}
+	{ /* copies to memory the session does not own, or with lying sizes */
+		Vcuda__MemcpyHtoD m = VCUDA__MEMCPY_HTO_D__INIT;
+		REQ(rq, MEMCPY_HTOD, memcpy_htod, m);
+		m.dst = 0x7f0000000000ull;
+		m.size = sizeof(data);
+		EXPECT(call(c, &rq, data, sizeof(data), &st) == CUDA_ERROR_INVALID_VALUE);
+		m.dst = dptr + 1;
+		EXPECT(call(c, &rq, data, sizeof(data), &st) == CUDA_ERROR_INVALID_VALUE);
+		m.dst = dptr;
+		m.size = 1u << 30; /* more than the payload */
+		EXPECT(call(c, &rq, data, sizeof(data), &st) == CUDA_ERROR_INVALID_VALUE);
+	}
+	{
+		Vcuda__MemcpyDtoH m = VCUDA__MEMCPY_DTO_H__INIT;
+		REQ(rq, MEMCPY_DTOH, memcpy_dtoh, m);
+		m.src = dptr;
+		m.size = UINT64_MAX;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_VALUE);
+	}
+	{
+		Vcuda__MemcpyDtoD m = VCUDA__MEMCPY_DTO_D__INIT;
+		REQ(rq, MEMCPY_DTOD, memcpy_dtod, m);
+		m.dst = dptr;
+		m.src = dptr + 4000;
+		m.size = 200;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_VALUE);
+	}
+	{
+		Vcuda__Memset m = VCUDA__MEMSET__INIT;
+		REQ(rq, MEMSET, memset, m);
+		m.dst = dptr;
+		m.elem_size = 3;
+		m.count = 1;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_VALUE);
+		m.elem_size = 4;
+		m.count = 1ull << 62; /* wraps when multiplied */
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_VALUE);
+	}
+	{ /* more memory than there is */
+		Vcuda__MemAlloc m = VCUDA__MEM_ALLOC__INIT;
+		REQ(rq, MEM_ALLOC, mem_alloc, m);
+		m.size = 1ull << 60;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_OUT_OF_MEMORY);
+	}
+}
+
+static void forged_handles(struct vcuda_client *c)
+{
+	int st;
+	Vcuda__EventCreate ec = VCUDA__EVENT_CREATE__INIT;
+	Vcuda__Reply *rp = NULL;
+	uint64_t event = 0;
+	REQ(create, EVENT_CREATE, event_create, ec);
+
+	if (vcuda_client_call(c, &create, NULL, 0, 0, NULL, 0, &rp) == 0 && rp->handle)
+		event = rp->handle->handle;
+	vcuda_client_reply_free(rp);
+	EXPECT(event != 0);
+	{
+		Vcuda__StreamSynchronize m = VCUDA__STREAM_SYNCHRONIZE__INIT;
+		REQ(rq, STREAM_SYNCHRONIZE, stream_synchronize, m);
+		m.stream = 0xdeadbeef;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_HANDLE);
+		m.stream = event; /* an event is not a stream */
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_HANDLE);
+	}
+	{
+		Vcuda__EventQuery m = VCUDA__EVENT_QUERY__INIT;
+		REQ(rq, EVENT_QUERY, event_query, m);
+		m.event = event + (1ull << 32); /* the right slot, a stale generation */
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_HANDLE);
+	}
+	{
+		Vcuda__CtxSynchronize m = VCUDA__CTX_SYNCHRONIZE__INIT;
+		REQ(rq, CTX_SYNCHRONIZE, ctx_synchronize, m);
+		rq.device = 99;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_DEVICE);
+		rq.device = -1;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_DEVICE);
+	}
+	{ /* a request with no call in it */
+		Vcuda__Request rq = VCUDA__REQUEST__INIT;
+		call(c, &rq, NULL, 0, &st);
+		EXPECT(st == VCUDA_E_PROTO);
+	}
+}
+
+static void garbage(struct vcuda_client *c)
+{
+	Vcuda__CtxSynchronize m = VCUDA__CTX_SYNCHRONIZE__INIT;
+	REQ(rq, CTX_SYNCHRONIZE, ctx_synchronize, m);
+	uint8_t junk[100];
+	int st;
+
+	memset(junk, 0xee, sizeof(junk));
+	EXPECT(vcuda_chan_send(vcuda_client_channel(c), junk, sizeof(junk), NULL, 0, 0) == 0);
+	/* The worker closes a session that speaks garbage. */
+	EXPECT(call(c, &rq, NULL, 0, &st) == -1 && st == VCUDA_E_PEER_LOST);
+}
+
+int main(int argc, char **argv)
+{
+	struct vcuda_client *c;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: hostile URL\n");
+		return 2;
+	}
+	bad_handshakes(argv[1]);
+	if ((c = session(argv[1])) != NULL) {
+		lying_requests(c);
+		forged_handles(c);
+		/* The session still works after all of that. */
+		{
+			Vcuda__CtxSynchronize m = VCUDA__CTX_SYNCHRONIZE__INIT;
+			int st;
+			REQ(rq, CTX_SYNCHRONIZE, ctx_synchronize, m);
+			EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_SUCCESS);
+		}
+		garbage(c);
+		vcuda_client_close(c);
+	}
+	printf("hostile: %s\n", failures ? "FAIL" : "PASS");
+	return failures ? 1 : 0;
+}
