@@ -1,0 +1,29 @@
+#!/bin/sh
+# make bench: starts a private vcudad on the CPU device and runs the
+# benchmarks over ipc:// and tcp://.  BENCH_ARGS=--short for a quick run.
+set -eu
+: "${VCUDAD:?} ${VCUDA_CPU_DEVICE:?} ${BENCH:?}"
+work=$(mktemp -d "${TMPDIR:-/tmp}/vcuda-bench.XXXXXX")
+pid=
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+for transport in ipc tcp; do
+	case $transport in
+	ipc) listen="ipc://$work/vcudad.sock" ;;
+	tcp) listen="tcp://127.0.0.1:*" ;;
+	esac
+	VCUDA_CPU_MEMORY=1G "$VCUDAD" --listen "$listen" --backend "${VCUDA_TEST_BACKEND:-cpu}" \
+		--cpu-device "$VCUDA_CPU_DEVICE" >"$work/log" 2>&1 &
+	pid=$!
+	url=
+	for _ in $(seq 50); do
+		url=$(sed -n 's/.*listening at \([^ ]*\).*/\1/p' "$work/log" | head -n 1)
+		[ -n "$url" ] && break
+		sleep 0.1
+	done
+	[ -n "$url" ] || { cat "$work/log"; exit 1; }
+	"$BENCH" --server "$url" ${BENCH_ARGS:-}
+	echo
+	kill $pid
+	wait $pid || true
+	pid=
+done
