@@ -50,7 +50,8 @@ static double raw_round_trips(const char *server_url, int n)
 		snprintf(url, sizeof(url), "tcp://127.0.0.1:*");
 	else
 		snprintf(url, sizeof(url), "ipc:///tmp/vcuda-bench-%d", (int)getpid());
-	if (vcuda_chan_bind(url, &srv) != 0 || vcuda_chan_connect(vcuda_chan_endpoint(srv), &cli) != 0)
+	if (vcuda_chan_bind(url, &srv) != 0 ||
+	    vcuda_chan_connect(vcuda_chan_endpoint(srv), &cli) != 0)
 		return 0;
 	pthread_create(&echo, NULL, echo_main, srv);
 	/* Warm up: the connection is made on first use. */
@@ -99,7 +100,8 @@ static double copy_rate(void *dst, const void *src, size_t n, enum cudaMemcpyKin
 	uint64_t t0 = vcuda_now_ns();
 
 	for (int i = 0; i < reps; i++)
-		if (kind == cudaMemcpyHostToHost ? (memcpy(dst, src, n), 0) : cudaMemcpy(dst, src, n, kind))
+		if (kind == cudaMemcpyHostToHost ? (memcpy(dst, src, n), 0)
+						 : cudaMemcpy(dst, src, n, kind))
 			return 0;
 	return (double)n * reps / seconds(t0) / 1e6;
 }
@@ -142,8 +144,8 @@ int main(int argc, char **argv)
 	printf("%-34s %12.0f /s   baseline raw channel round trip %10.0f /s   ratio %.2f\n",
 	       "synchronous call (cudaStreamQuery)", rt, raw, raw / rt);
 	post = shim_posts(trips * 4, d);
-	printf("%-34s %12.0f /s   (%.2f per raw round trip)\n", "posted call (cudaMemsetAsync)", post,
-	       post / raw);
+	printf("%-34s %12.0f /s   (%.2f per raw round trip)\n", "posted call (cudaMemsetAsync)",
+	       post, post / raw);
 	base = copy_rate(b, a, n, cudaMemcpyHostToHost, reps);
 	printf("\n%zu MiB copies; baseline memcpy in this process: %.0f MB/s\n", n >> 20, base);
 	struct {
@@ -152,14 +154,15 @@ int main(int argc, char **argv)
 		const void *src;
 		enum cudaMemcpyKind kind;
 	} runs[] = {
-		{"host to device, pageable", d, a, cudaMemcpyHostToDevice},
-		{"host to device, pinned", d, pinned, cudaMemcpyHostToDevice},
-		{"device to host, pageable", b, d, cudaMemcpyDeviceToHost},
-		{"device to host, pinned", pinned, d, cudaMemcpyDeviceToHost},
+	    {"host to device, pageable", d, a, cudaMemcpyHostToDevice},
+	    {"host to device, pinned", d, pinned, cudaMemcpyHostToDevice},
+	    {"device to host, pageable", b, d, cudaMemcpyDeviceToHost},
+	    {"device to host, pinned", pinned, d, cudaMemcpyDeviceToHost},
 	};
 	for (size_t i = 0; i < sizeof(runs) / sizeof(*runs); i++) {
 		double r = copy_rate(runs[i].dst, runs[i].src, n, runs[i].kind, reps);
-		printf("  %-32s %8.0f MB/s   memcpy/this %.2f\n", runs[i].name, r, r > 0 ? base / r : 0);
+		printf("  %-32s %8.0f MB/s   memcpy/this %.2f\n", runs[i].name, r,
+		       r > 0 ? base / r : 0);
 	}
 	cudaFree(d);
 	cudaFreeHost(pinned);

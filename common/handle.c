@@ -6,8 +6,8 @@
 #include "handle.h"
 
 #define HANDLE_INDEX_BITS 32
-#define HANDLE_GEN_MASK 0xffffffu
-#define HANDLE_MAX_SLOTS (1u << 24)
+#define HANDLE_GEN_MASK	  0xffffffu
+#define HANDLE_MAX_SLOTS  (1u << 24)
 
 static uint64_t handle_encode(uint8_t type, uint32_t gen, uint32_t index)
 {
@@ -15,8 +15,8 @@ static uint64_t handle_encode(uint8_t type, uint32_t gen, uint32_t index)
 	       (uint64_t)(index + 1);
 }
 
-static struct vcuda_handle_slot *handle_decode(const struct vcuda_handle_table *t,
-					       uint8_t type, uint64_t id)
+static struct vcuda_handle_slot *handle_decode(const struct vcuda_handle_table *t, uint8_t type,
+					       uint64_t id)
 {
 	uint32_t index = (uint32_t)id - 1;
 	uint32_t gen = (uint32_t)(id >> 32) & HANDLE_GEN_MASK;
@@ -59,8 +59,8 @@ static int handle_grow(struct vcuda_handle_table *t)
 	return 0;
 }
 
-int vcuda_handle_alloc(struct vcuda_handle_table *t, enum vcuda_handle_type type,
-		       void *obj, uint64_t *id)
+int vcuda_handle_alloc(struct vcuda_handle_table *t, enum vcuda_handle_type type, void *obj,
+		       uint64_t *id)
 {
 	struct vcuda_handle_slot *s;
 	uint32_t index;
@@ -88,16 +88,14 @@ int vcuda_handle_alloc(struct vcuda_handle_table *t, enum vcuda_handle_type type
 	return 0;
 }
 
-void *vcuda_handle_get(const struct vcuda_handle_table *t,
-		       enum vcuda_handle_type type, uint64_t id)
+void *vcuda_handle_get(const struct vcuda_handle_table *t, enum vcuda_handle_type type, uint64_t id)
 {
 	struct vcuda_handle_slot *s = handle_decode(t, (uint8_t)type, id);
 
 	return s ? s->obj : NULL;
 }
 
-void *vcuda_handle_free(struct vcuda_handle_table *t,
-			enum vcuda_handle_type type, uint64_t id)
+void *vcuda_handle_free(struct vcuda_handle_table *t, enum vcuda_handle_type type, uint64_t id)
 {
 	struct vcuda_handle_slot *s = handle_decode(t, (uint8_t)type, id);
 	void *obj;
@@ -114,9 +112,8 @@ void *vcuda_handle_free(struct vcuda_handle_table *t,
 	return obj;
 }
 
-void *vcuda_handle_next(const struct vcuda_handle_table *t,
-			enum vcuda_handle_type type, uint32_t *cursor,
-			uint64_t *id)
+void *vcuda_handle_next(const struct vcuda_handle_table *t, enum vcuda_handle_type type,
+			uint32_t *cursor, uint64_t *id)
 {
 	while (*cursor < t->nslots) {
 		const struct vcuda_handle_slot *s = &t->slots[(*cursor)++];

@@ -42,21 +42,19 @@ void vcuda_handle_table_init(struct vcuda_handle_table *t, uint32_t limit);
 void vcuda_handle_table_fini(struct vcuda_handle_table *t);
 
 /* Stores obj (not NULL) and returns its new id in *id. VCUDA_E_FULL, _NOMEM. */
-int vcuda_handle_alloc(struct vcuda_handle_table *t, enum vcuda_handle_type type,
-		       void *obj, uint64_t *id);
+int vcuda_handle_alloc(struct vcuda_handle_table *t, enum vcuda_handle_type type, void *obj,
+		       uint64_t *id);
 /* The object for id if it is live and of this type, else NULL. */
-void *vcuda_handle_get(const struct vcuda_handle_table *t,
-		       enum vcuda_handle_type type, uint64_t id);
+void *vcuda_handle_get(const struct vcuda_handle_table *t, enum vcuda_handle_type type,
+		       uint64_t id);
 /* Removes id and returns its object, or NULL if id was not live. */
-void *vcuda_handle_free(struct vcuda_handle_table *t,
-			enum vcuda_handle_type type, uint64_t id);
+void *vcuda_handle_free(struct vcuda_handle_table *t, enum vcuda_handle_type type, uint64_t id);
 /*
  * Iteration: *cursor starts at 0; returns the next live object (of any type
  * when type is 0) and its id, or NULL at the end. Freeing the returned id
  * during iteration is allowed.
  */
-void *vcuda_handle_next(const struct vcuda_handle_table *t,
-			enum vcuda_handle_type type, uint32_t *cursor,
-			uint64_t *id);
+void *vcuda_handle_next(const struct vcuda_handle_table *t, enum vcuda_handle_type type,
+			uint32_t *cursor, uint64_t *id);
 
 #endif

@@ -15,18 +15,16 @@ static char log_tag[32] = "vcuda";
 
 static const char *const log_channel_names[] = {
 #define VCUDA_LOG_CH_NAME(name) #name,
-	VCUDA_LOG_CHANNELS(VCUDA_LOG_CH_NAME)
+    VCUDA_LOG_CHANNELS(VCUDA_LOG_CH_NAME)
 #undef VCUDA_LOG_CH_NAME
 };
 
-static const char *const log_level_names[] = {"error", "warn", "info",
-					      "debug", "trace"};
+static const char *const log_level_names[] = {"error", "warn", "info", "debug", "trace"};
 
 static int log_level_parse(const char *s, size_t n)
 {
 	for (size_t i = 0; i < sizeof(log_level_names) / sizeof(*log_level_names); i++)
-		if (strlen(log_level_names[i]) == n &&
-		    strncasecmp(s, log_level_names[i], n) == 0)
+		if (strlen(log_level_names[i]) == n && strncasecmp(s, log_level_names[i], n) == 0)
 			return (int)i;
 	return -1;
 }
@@ -51,8 +49,7 @@ static int log_apply_item(const char *item, size_t n)
 {
 	const char *colon = memchr(item, ':', n);
 	size_t name_len = colon ? (size_t)(colon - item) : n;
-	int level = colon ? log_level_parse(colon + 1, n - name_len - 1)
-			  : VCUDA_LEVEL_INFO;
+	int level = colon ? log_level_parse(colon + 1, n - name_len - 1) : VCUDA_LEVEL_INFO;
 	int ch;
 
 	if (!colon && (level = log_level_parse(item, n)) >= 0) {
@@ -86,8 +83,8 @@ int vcuda_log_init(const char *tag, enum vcuda_log_level def, const char *spec)
 	while (spec && *spec) {
 		size_t n = strcspn(spec, ",");
 		if (n && log_apply_item(spec, n) != 0) {
-			fprintf(stderr, "%s: ignoring bad VCUDA_LOG item '%.*s'\n",
-				log_tag, (int)n, spec);
+			fprintf(stderr, "%s: ignoring bad VCUDA_LOG item '%.*s'\n", log_tag, (int)n,
+				spec);
 			rc = VCUDA_E_INVAL;
 		}
 		spec += n + (spec[n] == ',');
@@ -95,8 +92,7 @@ int vcuda_log_init(const char *tag, enum vcuda_log_level def, const char *spec)
 	return rc;
 }
 
-void vcuda_log_write(enum vcuda_log_channel ch, enum vcuda_log_level lv,
-		     const char *fmt, ...)
+void vcuda_log_write(enum vcuda_log_channel ch, enum vcuda_log_level lv, const char *fmt, ...)
 {
 	char line[1024];
 	struct timespec ts;
@@ -106,10 +102,9 @@ void vcuda_log_write(enum vcuda_log_channel ch, enum vcuda_log_level lv,
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s[%d] %s %s: ",
-		     tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-		     log_tag, (int)getpid(), log_channel_names[ch],
-		     log_level_names[lv]);
+	n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s[%d] %s %s: ", tm.tm_hour,
+		     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_tag, (int)getpid(),
+		     log_channel_names[ch], log_level_names[lv]);
 	va_start(ap, fmt);
 	if (n > 0 && (size_t)n < sizeof(line))
 		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
@@ -124,8 +119,8 @@ void vcuda_log_write(enum vcuda_log_channel ch, enum vcuda_log_level lv,
 const char *vcuda_strerror(int status)
 {
 	switch (status) {
-#define VCUDA_ERR_MSG(name, value, msg)                                        \
-	case value:                                                            \
+#define VCUDA_ERR_MSG(name, value, msg)                                                            \
+	case value:                                                                                \
 		return msg;
 		VCUDA_ERRORS(VCUDA_ERR_MSG)
 #undef VCUDA_ERR_MSG
@@ -136,8 +131,8 @@ const char *vcuda_strerror(int status)
 const char *vcuda_errname(int status)
 {
 	switch (status) {
-#define VCUDA_ERR_NAME(name, value, msg)                                       \
-	case value:                                                            \
+#define VCUDA_ERR_NAME(name, value, msg)                                                           \
+	case value:                                                                                \
 		return #name;
 		VCUDA_ERRORS(VCUDA_ERR_NAME)
 #undef VCUDA_ERR_NAME

@@ -58,8 +58,7 @@ int vcuda_rangemap_insert(struct vcuda_rangemap *m, const struct vcuda_range *r)
 	return 0;
 }
 
-int vcuda_rangemap_remove(struct vcuda_rangemap *m, uint64_t base,
-			  struct vcuda_range *out)
+int vcuda_rangemap_remove(struct vcuda_rangemap *m, uint64_t base, struct vcuda_range *out)
 {
 	size_t i = rangemap_upper(m, base);
 
@@ -74,8 +73,7 @@ int vcuda_rangemap_remove(struct vcuda_rangemap *m, uint64_t base,
 	return 0;
 }
 
-const struct vcuda_range *vcuda_rangemap_find(const struct vcuda_rangemap *m,
-					      uint64_t addr)
+const struct vcuda_range *vcuda_rangemap_find(const struct vcuda_rangemap *m, uint64_t addr)
 {
 	size_t i = rangemap_upper(m, addr);
 
@@ -86,8 +84,8 @@ const struct vcuda_range *vcuda_rangemap_find(const struct vcuda_rangemap *m,
 	return &m->r[i - 1];
 }
 
-const struct vcuda_range *vcuda_rangemap_find_span(const struct vcuda_rangemap *m,
-						   uint64_t addr, uint64_t len)
+const struct vcuda_range *vcuda_rangemap_find_span(const struct vcuda_rangemap *m, uint64_t addr,
+						   uint64_t len)
 {
 	const struct vcuda_range *r = vcuda_rangemap_find(m, addr);
 

@@ -31,13 +31,11 @@ void vcuda_rangemap_fini(struct vcuda_rangemap *m);
 int vcuda_rangemap_insert(struct vcuda_rangemap *m, const struct vcuda_range *r);
 /* Removes the range that starts exactly at base into *out (may be NULL).
  * VCUDA_E_NOTFOUND if there is none. */
-int vcuda_rangemap_remove(struct vcuda_rangemap *m, uint64_t base,
-			  struct vcuda_range *out);
+int vcuda_rangemap_remove(struct vcuda_rangemap *m, uint64_t base, struct vcuda_range *out);
 /* The range holding addr, or NULL. Valid until the map changes. */
-const struct vcuda_range *vcuda_rangemap_find(const struct vcuda_rangemap *m,
-					      uint64_t addr);
+const struct vcuda_range *vcuda_rangemap_find(const struct vcuda_rangemap *m, uint64_t addr);
 /* The range holding all of [addr, addr + len) (len 0 counts as 1), or NULL. */
-const struct vcuda_range *vcuda_rangemap_find_span(const struct vcuda_rangemap *m,
-						   uint64_t addr, uint64_t len);
+const struct vcuda_range *vcuda_rangemap_find_span(const struct vcuda_rangemap *m, uint64_t addr,
+						   uint64_t len);
 
 #endif

@@ -96,8 +96,7 @@ static void ctx_unstack(struct CUctx_st *ctx)
 	ctx_depth = j;
 }
 
-CUresult cuCtxCreate(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags,
-		     CUdevice dev)
+CUresult cuCtxCreate(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags, CUdevice dev)
 {
 	CUresult rc = emu_check_init();
 	struct CUctx_st *ctx;

@@ -22,10 +22,10 @@
 
 #include "rangemap.h"
 
-#define EMU_CTX_MAGIC 0x76637478u    /* "vctx" */
+#define EMU_CTX_MAGIC	 0x76637478u /* "vctx" */
 #define EMU_STREAM_MAGIC 0x76737472u /* "vstr" */
-#define EMU_EVENT_MAGIC 0x76657674u  /* "vevt" */
-#define EMU_ALLOC_ALIGN 512u
+#define EMU_EVENT_MAGIC	 0x76657674u /* "vevt" */
+#define EMU_ALLOC_ALIGN	 512u
 
 struct CUctx_st {
 	uint32_t magic;
@@ -64,8 +64,8 @@ struct emu_state {
 	int initialized;
 	struct emu_device dev;
 	/* Device memory. */
-	uint8_t *dev_va;   /* reserved, inaccessible: the device addresses */
-	uint8_t *store;	   /* backing store, same size */
+	uint8_t *dev_va; /* reserved, inaccessible: the device addresses */
+	uint8_t *store;	 /* backing store, same size */
 	uint64_t arena_size;
 	struct vcuda_rangemap allocs; /* live allocations; data = owning ctx */
 	struct vcuda_rangemap free;   /* free blocks of the arena */
@@ -99,6 +99,5 @@ int emu_is_device_address(uint64_t addr);
  * handles are valid); release those a context owns. */
 int emu_stream_valid(CUstream s);
 void emu_streams_release_ctx(struct CUctx_st *ctx);
-
 
 #endif

@@ -111,8 +111,8 @@ CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	/* The range records the size asked for, so copies past it are refused. */
-	r = (struct vcuda_range){.base = (uintptr_t)emu.dev_va + off,
-				 .size = bytesize, .tag = size, .data = ctx};
+	r = (struct vcuda_range){
+	    .base = (uintptr_t)emu.dev_va + off, .size = bytesize, .tag = size, .data = ctx};
 	if (vcuda_rangemap_insert(&emu.allocs, &r) != 0) {
 		arena_free(off, size);
 		pthread_mutex_unlock(&emu.lock);
@@ -123,8 +123,8 @@ CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
 	return CUDA_SUCCESS;
 }
 
-CUresult cuMemAllocPitch(CUdeviceptr *dptr, size_t *pitch, size_t width,
-			 size_t height, unsigned int elem_size)
+CUresult cuMemAllocPitch(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height,
+			 unsigned int elem_size)
 {
 	size_t p;
 
@@ -260,7 +260,7 @@ CUresult cuMemFreeHost(void *p)
 		return rc;
 	pthread_mutex_lock(&emu.lock);
 	rc = vcuda_rangemap_remove(&emu.host, (uintptr_t)p, &r) == 0 ? CUDA_SUCCESS
-								      : CUDA_ERROR_INVALID_VALUE;
+								     : CUDA_ERROR_INVALID_VALUE;
 	pthread_mutex_unlock(&emu.lock);
 	if (rc == CUDA_SUCCESS)
 		munmap(p, r.size);
@@ -321,11 +321,10 @@ static CUresult memory_copy(uint64_t dst, uint64_t src, size_t n, CUstream s)
 	return CUDA_SUCCESS;
 }
 
-static CUresult memory_copy_kind(uint64_t dst, int dst_dev, uint64_t src, int src_dev,
-				 size_t n, CUstream s)
+static CUresult memory_copy_kind(uint64_t dst, int dst_dev, uint64_t src, int src_dev, size_t n,
+				 CUstream s)
 {
-	if (n && (emu_is_device_address(dst) != dst_dev ||
-		  emu_is_device_address(src) != src_dev))
+	if (n && (emu_is_device_address(dst) != dst_dev || emu_is_device_address(src) != src_dev))
 		return CUDA_ERROR_INVALID_VALUE;
 	return memory_copy(dst, src, n, s);
 }
@@ -370,8 +369,7 @@ CUresult cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream 
 	return memory_copy_kind(dst, 1, src, 1, n, s);
 }
 
-static CUresult memory_set(CUdeviceptr dst, uint32_t value, unsigned elem, size_t count,
-			   CUstream s)
+static CUresult memory_set(CUdeviceptr dst, uint32_t value, unsigned elem, size_t count, CUstream s)
 {
 	CUresult rc = memory_check_stream(s);
 	uint8_t *d;
@@ -449,8 +447,8 @@ static struct pointer_info pointer_lookup(CUdeviceptr ptr)
 	return pi;
 }
 
-static CUresult pointer_attribute(const struct pointer_info *pi, CUpointer_attribute a,
-				  void *data, CUdeviceptr ptr)
+static CUresult pointer_attribute(const struct pointer_info *pi, CUpointer_attribute a, void *data,
+				  CUdeviceptr ptr)
 {
 	int dev = pi->kind == CU_MEMORYTYPE_DEVICE;
 

@@ -13,7 +13,8 @@ static struct vcuda_rangemap objects;
 
 static int object_add(void *obj, int type, struct CUctx_st *ctx)
 {
-	struct vcuda_range r = {.base = (uintptr_t)obj, .size = 1, .tag = (uint64_t)type, .data = ctx};
+	struct vcuda_range r = {
+	    .base = (uintptr_t)obj, .size = 1, .tag = (uint64_t)type, .data = ctx};
 	int rc;
 
 	pthread_mutex_lock(&emu.lock);
@@ -81,9 +82,13 @@ CUresult cuStreamCreateWithPriority(CUstream *ps, unsigned int flags, int priori
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	*s = (struct CUstream_st){.magic = EMU_STREAM_MAGIC, .ctx = ctx, .flags = flags,
+	*s = (struct CUstream_st){.magic = EMU_STREAM_MAGIC,
+				  .ctx = ctx,
+				  .flags = flags,
 				  /* CUDA clamps priorities into [-5, 0]. */
-				  .priority = priority > 0 ? 0 : priority < -5 ? -5 : priority};
+				  .priority = priority > 0    ? 0
+					      : priority < -5 ? -5
+							      : priority};
 	if (object_add(s, OBJ_STREAM, ctx) != 0) {
 		free(s);
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -182,7 +187,8 @@ CUresult cuEventCreate(CUevent *pe, unsigned int flags)
 {
 	struct CUctx_st *ctx;
 	CUresult rc = emu_ctx_require(&ctx);
-	unsigned int known = CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS;
+	unsigned int known =
+	    CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS;
 	struct CUevent_st *e;
 
 	if (rc)

@@ -34,8 +34,8 @@ struct vcuda_client {
 
 /* ---- handshake -------------------------------------------------------------- */
 
-static int client_hello(const struct vcuda_client_opts *o, Vcuda__HelloReply **out,
-			char *why, size_t why_len)
+static int client_hello(const struct vcuda_client_opts *o, Vcuda__HelloReply **out, char *why,
+			size_t why_len)
 {
 	Vcuda__Hello hello = VCUDA__HELLO__INIT;
 	char url[512], host[256] = "";
@@ -45,7 +45,8 @@ static int client_hello(const struct vcuda_client_opts *o, Vcuda__HelloReply **o
 	zmq_pollitem_t item;
 
 	if (vcuda_url_handshake(o->url, url, sizeof(url)) != 0) {
-		snprintf(why, why_len, "'%s' is not a server URL (tcp://HOST:PORT, ipc:///PATH)", o->url);
+		snprintf(why, why_len, "'%s' is not a server URL (tcp://HOST:PORT, ipc:///PATH)",
+			 o->url);
 		return VCUDA_E_URL;
 	}
 	gethostname(host, sizeof(host) - 1);
@@ -68,7 +69,8 @@ static int client_hello(const struct vcuda_client_opts *o, Vcuda__HelloReply **o
 		goto out_close;
 	}
 	n = zmq_recv(sock, buf, sizeof(buf), 0);
-	*out = n > 0 && n <= (int)sizeof(buf) ? vcuda__hello_reply__unpack(NULL, (size_t)n, buf) : NULL;
+	*out = n > 0 && n <= (int)sizeof(buf) ? vcuda__hello_reply__unpack(NULL, (size_t)n, buf)
+					      : NULL;
 	rc = *out ? 0 : VCUDA_E_PROTO;
 	if (rc)
 		snprintf(why, why_len, "the server at %s sent a malformed handshake reply", o->url);
@@ -82,8 +84,7 @@ out_close:
 }
 
 static int client_attach(struct vcuda_client *c, const struct vcuda_client_opts *o,
-			 const char *endpoint, ProtobufCBinaryData token, char *why,
-			 size_t why_len)
+			 const char *endpoint, ProtobufCBinaryData token, char *why, size_t why_len)
 {
 	Vcuda__Request rq = VCUDA__REQUEST__INIT;
 	Vcuda__Attach at = VCUDA__ATTACH__INIT;
@@ -108,8 +109,8 @@ static int client_attach(struct vcuda_client *c, const struct vcuda_client_opts 
 	if (rc == 0 && (!rp || rp->status != 0 || rp->ret_case != VCUDA__REPLY__RET_ATTACH))
 		rc = rp && rp->status ? rp->status : VCUDA_E_PROTO;
 	if (rc) {
-		snprintf(why, why_len, "the session worker at %s refused to attach (%s)",
-			 endpoint, vcuda_strerror(rc));
+		snprintf(why, why_len, "the session worker at %s refused to attach (%s)", endpoint,
+			 vcuda_strerror(rc));
 		vcuda_client_reply_free(rp);
 		return rc;
 	}
@@ -118,8 +119,8 @@ static int client_attach(struct vcuda_client *c, const struct vcuda_client_opts 
 	return 0;
 }
 
-int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client **out,
-			 char *why, size_t why_len)
+int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client **out, char *why,
+			 size_t why_len)
 {
 	struct vcuda_client *c = calloc(1, sizeof(*c));
 	Vcuda__HelloReply *hr = NULL;
@@ -137,13 +138,14 @@ int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client 
 			 hr->message && *hr->message ? hr->message : vcuda_strerror(rc));
 		goto out_free;
 	}
-	if ((rc = vcuda_url_for_client(o->url, hr->worker_endpoint, endpoint, sizeof(endpoint))) != 0) {
+	if ((rc = vcuda_url_for_client(o->url, hr->worker_endpoint, endpoint, sizeof(endpoint))) !=
+	    0) {
 		snprintf(why, why_len, "the server announced an unusable endpoint '%s'",
 			 hr->worker_endpoint);
 		goto out_free;
 	}
-	VDEBUG(remoting, "server %s: %s backend, session worker at %s", o->url,
-	       hr->backend, endpoint);
+	VDEBUG(remoting, "server %s: %s backend, session worker at %s", o->url, hr->backend,
+	       endpoint);
 	if ((rc = client_attach(c, o, endpoint, hr->token, why, why_len)) != 0)
 		goto out_free;
 	vcuda__hello_reply__free_unpacked(hr, NULL);
@@ -197,8 +199,7 @@ void vcuda_client_reply_free(Vcuda__Reply *r)
 /* ---- calls -------------------------------------------------------------------- */
 
 /* Writes a data message into the buffer registered for its request. */
-static int client_deliver(struct vcuda_client *c, const Vcuda__Reply *rp,
-			  const struct vcuda_msg *m)
+static int client_deliver(struct vcuda_client *c, const Vcuda__Reply *rp, const struct vcuda_msg *m)
 {
 	struct pending_recv **pp = &c->pending, *p;
 
@@ -261,8 +262,8 @@ static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
 }
 
 static int client_send(struct vcuda_client *c, Vcuda__Request *rq, int want_reply,
-		       const void *payload, size_t payload_len, unsigned flags,
-		       void *recv, size_t recv_len)
+		       const void *payload, size_t payload_len, unsigned flags, void *recv,
+		       size_t recv_len)
 {
 	struct pending_recv *p = NULL;
 	int rc;

@@ -28,8 +28,8 @@ struct vcuda_client_opts {
 
 /* Handshakes with the listener and attaches to the session's worker. On
  * failure returns a vcuda status and writes a sentence saying why to why. */
-int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client **out,
-			 char *why, size_t why_len);
+int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client **out, char *why,
+			 size_t why_len);
 /* Closes the session; the worker frees everything it held. */
 void vcuda_client_close(struct vcuda_client *c);
 

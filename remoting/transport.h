@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VCUDA_MAX_HEADER (64u * 1024)
+#define VCUDA_MAX_HEADER  (64u * 1024)
 #define VCUDA_MAX_PAYLOAD (64u * 1024 * 1024)
 
 /* Send flags: who owns the payload. */
@@ -60,8 +60,8 @@ struct vcuda_transport_ops {
 	 * flags: VCUDA_SEND_*. With VCUDA_SEND_GIFT the payload is freed even
 	 * when sending fails. Returns 0, VCUDA_E_TOOBIG, VCUDA_E_PEER_LOST,
 	 * VCUDA_E_TRANSPORT. */
-	int (*send)(struct vcuda_chan *c, const void *hdr, size_t hdr_len,
-		    const void *payload, size_t payload_len, unsigned flags);
+	int (*send)(struct vcuda_chan *c, const void *hdr, size_t hdr_len, const void *payload,
+		    size_t payload_len, unsigned flags);
 
 	/* Waits up to timeout_ms (-1: no limit) for the next message. Its
 	 * buffers stay valid until release. Returns 0, VCUDA_E_TIMEOUT,
@@ -126,8 +126,8 @@ int vcuda_url_worker(const char *listen_url, long id, char *out, size_t cap);
 /* The URL a client connects to for a worker endpoint that a listener at
  * server_url announced: a tcp endpoint keeps the host the client already
  * reaches the server by. 0 or VCUDA_E_URL. */
-int vcuda_url_for_client(const char *server_url, const char *worker_endpoint,
-			 char *out, size_t cap);
+int vcuda_url_for_client(const char *server_url, const char *worker_endpoint, char *out,
+			 size_t cap);
 /* The zmq endpoint a handshake socket uses for a server URL (shm:///p is
  * handshaken over ipc:///p). 0 or VCUDA_E_URL. */
 int vcuda_url_handshake(const char *server_url, char *out, size_t cap);

@@ -9,8 +9,8 @@
 #include "transport.h"
 
 static const struct vcuda_transport_ops *const transports[] = {
-	&vcuda_zmq_tcp_ops,
-	&vcuda_zmq_ipc_ops,
+    &vcuda_zmq_tcp_ops,
+    &vcuda_zmq_ipc_ops,
 };
 
 static int url_has_scheme(const char *url, const char *scheme)
@@ -43,7 +43,7 @@ int vcuda_chan_connect(const char *url, struct vcuda_chan **out)
 }
 
 static int url_fmt(char *out, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int url_fmt(char *out, size_t cap, const char *fmt, ...)
 {
@@ -82,8 +82,7 @@ int vcuda_url_worker(const char *listen_url, long id, char *out, size_t cap)
 	return VCUDA_E_URL;
 }
 
-int vcuda_url_for_client(const char *server_url, const char *worker_endpoint,
-			 char *out, size_t cap)
+int vcuda_url_for_client(const char *server_url, const char *worker_endpoint, char *out, size_t cap)
 {
 	char host[200];
 	const char *port;

@@ -5,8 +5,8 @@
 #include "error.h"
 #include "wire.h"
 
-int vcuda_wire_send(struct vcuda_chan *c, const ProtobufCMessage *msg,
-		    const void *payload, size_t payload_len, unsigned flags)
+int vcuda_wire_send(struct vcuda_chan *c, const ProtobufCMessage *msg, const void *payload,
+		    size_t payload_len, unsigned flags)
 {
 	uint8_t stack[512];
 	size_t n = protobuf_c_message_get_packed_size(msg);
@@ -37,9 +37,8 @@ Vcuda__Reply *vcuda_wire_reply(const struct vcuda_msg *m)
 
 const char *vcuda_wire_call_name(int call_case)
 {
-	const ProtobufCFieldDescriptor *f =
-		protobuf_c_message_descriptor_get_field(&vcuda__request__descriptor,
-							(unsigned)call_case);
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+	    &vcuda__request__descriptor, (unsigned)call_case);
 
 	return f ? f->name : "?";
 }

@@ -15,8 +15,8 @@
 
 /* Packs msg and sends it with an optional payload (flags: VCUDA_SEND_*).
  * Returns what the channel's send returns, or VCUDA_E_NOMEM / VCUDA_E_TOOBIG. */
-int vcuda_wire_send(struct vcuda_chan *c, const ProtobufCMessage *msg,
-		    const void *payload, size_t payload_len, unsigned flags);
+int vcuda_wire_send(struct vcuda_chan *c, const ProtobufCMessage *msg, const void *payload,
+		    size_t payload_len, unsigned flags);
 
 /* Unpacks a received header; NULL if it is not a valid message of that kind.
  * Free with protobuf_c_message_free_unpacked(m, NULL). */

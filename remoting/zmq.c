@@ -18,14 +18,14 @@
 #include "transport.h"
 #include "util.h"
 
-#define ZCHAN_HEARTBEAT_IVL_MS 1000
+#define ZCHAN_HEARTBEAT_IVL_MS	   1000
 #define ZCHAN_HEARTBEAT_TIMEOUT_MS 5000
 
 struct zchan {
 	struct vcuda_chan base;
 	void *sock;
 	void *mon;
-	int bound;      /* server side */
+	int bound;	/* server side */
 	int open_conns; /* live connections the monitor reported */
 	int ever_connected;
 	int lost;
@@ -67,8 +67,8 @@ static int zchan_setup(struct zchan *z)
 	snprintf(mon_url, sizeof(mon_url), "inproc://vcuda-mon-%p-%lu", (void *)z,
 		 __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
 	if (zmq_socket_monitor(z->sock, mon_url,
-			       ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED |
-				       ZMQ_EVENT_DISCONNECTED) != 0)
+			       ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) !=
+	    0)
 		return VCUDA_E_TRANSPORT;
 	z->mon = zmq_socket(ctx, ZMQ_PAIR);
 	if (!z->mon || zmq_connect(z->mon, mon_url) != 0)
@@ -103,10 +103,8 @@ static int zchan_open(const struct vcuda_transport_ops *ops, const char *url, in
 	if ((rc = zchan_setup(z)) != 0)
 		goto out_close;
 	if ((bind ? zmq_bind(z->sock, url) : zmq_connect(z->sock, url)) != 0) {
-		VWARN(remoting, "%s %s: %s", bind ? "bind" : "connect", url,
-		      zmq_strerror(errno));
-		rc = errno == EPROTONOSUPPORT || errno == EINVAL ? VCUDA_E_URL
-								: VCUDA_E_TRANSPORT;
+		VWARN(remoting, "%s %s: %s", bind ? "bind" : "connect", url, zmq_strerror(errno));
+		rc = errno == EPROTONOSUPPORT || errno == EINVAL ? VCUDA_E_URL : VCUDA_E_TRANSPORT;
 		goto out_close;
 	}
 	if (!bind || zmq_getsockopt(z->sock, ZMQ_LAST_ENDPOINT, z->endpoint, &len) != 0)
@@ -187,8 +185,8 @@ static int zchan_send_frame(struct zchan *z, zmq_msg_t *m, int more)
 	}
 }
 
-static int zchan_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len,
-		      const void *payload, size_t payload_len, unsigned flags)
+static int zchan_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len, const void *payload,
+		      size_t payload_len, unsigned flags)
 {
 	struct zchan *z = (struct zchan *)c;
 	zmq_msg_t h, m;
@@ -319,23 +317,23 @@ static void zchan_release(struct vcuda_chan *c, struct vcuda_msg *m)
 }
 
 const struct vcuda_transport_ops vcuda_zmq_tcp_ops = {
-	.scheme = "tcp",
-	.bind = zchan_bind,
-	.connect = zchan_connect,
-	.endpoint = zchan_endpoint,
-	.send = zchan_send,
-	.recv = zchan_recv,
-	.release = zchan_release,
-	.close = zchan_close,
+    .scheme = "tcp",
+    .bind = zchan_bind,
+    .connect = zchan_connect,
+    .endpoint = zchan_endpoint,
+    .send = zchan_send,
+    .recv = zchan_recv,
+    .release = zchan_release,
+    .close = zchan_close,
 };
 
 const struct vcuda_transport_ops vcuda_zmq_ipc_ops = {
-	.scheme = "ipc",
-	.bind = zchan_bind,
-	.connect = zchan_connect,
-	.endpoint = zchan_endpoint,
-	.send = zchan_send,
-	.recv = zchan_recv,
-	.release = zchan_release,
-	.close = zchan_close,
+    .scheme = "ipc",
+    .bind = zchan_bind,
+    .connect = zchan_connect,
+    .endpoint = zchan_endpoint,
+    .send = zchan_send,
+    .recv = zchan_recv,
+    .release = zchan_release,
+    .close = zchan_close,
 };

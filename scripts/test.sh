@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs vcuda's dependencies, builds it, and runs every test: unit tests,
 # the transport conformance suite and the end-to-end programs, first in the
-# normal build, then in an AddressSanitizer/UndefinedBehaviorSanitizer build.
+# normal build, then in an AddressSanitizer/UndefinedBehaviorSanitizer build;
+# then checks that the release tarball builds and passes (make distcheck)
+# and that the sources are formatted with the checked-in .clang-format.
 #   scripts/test.sh            everything
-#   scripts/test.sh --quick    the normal build only
+#   scripts/test.sh --quick    the normal build's tests only
 . "$(dirname "$0")/common.sh"
 
 quick=0
@@ -33,9 +35,33 @@ run_suite() {
 
 configure_build "$TOP/build"
 run_suite normal "$TOP/build"
+# run_step NAME COMMAND...: one more check that passes or fails as a whole.
+run_step() {
+	name=$1
+	shift
+	say "$name"
+	if "$@" >"$TOP/build/$name.out" 2>&1; then
+		summary="$summary 1:0"
+		echo "PASS: $name"
+	else
+		status=1
+		summary="$summary 0:1"
+		tail -n 40 "$TOP/build/$name.out"
+		echo "FAIL: $name"
+	fi
+}
+
+check_format() {
+	command -v clang-format >/dev/null || { echo "clang-format is not installed"; return 1; }
+	cd "$TOP" && git ls-files '*.c' '*.h' | grep -v '^tests/e2e/' |
+		xargs clang-format --dry-run --Werror
+}
+
 if [ $quick -eq 0 ]; then
 	configure_build "$TOP/build-asan" --enable-sanitizers
 	run_suite sanitizers "$TOP/build-asan"
+	run_step distcheck make -C "$TOP/build" -j"$JOBS" distcheck
+	run_step format check_format
 fi
 
 passed=0

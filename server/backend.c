@@ -9,23 +9,23 @@
 #include "log.h"
 
 #define BACKEND_STR2(x) #x
-#define BACKEND_STR(x) BACKEND_STR2(x)
+#define BACKEND_STR(x)	BACKEND_STR2(x)
 
 static int backend_resolve(struct vcuda_backend *be, char *why, size_t why_len)
 {
-#define VCUDA_BACKEND_RESOLVE(fn)                                              \
-	be->fn = (__typeof__(fn) *)dlsym(be->dl, BACKEND_STR(fn));             \
-	if (!be->fn) {                                                         \
-		snprintf(why, why_len, "%s lacks %s", be->path, BACKEND_STR(fn)); \
-		return VCUDA_E_BACKEND;                                        \
+#define VCUDA_BACKEND_RESOLVE(fn)                                                                  \
+	be->fn = (__typeof__(fn) *)dlsym(be->dl, BACKEND_STR(fn));                                 \
+	if (!be->fn) {                                                                             \
+		snprintf(why, why_len, "%s lacks %s", be->path, BACKEND_STR(fn));                  \
+		return VCUDA_E_BACKEND;                                                            \
 	}
 	VCUDA_BACKEND_FUNCTIONS(VCUDA_BACKEND_RESOLVE)
 #undef VCUDA_BACKEND_RESOLVE
 	return 0;
 }
 
-static int backend_load(struct vcuda_backend *be, const char *path, const char *kind,
-			char *why, size_t why_len)
+static int backend_load(struct vcuda_backend *be, const char *path, const char *kind, char *why,
+			size_t why_len)
 {
 	int rc, count = 0;
 	CUresult r;
@@ -40,7 +40,8 @@ static int backend_load(struct vcuda_backend *be, const char *path, const char *
 	}
 	/* libcuda.so.1 found on the library path may be the CPU device itself. */
 	if (strcmp(kind, "cuda") == 0 && dlsym(be->dl, "vcuda_cpu_device_marker")) {
-		snprintf(why, why_len, "libcuda.so.1 on the library path is vcuda's CPU device, "
+		snprintf(why, why_len,
+			 "libcuda.so.1 on the library path is vcuda's CPU device, "
 			 "not NVIDIA's driver");
 		goto out_close;
 	}

@@ -34,7 +34,8 @@ static void device_describe(struct session *s, int dev, struct session_reply *ou
 		d->total_mem = total;
 	for (int a = 0; a < CU_DEVICE_ATTRIBUTE_MAX; a++) {
 		int v = -1;
-		if (a == 0 || s->be->cuDeviceGetAttribute(&v, (CUdevice_attribute)a, h) != CUDA_SUCCESS)
+		if (a == 0 ||
+		    s->be->cuDeviceGetAttribute(&v, (CUdevice_attribute)a, h) != CUDA_SUCCESS)
 			v = -1;
 		out->attrs[dev][a] = v;
 	}
@@ -64,7 +65,8 @@ CUresult srv_attach(struct session *s, const Vcuda__Request *rq, const struct vc
 	a->devices = out->device_ptrs;
 	out->rp.ret_case = VCUDA__REPLY__RET_ATTACH;
 	out->rp.attach = a;
-	VINFO(server, "%s attached (%d device%s)", s->peer, s->ndevices, s->ndevices == 1 ? "" : "s");
+	VINFO(server, "%s attached (%d device%s)", s->peer, s->ndevices,
+	      s->ndevices == 1 ? "" : "s");
 	return CUDA_SUCCESS;
 }
 
@@ -75,8 +77,8 @@ CUresult srv_ctx_init(struct session *s, const Vcuda__Request *rq, const struct 
 	return CUDA_SUCCESS;
 }
 
-CUresult srv_ctx_synchronize(struct session *s, const Vcuda__Request *rq,
-			     const struct vcuda_msg *m, struct session_reply *out)
+CUresult srv_ctx_synchronize(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			     struct session_reply *out)
 {
 	return s->be->cuCtxSynchronize();
 }
@@ -95,8 +97,8 @@ CUresult srv_ctx_reset(struct session *s, const Vcuda__Request *rq, const struct
 	return r;
 }
 
-CUresult srv_mem_get_info(struct session *s, const Vcuda__Request *rq,
-			  const struct vcuda_msg *m, struct session_reply *out)
+CUresult srv_mem_get_info(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			  struct session_reply *out)
 {
 	size_t free_bytes = 0, total = 0;
 	CUresult r = s->be->cuMemGetInfo(&free_bytes, &total);

@@ -25,13 +25,13 @@
 #include "vcuda.pb-c.h"
 #include "vcudad.h"
 
-#define LISTENER_MAX_WORKERS 1024
+#define LISTENER_MAX_WORKERS	  1024
 #define LISTENER_START_TIMEOUT_MS 15000
 
 struct worker {
 	pid_t pid;
-	int pipe_fd;	/* until the worker reports its endpoint; -1 after */
-	int sock;	/* index of the listen socket the client came on */
+	int pipe_fd;	 /* until the worker reports its endpoint; -1 after */
+	int sock;	 /* index of the listen socket the client came on */
 	zmq_msg_t route; /* the client's routing id, while starting */
 	uint64_t started_ns;
 	char bind_url[512];
@@ -70,9 +70,9 @@ static void listener_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void listener_send_hello_reply(struct listener *l, int sock, zmq_msg_t *route,
-				      int status, const char *msg, const char *endpoint,
-				      const uint8_t *token, size_t token_len)
+static void listener_send_hello_reply(struct listener *l, int sock, zmq_msg_t *route, int status,
+				      const char *msg, const char *endpoint, const uint8_t *token,
+				      size_t token_len)
 {
 	Vcuda__HelloReply hr = VCUDA__HELLO_REPLY__INIT;
 	uint8_t buf[1024];
@@ -103,10 +103,21 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 	snprintf(timeout, sizeof(timeout), "%d", l->cfg->attach_timeout_ms);
 	pid = fork();
 	if (pid == 0) {
-		char *argv[] = {"vcudad", "--worker", "--bind", w->bind_url, "--peer", w->peer,
-				"--parent", parent, "--backend", (char *)l->backend_kind,
-				"--cpu-device", (char *)l->cfg->cpu_device,
-				"--attach-timeout", timeout, NULL};
+		char *argv[] = {"vcudad",
+				"--worker",
+				"--bind",
+				w->bind_url,
+				"--peer",
+				w->peer,
+				"--parent",
+				parent,
+				"--backend",
+				(char *)l->backend_kind,
+				"--cpu-device",
+				(char *)l->cfg->cpu_device,
+				"--attach-timeout",
+				timeout,
+				NULL};
 		dup2(fds[1], 3);
 		for (int fd = 4; fd < 1024; fd++)
 			close(fd);
@@ -122,8 +133,8 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 	return pid;
 }
 
-static void listener_hello(struct listener *l, int sock, zmq_msg_t *route,
-			   const uint8_t *data, size_t len)
+static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const uint8_t *data,
+			   size_t len)
 {
 	Vcuda__Hello *h = vcuda__hello__unpack(NULL, len, data);
 	char why[256];
@@ -131,19 +142,24 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route,
 
 	if (!h) {
 		VWARN(server, "refused handshake: malformed hello");
-		listener_send_hello_reply(l, sock, route, VCUDA_E_PROTO, "malformed hello", NULL, NULL, 0);
+		listener_send_hello_reply(l, sock, route, VCUDA_E_PROTO, "malformed hello", NULL,
+					  NULL, 0);
 		return;
 	}
 	if (h->protocol_version != VCUDA_PROTOCOL_VERSION) {
-		snprintf(why, sizeof(why), "the guest speaks vcuda protocol %u and this server %d; "
-			 "upgrade the %s side", h->protocol_version, VCUDA_PROTOCOL_VERSION,
-			 h->protocol_version < VCUDA_PROTOCOL_VERSION ? "guest's (vcuda shim)" : "server");
+		snprintf(why, sizeof(why),
+			 "the guest speaks vcuda protocol %u and this server %d; "
+			 "upgrade the %s side",
+			 h->protocol_version, VCUDA_PROTOCOL_VERSION,
+			 h->protocol_version < VCUDA_PROTOCOL_VERSION ? "guest's (vcuda shim)"
+								      : "server");
 		VWARN(server, "refused pid %u on %s: %s", h->pid, h->hostname, why);
 		listener_send_hello_reply(l, sock, route, VCUDA_E_VERSION, why, NULL, NULL, 0);
 		goto out_free;
 	}
 	if (l->nworkers == LISTENER_MAX_WORKERS || !(w = calloc(1, sizeof(*w)))) {
-		listener_send_hello_reply(l, sock, route, VCUDA_E_FULL, "the server has too many sessions", NULL, NULL, 0);
+		listener_send_hello_reply(l, sock, route, VCUDA_E_FULL,
+					  "the server has too many sessions", NULL, NULL, 0);
 		goto out_free;
 	}
 	snprintf(w->peer, sizeof(w->peer), "pid %u on %s (%s)", h->pid, h->hostname, h->program);
@@ -154,13 +170,14 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route,
 	vcuda_url_worker(l->cfg->listen[sock], ++l->next_id, w->bind_url, sizeof(w->bind_url));
 	if ((w->pid = listener_spawn(l, w)) < 0) {
 		VERR(server, "cannot start a worker for %s: %s", w->peer, strerror(errno));
-		listener_send_hello_reply(l, sock, route, VCUDA_E_SYSTEM, "the server could not start a session", NULL, NULL, 0);
+		listener_send_hello_reply(l, sock, route, VCUDA_E_SYSTEM,
+					  "the server could not start a session", NULL, NULL, 0);
 		zmq_msg_close(&w->route);
 		free(w);
 		goto out_free;
 	}
-	VINFO(server, "client %s connected via %s (CUDA %u); worker pid %d",
-	      w->peer, l->cfg->listen[sock], h->cuda_version, (int)w->pid);
+	VINFO(server, "client %s connected via %s (CUDA %u); worker pid %d", w->peer,
+	      l->cfg->listen[sock], h->cuda_version, (int)w->pid);
 	l->workers[l->nworkers++] = w;
 out_free:
 	vcuda__hello__free_unpacked(h, NULL);
@@ -207,9 +224,10 @@ static void listener_worker_report(struct listener *l, struct worker *w)
 	tlen = space && nl ? (size_t)(nl - space - 1) / 2 : 0;
 	if (!space || !nl || tlen == 0 || tlen > sizeof(token)) {
 		VERR(server, "worker %d for %s failed to start", (int)w->pid, w->peer);
-		listener_send_hello_reply(l, w->sock, &w->route, VCUDA_E_BACKEND,
-					  "the server's session worker failed to start (see the server log)",
-					  NULL, NULL, 0);
+		listener_send_hello_reply(
+		    l, w->sock, &w->route, VCUDA_E_BACKEND,
+		    "the server's session worker failed to start (see the server log)", NULL, NULL,
+		    0);
 		goto out_route;
 	}
 	*space = *nl = '\0';
@@ -231,10 +249,14 @@ static void listener_reap(struct listener *l)
 			struct worker *w = l->workers[i];
 			if (w->pid != pid)
 				continue;
-			if (WIFSIGNALED(status))
-				VWARN(server, "worker %d for %s killed by signal %d", (int)pid, w->peer, WTERMSIG(status));
+			if (WIFSIGNALED(status) && listener_stop && WTERMSIG(status) == SIGTERM)
+				VINFO(server, "worker %d for %s stopped", (int)pid, w->peer);
+			else if (WIFSIGNALED(status))
+				VWARN(server, "worker %d for %s killed by signal %d", (int)pid,
+				      w->peer, WTERMSIG(status));
 			else
-				VINFO(server, "worker %d for %s exited (status %d)", (int)pid, w->peer, WEXITSTATUS(status));
+				VINFO(server, "worker %d for %s exited (status %d)", (int)pid,
+				      w->peer, WEXITSTATUS(status));
 			if (strncmp(w->bind_url, "ipc://", 6) == 0)
 				unlink(w->bind_url + 6);
 			if (w->pipe_fd >= 0) {
@@ -301,8 +323,8 @@ static void listener_shutdown(struct listener *l)
 {
 	uint64_t deadline = vcuda_now_ns() + 3000000000ull;
 
-	VINFO(server, "stopping (signal %d): ending %d session%s", (int)listener_stop,
-	      l->nworkers, l->nworkers == 1 ? "" : "s");
+	VINFO(server, "stopping (signal %d): ending %d session%s", (int)listener_stop, l->nworkers,
+	      l->nworkers == 1 ? "" : "s");
 	for (int i = 0; i < l->nworkers; i++)
 		kill(l->workers[i]->pid, SIGTERM);
 	while (l->nworkers > 0 && vcuda_now_ns() < deadline) {
@@ -343,7 +365,8 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 			listener_reap(&l);
 		for (int i = 0; i < l.nworkers; i++) {
 			struct worker *w = l.workers[i];
-			if (w->pipe_fd >= 0 && vcuda_now_ns() - w->started_ns > LISTENER_START_TIMEOUT_MS * 1000000ull)
+			if (w->pipe_fd >= 0 &&
+			    vcuda_now_ns() - w->started_ns > LISTENER_START_TIMEOUT_MS * 1000000ull)
 				kill(w->pid, SIGKILL);
 		}
 	}

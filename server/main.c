@@ -41,21 +41,29 @@ static void usage(FILE *f)
 	      f);
 }
 
-enum { OPT_CPU_DEVICE = 256, OPT_LOG, OPT_ATTACH_TIMEOUT, OPT_WORKER, OPT_BIND, OPT_PEER, OPT_PARENT };
+enum {
+	OPT_CPU_DEVICE = 256,
+	OPT_LOG,
+	OPT_ATTACH_TIMEOUT,
+	OPT_WORKER,
+	OPT_BIND,
+	OPT_PEER,
+	OPT_PARENT
+};
 
 static const struct option long_opts[] = {
-	{"listen", required_argument, NULL, 'l'},
-	{"backend", required_argument, NULL, 'b'},
-	{"cpu-device", required_argument, NULL, OPT_CPU_DEVICE},
-	{"attach-timeout", required_argument, NULL, OPT_ATTACH_TIMEOUT},
-	{"log", required_argument, NULL, OPT_LOG},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, 'V'},
-	{"worker", no_argument, NULL, OPT_WORKER},
-	{"bind", required_argument, NULL, OPT_BIND},
-	{"peer", required_argument, NULL, OPT_PEER},
-	{"parent", required_argument, NULL, OPT_PARENT},
-	{NULL, 0, NULL, 0},
+    {"listen", required_argument, NULL, 'l'},
+    {"backend", required_argument, NULL, 'b'},
+    {"cpu-device", required_argument, NULL, OPT_CPU_DEVICE},
+    {"attach-timeout", required_argument, NULL, OPT_ATTACH_TIMEOUT},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"worker", no_argument, NULL, OPT_WORKER},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"peer", required_argument, NULL, OPT_PEER},
+    {"parent", required_argument, NULL, OPT_PARENT},
+    {NULL, 0, NULL, 0},
 };
 
 static int parse_backend(const char *s, enum vcuda_backend_choice *out)
@@ -79,27 +87,51 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 		switch (c) {
 		case 'l':
 			if (cfg->nlisten == VCUDAD_MAX_LISTEN) {
-				fprintf(stderr, "vcudad: at most %d --listen URLs\n", VCUDAD_MAX_LISTEN);
+				fprintf(stderr, "vcudad: at most %d --listen URLs\n",
+					VCUDAD_MAX_LISTEN);
 				return 2;
 			}
 			cfg->listen[cfg->nlisten++] = optarg;
 			break;
 		case 'b':
 			if (parse_backend(optarg, &cfg->backend) != 0) {
-				fprintf(stderr, "vcudad: --backend must be auto, cuda or cpu, not '%s'\n", optarg);
+				fprintf(stderr,
+					"vcudad: --backend must be auto, cuda or cpu, not '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
-		case OPT_CPU_DEVICE: cfg->cpu_device = optarg; break;
-		case OPT_ATTACH_TIMEOUT: cfg->attach_timeout_ms = atoi(optarg); break;
-		case OPT_LOG: *log_spec = optarg; break;
-		case OPT_WORKER: cfg->worker = 1; break;
-		case OPT_BIND: cfg->bind_url = optarg; break;
-		case OPT_PEER: cfg->peer = optarg; break;
-		case OPT_PARENT: cfg->parent = atol(optarg); break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': printf("vcudad (vcuda) %s, protocol %d\n", VCUDA_VERSION_STRING, VCUDA_PROTOCOL_VERSION); exit(0);
-		default: usage(stderr); return 2;
+		case OPT_CPU_DEVICE:
+			cfg->cpu_device = optarg;
+			break;
+		case OPT_ATTACH_TIMEOUT:
+			cfg->attach_timeout_ms = atoi(optarg);
+			break;
+		case OPT_LOG:
+			*log_spec = optarg;
+			break;
+		case OPT_WORKER:
+			cfg->worker = 1;
+			break;
+		case OPT_BIND:
+			cfg->bind_url = optarg;
+			break;
+		case OPT_PEER:
+			cfg->peer = optarg;
+			break;
+		case OPT_PARENT:
+			cfg->parent = atol(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("vcudad (vcuda) %s, protocol %d\n", VCUDA_VERSION_STRING,
+			       VCUDA_PROTOCOL_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
@@ -119,13 +151,16 @@ static int check_config(const struct vcudad_config *cfg)
 	}
 	for (int i = 0; i < cfg->nlisten; i++) {
 		if (!vcuda_transport_find(cfg->listen[i])) {
-			fprintf(stderr, "vcudad: cannot listen at '%s': use tcp://HOST:PORT or ipc:///PATH\n",
-				cfg->listen[i]);
+			fprintf(
+			    stderr,
+			    "vcudad: cannot listen at '%s': use tcp://HOST:PORT or ipc:///PATH\n",
+			    cfg->listen[i]);
 			return 2;
 		}
 	}
 	if (cfg->attach_timeout_ms <= 0) {
-		fprintf(stderr, "vcudad: --attach-timeout must be a positive number of milliseconds\n");
+		fprintf(stderr,
+			"vcudad: --attach-timeout must be a positive number of milliseconds\n");
 		return 2;
 	}
 	return 0;
@@ -134,9 +169,10 @@ static int check_config(const struct vcudad_config *cfg)
 int main(int argc, char **argv)
 {
 	struct vcudad_config cfg = {
-		.backend = VCUDA_BACKEND_AUTO,
-		.cpu_device = getenv("VCUDA_CPU_DEVICE") ? getenv("VCUDA_CPU_DEVICE") : VCUDA_CPU_DEVICE_PATH,
-		.attach_timeout_ms = 10000,
+	    .backend = VCUDA_BACKEND_AUTO,
+	    .cpu_device =
+		getenv("VCUDA_CPU_DEVICE") ? getenv("VCUDA_CPU_DEVICE") : VCUDA_CPU_DEVICE_PATH,
+	    .attach_timeout_ms = 10000,
 	};
 	const char *log_spec = NULL;
 	int rc = parse_args(argc, argv, &cfg, &log_spec);

@@ -66,11 +66,13 @@ CUresult srv_memcpy_htod(struct session *s, const Vcuda__Request *rq, const stru
 	CUresult rc;
 
 	if (c->size != m->payload_len)
-		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "payload size differs from copy size");
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "payload size differs from copy size");
 	if (c->size == 0)
 		return CUDA_SUCCESS;
 	if (!memory_owned(s, c->dst, c->size, rq->device))
-		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "destination outside the session's memory");
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "destination outside the session's memory");
 	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
 		return rc;
 	/* The payload is pageable memory, so an asynchronous copy is staged
@@ -101,7 +103,8 @@ CUresult srv_memcpy_dtoh(struct session *s, const Vcuda__Request *rq, const stru
 	CUstream st = NULL;
 
 	if (c->size && !memory_owned(s, c->src, c->size, rq->device))
-		rc = session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "source outside the session's memory");
+		rc = session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				    "source outside the session's memory");
 	else if (c->size)
 		rc = session_stream(s, rq, c->stream, &st);
 	if (rc != CUDA_SUCCESS || c->size == 0) {
@@ -112,7 +115,8 @@ CUresult srv_memcpy_dtoh(struct session *s, const Vcuda__Request *rq, const stru
 	rp.data = 1;
 	/* Chunks go out while the next one is copied. */
 	while (off < c->size) {
-		size_t n = c->size - off < SESSION_DATA_CHUNK ? (size_t)(c->size - off) : SESSION_DATA_CHUNK;
+		size_t n = c->size - off < SESSION_DATA_CHUNK ? (size_t)(c->size - off)
+							      : SESSION_DATA_CHUNK;
 		void *buf = malloc(n);
 		if (!buf) {
 			memory_dtoh_abort(s, rq);
@@ -145,7 +149,8 @@ CUresult srv_memcpy_dtod(struct session *s, const Vcuda__Request *rq, const stru
 		return CUDA_SUCCESS;
 	if (!memory_owned(s, c->dst, c->size, rq->device) ||
 	    !memory_owned(s, c->src, c->size, rq->device))
-		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "copy outside the session's memory");
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "copy outside the session's memory");
 	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
 		return rc;
 	if (c->async)
@@ -161,21 +166,25 @@ CUresult srv_memset(struct session *s, const Vcuda__Request *rq, const struct vc
 	CUresult rc;
 
 	if (c->elem_size != 1 && c->elem_size != 2 && c->elem_size != 4)
-		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "element size not 1, 2 or 4");
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "element size not 1, 2 or 4");
 	if (c->count == 0)
 		return CUDA_SUCCESS;
 	if (c->count > UINT64_MAX / c->elem_size ||
 	    !memory_owned(s, c->dst, c->count * c->elem_size, rq->device))
-		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "set outside the session's memory");
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "set outside the session's memory");
 	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
 		return rc;
 	switch (c->elem_size) {
 	case 1:
-		return c->async ? s->be->cuMemsetD8Async(c->dst, (unsigned char)c->value, c->count, st)
-				: s->be->cuMemsetD8(c->dst, (unsigned char)c->value, c->count);
+		return c->async
+			   ? s->be->cuMemsetD8Async(c->dst, (unsigned char)c->value, c->count, st)
+			   : s->be->cuMemsetD8(c->dst, (unsigned char)c->value, c->count);
 	case 2:
-		return c->async ? s->be->cuMemsetD16Async(c->dst, (unsigned short)c->value, c->count, st)
-				: s->be->cuMemsetD16(c->dst, (unsigned short)c->value, c->count);
+		return c->async
+			   ? s->be->cuMemsetD16Async(c->dst, (unsigned short)c->value, c->count, st)
+			   : s->be->cuMemsetD16(c->dst, (unsigned short)c->value, c->count);
 	default:
 		return c->async ? s->be->cuMemsetD32Async(c->dst, c->value, c->count, st)
 				: s->be->cuMemsetD32(c->dst, c->value, c->count);

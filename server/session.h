@@ -15,8 +15,8 @@
 #include "vcuda.pb-c.h"
 
 #define SESSION_MAX_DEVICES 16
-#define SESSION_TOKEN_LEN 16
-#define SESSION_DATA_CHUNK (4u << 20)
+#define SESSION_TOKEN_LEN   16
+#define SESSION_DATA_CHUNK  (4u << 20)
 
 struct session_stream {
 	CUstream s;
@@ -74,36 +74,56 @@ struct session_call {
 const struct session_call *session_call_find(int call_case);
 
 /* Logs a refused request with the stable tag "refused". Returns rc. */
-CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc,
-			const char *why);
+CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc, const char *why);
 
 /* Handlers (server/device.c, memory.c, stream.c), named after their calls. */
-CUresult srv_attach(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_ctx_init(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_ctx_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_ctx_reset(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_mem_get_info(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_mem_alloc(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_mem_free(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_memcpy_htod(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_memcpy_dtoh(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_memcpy_dtod(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_memset(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_stream_create(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_stream_destroy(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_stream_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_stream_query(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_stream_wait_event(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_event_create(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_event_destroy(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_event_record(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_event_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_event_query(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
-CUresult srv_event_elapsed_time(struct session *, const Vcuda__Request *, const struct vcuda_msg *, struct session_reply *);
+CUresult srv_attach(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+		    struct session_reply *);
+CUresult srv_ctx_init(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+		      struct session_reply *);
+CUresult srv_ctx_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			     struct session_reply *);
+CUresult srv_ctx_reset(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+		       struct session_reply *);
+CUresult srv_mem_get_info(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			  struct session_reply *);
+CUresult srv_mem_alloc(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+		       struct session_reply *);
+CUresult srv_mem_free(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+		      struct session_reply *);
+CUresult srv_memcpy_htod(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			 struct session_reply *);
+CUresult srv_memcpy_dtoh(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			 struct session_reply *);
+CUresult srv_memcpy_dtod(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			 struct session_reply *);
+CUresult srv_memset(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+		    struct session_reply *);
+CUresult srv_stream_create(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			   struct session_reply *);
+CUresult srv_stream_destroy(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			    struct session_reply *);
+CUresult srv_stream_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+				struct session_reply *);
+CUresult srv_stream_query(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			  struct session_reply *);
+CUresult srv_stream_wait_event(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			       struct session_reply *);
+CUresult srv_event_create(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			  struct session_reply *);
+CUresult srv_event_destroy(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			   struct session_reply *);
+CUresult srv_event_record(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			  struct session_reply *);
+CUresult srv_event_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			       struct session_reply *);
+CUresult srv_event_query(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			 struct session_reply *);
+CUresult srv_event_elapsed_time(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+				struct session_reply *);
 
 /* Resolves a guest stream id (0, 1, 2 or a handle) for rq->device. */
-CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id,
-			CUstream *out);
+CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id, CUstream *out);
 /* Frees everything the session holds on device dev (-1: every device). */
 void session_release(struct session *s, int dev);
 

@@ -5,15 +5,20 @@
 
 #include "session.h"
 
-CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id,
-			CUstream *out)
+CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id, CUstream *out)
 {
 	struct session_stream *st;
 
 	switch (id) {
-	case 0: *out = NULL; return CUDA_SUCCESS;
-	case 1: *out = CU_STREAM_LEGACY; return CUDA_SUCCESS;
-	case 2: *out = CU_STREAM_PER_THREAD; return CUDA_SUCCESS;
+	case 0:
+		*out = NULL;
+		return CUDA_SUCCESS;
+	case 1:
+		*out = CU_STREAM_LEGACY;
+		return CUDA_SUCCESS;
+	case 2:
+		*out = CU_STREAM_PER_THREAD;
+		return CUDA_SUCCESS;
 	}
 	st = vcuda_handle_get(&s->handles, VCUDA_HT_STREAM, id);
 	if (!st)
@@ -24,8 +29,7 @@ CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id
 	return CUDA_SUCCESS;
 }
 
-static CUresult stream_event(struct session *s, const Vcuda__Request *rq, uint64_t id,
-			     CUevent *out)
+static CUresult stream_event(struct session *s, const Vcuda__Request *rq, uint64_t id, CUevent *out)
 {
 	struct session_event *ev = vcuda_handle_get(&s->handles, VCUDA_HT_EVENT, id);
 
@@ -50,8 +54,8 @@ static CUresult stream_reply_handle(struct session *s, const Vcuda__Request *rq,
 	return CUDA_SUCCESS;
 }
 
-CUresult srv_stream_create(struct session *s, const Vcuda__Request *rq,
-			   const struct vcuda_msg *m, struct session_reply *out)
+CUresult srv_stream_create(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			   struct session_reply *out)
 {
 	struct session_stream *st = calloc(1, sizeof(*st));
 	CUresult rc;
@@ -69,11 +73,11 @@ CUresult srv_stream_create(struct session *s, const Vcuda__Request *rq,
 	return rc;
 }
 
-CUresult srv_stream_destroy(struct session *s, const Vcuda__Request *rq,
-			    const struct vcuda_msg *m, struct session_reply *out)
+CUresult srv_stream_destroy(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			    struct session_reply *out)
 {
 	struct session_stream *st =
-		vcuda_handle_free(&s->handles, VCUDA_HT_STREAM, rq->stream_destroy->stream);
+	    vcuda_handle_free(&s->handles, VCUDA_HT_STREAM, rq->stream_destroy->stream);
 	CUresult rc;
 
 	if (!st)
@@ -92,8 +96,8 @@ CUresult srv_stream_synchronize(struct session *s, const Vcuda__Request *rq,
 	return rc ? rc : s->be->cuStreamSynchronize(st);
 }
 
-CUresult srv_stream_query(struct session *s, const Vcuda__Request *rq,
-			  const struct vcuda_msg *m, struct session_reply *out)
+CUresult srv_stream_query(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			  struct session_reply *out)
 {
 	CUstream st = NULL;
 	CUresult rc = session_stream(s, rq, rq->stream_query->stream, &st);
@@ -114,8 +118,8 @@ CUresult srv_stream_wait_event(struct session *s, const Vcuda__Request *rq,
 	return s->be->cuStreamWaitEvent(st, ev, c->flags);
 }
 
-CUresult srv_event_create(struct session *s, const Vcuda__Request *rq,
-			  const struct vcuda_msg *m, struct session_reply *out)
+CUresult srv_event_create(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			  struct session_reply *out)
 {
 	struct session_event *ev = calloc(1, sizeof(*ev));
 	CUresult rc;
@@ -132,11 +136,11 @@ CUresult srv_event_create(struct session *s, const Vcuda__Request *rq,
 	return rc;
 }
 
-CUresult srv_event_destroy(struct session *s, const Vcuda__Request *rq,
-			   const struct vcuda_msg *m, struct session_reply *out)
+CUresult srv_event_destroy(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			   struct session_reply *out)
 {
 	struct session_event *ev =
-		vcuda_handle_free(&s->handles, VCUDA_HT_EVENT, rq->event_destroy->event);
+	    vcuda_handle_free(&s->handles, VCUDA_HT_EVENT, rq->event_destroy->event);
 	CUresult rc;
 
 	if (!ev)
@@ -146,8 +150,8 @@ CUresult srv_event_destroy(struct session *s, const Vcuda__Request *rq,
 	return rc;
 }
 
-CUresult srv_event_record(struct session *s, const Vcuda__Request *rq,
-			  const struct vcuda_msg *m, struct session_reply *out)
+CUresult srv_event_record(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			  struct session_reply *out)
 {
 	const Vcuda__EventRecord *c = rq->event_record;
 	CUstream st = NULL;
@@ -168,8 +172,8 @@ CUresult srv_event_synchronize(struct session *s, const Vcuda__Request *rq,
 	return rc ? rc : s->be->cuEventSynchronize(ev);
 }
 
-CUresult srv_event_query(struct session *s, const Vcuda__Request *rq,
-			 const struct vcuda_msg *m, struct session_reply *out)
+CUresult srv_event_query(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			 struct session_reply *out)
 {
 	CUevent ev = NULL;
 	CUresult rc = stream_event(s, rq, rq->event_query->event, &ev);

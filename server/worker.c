@@ -15,8 +15,7 @@
 #include "vcudad.h"
 #include "wire.h"
 
-CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc,
-			const char *why)
+CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc, const char *why)
 {
 	VWARN(server, "refused %s from %s: %s (%s)",
 	      rq ? vcuda_wire_call_name((int)rq->call_case) : "message", s->peer, why,
@@ -65,7 +64,8 @@ static int session_handle(struct session *s, const struct vcuda_msg *m)
 	int rc = 0;
 
 	if (!rq) {
-		session_refuse(s, NULL, CUDA_ERROR_INVALID_VALUE, "malformed message; closing the session");
+		session_refuse(s, NULL, CUDA_ERROR_INVALID_VALUE,
+			       "malformed message; closing the session");
 		return VCUDA_E_PROTO;
 	}
 	memset(&out.rp, 0, sizeof(out.rp));
@@ -75,7 +75,8 @@ static int session_handle(struct session *s, const struct vcuda_msg *m)
 	VTRACE(server, "<- %s seq %llu device %d", vcuda_wire_call_name((int)rq->call_case),
 	       (unsigned long long)rq->seq, rq->device);
 	if (!s->attached && rq->call_case != VCUDA__REQUEST__CALL_ATTACH) {
-		session_refuse(s, rq, CUDA_ERROR_NOT_PERMITTED, "not attached; closing the session");
+		session_refuse(s, rq, CUDA_ERROR_NOT_PERMITTED,
+			       "not attached; closing the session");
 		rc = VCUDA_E_AUTH;
 		goto out_free;
 	}
@@ -117,8 +118,8 @@ int session_run(struct session *s, int attach_timeout_ms)
 			break;
 		}
 		if (rc) {
-			VINFO(server, "%s left (%s) after %llu calls", s->peer,
-			      vcuda_strerror(rc), (unsigned long long)s->calls);
+			VINFO(server, "%s left (%s) after %llu calls", s->peer, vcuda_strerror(rc),
+			      (unsigned long long)s->calls);
 			rc = 0;
 			break;
 		}

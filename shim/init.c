@@ -69,23 +69,27 @@ static void shim_connect(void)
 	vcuda_rangemap_init(&shim.hmem);
 	shim_configure(&o);
 	if (!o.url || !*o.url) {
-		VERR(shim, "VCUDA_SERVER is not set: say which vcudad to use "
-			   "(e.g. VCUDA_SERVER=ipc:///run/vcuda/sock) or run the program with vcuda-run");
+		VERR(shim,
+		     "VCUDA_SERVER is not set: say which vcudad to use "
+		     "(e.g. VCUDA_SERVER=ipc:///run/vcuda/sock) or run the program with vcuda-run");
 		shim.init_error = cudaErrorNoDevice;
 		return;
 	}
 	rc = vcuda_client_connect(&o, &shim.client, why, sizeof(why));
 	if (rc) {
 		VERR(shim, "no CUDA device: %s", why);
-		shim.init_error = rc == VCUDA_E_VERSION ? cudaErrorInsufficientDriver : cudaErrorNoDevice;
+		shim.init_error =
+		    rc == VCUDA_E_VERSION ? cudaErrorInsufficientDriver : cudaErrorNoDevice;
 		return;
 	}
 	info = vcuda_client_info(shim.client);
 	shim.driver_version = info->driver_version;
-	shim.ndevices = info->n_devices > SHIM_MAX_DEVICES ? SHIM_MAX_DEVICES : (int)info->n_devices;
+	shim.ndevices =
+	    info->n_devices > SHIM_MAX_DEVICES ? SHIM_MAX_DEVICES : (int)info->n_devices;
 	for (int i = 0; i < shim.ndevices; i++)
 		shim.devices[i] = info->devices[i];
-	VDEBUG(shim, "connected to %s: %s backend, %d device(s)", o.url, info->backend, shim.ndevices);
+	VDEBUG(shim, "connected to %s: %s backend, %d device(s)", o.url, info->backend,
+	       shim.ndevices);
 }
 
 cudaError_t shim_init(void)
@@ -114,7 +118,14 @@ cudaError_t shim_ret(cudaError_t e)
 static int shim_is_sticky(int cu)
 {
 	switch (cu) {
-	case 700: case 710: case 714: case 715: case 716: case 717: case 718: case 719:
+	case 700:
+	case 710:
+	case 714:
+	case 715:
+	case 716:
+	case 717:
+	case 718:
+	case 719:
 		return 1;
 	}
 	return 0;
@@ -188,7 +199,8 @@ int shim_attribute(int device, int attr)
 int vcuda_unimplemented(const char *name, int *warned)
 {
 	if (!__atomic_exchange_n(warned, 1, __ATOMIC_RELAXED))
-		VWARN(shim, "FIXME: %s is not implemented by vcuda yet; it returns cudaErrorNotSupported",
+		VWARN(shim,
+		      "FIXME: %s is not implemented by vcuda yet; it returns cudaErrorNotSupported",
 		      name);
 	return (int)shim_ret(cudaErrorNotSupported);
 }

@@ -61,8 +61,8 @@ cudaError_t cudaMalloc(void **ptr, size_t size)
 	if (e == cudaSuccess && (!rp || rp->ret_case != VCUDA__REPLY__RET_MEM_ALLOC))
 		e = cudaErrorUnknown;
 	if (e == cudaSuccess) {
-		r = (struct vcuda_range){.base = rp->mem_alloc->dptr, .size = size,
-					 .tag = (uint64_t)shim_device};
+		r = (struct vcuda_range){
+		    .base = rp->mem_alloc->dptr, .size = size, .tag = (uint64_t)shim_device};
 		pthread_mutex_lock(&shim.lock);
 		if (vcuda_rangemap_insert(&shim.dmem, &r) != 0)
 			e = cudaErrorUnknown;
@@ -300,10 +300,18 @@ static cudaError_t memory_copy(void *dst, const void *src, size_t n, enum cudaMe
 	    (kind == cudaMemcpyHostToHost && (sk == MEM_DEVICE || dk == MEM_DEVICE)))
 		return shim_ret(cudaErrorInvalidValue);
 	switch (kind) {
-	case cudaMemcpyHostToDevice: e = copy_htod(&c, sk == MEM_PINNED); break;
-	case cudaMemcpyDeviceToHost: e = copy_dtoh(&c, dk == MEM_PINNED); break;
-	case cudaMemcpyDeviceToDevice: e = copy_dtod(&c); break;
-	default: memmove(dst, src, n); break;
+	case cudaMemcpyHostToDevice:
+		e = copy_htod(&c, sk == MEM_PINNED);
+		break;
+	case cudaMemcpyDeviceToHost:
+		e = copy_dtoh(&c, dk == MEM_PINNED);
+		break;
+	case cudaMemcpyDeviceToDevice:
+		e = copy_dtod(&c);
+		break;
+	default:
+		memmove(dst, src, n);
+		break;
 	}
 	return shim_ret(e);
 }

@@ -23,8 +23,8 @@ char __cudaInitModule(void **handle);
 void __cudaRegisterFunction(void **handle, const char *host_fun, char *device_fun,
 			    const char *device_name, int thread_limit, uint3 *tid, uint3 *bid,
 			    dim3 *bdim, dim3 *gdim, int *wsize);
-void __cudaRegisterVar(void **handle, char *host_var, char *device_address,
-		       const char *device_name, int ext, size_t size, int constant, int global);
+void __cudaRegisterVar(void **handle, char *host_var, char *device_address, const char *device_name,
+		       int ext, size_t size, int constant, int global);
 
 void **__cudaRegisterFatBinary(void *fat_cubin)
 {
@@ -42,7 +42,8 @@ void __cudaRegisterFatBinaryEnd(void **handle)
 {
 	struct shim_fatbin *f = (struct shim_fatbin *)handle;
 
-	VDEBUG(shim, "fat binary %p: %d kernels, %d variables", f->wrapper, f->nfunctions, f->nvars);
+	VDEBUG(shim, "fat binary %p: %d kernels, %d variables", f->wrapper, f->nfunctions,
+	       f->nvars);
 }
 
 void __cudaUnregisterFatBinary(void **handle)
@@ -63,8 +64,8 @@ void __cudaRegisterFunction(void **handle, const char *host_fun, char *device_fu
 	VDEBUG(shim, "kernel %s registered", device_name);
 }
 
-void __cudaRegisterVar(void **handle, char *host_var, char *device_address,
-		       const char *device_name, int ext, size_t size, int constant, int global)
+void __cudaRegisterVar(void **handle, char *host_var, char *device_address, const char *device_name,
+		       int ext, size_t size, int constant, int global)
 {
 	((struct shim_fatbin *)handle)->nvars++;
 	VDEBUG(shim, "variable %s (%zu bytes) registered", device_name, size);

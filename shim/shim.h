@@ -24,11 +24,11 @@ struct shim_state {
 	int ndevices;
 	const Vcuda__DeviceInfo *devices[SHIM_MAX_DEVICES];
 	int driver_version;
-	size_t chunk; /* bytes per copy request */
-	pthread_mutex_t lock; /* guards the two maps */
+	size_t chunk;		    /* bytes per copy request */
+	pthread_mutex_t lock;	    /* guards the two maps */
 	struct vcuda_rangemap dmem; /* device allocations; tag = device */
 	struct vcuda_rangemap hmem; /* page-locked host allocations; tag = flags */
-	int sticky; /* a sticky error: every later call fails with it */
+	int sticky;		    /* a sticky error: every later call fails with it */
 };
 
 extern struct shim_state shim;
@@ -54,10 +54,10 @@ cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsig
 		      void *recv, size_t recv_len);
 
 /* Builds a request named rq for call NAME (field name) with message msg. */
-#define SHIM_REQUEST(rq, NAME, name, msg)                                      \
-	Vcuda__Request rq = VCUDA__REQUEST__INIT;                              \
-	rq.call_case = VCUDA__REQUEST__CALL_##NAME;                            \
-	rq.name = &(msg);                                                      \
+#define SHIM_REQUEST(rq, NAME, name, msg)                                                          \
+	Vcuda__Request rq = VCUDA__REQUEST__INIT;                                                  \
+	rq.call_case = VCUDA__REQUEST__CALL_##NAME;                                                \
+	rq.name = &(msg);                                                                          \
 	rq.device = shim_device
 
 /* The guest value of a stream as the protocol names it: 0 legacy default,

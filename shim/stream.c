@@ -169,8 +169,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t ev)
 	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
 }
 
-static cudaError_t event_record(cudaEvent_t ev, cudaStream_t s, unsigned int flags,
-				int per_thread)
+static cudaError_t event_record(cudaEvent_t ev, cudaStream_t s, unsigned int flags, int per_thread)
 {
 	Vcuda__EventRecord m = VCUDA__EVENT_RECORD__INIT;
 	cudaError_t e = shim_begin();

@@ -114,11 +114,11 @@ static int run_prepend(const char *var, const char *value)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"server", required_argument, NULL, 's'},
-		{"log", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"server", required_argument, NULL, 's'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *shim_dir = getenv("VCUDA_SHIM_DIR") ? getenv("VCUDA_SHIM_DIR") : VCUDA_SHIM_DIR;
 	char preload[4096], found[4096];
@@ -126,11 +126,21 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "+s:hV", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': setenv("VCUDA_SERVER", optarg, 1); break;
-		case 'l': setenv("VCUDA_LOG", optarg, 1); break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("vcuda-run (vcuda) %s\n", VCUDA_VERSION_STRING); return 0;
-		default: usage(stderr); return 2;
+		case 's':
+			setenv("VCUDA_SERVER", optarg, 1);
+			break;
+		case 'l':
+			setenv("VCUDA_LOG", optarg, 1);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vcuda-run (vcuda) %s\n", VCUDA_VERSION_STRING);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind >= argc) {
@@ -155,7 +165,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vcuda-run: the shim is not at %s (set VCUDA_SHIM_DIR)\n", preload);
 		return 2;
 	}
-	if (run_prepend("LD_LIBRARY_PATH", shim_dir) != 0 || run_prepend("LD_PRELOAD", preload) != 0) {
+	if (run_prepend("LD_LIBRARY_PATH", shim_dir) != 0 ||
+	    run_prepend("LD_PRELOAD", preload) != 0) {
 		perror("vcuda-run");
 		return 1;
 	}

@@ -15,11 +15,9 @@ struct error_entry {
 
 static const struct error_entry cu_results[] = {
 #define ERR_ENTRY(name, value) {value, #name},
-	VCUDA_CU_RESULT_LIST(ERR_ENTRY)
-};
+    VCUDA_CU_RESULT_LIST(ERR_ENTRY)};
 
-static const struct error_entry cudart_errors[] = {
-	VCUDA_CUDART_ERROR_LIST(ERR_ENTRY)
+static const struct error_entry cudart_errors[] = {VCUDA_CUDART_ERROR_LIST(ERR_ENTRY)
 #undef ERR_ENTRY
 };
 
@@ -34,34 +32,34 @@ static const struct {
 	int value;
 	const char *msg;
 } error_messages[] = {
-	{0, "no error"},
-	{1, "invalid argument"},
-	{2, "out of memory"},
-	{3, "initialization error"},
-	{4, "driver shutting down"},
-	{9, "invalid configuration argument"},
-	{13, "invalid device symbol"},
-	{17, "invalid device pointer"},
-	{21, "invalid copy direction for memcpy"},
-	{35, "CUDA driver version is insufficient for CUDA runtime version"},
-	{46, "CUDA-capable device(s) is/are busy or unavailable"},
-	{98, "invalid device function"},
-	{100, "no CUDA-capable device is detected"},
-	{101, "invalid device ordinal"},
-	{200, "device kernel image is invalid"},
-	{201, "invalid device context"},
-	{209, "no kernel image is available for execution on the device"},
-	{218, "a PTX JIT compilation failed"},
-	{400, "invalid resource handle"},
-	{500, "named symbol not found"},
-	{600, "device not ready"},
-	{700, "an illegal memory access was encountered"},
-	{701, "too many resources requested for launch"},
-	{702, "the launch timed out and was terminated"},
-	{710, "device-side assert triggered"},
-	{719, "unspecified launch failure"},
-	{801, "operation not supported"},
-	{999, "unknown error"},
+    {0, "no error"},
+    {1, "invalid argument"},
+    {2, "out of memory"},
+    {3, "initialization error"},
+    {4, "driver shutting down"},
+    {9, "invalid configuration argument"},
+    {13, "invalid device symbol"},
+    {17, "invalid device pointer"},
+    {21, "invalid copy direction for memcpy"},
+    {35, "CUDA driver version is insufficient for CUDA runtime version"},
+    {46, "CUDA-capable device(s) is/are busy or unavailable"},
+    {98, "invalid device function"},
+    {100, "no CUDA-capable device is detected"},
+    {101, "invalid device ordinal"},
+    {200, "device kernel image is invalid"},
+    {201, "invalid device context"},
+    {209, "no kernel image is available for execution on the device"},
+    {218, "a PTX JIT compilation failed"},
+    {400, "invalid resource handle"},
+    {500, "named symbol not found"},
+    {600, "device not ready"},
+    {700, "an illegal memory access was encountered"},
+    {701, "too many resources requested for launch"},
+    {702, "the launch timed out and was terminated"},
+    {710, "device-side assert triggered"},
+    {719, "unspecified launch failure"},
+    {801, "operation not supported"},
+    {999, "unknown error"},
 };
 
 /* Messages derived from names, made once: "InvalidPitchValue" -> "invalid pitch value". */
@@ -74,8 +72,7 @@ static void derive_from_camel(const char *name, char *out, size_t cap)
 	size_t n = 0;
 
 	for (const char *p = name; *p && n + 2 < cap; p++) {
-		if (isupper((unsigned char)*p) && n > 0 &&
-		    !isupper((unsigned char)p[-1]))
+		if (isupper((unsigned char)*p) && n > 0 && !isupper((unsigned char)p[-1]))
 			out[n++] = ' ';
 		out[n++] = (char)tolower((unsigned char)*p);
 	}

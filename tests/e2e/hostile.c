@@ -21,12 +21,12 @@
 
 static int failures;
 
-#define EXPECT(cond)                                                               \
-	do {                                                                       \
-		if (!(cond)) {                                                     \
-			fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-			failures++;                                                \
-		}                                                                  \
+#define EXPECT(cond)                                                                               \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);        \
+			failures++;                                                                \
+		}                                                                                  \
 	} while (0)
 
 /* One raw message to the listener; returns the reply's status, or 1 if none came. */
@@ -87,9 +87,9 @@ static int call(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
 	return r;
 }
 
-#define REQ(rq, NAME, name, msg)                                                   \
-	Vcuda__Request rq = VCUDA__REQUEST__INIT;                                  \
-	rq.call_case = VCUDA__REQUEST__CALL_##NAME;                                \
+#define REQ(rq, NAME, name, msg)                                                                   \
+	Vcuda__Request rq = VCUDA__REQUEST__INIT;                                                  \
+	rq.call_case = VCUDA__REQUEST__CALL_##NAME;                                                \
 	rq.name = &(msg)
 
 static struct vcuda_client *session(const char *url)

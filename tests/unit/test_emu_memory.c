@@ -75,13 +75,15 @@ static void test_device_pointer_not_host(void **state)
 	int h = 0;
 
 	assert_int_equal(cuMemAlloc(&a, 4096), CUDA_SUCCESS);
-	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, a + 100), CUDA_SUCCESS);
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, a + 100),
+			 CUDA_SUCCESS);
 	assert_int_equal(type, CU_MEMORYTYPE_DEVICE);
 	assert_int_equal(cuMemGetAddressRange(&base, &size, a + 4000), CUDA_SUCCESS);
 	assert_int_equal(base, a);
 	assert_int_equal(size, 4096);
 	/* A host address is not device memory. */
-	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)&h),
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+					       (CUdeviceptr)(uintptr_t)&h),
 			 CUDA_ERROR_INVALID_VALUE);
 	assert_int_equal(cuMemFree(a), CUDA_SUCCESS);
 }
@@ -105,7 +107,8 @@ static void test_copies(void **state)
 	assert_int_equal(cuMemcpyHtoD(a + 1, src, N), CUDA_ERROR_INVALID_VALUE);
 	/* b may follow a directly: a span may still not cross into it. */
 	assert_int_equal(cuMemcpyDtoH(dst, a + N - 1, 2), CUDA_ERROR_INVALID_VALUE);
-	assert_int_equal(cuMemcpyHtoD((CUdeviceptr)(uintptr_t)dst, src, 16), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuMemcpyHtoD((CUdeviceptr)(uintptr_t)dst, src, 16),
+			 CUDA_ERROR_INVALID_VALUE);
 	assert_int_equal(cuMemcpyDtoH(dst, 0, 16), CUDA_ERROR_INVALID_VALUE);
 	/* Unified addressing: cuMemcpy tells the kinds apart itself. */
 	memset(dst, 0, N);
@@ -153,7 +156,8 @@ static void test_host_memory(void **state)
 	memset(p, 1, 10000);
 	assert_int_equal(cuMemHostGetFlags(&flags, p), CUDA_SUCCESS);
 	assert_int_equal(flags, CU_MEMHOSTALLOC_PORTABLE);
-	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)p),
+	assert_int_equal(cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+					       (CUdeviceptr)(uintptr_t)p),
 			 CUDA_SUCCESS);
 	assert_int_equal(type, CU_MEMORYTYPE_HOST);
 	assert_int_equal(cuMemFreeHost(p), CUDA_SUCCESS);
@@ -223,13 +227,16 @@ static void test_device_queries(void **state)
 	assert_int_equal(count, 1);
 	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 0), CUDA_SUCCESS);
 	assert_int_equal(v, 32);
-	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 0), CUDA_SUCCESS);
+	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 0),
+			 CUDA_SUCCESS);
 	assert_int_equal(v, 1024);
 	/* Every attribute answers. */
 	for (int a = 1; a < CU_DEVICE_ATTRIBUTE_MAX; a++)
 		assert_int_equal(cuDeviceGetAttribute(&v, (CUdevice_attribute)a, 0), CUDA_SUCCESS);
-	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_MAX, 0), CUDA_ERROR_INVALID_VALUE);
-	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 1), CUDA_ERROR_INVALID_DEVICE);
+	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_MAX, 0),
+			 CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 1),
+			 CUDA_ERROR_INVALID_DEVICE);
 	assert_int_equal(cuDeviceGetName(name, sizeof(name), 0), CUDA_SUCCESS);
 	assert_non_null(strstr(name, "vcuda CPU device"));
 }
@@ -249,16 +256,16 @@ static void test_error_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_device_queries),
-		cmocka_unit_test(test_alloc_free),
-		cmocka_unit_test(test_alloc_limits),
-		cmocka_unit_test(test_device_pointer_not_host),
-		cmocka_unit_test(test_copies),
-		cmocka_unit_test(test_memset),
-		cmocka_unit_test(test_host_memory),
-		cmocka_unit_test(test_streams_events),
-		cmocka_unit_test(test_context_frees_its_memory),
-		cmocka_unit_test(test_error_names),
+	    cmocka_unit_test(test_device_queries),
+	    cmocka_unit_test(test_alloc_free),
+	    cmocka_unit_test(test_alloc_limits),
+	    cmocka_unit_test(test_device_pointer_not_host),
+	    cmocka_unit_test(test_copies),
+	    cmocka_unit_test(test_memset),
+	    cmocka_unit_test(test_host_memory),
+	    cmocka_unit_test(test_streams_events),
+	    cmocka_unit_test(test_context_frees_its_memory),
+	    cmocka_unit_test(test_error_names),
 	};
 	CUdeviceptr d;
 

@@ -85,7 +85,8 @@ static void test_limit_and_iteration(void **state)
 	vcuda_handle_table_init(&t, 8);
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(vcuda_handle_alloc(&t, i % 2 ? VCUDA_HT_EVENT : VCUDA_HT_STREAM,
-						    &objs[i], &ids[i]), 0);
+						    &objs[i], &ids[i]),
+				 0);
 	assert_int_equal(vcuda_handle_alloc(&t, VCUDA_HT_STREAM, &objs[9], &id), VCUDA_E_FULL);
 	assert_int_equal(vcuda_handle_alloc(&t, VCUDA_HT_STREAM, NULL, &id), VCUDA_E_INVAL);
 	while ((o = vcuda_handle_next(&t, VCUDA_HT_EVENT, &cursor, &id)) != NULL) {
@@ -102,11 +103,11 @@ static void test_limit_and_iteration(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_alloc_get_free),
-		cmocka_unit_test(test_stale_id_after_reuse),
-		cmocka_unit_test(test_forged_ids),
-		cmocka_unit_test(test_ids_avoid_special_streams),
-		cmocka_unit_test(test_limit_and_iteration),
+	    cmocka_unit_test(test_alloc_get_free),
+	    cmocka_unit_test(test_stale_id_after_reuse),
+	    cmocka_unit_test(test_forged_ids),
+	    cmocka_unit_test(test_ids_avoid_special_streams),
+	    cmocka_unit_test(test_limit_and_iteration),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

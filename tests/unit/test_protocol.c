@@ -34,22 +34,37 @@ static void fill_message(ProtobufCMessage *m, const ProtobufCMessageDescriptor *
 static void fill_value(void *at, const ProtobufCFieldDescriptor *f, int depth, unsigned k)
 {
 	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
 		*(int32_t *)at = -(int32_t)(1000 + k);
 		break;
-	case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_ENUM:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_ENUM:
 		*(uint32_t *)at = 0x80000000u + k;
 		break;
-	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
 		*(int64_t *)at = -(int64_t)(1ll << 40) - k;
 		break;
-	case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
 		*(uint64_t *)at = 0xfedcba9876543210ull + k;
 		break;
-	case PROTOBUF_C_TYPE_FLOAT: *(float *)at = 1.5f + (float)k; break;
-	case PROTOBUF_C_TYPE_DOUBLE: *(double *)at = 2.25 + k; break;
-	case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)at = 1; break;
-	case PROTOBUF_C_TYPE_STRING: *(char **)at = "a string value"; break;
+	case PROTOBUF_C_TYPE_FLOAT:
+		*(float *)at = 1.5f + (float)k;
+		break;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		*(double *)at = 2.25 + k;
+		break;
+	case PROTOBUF_C_TYPE_BOOL:
+		*(protobuf_c_boolean *)at = 1;
+		break;
+	case PROTOBUF_C_TYPE_STRING:
+		*(char **)at = "a string value";
+		break;
 	case PROTOBUF_C_TYPE_BYTES: {
 		ProtobufCBinaryData *b = at;
 		b->len = 37 + k;
@@ -71,13 +86,22 @@ static void fill_value(void *at, const ProtobufCFieldDescriptor *f, int depth, u
 static size_t field_size(const ProtobufCFieldDescriptor *f)
 {
 	switch (f->type) {
-	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+	case PROTOBUF_C_TYPE_DOUBLE:
 		return 8;
-	case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-	default: return 4;
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	default:
+		return 4;
 	}
 }
 
@@ -241,13 +265,13 @@ static void test_garbage_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip_requests),
-		cmocka_unit_test(test_round_trip_replies),
-		cmocka_unit_test(test_round_trip_handshake),
-		cmocka_unit_test(test_round_trip_every_message),
-		cmocka_unit_test(test_truncated_refused),
-		cmocka_unit_test(test_inflated_length_refused),
-		cmocka_unit_test(test_garbage_refused),
+	    cmocka_unit_test(test_round_trip_requests),
+	    cmocka_unit_test(test_round_trip_replies),
+	    cmocka_unit_test(test_round_trip_handshake),
+	    cmocka_unit_test(test_round_trip_every_message),
+	    cmocka_unit_test(test_truncated_refused),
+	    cmocka_unit_test(test_inflated_length_refused),
+	    cmocka_unit_test(test_garbage_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

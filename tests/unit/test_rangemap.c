@@ -84,10 +84,10 @@ static void test_remove(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_insert_and_find),
-		cmocka_unit_test(test_overlap_refused),
-		cmocka_unit_test(test_span),
-		cmocka_unit_test(test_remove),
+	    cmocka_unit_test(test_insert_and_find),
+	    cmocka_unit_test(test_overlap_refused),
+	    cmocka_unit_test(test_span),
+	    cmocka_unit_test(test_remove),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,7 +108,8 @@ static void test_payload_sizes(void **state)
 	for (size_t i = 0; i < VCUDA_MAX_PAYLOAD; i++)
 		buf[i] = (uint8_t)(i * 31 + (i >> 12));
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
-		assert_int_equal(vcuda_chan_send(p->client, "data", 4, buf, sizes[i], VCUDA_SEND_COPY), 0);
+		assert_int_equal(
+		    vcuda_chan_send(p->client, "data", 4, buf, sizes[i], VCUDA_SEND_COPY), 0);
 		expect_msg(p->server, "data", buf, sizes[i]);
 	}
 	free(buf);
@@ -121,7 +122,9 @@ static void test_order_kept(void **state)
 
 	for (int i = 0; i < 2000; i++) {
 		int n = snprintf(hdr, sizeof(hdr), "m%d", i);
-		assert_int_equal(vcuda_chan_send(p->client, hdr, (size_t)n, i % 3 ? NULL : hdr, (size_t)n, 0), 0);
+		assert_int_equal(
+		    vcuda_chan_send(p->client, hdr, (size_t)n, i % 3 ? NULL : hdr, (size_t)n, 0),
+		    0);
 	}
 	for (int i = 0; i < 2000; i++) {
 		snprintf(hdr, sizeof(hdr), "m%d", i);
@@ -135,9 +138,11 @@ static void test_ownership_modes(void **state)
 	static char borrowed[] = "borrowed bytes";
 	char *gift = strdup("a gift the transport frees");
 
-	assert_int_equal(vcuda_chan_send(p->client, "b", 1, borrowed, sizeof(borrowed), VCUDA_SEND_BORROW), 0);
+	assert_int_equal(
+	    vcuda_chan_send(p->client, "b", 1, borrowed, sizeof(borrowed), VCUDA_SEND_BORROW), 0);
 	expect_msg(p->server, "b", borrowed, sizeof(borrowed));
-	assert_int_equal(vcuda_chan_send(p->client, "g", 1, gift, strlen(gift), VCUDA_SEND_GIFT), 0);
+	assert_int_equal(vcuda_chan_send(p->client, "g", 1, gift, strlen(gift), VCUDA_SEND_GIFT),
+			 0);
 	expect_msg(p->server, "g", "a gift the transport frees", 26);
 }
 
@@ -147,12 +152,14 @@ static void test_oversize_refused(void **state)
 	char *hdr = calloc(1, VCUDA_MAX_HEADER + 1);
 	char *gift = malloc(16);
 
-	assert_int_equal(vcuda_chan_send(p->client, hdr, VCUDA_MAX_HEADER + 1, NULL, 0, 0), VCUDA_E_TOOBIG);
+	assert_int_equal(vcuda_chan_send(p->client, hdr, VCUDA_MAX_HEADER + 1, NULL, 0, 0),
+			 VCUDA_E_TOOBIG);
 	assert_int_equal(vcuda_chan_send(p->client, "x", 1, hdr, (size_t)VCUDA_MAX_PAYLOAD + 1, 0),
 			 VCUDA_E_TOOBIG);
 	/* A gift is freed even when refused (the leak checker watches). */
-	assert_int_equal(vcuda_chan_send(p->client, hdr, VCUDA_MAX_HEADER + 1, gift, 16, VCUDA_SEND_GIFT),
-			 VCUDA_E_TOOBIG);
+	assert_int_equal(
+	    vcuda_chan_send(p->client, hdr, VCUDA_MAX_HEADER + 1, gift, 16, VCUDA_SEND_GIFT),
+	    VCUDA_E_TOOBIG);
 	free(hdr);
 	/* The channel still works. */
 	assert_int_equal(vcuda_chan_send(p->client, "ok", 2, NULL, 0, 0), 0);
@@ -203,7 +210,8 @@ static void test_url_derivation(void **state)
 	assert_string_equal(out, "tcp://10.0.0.5:*");
 	assert_int_equal(vcuda_url_worker("ipc:///run/vcuda/sock", 3, out, sizeof(out)), 0);
 	assert_string_equal(out, "ipc:///run/vcuda/sock.w3");
-	assert_int_equal(vcuda_url_for_client("tcp://gpuhost:7000", "tcp://0.0.0.0:41234", out, sizeof(out)), 0);
+	assert_int_equal(
+	    vcuda_url_for_client("tcp://gpuhost:7000", "tcp://0.0.0.0:41234", out, sizeof(out)), 0);
 	assert_string_equal(out, "tcp://gpuhost:41234");
 	assert_int_equal(vcuda_url_for_client("ipc:///a", "ipc:///a.w1", out, sizeof(out)), 0);
 	assert_string_equal(out, "ipc:///a.w1");
@@ -212,23 +220,23 @@ static void test_url_derivation(void **state)
 	assert_int_equal(vcuda_url_handshake("udp://x:1", out, sizeof(out)), VCUDA_E_URL);
 }
 
-#define CONFORMANCE(setup)                                                     \
-	cmocka_unit_test_setup_teardown(test_endpoint_resolved, setup, teardown_pair), \
-	cmocka_unit_test_setup_teardown(test_header_both_ways, setup, teardown_pair),  \
-	cmocka_unit_test_setup_teardown(test_payload_sizes, setup, teardown_pair),     \
-	cmocka_unit_test_setup_teardown(test_order_kept, setup, teardown_pair),        \
-	cmocka_unit_test_setup_teardown(test_ownership_modes, setup, teardown_pair),   \
-	cmocka_unit_test_setup_teardown(test_oversize_refused, setup, teardown_pair),  \
-	cmocka_unit_test_setup_teardown(test_recv_timeout, setup, teardown_pair),      \
-	cmocka_unit_test_setup_teardown(test_peer_lost, setup, teardown_pair)
+#define CONFORMANCE(setup)                                                                         \
+	cmocka_unit_test_setup_teardown(test_endpoint_resolved, setup, teardown_pair),             \
+	    cmocka_unit_test_setup_teardown(test_header_both_ways, setup, teardown_pair),          \
+	    cmocka_unit_test_setup_teardown(test_payload_sizes, setup, teardown_pair),             \
+	    cmocka_unit_test_setup_teardown(test_order_kept, setup, teardown_pair),                \
+	    cmocka_unit_test_setup_teardown(test_ownership_modes, setup, teardown_pair),           \
+	    cmocka_unit_test_setup_teardown(test_oversize_refused, setup, teardown_pair),          \
+	    cmocka_unit_test_setup_teardown(test_recv_timeout, setup, teardown_pair),              \
+	    cmocka_unit_test_setup_teardown(test_peer_lost, setup, teardown_pair)
 
 int main(void)
 {
 	const struct CMUnitTest tcp[] = {CONFORMANCE(setup_tcp)};
 	const struct CMUnitTest ipc[] = {CONFORMANCE(setup_ipc)};
 	const struct CMUnitTest urls[] = {
-		cmocka_unit_test(test_bad_urls),
-		cmocka_unit_test(test_url_derivation),
+	    cmocka_unit_test(test_bad_urls),
+	    cmocka_unit_test(test_url_derivation),
 	};
 	int failed = 0;
 
