@@ -274,12 +274,10 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 
 CUresult cuDevicePrimaryCtxRelease(CUdevice dev)
 {
-	CUresult rc = emu_check_init();
+	CUresult rc = emu_device_check(dev);
 
 	if (rc)
 		return rc;
-	if (dev < 0 || dev >= EMU_NDEVICES)
-		return CUDA_ERROR_INVALID_DEVICE;
 	if (!emu.primary || emu.primary->retain_count == 0)
 		return CUDA_ERROR_INVALID_CONTEXT;
 	/* The last release deactivates the context: what it held is freed. */
@@ -290,12 +288,10 @@ CUresult cuDevicePrimaryCtxRelease(CUdevice dev)
 
 CUresult cuDevicePrimaryCtxReset(CUdevice dev)
 {
-	CUresult rc = emu_check_init();
+	CUresult rc = emu_device_check(dev);
 
 	if (rc)
 		return rc;
-	if (dev < 0 || dev >= EMU_NDEVICES)
-		return CUDA_ERROR_INVALID_DEVICE;
 	if (emu.primary) {
 		ctx_release_resources(emu.primary);
 		emu.primary->flags = 0;
@@ -305,12 +301,10 @@ CUresult cuDevicePrimaryCtxReset(CUdevice dev)
 
 CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
 {
-	CUresult rc = emu_check_init();
+	CUresult rc = emu_device_check(dev);
 
 	if (rc)
 		return rc;
-	if (dev < 0 || dev >= EMU_NDEVICES)
-		return CUDA_ERROR_INVALID_DEVICE;
 	if (!flags || !active)
 		return CUDA_ERROR_INVALID_VALUE;
 	*flags = emu.primary ? emu.primary->flags : 0;

@@ -101,7 +101,7 @@ CUresult cuDeviceGet(CUdevice *dev, int ordinal)
 	return CUDA_SUCCESS;
 }
 
-static CUresult device_check(CUdevice dev)
+CUresult emu_device_check(CUdevice dev)
 {
 	CUresult rc = emu_check_init();
 
@@ -112,7 +112,7 @@ static CUresult device_check(CUdevice dev)
 
 CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
 {
-	CUresult rc = device_check(dev);
+	CUresult rc = emu_device_check(dev);
 
 	if (rc)
 		return rc;
@@ -124,7 +124,7 @@ CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
 
 CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
 {
-	CUresult rc = device_check(dev);
+	CUresult rc = emu_device_check(dev);
 
 	if (rc)
 		return rc;
@@ -137,7 +137,7 @@ CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
 
 CUresult cuDeviceTotalMem(size_t *bytes, CUdevice dev)
 {
-	CUresult rc = device_check(dev);
+	CUresult rc = emu_device_check(dev);
 
 	if (rc)
 		return rc;
@@ -149,7 +149,7 @@ CUresult cuDeviceTotalMem(size_t *bytes, CUdevice dev)
 
 CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
 {
-	CUresult rc = device_check(dev);
+	CUresult rc = emu_device_check(dev);
 
 	if (rc)
 		return rc;
@@ -225,7 +225,7 @@ static int device_attribute_value(CUdevice_attribute a)
 
 CUresult cuDeviceGetAttribute(int *value, CUdevice_attribute attrib, CUdevice dev)
 {
-	CUresult rc = device_check(dev);
+	CUresult rc = emu_device_check(dev);
 
 	if (rc)
 		return rc;

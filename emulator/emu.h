@@ -80,6 +80,8 @@ extern struct emu_state emu;
 
 /* Returns CUDA_ERROR_NOT_INITIALIZED until cuInit succeeded. */
 CUresult emu_check_init(void);
+/* emu_check_init, then CUDA_ERROR_INVALID_DEVICE unless dev exists. */
+CUresult emu_device_check(CUdevice dev);
 /* The calling thread's current context, or NULL. */
 struct CUctx_st *emu_ctx_current(void);
 /* emu_check_init, then the current context in *ctx or CUDA_ERROR_INVALID_CONTEXT. */

@@ -316,24 +316,13 @@ static void zchan_release(struct vcuda_chan *c, struct vcuda_msg *m)
 	}
 }
 
-const struct vcuda_transport_ops vcuda_zmq_tcp_ops = {
-    .scheme = "tcp",
-    .bind = zchan_bind,
-    .connect = zchan_connect,
-    .endpoint = zchan_endpoint,
-    .send = zchan_send,
-    .recv = zchan_recv,
-    .release = zchan_release,
-    .close = zchan_close,
-};
+/* tcp:// and ipc:// differ only in what ZeroMQ does with the URL. */
+#define ZCHAN_OPS(name)                                                                            \
+	{                                                                                          \
+		.scheme = name, .bind = zchan_bind, .connect = zchan_connect,                      \
+		.endpoint = zchan_endpoint, .send = zchan_send, .recv = zchan_recv,                \
+		.release = zchan_release, .close = zchan_close,                                    \
+	}
 
-const struct vcuda_transport_ops vcuda_zmq_ipc_ops = {
-    .scheme = "ipc",
-    .bind = zchan_bind,
-    .connect = zchan_connect,
-    .endpoint = zchan_endpoint,
-    .send = zchan_send,
-    .recv = zchan_recv,
-    .release = zchan_release,
-    .close = zchan_close,
-};
+const struct vcuda_transport_ops vcuda_zmq_tcp_ops = ZCHAN_OPS("tcp");
+const struct vcuda_transport_ops vcuda_zmq_ipc_ops = ZCHAN_OPS("ipc");

@@ -3,10 +3,24 @@
 
 #include "shim.h"
 
+/* A call that creates an object: the server's handle id becomes the
+ * guest's handle value. */
+static cudaError_t stream_call_handle(Vcuda__Request *rq, void **out)
+{
+	Vcuda__Reply *rp = NULL;
+	cudaError_t e = shim_call(rq, NULL, 0, 0, NULL, 0, &rp);
+
+	if (e == cudaSuccess && (!rp || rp->ret_case != VCUDA__REPLY__RET_HANDLE))
+		e = cudaErrorUnknown;
+	if (e == cudaSuccess)
+		*out = (void *)(uintptr_t)rp->handle->handle;
+	vcuda_client_reply_free(rp);
+	return e;
+}
+
 static cudaError_t stream_create(cudaStream_t *ps, unsigned int flags, int priority)
 {
 	Vcuda__StreamCreate m = VCUDA__STREAM_CREATE__INIT;
-	Vcuda__Reply *rp = NULL;
 	cudaError_t e = shim_begin();
 
 	if (e)
@@ -16,13 +30,7 @@ static cudaError_t stream_create(cudaStream_t *ps, unsigned int flags, int prior
 	m.flags = flags;
 	m.priority = priority;
 	SHIM_REQUEST(rq, STREAM_CREATE, stream_create, m);
-	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
-	if (e == cudaSuccess && (!rp || rp->ret_case != VCUDA__REPLY__RET_HANDLE))
-		e = cudaErrorUnknown;
-	if (e == cudaSuccess)
-		*ps = (cudaStream_t)(uintptr_t)rp->handle->handle;
-	vcuda_client_reply_free(rp);
-	return shim_ret(e);
+	return shim_ret(stream_call_handle(&rq, (void **)ps));
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t *ps)
@@ -132,7 +140,6 @@ cudaError_t cudaStreamWaitEvent_ptsz(cudaStream_t s, cudaEvent_t ev, unsigned in
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *pe, unsigned int flags)
 {
 	Vcuda__EventCreate m = VCUDA__EVENT_CREATE__INIT;
-	Vcuda__Reply *rp = NULL;
 	cudaError_t e = shim_begin();
 
 	if (e)
@@ -141,13 +148,7 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t *pe, unsigned int flags)
 		return shim_ret(cudaErrorInvalidValue);
 	m.flags = flags;
 	SHIM_REQUEST(rq, EVENT_CREATE, event_create, m);
-	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
-	if (e == cudaSuccess && (!rp || rp->ret_case != VCUDA__REPLY__RET_HANDLE))
-		e = cudaErrorUnknown;
-	if (e == cudaSuccess)
-		*pe = (cudaEvent_t)(uintptr_t)rp->handle->handle;
-	vcuda_client_reply_free(rp);
-	return shim_ret(e);
+	return shim_ret(stream_call_handle(&rq, (void **)pe));
 }
 
 cudaError_t cudaEventCreate(cudaEvent_t *pe)

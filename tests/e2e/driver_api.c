@@ -1,0 +1,69 @@
+/* A driver-API program run directly on the CPU device (LD_LIBRARY_PATH to
+   its libcuda.so.1, no server): device query, contexts, memory, streams and
+   events, with CUDA's documented results. */
+#include <stdio.h>
+#include <string.h>
+#include <cuda.h>
+
+static int failures;
+
+#define EXPECT_CU(call, want)                                                                      \
+	do {                                                                                       \
+		CUresult got_ = (call);                                                            \
+		if (got_ != (want)) {                                                              \
+			const char *name_ = "?";                                                   \
+			cuGetErrorName(got_, &name_);                                              \
+			fprintf(stderr, "%s:%d: %s returned %s\n", __FILE__, __LINE__, #call,      \
+				name_);                                                            \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+#define OK(call) EXPECT_CU(call, CUDA_SUCCESS)
+
+int main(void)
+{
+	CUdevice dev;
+	CUcontext ctx;
+	CUdeviceptr d;
+	CUstream s;
+	CUevent a, b;
+	int count = 0, v = 0;
+	char name[128];
+	unsigned int h[1024], back[1024];
+	float ms;
+
+	EXPECT_CU(cuDeviceGetCount(&count), CUDA_ERROR_NOT_INITIALIZED);
+	OK(cuInit(0));
+	OK(cuDeviceGetCount(&count));
+	OK(cuDeviceGet(&dev, 0));
+	EXPECT_CU(cuDeviceGet(&dev, count), CUDA_ERROR_INVALID_DEVICE);
+	OK(cuDeviceGetName(name, sizeof(name), dev));
+	OK(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, dev));
+	printf("%d device(s): %s, warp size %d\n", count, name, v);
+	OK(cuCtxCreate(&ctx, NULL, 0, dev));
+	for (int i = 0; i < 1024; i++)
+		h[i] = i * 2654435761u;
+	OK(cuMemAlloc(&d, sizeof(h)));
+	OK(cuMemcpyHtoD(d, h, sizeof(h)));
+	OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+	OK(cuEventCreate(&a, 0));
+	OK(cuEventCreate(&b, 0));
+	OK(cuEventRecord(a, s));
+	OK(cuMemsetD32Async(d, 7, 16, s));
+	OK(cuMemcpyDtoHAsync(back, d, sizeof(back), s));
+	OK(cuEventRecord(b, s));
+	OK(cuStreamSynchronize(s));
+	OK(cuEventElapsedTime(&ms, a, b));
+	for (int i = 0; i < 1024; i++)
+		if (back[i] != (i < 16 ? 7u : h[i]))
+			failures++;
+	EXPECT_CU(cuMemcpyDtoH(back, d + 8, sizeof(back)), CUDA_ERROR_INVALID_VALUE);
+	EXPECT_CU(cuMemFree(d + 4), CUDA_ERROR_INVALID_VALUE);
+	OK(cuMemFree(d));
+	OK(cuEventDestroy(a));
+	OK(cuEventDestroy(b));
+	OK(cuStreamDestroy(s));
+	OK(cuCtxDestroy(ctx));
+	printf("driver_api: %s\n", failures ? "FAIL" : "PASS");
+	return failures ? 1 : 0;
+}
