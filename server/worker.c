@@ -118,8 +118,12 @@ int session_run(struct session *s, int attach_timeout_ms)
 			break;
 		}
 		if (rc) {
-			VINFO(server, "%s left (%s) after %llu calls", s->peer, vcuda_strerror(rc),
-			      (unsigned long long)s->calls);
+			if (rc == VCUDA_E_PEER_LOST)
+				VINFO(server, "%s disconnected after %llu calls", s->peer,
+				      (unsigned long long)s->calls);
+			else
+				VWARN(server, "%s: session ended (%s) after %llu calls", s->peer,
+				      vcuda_strerror(rc), (unsigned long long)s->calls);
 			rc = 0;
 			break;
 		}
