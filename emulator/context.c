@@ -41,7 +41,7 @@ CUresult emu_ctx_require(struct CUctx_st **ctx)
 	*ctx = emu_ctx_current();
 	if (!*ctx || !emu_ctx_valid(*ctx))
 		return CUDA_ERROR_INVALID_CONTEXT;
-	return CUDA_SUCCESS;
+	return (*ctx)->sticky;
 }
 
 static struct CUctx_st *ctx_new(int device, unsigned int flags, int primary)
@@ -70,6 +70,7 @@ static struct CUctx_st *ctx_new(int device, unsigned int flags, int primary)
 /* Frees what the context owns; the context itself stays (primary) or goes. */
 static void ctx_release_resources(struct CUctx_st *ctx)
 {
+	emu_modules_release_ctx(ctx);
 	emu_streams_release_ctx(ctx);
 	emu_memory_release_ctx(ctx);
 }
@@ -295,6 +296,7 @@ CUresult cuDevicePrimaryCtxReset(CUdevice dev)
 	if (emu.primary) {
 		ctx_release_resources(emu.primary);
 		emu.primary->flags = 0;
+		emu.primary->sticky = CUDA_SUCCESS;
 	}
 	return CUDA_SUCCESS;
 }

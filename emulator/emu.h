@@ -34,6 +34,7 @@ struct CUctx_st {
 	int primary;	  /* the device's primary context */
 	int retain_count; /* primary contexts only */
 	uint64_t id;
+	CUresult sticky; /* a kernel fault: every later call fails with it */
 };
 
 struct CUstream_st {
@@ -96,6 +97,9 @@ void emu_memory_release_ctx(struct CUctx_st *ctx);
 void *emu_dev_to_host(CUdeviceptr dptr, size_t len);
 /* Whether a pointer value falls in the device address range at all. */
 int emu_is_device_address(uint64_t addr);
+
+/* Modules: unload those a context loaded (module.c). */
+void emu_modules_release_ctx(struct CUctx_st *ctx);
 
 /* Streams and events: validate a stream handle (NULL and the two special
  * handles are valid); release those a context owns. */

@@ -1,13 +1,37 @@
 /* The CPU device: device memory, page-locked host memory, copies and sets. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "emu.h"
+#include "exec.h"
 
 #define HOST_PAGE 4096u
+
+/* How many allocations touch each page of the arena: kernels check their
+ * accesses against it (a page test costs one load; real GPUs also fault
+ * only at page granularity). */
+static uint16_t *page_refs;
+
+static void pages_mark(uint64_t off, uint64_t size, int delta)
+{
+	for (uint64_t pg = off / HOST_PAGE; pg <= (off + size - 1) / HOST_PAGE; pg++)
+		page_refs[pg] = (uint16_t)(page_refs[pg] + delta);
+}
+
+void *emu_dev_span(uint64_t addr, size_t len)
+{
+	uint64_t off = addr - (uintptr_t)emu.dev_va;
+
+	if (off >= emu.arena_size || len > emu.arena_size - off || len == 0)
+		return NULL;
+	if (!page_refs[off / HOST_PAGE] || !page_refs[(off + len - 1) / HOST_PAGE])
+		return NULL;
+	return emu.store + off;
+}
 
 CUresult emu_memory_init(uint64_t size)
 {
@@ -23,6 +47,9 @@ CUresult emu_memory_init(uint64_t size)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	emu.arena_size = size;
+	page_refs = calloc(size / HOST_PAGE + 1, sizeof(*page_refs));
+	if (!page_refs)
+		return CUDA_ERROR_OUT_OF_MEMORY;
 	vcuda_rangemap_init(&emu.allocs);
 	vcuda_rangemap_init(&emu.free);
 	vcuda_rangemap_init(&emu.host);
@@ -118,6 +145,7 @@ CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
 		pthread_mutex_unlock(&emu.lock);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
+	pages_mark(off, size, 1);
 	pthread_mutex_unlock(&emu.lock);
 	*dptr = r.base;
 	return CUDA_SUCCESS;
@@ -141,6 +169,7 @@ CUresult cuMemAllocPitch(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t 
 /* Called with the lock held. */
 static void memory_free_range(const struct vcuda_range *r)
 {
+	pages_mark(r->base - (uintptr_t)emu.dev_va, r->tag, -1);
 	arena_free(r->base - (uintptr_t)emu.dev_va, r->tag);
 }
 

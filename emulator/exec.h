@@ -1,0 +1,48 @@
+/*
+ * The interpreter's interface to the rest of the CPU device: run one kernel
+ * launch to completion. Blocks are spread over a pool of host threads; the
+ * warps of a block run on one of them, 32 lanes per decoded instruction,
+ * with a reconvergence stack for divergence and cooperative switching at
+ * barriers.
+ */
+#ifndef VCUDA_EXEC_H
+#define VCUDA_EXEC_H
+
+#include <stdint.h>
+
+#include <cuda.h>
+
+#include "ptx.h"
+
+/* Generic addresses of the state spaces that are not global memory. */
+#define GWIN_SHIFT  60
+#define GWIN_SHARED (1ull << GWIN_SHIFT)
+#define GWIN_LOCAL  (2ull << GWIN_SHIFT)
+#define GWIN_CONST  (3ull << GWIN_SHIFT)
+#define GWIN_PARAM  (4ull << GWIN_SHIFT)
+#define GWIN_MASK   ((1ull << GWIN_SHIFT) - 1)
+
+/* Bytes of local memory (stack) each thread has, beyond its kernel's frame. */
+#define EXEC_STACK_BYTES 4096u
+
+struct exec_launch {
+	const struct ptx_module *mod;
+	const struct ptx_func *kernel;
+	uint32_t grid[3], block[3];
+	uint32_t dyn_smem, static_smem;
+	const uint8_t *params;	  /* kernel->param_size bytes */
+	const uint64_t *sym_addr; /* per symbol: device address (global, const) */
+	uint64_t const_base;	  /* device address of the constant bank */
+	/* Filled by the launch. */
+	CUresult error;
+	char message[512];
+};
+
+/* Runs the launch; returns CUDA_SUCCESS or the error that stopped it (with
+ * a message in l->message). */
+CUresult exec_launch(struct exec_launch *l);
+
+/* Host address of device memory [addr, addr + len) or NULL (memory.c). */
+void *emu_dev_span(uint64_t addr, size_t len);
+
+#endif

@@ -1,0 +1,289 @@
+/*
+ * The CPU device's decoded form of PTX: a module's variables and functions,
+ * each function a flat array of instructions with resolved operands, so
+ * that the interpreter (exec.c) never looks at text again.
+ */
+#ifndef VCUDA_PTX_H
+#define VCUDA_PTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Types: kind in the high nibble, log2 of the size in bytes in the low. */
+enum ptx_kind { PK_B = 1, PK_U = 2, PK_S = 3, PK_F = 4, PK_PRED = 5, PK_BF = 6 };
+#define PTX_TYPE(kind, lg) ((uint8_t)((kind) << 4 | (lg)))
+#define PTX_KIND(t)	   ((t) >> 4)
+#define PTX_SIZE(t)	   (1u << ((t)&15))
+enum {
+	PT_NONE = 0,
+	PT_B8 = PTX_TYPE(PK_B, 0),
+	PT_B16 = PTX_TYPE(PK_B, 1),
+	PT_B32 = PTX_TYPE(PK_B, 2),
+	PT_B64 = PTX_TYPE(PK_B, 3),
+	PT_B128 = PTX_TYPE(PK_B, 4),
+	PT_U8 = PTX_TYPE(PK_U, 0),
+	PT_U16 = PTX_TYPE(PK_U, 1),
+	PT_U32 = PTX_TYPE(PK_U, 2),
+	PT_U64 = PTX_TYPE(PK_U, 3),
+	PT_S8 = PTX_TYPE(PK_S, 0),
+	PT_S16 = PTX_TYPE(PK_S, 1),
+	PT_S32 = PTX_TYPE(PK_S, 2),
+	PT_S64 = PTX_TYPE(PK_S, 3),
+	PT_F16 = PTX_TYPE(PK_F, 1),
+	PT_F32 = PTX_TYPE(PK_F, 2),
+	PT_F64 = PTX_TYPE(PK_F, 3),
+	PT_BF16 = PTX_TYPE(PK_BF, 1),
+	PT_F16X2 = PTX_TYPE(PK_F, 1) | 0x80, /* not used as a kind: packed pairs */
+	PT_PRED = PTX_TYPE(PK_PRED, 0),
+};
+
+enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS_GENERIC };
+
+#define PTX_OPS(X)                                                                                 \
+	X(MOV)                                                                                     \
+	X(LD) X(ST) X(CVTA) X(CVT) X(ADD) X(SUB) X(MUL) X(MAD) X(MUL24) X(MAD24) X(DIV) X(REM)     \
+	    X(ABS) X(NEG) X(MIN) X(MAX) X(POPC) X(CLZ) X(BFIND) X(BREV) X(BFE) X(BFI) X(AND) X(OR) \
+		X(XOR) X(NOT) X(CNOT) X(SHL) X(SHR) X(LOP3) X(SHF) X(PRMT) X(FMA) X(RCP) X(SQRT)   \
+		    X(RSQRT) X(SIN) X(COS) X(LG2) X(EX2) X(TANH) X(COPYSIGN) X(TESTP) X(SETP)      \
+			X(SET) X(SELP) X(SLCT) X(BRA) X(CALL) X(RET) X(EXIT) X(BAR) X(BARWARP)     \
+			    X(MEMBAR) X(SHFL) X(VOTE) X(MATCH) X(ACTIVEMASK) X(REDUX) X(ATOM)      \
+				X(RED) X(NOP) X(TRAP) X(ADDC) X(SUBC) X(MADC) X(DP4A) X(DP2A)      \
+				    X(SAD) X(FNS) X(PREFETCH)
+
+enum ptx_op {
+#define PTX_OP_ENUM(name) OP_##name,
+	PTX_OPS(PTX_OP_ENUM)
+#undef PTX_OP_ENUM
+	    OP_COUNT
+};
+
+/* Instruction modifiers. */
+enum {
+	MOD_SAT = 1 << 0,
+	MOD_FTZ = 1 << 1,
+	MOD_APPROX = 1 << 2,
+	MOD_HI = 1 << 3,
+	MOD_LO = 1 << 4,
+	MOD_WIDE = 1 << 5,
+	MOD_CC = 1 << 6,
+	MOD_UNI = 1 << 7,
+	MOD_RN = 1 << 8,
+	MOD_RZ = 1 << 9,
+	MOD_RM = 1 << 10,
+	MOD_RP = 1 << 11,
+	MOD_INTRND = 1 << 12, /* rni, rzi, rmi, rpi: round to an integral value */
+	MOD_FULL = 1 << 13,
+	MOD_SHIFTAMT = 1 << 14,
+	MOD_L = 1 << 15,
+	MOD_CLAMP = 1 << 16,
+	MOD_NAN = 1 << 17,
+	MOD_RELU = 1 << 18,
+	MOD_XORSIGN = 1 << 19,
+	MOD_ABS = 1 << 20,
+	MOD_TO = 1 << 21, /* cvta.to */
+};
+#define MOD_ROUND (MOD_RN | MOD_RZ | MOD_RM | MOD_RP)
+
+/* Comparisons of setp, set, slct. */
+enum ptx_cmp {
+	CMP_EQ,
+	CMP_NE,
+	CMP_LT,
+	CMP_LE,
+	CMP_GT,
+	CMP_GE,
+	CMP_LO,
+	CMP_LS,
+	CMP_HI,
+	CMP_HS,
+	CMP_EQU,
+	CMP_NEU,
+	CMP_LTU,
+	CMP_LEU,
+	CMP_GTU,
+	CMP_GEU,
+	CMP_NUM,
+	CMP_NAN,
+};
+
+/* The sub-operation of atom/red/vote/shfl/redux/bool combine. */
+enum ptx_sub {
+	SUB_NONE,
+	SUB_AND,
+	SUB_OR,
+	SUB_XOR,
+	SUB_ADD,
+	SUB_INC,
+	SUB_DEC,
+	SUB_MIN,
+	SUB_MAX,
+	SUB_EXCH,
+	SUB_CAS,
+	SUB_ALL,
+	SUB_ANY,
+	SUB_UNI,
+	SUB_BALLOT,
+	SUB_UP,
+	SUB_DOWN,
+	SUB_BFLY,
+	SUB_IDX,
+	SUB_MATCH_ANY,
+	SUB_MATCH_ALL,
+	/* testp */
+	SUB_FINITE,
+	SUB_INFINITE,
+	SUB_NUMBER,
+	SUB_NOTANUMBER,
+	SUB_NORMAL,
+	SUB_SUBNORMAL,
+};
+
+enum ptx_sreg {
+	SR_TID_X,
+	SR_TID_Y,
+	SR_TID_Z,
+	SR_NTID_X,
+	SR_NTID_Y,
+	SR_NTID_Z,
+	SR_CTAID_X,
+	SR_CTAID_Y,
+	SR_CTAID_Z,
+	SR_NCTAID_X,
+	SR_NCTAID_Y,
+	SR_NCTAID_Z,
+	SR_LANEID,
+	SR_WARPID,
+	SR_NWARPID,
+	SR_SMID,
+	SR_NSMID,
+	SR_GRIDID,
+	SR_CLOCK,
+	SR_CLOCK64,
+	SR_GLOBALTIMER,
+	SR_LANEMASK_EQ,
+	SR_LANEMASK_LT,
+	SR_LANEMASK_LE,
+	SR_LANEMASK_GT,
+	SR_LANEMASK_GE,
+	SR_DYN_SMEM,
+	SR_TOTAL_SMEM,
+	SR_CLUSTERID,
+	SR_ZERO,
+};
+
+enum ptx_opnd_kind {
+	OK_NONE,
+	OK_REG,
+	OK_PRED,
+	OK_IMM,
+	OK_SREG,
+	OK_SYM,
+	OK_ADDR,
+	OK_VEC,
+	OK_LABEL,
+	OK_FUNC,
+};
+
+/* A symbol's place: where its address points. */
+enum ptx_sym_kind {
+	SYM_GLOBAL, /* a module variable in device memory */
+	SYM_CONST,  /* the module's constant bank */
+	SYM_SHARED, /* the block's shared memory */
+	SYM_LOCAL,  /* the thread's frame */
+	SYM_KPARAM, /* a kernel parameter */
+	SYM_FPARAM, /* a parameter of a device function or a call */
+	SYM_FUNC,   /* a function (call target) */
+};
+
+struct ptx_operand {
+	uint8_t kind;
+	uint8_t neg;  /* !%p, or -x for immediates when parsed */
+	uint8_t nvec; /* OK_VEC: how many */
+	int32_t reg;  /* OK_REG/OK_PRED index, OK_SREG enum, OK_SYM/OK_ADDR symbol or -1 */
+	int32_t base; /* OK_ADDR: register holding the base, or -1 */
+	int64_t imm;  /* OK_IMM bits; OK_ADDR/OK_SYM offset */
+	int32_t vec[4];
+};
+
+struct ptx_insn {
+	uint16_t op;
+	uint8_t type, type2; /* main type; cvt's source, setp's... */
+	uint8_t space, vec, cmp, sub, sub2;
+	uint8_t nops, guard_neg;
+	int16_t guard; /* predicate register or -1 */
+	uint32_t mods;
+	int32_t target; /* bra: instruction; call: call record */
+	int32_t reconv; /* bra: where diverged lanes meet again (-1: function end) */
+	int32_t line;
+	struct ptx_operand o[6];
+};
+
+struct ptx_sym {
+	char *name;
+	uint8_t kind; /* enum ptx_sym_kind */
+	uint8_t is_extern, is_array_unsized;
+	uint32_t align;
+	uint64_t size;
+	uint64_t offset; /* const/shared/local/param offset; global: set at load */
+	uint8_t *init;	 /* initial bytes (size of them), or NULL */
+	int func;	 /* SYM_FUNC: index; SYM_LOCAL/FPARAM: owning function */
+	uint64_t dptr;	 /* SYM_GLOBAL: device address once loaded */
+};
+
+struct ptx_call {
+	int func;    /* callee, or -1 for a builtin */
+	int builtin; /* 1: vprintf, 2: malloc, 3: free */
+	int nret, nargs;
+	int32_t ret[4]; /* symbols (call-site .param) */
+	int32_t *args;
+};
+
+struct ptx_param {
+	char *name;
+	uint32_t size, align, offset;
+	uint8_t type;	/* scalar type, or PT_B8 for .b8 arrays */
+	uint8_t is_ptr; /* .ptr attribute */
+};
+
+struct ptx_func {
+	char *name;
+	int is_entry, is_extern, defined;
+	struct ptx_param *params;
+	int nparams;
+	uint32_t param_size; /* entry: kernel parameter bytes */
+	struct ptx_param *rets;
+	int nrets;
+	uint32_t frame_param_size; /* device function params, call-site params */
+	uint32_t local_size;	   /* .local bytes of one frame */
+	int nregs, npreds;
+	uint8_t *reg_types;
+	struct ptx_insn *insns;
+	int ninsns, cap;
+	uint32_t maxntid[3], reqntid[3];
+	int uses_shared, line;
+};
+
+struct ptx_module {
+	char *text; /* the PTX, owned */
+	unsigned version_major, version_minor, target_sm;
+	struct ptx_func *funcs;
+	int nfuncs;
+	struct ptx_sym *syms;
+	int nsyms;
+	struct ptx_call *calls;
+	int ncalls;
+	uint64_t const_size, shared_size, global_size;
+	int has_dyn_shared;
+	uint8_t *const_bank; /* const_size bytes, initialized */
+};
+
+/* Parses PTX text. On failure returns NULL and writes a message naming the
+ * line and the construct to log. */
+struct ptx_module *ptx_parse(const char *text, char *log, size_t log_len);
+void ptx_module_free(struct ptx_module *m);
+int ptx_find_func(const struct ptx_module *m, const char *name);
+int ptx_find_sym(const struct ptx_module *m, const char *name);
+/* Reconvergence points of every branch (ptx_cfg.c); 0 or -1 with log. */
+int ptx_compute_reconvergence(struct ptx_module *m, char *log, size_t log_len);
+
+#endif
