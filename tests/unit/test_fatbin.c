@@ -1,0 +1,213 @@
+/*
+ * The fat binary reader on real nvcc output (the kernels the end-to-end
+ * tests build, in several forms) and on damaged copies of it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "error.h"
+#include "fatbin.h"
+
+static uint8_t *slurp(const char *name, size_t *len)
+{
+	char path[4096];
+	const char *dir = getenv("E2E_BIN");
+	FILE *f;
+	uint8_t *buf;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/e2e/bin", name);
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	buf[n] = 0;
+	*len = (size_t)n;
+	return buf;
+}
+
+/* The PTX of a fat binary, decompressed. */
+static uint8_t *fatbin_ptx(const char *fatbin_name, int want_compression, size_t *len)
+{
+	size_t flen;
+	uint8_t *fb = slurp(fatbin_name, &flen), *text;
+	struct vcuda_fatbin f;
+	const struct vcuda_fatbin_entry *e;
+	char why[256];
+
+	assert_int_equal(vcuda_fatbin_parse(fb, flen, &f, why, sizeof(why)), 0);
+	assert_true(f.container_len <= flen);
+	e = vcuda_fatbin_best_ptx(&f, 1000);
+	assert_non_null(e);
+	assert_int_equal(e->compression, want_compression);
+	assert_int_equal(vcuda_fatbin_extract(e, &text, len, why, sizeof(why)), 0);
+	vcuda_fatbin_free(&f);
+	free(fb);
+	return text;
+}
+
+/* The same PTX, whatever the compression. */
+static void check_same_as_raw(const char *name, int compression)
+{
+	size_t rlen, len;
+	uint8_t *raw = fatbin_ptx("kernels-raw.fatbin", 0, &rlen),
+		*text = fatbin_ptx(name, compression, &len);
+
+	assert_true(strstr((char *)raw, ".entry vec_add(") != NULL);
+	assert_true(strstr((char *)raw, ".target sm_") != NULL);
+	assert_int_equal(len, rlen);
+	assert_memory_equal(text, raw, rlen);
+	free(raw);
+	free(text);
+}
+
+static void test_zstd(void **state)
+{
+	check_same_as_raw("kernels.fatbin", 2);
+}
+
+static void test_lz4(void **state)
+{
+	check_same_as_raw("kernels-lz4.fatbin", 1);
+}
+
+static void test_uncompressed(void **state)
+{
+	check_same_as_raw("kernels-raw.fatbin", 0);
+}
+
+static void test_several_targets(void **state)
+{
+	size_t len;
+	uint8_t *fb = slurp("kernels-multi.fatbin", &len);
+	struct vcuda_fatbin f;
+	int elf = 0, ptx = 0;
+
+	assert_int_equal(vcuda_fatbin_parse(fb, len, &f, NULL, 0), 0);
+	for (size_t i = 0; i < f.n; i++) {
+		elf += f.entries[i].kind == VCUDA_FATBIN_ELF;
+		ptx += f.entries[i].kind == VCUDA_FATBIN_PTX;
+	}
+	assert_int_equal(elf, 2); /* sm_75 and sm_90 cubins */
+	assert_int_equal(ptx, 1); /* compute_80 */
+	assert_int_equal(vcuda_fatbin_best_ptx(&f, 86)->arch, 80);
+	assert_null(vcuda_fatbin_best_ptx(&f, 75));
+	vcuda_fatbin_free(&f);
+	free(fb);
+}
+
+static void test_ptx_only(void **state)
+{
+	size_t len;
+	uint8_t *fb = slurp("kernels-ptxonly.fatbin", &len);
+	struct vcuda_fatbin f;
+
+	assert_int_equal(vcuda_fatbin_parse(fb, len, &f, NULL, 0), 0);
+	assert_int_equal(f.n, 1);
+	assert_int_equal(f.entries[0].kind, VCUDA_FATBIN_PTX);
+	vcuda_fatbin_free(&f);
+	free(fb);
+}
+
+static void test_wrapper(void **state)
+{
+	struct {
+		int magic, version;
+		const void *data, *unused;
+	} w = {(int)VCUDA_FATBIN_WRAPPER_MAGIC, 1, (void *)0x1234, NULL};
+
+	assert_ptr_equal(vcuda_fatbin_from_wrapper(&w), (void *)0x1234);
+	w.magic = 0;
+	assert_null(vcuda_fatbin_from_wrapper(&w));
+}
+
+/* Damage of every kind is an error, never a crash or a read out of bounds
+ * (the sanitizer build runs this too). */
+static void test_corrupt(void **state)
+{
+	size_t len;
+	uint8_t *good = slurp("kernels.fatbin", &len), *bad = malloc(len);
+	struct vcuda_fatbin f;
+	char why[256];
+
+	/* Truncated anywhere. */
+	for (size_t cut = 0; cut < len; cut += 97) {
+		if (vcuda_fatbin_parse(good, cut, &f, why, sizeof(why)) == 0)
+			vcuda_fatbin_free(&f);
+		else
+			assert_true(strlen(why) > 0 || cut < 16);
+	}
+	assert_int_equal(vcuda_fatbin_parse(good, len - 1, &f, why, sizeof(why)), VCUDA_E_PROTO);
+	/* Bad magic, a size that overflows, an entry that overruns. */
+	memcpy(bad, good, len);
+	bad[0] ^= 1;
+	assert_int_equal(vcuda_fatbin_parse(bad, len, &f, why, sizeof(why)), VCUDA_E_PROTO);
+	memcpy(bad, good, len);
+	memset(bad + 8, 0xff, 8);
+	assert_int_equal(vcuda_fatbin_parse(bad, len, &f, why, sizeof(why)), VCUDA_E_PROTO);
+	memcpy(bad, good, len);
+	memset(bad + 16 + 8, 0x7f, 8);
+	assert_int_equal(vcuda_fatbin_parse(bad, len, &f, why, sizeof(why)), VCUDA_E_PROTO);
+	/* Flipped bytes in compressed payloads: extraction fails or yields the
+	 * right length, never more. */
+	for (size_t pos = 200; pos < len; pos += 301) {
+		memcpy(bad, good, len);
+		bad[pos] ^= 0x5a;
+		if (vcuda_fatbin_parse(bad, len, &f, why, sizeof(why)) != 0)
+			continue;
+		for (size_t i = 0; i < f.n; i++) {
+			uint8_t *out;
+			size_t n;
+			if (vcuda_fatbin_extract(&f.entries[i], &out, &n, why, sizeof(why)) == 0) {
+				assert_true(n <= f.entries[i].size);
+				free(out);
+			}
+		}
+		vcuda_fatbin_free(&f);
+	}
+	free(bad);
+	free(good);
+}
+
+static void test_lz4_decoder(void **state)
+{
+	/* "abcabcabcabcX": literals "abc", a match of 9 at offset 3, then "X". */
+	static const uint8_t block[] = {0x35, 'a', 'b', 'c', 3, 0, 0x10, 'X'};
+	uint8_t out[13];
+
+	assert_int_equal(vcuda_lz4_block_decode(block, sizeof(block), out, sizeof(out)), 0);
+	assert_memory_equal(out, "abcabcabcabcX", 13);
+	/* Wrong sizes and bad offsets are refused. */
+	assert_int_equal(vcuda_lz4_block_decode(block, sizeof(block), out, 12), VCUDA_E_PROTO);
+	{
+		static const uint8_t back[] = {0x15, 'a', 9, 0, 0x10, 'b'};
+		assert_int_equal(vcuda_lz4_block_decode(back, sizeof(back), out, 11),
+				 VCUDA_E_PROTO);
+	}
+	{
+		static const uint8_t runaway[] = {0xf0, 255, 255, 255};
+		assert_int_equal(vcuda_lz4_block_decode(runaway, sizeof(runaway), out, sizeof(out)),
+				 VCUDA_E_PROTO);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_zstd),	 cmocka_unit_test(test_lz4),
+	    cmocka_unit_test(test_uncompressed), cmocka_unit_test(test_several_targets),
+	    cmocka_unit_test(test_ptx_only),	 cmocka_unit_test(test_wrapper),
+	    cmocka_unit_test(test_corrupt),	 cmocka_unit_test(test_lz4_decoder),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
