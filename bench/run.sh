@@ -1,11 +1,16 @@
 #!/bin/sh
-# make bench: starts a private vcudad on the CPU device and runs the
-# benchmarks over ipc:// and tcp://.  BENCH_ARGS=--short for a quick run.
+# make bench: the CPU device's kernel speed against native C, then the
+# remoting cost over ipc:// and tcp:// against a private vcudad on the CPU
+# device.  BENCH_ARGS=--short for a quick run.
 set -eu
 : "${VCUDAD:?} ${VCUDA_CPU_DEVICE:?} ${BENCH:?}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/vcuda-bench.XXXXXX")
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+if [ -n "${BENCH_KERNELS:-}" ]; then
+	LD_LIBRARY_PATH=$(dirname "$VCUDA_CPU_DEVICE") "$BENCH_KERNELS" "$KERNELS" ${BENCH_ARGS:-}
+	echo
+fi
 for transport in ipc tcp; do
 	case $transport in
 	ipc) listen="ipc://$work/vcudad.sock" ;;

@@ -95,6 +95,23 @@ CUresult emu_memory_init(uint64_t size);
 void emu_memory_release_ctx(struct CUctx_st *ctx);
 /* Host address of [dptr, dptr + len) if it lies in one allocation, else NULL. */
 void *emu_dev_to_host(CUdeviceptr dptr, size_t len);
+/* Allocations touching each 4 KiB page of the arena (memory.c). */
+extern uint16_t *emu_page_refs;
+
+/* The host address of device memory [addr, addr + len), checked at page
+ * granularity as a GPU's MMU checks it; NULL outside. For kernels' loads
+ * and stores, so inline. */
+static inline void *emu_dev_fast(uint64_t addr, size_t len)
+{
+	uint64_t off = addr - (uintptr_t)emu.dev_va;
+
+	if (off >= emu.arena_size || len > emu.arena_size - off || len == 0)
+		return (void *)0;
+	if (!emu_page_refs[off >> 12] || !emu_page_refs[(off + len - 1) >> 12])
+		return (void *)0;
+	return emu.store + off;
+}
+
 /* Whether a pointer value falls in the device address range at all. */
 int emu_is_device_address(uint64_t addr);
 

@@ -30,9 +30,10 @@ struct simt {
 
 struct frame {
 	const struct ptx_func *f;
-	uint64_t *R;	 /* nregs * 32 */
-	uint32_t *P;	 /* npreds masks */
-	uint8_t *fparam; /* 32 * frame_param_size */
+	size_t R_cap, P_cap, fp_cap; /* buffers are kept for the next block */
+	uint64_t *R;		     /* nregs * 32 */
+	uint32_t *P;		     /* npreds masks */
+	uint8_t *fparam;	     /* 32 * frame_param_size */
 	uint32_t local_base;
 	struct simt *stack;
 	int sp, cap;
@@ -45,7 +46,7 @@ struct warp {
 	uint32_t valid, exited;
 	int done, at_barrier, depth;
 	struct frame frames[MAX_DEPTH];
-	uint32_t tid[3][32];
+	const uint32_t (*tid)[32]; /* [3][32], the launch's table for this warp */
 };
 
 struct block {
@@ -58,9 +59,17 @@ struct block {
 	struct warp *warps;
 	int nwarps;
 	uint32_t nthreads;
-	/* faults */
-	const struct ptx_insn *fault_insn;
+	uint64_t insns; /* lane-instructions executed */
 };
+
+static uint64_t lane_instructions;
+
+/* For benchmarks: lane-instructions executed since the library loaded. */
+unsigned long long vcuda_cpu_lane_instructions(void);
+unsigned long long vcuda_cpu_lane_instructions(void)
+{
+	return __atomic_load_n(&lane_instructions, __ATOMIC_RELAXED);
+}
 
 /* ---- errors ---------------------------------------------------------------------- */
 
@@ -1176,6 +1185,21 @@ static int device_printf(const struct xctx *X, uint64_t fmt_addr, uint64_t args,
 
 /* ---- frames --------------------------------------------------------------------------- */
 
+/* Makes *buf hold at least n zeroed bytes, keeping its memory when it can. */
+static int frame_buffer(void **buf, size_t *cap, size_t n, int zero)
+{
+	if (n > *cap) {
+		void *p = realloc(*buf, n);
+		if (!p)
+			return -1;
+		*buf = p;
+		*cap = n;
+	}
+	if (zero)
+		memset(*buf, 0, n);
+	return 0;
+}
+
 static int frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint32_t local_base)
 {
 	struct frame *F;
@@ -1183,35 +1207,33 @@ static int frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, u
 	if (w->depth == MAX_DEPTH)
 		return -1;
 	F = &w->frames[w->depth];
-	memset(F, 0, sizeof(*F));
-	F->f = f;
-	F->R = calloc((size_t)(f->nregs ? f->nregs : 1) * 32, sizeof(uint64_t));
-	F->P = calloc((size_t)(f->npreds ? f->npreds : 1), sizeof(uint32_t));
-	F->fparam = calloc(32, f->frame_param_size ? f->frame_param_size : 1);
-	F->cap = 16;
-	F->stack = malloc((size_t)F->cap * sizeof(*F->stack));
-	if (!F->R || !F->P || !F->fparam || !F->stack) {
-		free(F->R);
-		free(F->P);
-		free(F->fparam);
-		free(F->stack);
+	if (frame_buffer((void **)&F->R, &F->R_cap,
+			 (size_t)(f->nregs ? f->nregs : 1) * 32 * sizeof(uint64_t), 0) ||
+	    frame_buffer((void **)&F->P, &F->P_cap,
+			 (size_t)(f->npreds ? f->npreds : 1) * sizeof(uint32_t), 1) ||
+	    frame_buffer((void **)&F->fparam, &F->fp_cap,
+			 32 * (size_t)(f->frame_param_size ? f->frame_param_size : 1), 1))
 		return -1;
+	if (!F->stack) {
+		F->cap = 16;
+		if (!(F->stack = malloc((size_t)F->cap * sizeof(*F->stack))))
+			return -1;
 	}
+	F->f = f;
 	F->stack[0] = (struct simt){0, -1, mask};
 	F->sp = 1;
 	F->local_base = local_base;
+	F->ret_mask = 0;
+	F->ret_pc = 0;
+	F->call = 0;
 	w->depth++;
 	return 0;
 }
 
+/* The frame's buffers stay with the warp slot for reuse. */
 static void frame_pop(struct warp *w)
 {
-	struct frame *F = &w->frames[--w->depth];
-
-	free(F->R);
-	free(F->P);
-	free(F->fparam);
-	free(F->stack);
+	w->depth--;
 }
 
 static int simt_push(struct frame *F, int pc, int rpc, uint32_t mask)
@@ -1269,6 +1291,21 @@ static void do_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 				     << (i * part * 8);
 			set_reg(X, d, (int)l, v);
 		}
+		return;
+	}
+	if (a->kind == OK_SREG && d->kind == OK_REG) {
+		uint64_t *D = X->F->R + d->reg * 32, v;
+		if (a->reg <= SR_TID_Z) {
+			const uint32_t *t = X->w->tid[a->reg - SR_TID_X];
+			LANES(m) D[l] = t[l];
+			return;
+		}
+		if (a->reg == SR_LANEID || a->reg >= SR_LANEMASK_EQ) {
+			LANES(m) D[l] = trunc_to(sreg_value(X, a->reg, (int)l), size);
+			return;
+		}
+		v = trunc_to(sreg_value(X, a->reg, 0), size);
+		LANES(m) D[l] = v;
 		return;
 	}
 	if (a->kind == OK_REG && d->kind == OK_REG) {
@@ -1613,6 +1650,292 @@ static void do_return(struct xctx *X)
 	X->F->stack[X->F->sp - 1].pc = ret_pc;
 }
 
+/* ---- fast paths: the common cases without per-lane dispatch ------------------------------ */
+
+/* The 32 lane values of an operand: registers in place, anything else
+ * expanded into tmp. */
+static const uint64_t *lane_values(const struct xctx *X, const struct ptx_operand *o, uint64_t *tmp)
+{
+	uint64_t v;
+
+	if (o->kind == OK_REG)
+		return X->F->R + o->reg * 32;
+	if (o->kind == OK_SREG || o->kind == OK_PRED) {
+		for (int l = 0; l < 32; l++)
+			tmp[l] = opv(X, o, l);
+		return tmp;
+	}
+	v = opv(X, o, 0);
+	for (int l = 0; l < 32; l++)
+		tmp[l] = v;
+	return tmp;
+}
+
+#define FAST_LOOP(expr)                                                                            \
+	do {                                                                                       \
+		if (m == FULL) {                                                                   \
+			for (int l = 0; l < 32; l++)                                               \
+				D[l] = (expr);                                                     \
+		} else {                                                                           \
+			LANES(m) D[l] = (expr);                                                    \
+		}                                                                                  \
+	} while (0)
+
+static inline uint32_t u32f(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, 4);
+	return u;
+}
+
+static inline float f32u(uint64_t v)
+{
+	uint32_t u = (uint32_t)v;
+	float f;
+
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/* Integer and f32 arithmetic on 32/64-bit values in registers or immediates.
+ * Returns 0 when the instruction needs the general path. */
+static int fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	uint64_t ta[32], tb[32], tc[32];
+	const uint64_t *A, *B, *C = NULL;
+	uint64_t *D;
+	unsigned size = PTX_SIZE(in->type);
+	int kind = PTX_KIND(in->type);
+
+	if (in->o[0].kind != OK_REG || in->nops < 3 || (in->mods & ~(MOD_LO | MOD_WIDE | MOD_RN)))
+		return 0;
+	if (size != 4 && size != 8)
+		return 0;
+	D = X->F->R + in->o[0].reg * 32;
+	A = lane_values(X, &in->o[1], ta);
+	B = lane_values(X, &in->o[2], tb);
+	if (in->nops > 3)
+		C = lane_values(X, &in->o[3], tc);
+	if (kind == PK_F) {
+		if (size != 4)
+			return 0;
+		switch (in->op) {
+		case OP_ADD:
+			FAST_LOOP(u32f(f32u(A[l]) + f32u(B[l])));
+			return 1;
+		case OP_SUB:
+			FAST_LOOP(u32f(f32u(A[l]) - f32u(B[l])));
+			return 1;
+		case OP_MUL:
+			FAST_LOOP(u32f(f32u(A[l]) * f32u(B[l])));
+			return 1;
+		case OP_FMA:
+		case OP_MAD:
+			FAST_LOOP(u32f(fmaf(f32u(A[l]), f32u(B[l]), f32u(C[l]))));
+			return 1;
+		default:
+			return 0;
+		}
+	}
+	if (in->mods & MOD_WIDE) {
+		if (size != 4 || (in->op != OP_MUL && in->op != OP_MAD))
+			return 0;
+		if (kind == PK_S && in->op == OP_MUL)
+			FAST_LOOP((uint64_t)((int64_t)(int32_t)A[l] * (int32_t)B[l]));
+		else if (kind == PK_S)
+			FAST_LOOP((uint64_t)((int64_t)(int32_t)A[l] * (int32_t)B[l]) + C[l]);
+		else if (in->op == OP_MUL)
+			FAST_LOOP((uint64_t)(uint32_t)A[l] * (uint32_t)B[l]);
+		else
+			FAST_LOOP((uint64_t)(uint32_t)A[l] * (uint32_t)B[l] + C[l]);
+		return 1;
+	}
+	if (size == 4) {
+		switch (in->op) {
+		case OP_ADD:
+			FAST_LOOP((uint32_t)(A[l] + B[l]));
+			return 1;
+		case OP_SUB:
+			FAST_LOOP((uint32_t)(A[l] - B[l]));
+			return 1;
+		case OP_MUL:
+			FAST_LOOP((uint32_t)(A[l] * B[l]));
+			return 1;
+		case OP_MAD:
+			FAST_LOOP((uint32_t)(A[l] * B[l] + C[l]));
+			return 1;
+		case OP_AND:
+			FAST_LOOP((uint32_t)(A[l] & B[l]));
+			return 1;
+		case OP_OR:
+			FAST_LOOP((uint32_t)(A[l] | B[l]));
+			return 1;
+		case OP_XOR:
+			FAST_LOOP((uint32_t)(A[l] ^ B[l]));
+			return 1;
+		case OP_SHL:
+			FAST_LOOP((uint32_t)B[l] >= 32
+				      ? 0
+				      : (uint32_t)((uint32_t)A[l] << (uint32_t)B[l]));
+			return 1;
+		case OP_SHR:
+			if (kind == PK_S)
+				FAST_LOOP((uint32_t)((int32_t)A[l] >>
+						     ((uint32_t)B[l] >= 32 ? 31 : (uint32_t)B[l])));
+			else
+				FAST_LOOP((uint32_t)B[l] >= 32 ? 0
+							       : (uint32_t)A[l] >> (uint32_t)B[l]);
+			return 1;
+		default:
+			return 0;
+		}
+	}
+	switch (in->op) {
+	case OP_ADD:
+		FAST_LOOP(A[l] + B[l]);
+		return 1;
+	case OP_SUB:
+		FAST_LOOP(A[l] - B[l]);
+		return 1;
+	case OP_MUL:
+		FAST_LOOP(A[l] * B[l]);
+		return 1;
+	case OP_MAD:
+		FAST_LOOP(A[l] * B[l] + C[l]);
+		return 1;
+	case OP_AND:
+		FAST_LOOP(A[l] & B[l]);
+		return 1;
+	case OP_OR:
+		FAST_LOOP(A[l] | B[l]);
+		return 1;
+	case OP_XOR:
+		FAST_LOOP(A[l] ^ B[l]);
+		return 1;
+	case OP_SHL:
+		FAST_LOOP((uint32_t)B[l] >= 64 ? 0 : A[l] << (uint32_t)B[l]);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Scalar loads and stores of 4 or 8 bytes through a register address in
+ * global memory, or in shared memory. Returns 0 for the general path. */
+static int fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	/* Kernel parameters: the same value for every lane. */
+	if (in->op == OP_LD && in->space == PS_PARAM && in->vec <= 1 && in->o[1].base < 0 &&
+	    in->o[1].reg >= 0 && in->o[0].kind == OK_REG) {
+		const struct ptx_sym *sym = &X->B->L->mod->syms[in->o[1].reg];
+		uint64_t off = sym->offset + (uint64_t)in->o[1].imm, v;
+		unsigned sz = PTX_SIZE(in->type);
+		uint64_t *D = X->F->R + in->o[0].reg * 32;
+		if (sym->kind != SYM_KPARAM || off + sz > X->B->L->kernel->param_size)
+			return 0;
+		v = load_elem(X->B->L->params + off, in->type);
+		LANES(m) D[l] = v;
+		return 1;
+	}
+
+	const struct ptx_operand *a = &in->o[in->op == OP_LD ? 1 : 0];
+	const struct ptx_operand *v = &in->o[in->op == OP_LD ? 0 : 1];
+	unsigned size = PTX_SIZE(in->type);
+	const uint64_t *base;
+	uint64_t tv[32];
+	const uint64_t *V = NULL;
+	uint8_t *ptr[32];
+	int64_t imm = a->imm;
+
+	if (in->vec > 1 || a->base < 0 || a->reg >= 0 || v->kind == OK_VEC || v->kind == OK_PRED)
+		return 0;
+	if ((size != 4 && size != 8) || PTX_KIND(in->type) == PK_S)
+		return 0;
+	if (in->space != PS_GLOBAL && in->space != PS_SHARED)
+		return 0;
+	base = X->F->R + a->base * 32;
+	if (in->space == PS_GLOBAL) {
+		LANES(m) if (!(ptr[l] = emu_dev_fast(base[l] + (uint64_t)imm, size))) return 0;
+	} else {
+		uint32_t limit = X->B->smem_size;
+		LANES(m)
+		{
+			uint64_t off = base[l] + (uint64_t)imm;
+			if (off >= limit || size > limit - off)
+				return 0;
+			ptr[l] = X->B->smem + off;
+		}
+	}
+	if (in->op == OP_LD) {
+		uint64_t *D = X->F->R + v->reg * 32;
+		if (v->kind != OK_REG)
+			return 0;
+		if (size == 4) {
+			LANES(m)
+			{
+				uint32_t x;
+				memcpy(&x, ptr[l], 4);
+				D[l] = x;
+			}
+		} else {
+			LANES(m) memcpy(&D[l], ptr[l], 8);
+		}
+		return 1;
+	}
+	V = lane_values(X, v, tv);
+	if (size == 4) {
+		LANES(m)
+		{
+			uint32_t x = (uint32_t)V[l];
+			memcpy(ptr[l], &x, 4);
+		}
+	} else {
+		LANES(m) memcpy(ptr[l], &V[l], 8);
+	}
+	return 1;
+}
+
+static int fast_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	uint64_t ta[32], tb[32];
+	const uint64_t *A, *B;
+	uint32_t r = 0, *P;
+	int s = PTX_KIND(in->type) == PK_S;
+
+	if ((in->sub2 & 0x80) || in->nops != 3 || in->o[0].kind != OK_PRED ||
+	    PTX_SIZE(in->type) != 4 || PTX_KIND(in->type) == PK_F)
+		return 0;
+	A = lane_values(X, &in->o[1], ta);
+	B = lane_values(X, &in->o[2], tb);
+	switch (in->cmp) {
+#define SETP_CASE(c, sop, uop)                                                                     \
+	case c:                                                                                    \
+		if (s) {                                                                           \
+			LANES(m) r |= (uint32_t)((int32_t)A[l] sop(int32_t) B[l]) << l;            \
+		} else {                                                                           \
+			LANES(m) r |= (uint32_t)((uint32_t)A[l] uop(uint32_t) B[l]) << l;          \
+		}                                                                                  \
+		break;
+		SETP_CASE(CMP_EQ, ==, ==)
+		SETP_CASE(CMP_NE, !=, !=)
+		SETP_CASE(CMP_LT, <, <)
+		SETP_CASE(CMP_LE, <=, <=)
+		SETP_CASE(CMP_GT, >, >)
+		SETP_CASE(CMP_GE, >=, >=)
+		SETP_CASE(CMP_LO, <, <)
+		SETP_CASE(CMP_LS, <=, <=)
+		SETP_CASE(CMP_HI, >, >)
+		SETP_CASE(CMP_HS, >=, >=)
+#undef SETP_CASE
+	default:
+		return 0;
+	}
+	P = &X->F->P[in->o[0].reg];
+	*P = (*P & ~m) | r;
+	return 1;
+}
+
 /* ---- the warp loop ------------------------------------------------------------------------ */
 
 static int branch(struct frame *F, const struct ptx_insn *in, uint32_t active, uint32_t taken)
@@ -1715,16 +2038,17 @@ static int run_warp(struct block *B, struct warp *w)
 		top->pc = pc + 1;
 		if (m == 0)
 			continue;
+		B->insns += (uint64_t)__builtin_popcount(m);
 		switch (in->op) {
 		case OP_MOV:
 			do_mov(&X, in, m);
 			break;
 		case OP_LD:
-			if (do_ld(&X, in, m) != 0)
+			if (!fast_mem(&X, in, m) && do_ld(&X, in, m) != 0)
 				return RUN_FAULT;
 			break;
 		case OP_ST:
-			if (do_st(&X, in, m) != 0)
+			if (!fast_mem(&X, in, m) && do_st(&X, in, m) != 0)
 				return RUN_FAULT;
 			break;
 		case OP_ATOM:
@@ -1740,6 +2064,12 @@ static int run_warp(struct block *B, struct warp *w)
 				       : in->space == PS_PARAM ? GWIN_PARAM
 							       : 0;
 			int to = (in->mods & MOD_TO) != 0;
+			if (win == 0 && in->o[1].kind == OK_REG && in->o[0].kind == OK_REG) {
+				uint64_t *D = F->R + in->o[0].reg * 32,
+					 *A = F->R + in->o[1].reg * 32;
+				LANES(m) D[l] = A[l];
+				break;
+			}
 			LANES(m)
 			{
 				uint64_t v = opv(&X, &in->o[1], (int)l);
@@ -1755,7 +2085,8 @@ static int run_warp(struct block *B, struct warp *w)
 			set_reg(&X, &in->o[0], (int)l, convert(in, opv(&X, &in->o[1], (int)l)));
 			break;
 		case OP_SETP:
-			do_setp(&X, in, m);
+			if (!fast_setp(&X, in, m))
+				do_setp(&X, in, m);
 			break;
 		case OP_SET:
 			LANES(m)
@@ -1880,7 +2211,8 @@ static int run_warp(struct block *B, struct warp *w)
 		case OP_EX2:
 		case OP_TANH:
 		case OP_COPYSIGN:
-			do_alu(&X, in, m);
+			if (!fast_alu(&X, in, m))
+				do_alu(&X, in, m);
 			break;
 		default:
 			exec_fail(B, in, CUDA_ERROR_NOT_SUPPORTED,
@@ -1897,19 +2229,55 @@ out_nomem:
 
 /* ---- blocks --------------------------------------------------------------------------- */
 
-static void block_free(struct block *B)
+/* Each host thread keeps one block's memory and reuses it for the next. */
+static __thread struct block block_cache;
+static __thread int block_cache_warps;
+static __thread size_t block_cache_smem, block_cache_local;
+
+static int block_memory(struct block *B, size_t smem, size_t local)
 {
-	for (int i = 0; i < B->nwarps; i++)
-		while (B->warps[i].depth > 0)
-			frame_pop(&B->warps[i]);
-	free(B->warps);
-	free(B->smem);
-	free(B->local);
+	if (B->nwarps > block_cache_warps) {
+		struct warp *w = realloc(block_cache.warps, (size_t)B->nwarps * sizeof(*w));
+		if (!w)
+			return -1;
+		memset(w + block_cache_warps, 0,
+		       (size_t)(B->nwarps - block_cache_warps) * sizeof(*w));
+		block_cache.warps = w;
+		block_cache_warps = B->nwarps;
+	}
+	if (smem > block_cache_smem) {
+		uint8_t *p = realloc(block_cache.smem, smem);
+		if (!p)
+			return -1;
+		block_cache.smem = p;
+		block_cache_smem = smem;
+	}
+	if (local > block_cache_local) {
+		uint8_t *p = realloc(block_cache.local, local);
+		if (!p)
+			return -1;
+		block_cache.local = p;
+		block_cache_local = local;
+	}
+	B->warps = block_cache.warps;
+	B->smem = block_cache.smem;
+	B->local = block_cache.local;
+	memset(B->smem, 0, smem);
+	return 0;
+}
+
+/* Whether a kernel calls device functions (and so needs a call stack). */
+static int kernel_calls(const struct exec_launch *L)
+{
+	for (int i = 0; i < L->kernel->ninsns; i++)
+		if (L->kernel->insns[i].op == OP_CALL &&
+		    L->mod->calls[L->kernel->insns[i].target].builtin == 0)
+			return 1;
+	return 0;
 }
 
 static int block_setup(struct block *B, struct exec_launch *L, uint64_t index)
 {
-	uint32_t bx = L->block[0], by = L->block[1];
 	const struct ptx_func *k = L->kernel;
 
 	memset(B, 0, sizeof(*B));
@@ -1920,24 +2288,19 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index)
 	B->nthreads = L->block[0] * L->block[1] * L->block[2];
 	B->nwarps = (int)((B->nthreads + 31) / 32);
 	B->smem_size = L->static_smem + L->dyn_smem;
-	B->smem = calloc(1, B->smem_size ? B->smem_size : 1);
-	B->local_stride = (k->local_size + EXEC_STACK_BYTES + 15) & ~15u;
-	B->local = malloc((size_t)B->nwarps * 32 * B->local_stride);
-	B->warps = calloc((size_t)B->nwarps, sizeof(*B->warps));
-	if (!B->smem || !B->local || !B->warps)
+	B->local_stride = L->local_stride;
+	if (block_memory(B, B->smem_size ? B->smem_size : 1,
+			 (size_t)B->nwarps * 32 * (B->local_stride ? B->local_stride : 1)) != 0)
 		return -1;
 	for (int wi = 0; wi < B->nwarps; wi++) {
 		struct warp *w = &B->warps[wi];
 		w->id = wi;
-		for (int l = 0; l < 32; l++) {
-			uint32_t t = (uint32_t)wi * 32 + (uint32_t)l;
-			if (t >= B->nthreads)
-				break;
-			w->valid |= 1u << l;
-			w->tid[0][l] = t % bx;
-			w->tid[1][l] = t / bx % by;
-			w->tid[2][l] = t / (bx * by);
-		}
+		w->valid = w->exited = 0;
+		w->done = w->at_barrier = w->depth = 0;
+		w->valid = (uint32_t)(B->nthreads - (uint32_t)wi * 32 >= 32
+					  ? FULL
+					  : (1u << (B->nthreads - (uint32_t)wi * 32)) - 1);
+		w->tid = L->tids + (size_t)wi * 3;
 		if (frame_push(w, k, w->valid, 0) != 0)
 			return -1;
 	}
@@ -1952,7 +2315,6 @@ static void block_run(struct exec_launch *L, uint64_t index)
 
 	if (block_setup(&B, L, index) != 0) {
 		exec_fail(&B, NULL, CUDA_ERROR_OUT_OF_MEMORY, "out of host memory for a block");
-		block_free(&B);
 		return;
 	}
 	for (;;) {
@@ -1972,7 +2334,7 @@ static void block_run(struct exec_launch *L, uint64_t index)
 			B.warps[i].at_barrier = 0;
 	}
 out:
-	block_free(&B);
+	__atomic_fetch_add(&lane_instructions, B.insns, __ATOMIC_RELAXED);
 }
 
 /* ---- the host thread pool ---------------------------------------------------------------- */
@@ -1991,13 +2353,19 @@ static struct pool pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
 			   .work = PTHREAD_COND_INITIALIZER,
 			   .idle = PTHREAD_COND_INITIALIZER};
 
+/* Blocks are taken a few at a time, so that the threads do not fight over
+ * the counter when blocks are small. */
 static void pool_drain(struct exec_launch *L)
 {
+	uint64_t chunk = pool.total / ((uint64_t)pool.nthreads * 64) + 1;
+
 	for (;;) {
-		uint64_t i = __atomic_fetch_add(&pool.next, 1, __ATOMIC_RELAXED);
-		if (i >= pool.total || L->error != CUDA_SUCCESS)
-			return;
-		block_run(L, i);
+		uint64_t first = __atomic_fetch_add(&pool.next, chunk, __ATOMIC_RELAXED);
+		for (uint64_t i = first; i < first + chunk; i++) {
+			if (i >= pool.total || L->error != CUDA_SUCCESS)
+				return;
+			block_run(L, i);
+		}
 	}
 }
 
@@ -2043,6 +2411,23 @@ static void pool_start(void)
 	pool.started = 1;
 }
 
+/* Every block's threads have the same coordinates: computed once. */
+static int launch_tids(struct exec_launch *L)
+{
+	uint32_t n = L->block[0] * L->block[1] * L->block[2], nwarps = (n + 31) / 32;
+
+	L->tids = calloc((size_t)nwarps * 3, sizeof(*L->tids));
+	if (!L->tids)
+		return -1;
+	for (uint32_t t = 0; t < n; t++) {
+		uint32_t(*w)[32] = L->tids + (size_t)(t / 32) * 3;
+		w[0][t % 32] = t % L->block[0];
+		w[1][t % 32] = t / L->block[0] % L->block[1];
+		w[2][t % 32] = t / (L->block[0] * L->block[1]);
+	}
+	return 0;
+}
+
 /* One launch at a time runs on the pool; the calling thread works too. */
 static pthread_mutex_t launch_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -2052,6 +2437,10 @@ CUresult exec_launch(struct exec_launch *L)
 
 	L->error = CUDA_SUCCESS;
 	L->message[0] = '\0';
+	L->local_stride =
+	    (L->kernel->local_size + (kernel_calls(L) ? EXEC_STACK_BYTES : 0) + 15) & ~15u;
+	if (launch_tids(L) != 0)
+		return CUDA_ERROR_OUT_OF_MEMORY;
 	pthread_mutex_lock(&launch_lock);
 	pthread_mutex_lock(&pool.lock);
 	if (!pool.started)
@@ -2074,6 +2463,8 @@ CUresult exec_launch(struct exec_launch *L)
 	pool.job = NULL;
 	pthread_mutex_unlock(&pool.lock);
 	pthread_mutex_unlock(&launch_lock);
+	free(L->tids);
+	L->tids = NULL;
 	fflush(stdout);
 	return L->error;
 }

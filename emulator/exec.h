@@ -33,6 +33,8 @@ struct exec_launch {
 	const uint8_t *params;	  /* kernel->param_size bytes */
 	const uint64_t *sym_addr; /* per symbol: device address (global, const) */
 	uint64_t const_base;	  /* device address of the constant bank */
+	uint32_t local_stride;	  /* local memory per thread (set by exec_launch) */
+	uint32_t (*tids)[32];	  /* per warp: x, y, z of each lane (set by exec_launch) */
 	/* Filled by the launch. */
 	CUresult error;
 	char message[512];

@@ -14,23 +14,17 @@
 /* How many allocations touch each page of the arena: kernels check their
  * accesses against it (a page test costs one load; real GPUs also fault
  * only at page granularity). */
-static uint16_t *page_refs;
+uint16_t *emu_page_refs;
 
 static void pages_mark(uint64_t off, uint64_t size, int delta)
 {
 	for (uint64_t pg = off / HOST_PAGE; pg <= (off + size - 1) / HOST_PAGE; pg++)
-		page_refs[pg] = (uint16_t)(page_refs[pg] + delta);
+		emu_page_refs[pg] = (uint16_t)(emu_page_refs[pg] + delta);
 }
 
 void *emu_dev_span(uint64_t addr, size_t len)
 {
-	uint64_t off = addr - (uintptr_t)emu.dev_va;
-
-	if (off >= emu.arena_size || len > emu.arena_size - off || len == 0)
-		return NULL;
-	if (!page_refs[off / HOST_PAGE] || !page_refs[(off + len - 1) / HOST_PAGE])
-		return NULL;
-	return emu.store + off;
+	return emu_dev_fast(addr, len);
 }
 
 CUresult emu_memory_init(uint64_t size)
@@ -47,8 +41,8 @@ CUresult emu_memory_init(uint64_t size)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	emu.arena_size = size;
-	page_refs = calloc(size / HOST_PAGE + 1, sizeof(*page_refs));
-	if (!page_refs)
+	emu_page_refs = calloc(size / HOST_PAGE + 1, sizeof(*emu_page_refs));
+	if (!emu_page_refs)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	vcuda_rangemap_init(&emu.allocs);
 	vcuda_rangemap_init(&emu.free);
