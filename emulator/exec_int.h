@@ -1,0 +1,247 @@
+/*
+ * The interpreter's internal interface, shared by its files: exec.c (the
+ * warp loop, blocks and the host thread pool), exec_ops.c (instructions),
+ * exec_arith.c (arithmetic, conversions, atomics), exec_mem.c (operands,
+ * state spaces, faults, device printf).
+ */
+#ifndef VCUDA_EXEC_INT_H
+#define VCUDA_EXEC_INT_H
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "emu.h"
+#include "exec.h"
+
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+
+#define FULL	  0xffffffffu
+#define MAX_DEPTH 64
+
+struct simt {
+	int pc, rpc;
+	uint32_t mask;
+};
+
+struct frame {
+	const struct ptx_func *f;
+	size_t R_cap, P_cap, fp_cap; /* buffers are kept for the next block */
+	uint64_t *R;		     /* nregs * 32 */
+	uint32_t *P;		     /* npreds masks */
+	uint8_t *fparam;	     /* 32 * frame_param_size */
+	uint32_t local_base;
+	struct simt *stack;
+	int sp, cap;
+	int ret_pc, call;
+	uint32_t ret_mask;
+};
+
+struct warp {
+	int id;
+	uint32_t valid, exited;
+	int done, at_barrier, depth;
+	struct frame frames[MAX_DEPTH];
+	const uint32_t (*tid)[32]; /* [3][32], the launch's table for this warp */
+};
+
+struct block {
+	struct exec_launch *L;
+	uint32_t ctaid[3];
+	uint8_t *smem;
+	uint32_t smem_size;
+	uint8_t *local; /* nthreads * local_stride */
+	uint32_t local_stride;
+	struct warp *warps;
+	int nwarps;
+	uint32_t nthreads;
+	uint64_t insns; /* lane-instructions executed */
+};
+
+/* ---- values ------------------------------------------------------------------------ */
+
+static inline float f32(uint64_t v)
+{
+	uint32_t u = (uint32_t)v;
+	float f;
+
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+static inline uint64_t bf32(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, 4);
+	return u;
+}
+
+static inline double f64(uint64_t v)
+{
+	double d;
+
+	memcpy(&d, &v, 8);
+	return d;
+}
+
+static inline uint64_t bf64(double d)
+{
+	uint64_t u;
+
+	memcpy(&u, &d, 8);
+	return u;
+}
+
+static inline uint64_t trunc_to(uint64_t v, unsigned size)
+{
+	return size >= 8 ? v : v & ((1ull << (size * 8)) - 1);
+}
+
+static inline int64_t sext(uint64_t v, unsigned size)
+{
+	switch (size) {
+	case 1:
+		return (int8_t)v;
+	case 2:
+		return (int16_t)v;
+	case 4:
+		return (int32_t)v;
+	default:
+		return (int64_t)v;
+	}
+}
+
+static inline float ftz32(float f)
+{
+	return fpclassify(f) == FP_SUBNORMAL ? copysignf(0.0f, f) : f;
+}
+
+static inline double ftz64(double d)
+{
+	return fpclassify(d) == FP_SUBNORMAL ? copysign(0.0, d) : d;
+}
+
+static inline float sat32(float f)
+{
+	return isnan(f) ? 0.0f : f < 0.0f ? 0.0f : f > 1.0f ? 1.0f : f;
+}
+
+static inline double sat64(double d)
+{
+	return isnan(d) ? 0.0 : d < 0.0 ? 0.0 : d > 1.0 ? 1.0 : d;
+}
+
+/* Reads a float operand value of the instruction's width as double. */
+static inline double fval(uint64_t v, unsigned size)
+{
+	return size == 8 ? f64(v) : size == 4 ? (double)f32(v) : (double)half_to_float((uint16_t)v);
+}
+
+static inline uint64_t fbits(double d, unsigned size)
+{
+	return size == 8 ? bf64(d) : size == 4 ? bf32((float)d) : float_to_half((float)d);
+}
+
+/* ---- operands ------------------------------------------------------------------------ */
+
+struct xctx {
+	struct block *B;
+	struct warp *w;
+	struct frame *F;
+};
+
+uint64_t sreg_value(const struct xctx *X, int sr, int lane);
+uint64_t sym_address(const struct xctx *X, int s);
+
+static inline uint64_t opv(const struct xctx *X, const struct ptx_operand *o, int lane)
+{
+	switch (o->kind) {
+	case OK_REG:
+		return X->F->R[o->reg * 32 + lane];
+	case OK_IMM:
+		return (uint64_t)o->imm;
+	case OK_PRED:
+		return ((X->F->P[o->reg] >> lane) & 1) ^ o->neg;
+	case OK_SREG:
+		return sreg_value(X, o->reg, lane);
+	case OK_SYM:
+		return sym_address(X, o->reg) + (uint64_t)o->imm;
+	default:
+		return 0;
+	}
+}
+
+static inline void set_reg(const struct xctx *X, const struct ptx_operand *o, int lane, uint64_t v)
+{
+	if (o->kind == OK_REG)
+		X->F->R[o->reg * 32 + lane] = v;
+}
+
+static inline void set_pred(const struct xctx *X, const struct ptx_operand *o, int lane, int v)
+{
+	uint32_t *p;
+
+	if (o->kind != OK_PRED)
+		return;
+	p = &X->F->P[o->reg];
+	*p = v ? (*p | 1u << lane) : (*p & ~(1u << lane));
+}
+
+#define LANES(mask)                                                                                \
+	for (uint32_t m_ = (mask), l; m_ && (l = (uint32_t)__builtin_ctz(m_), 1); m_ &= m_ - 1)
+
+enum { RUN_DONE, RUN_BARRIER, RUN_FAULT };
+
+void exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+uint64_t mul_hi(uint64_t a, uint64_t b, unsigned size, int is_signed);
+uint64_t mul_wide(uint64_t a, uint64_t b, unsigned size, int is_signed);
+uint64_t int_sat_add(uint64_t a, uint64_t b, int sub);
+uint64_t int_op(const struct ptx_insn *in, uint64_t a, uint64_t b, uint64_t c);
+uint64_t bfi(uint64_t a, uint64_t b, uint64_t c, uint64_t d, unsigned size);
+uint32_t lop3(uint32_t a, uint32_t b, uint32_t c, uint32_t lut);
+uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel);
+uint32_t shf(uint32_t a, uint32_t b, uint32_t n, int left, int clamp);
+int set_round(uint32_t mods, int is_int_target);
+double float_op(const struct ptx_insn *in, double a, double b, double c);
+uint64_t float_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_t rc);
+int compare(int cmp, uint8_t type, uint64_t a, uint64_t b);
+uint64_t saturate_int(double d, uint8_t type);
+double round_integral(double d, uint32_t mods);
+uint64_t convert(const struct ptx_insn *in, uint64_t v);
+int testp(int sub, int cls);
+uint64_t atomic_new(int sub, uint8_t type, uint64_t old, uint64_t b, uint64_t c);
+uint64_t atomic_rmw(uint8_t *p, int shared, int sub, uint8_t type, uint64_t b, uint64_t c);
+int exec_failed(const struct block *B);
+uint8_t *mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, int lane);
+uint8_t *addr_of(const struct xctx *X, const struct ptx_insn *in, const struct ptx_operand *o,
+		 unsigned len, int lane);
+uint64_t load_elem(const uint8_t *p, uint8_t type);
+int device_string(const struct xctx *X, uint64_t a, char *out, size_t cap, int lane);
+int device_printf(const struct xctx *X, uint64_t fmt_addr, uint64_t args, int lane);
+int frame_buffer(void **buf, size_t *cap, size_t n, int zero);
+int frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint32_t local_base);
+void frame_pop(struct warp *w);
+int simt_push(struct frame *F, int pc, int rpc, uint32_t mask);
+void simt_remove(struct frame *F, uint32_t lanes);
+void do_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int do_ld(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int do_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int do_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc);
+void do_return(struct xctx *X);
+const uint64_t *lane_values(const struct xctx *X, const struct ptx_operand *o, uint64_t *tmp);
+int fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int fast_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+
+#endif

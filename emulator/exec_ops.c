@@ -1,0 +1,764 @@
+/* The interpreter: call frames, the reconvergence stack, and the
+ * instructions, with fast paths for the common cases. */
+#include "config.h"
+
+#include <fenv.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exec_int.h"
+#include "util.h"
+
+/* ---- frames --------------------------------------------------------------------------- */
+
+/* Makes *buf hold at least n zeroed bytes, keeping its memory when it can. */
+int frame_buffer(void **buf, size_t *cap, size_t n, int zero)
+{
+	if (n > *cap) {
+		void *p = realloc(*buf, n);
+		if (!p)
+			return -1;
+		*buf = p;
+		*cap = n;
+	}
+	if (zero)
+		memset(*buf, 0, n);
+	return 0;
+}
+
+int frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint32_t local_base)
+{
+	struct frame *F;
+
+	if (w->depth == MAX_DEPTH)
+		return -1;
+	F = &w->frames[w->depth];
+	if (frame_buffer((void **)&F->R, &F->R_cap,
+			 (size_t)(f->nregs ? f->nregs : 1) * 32 * sizeof(uint64_t), 0) ||
+	    frame_buffer((void **)&F->P, &F->P_cap,
+			 (size_t)(f->npreds ? f->npreds : 1) * sizeof(uint32_t), 1) ||
+	    frame_buffer((void **)&F->fparam, &F->fp_cap,
+			 32 * (size_t)(f->frame_param_size ? f->frame_param_size : 1), 1))
+		return -1;
+	if (!F->stack) {
+		F->cap = 16;
+		if (!(F->stack = malloc((size_t)F->cap * sizeof(*F->stack))))
+			return -1;
+	}
+	F->f = f;
+	F->stack[0] = (struct simt){0, -1, mask};
+	F->sp = 1;
+	F->local_base = local_base;
+	F->ret_mask = 0;
+	F->ret_pc = 0;
+	F->call = 0;
+	w->depth++;
+	return 0;
+}
+
+/* The frame's buffers stay with the warp slot for reuse. */
+void frame_pop(struct warp *w)
+{
+	w->depth--;
+}
+
+int simt_push(struct frame *F, int pc, int rpc, uint32_t mask)
+{
+	if (F->sp == F->cap) {
+		struct simt *n = realloc(F->stack, (size_t)F->cap * 2 * sizeof(*n));
+		if (!n)
+			return -1;
+		F->stack = n;
+		F->cap *= 2;
+	}
+	F->stack[F->sp++] = (struct simt){pc, rpc, mask};
+	return 0;
+}
+
+/* Lanes leave the current frame (exit, or ret): out of every entry. */
+void simt_remove(struct frame *F, uint32_t lanes)
+{
+	for (int i = 0; i < F->sp; i++)
+		F->stack[i].mask &= ~lanes;
+}
+
+/* ---- instruction groups ---------------------------------------------------------------- */
+
+void do_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	const struct ptx_operand *d = &in->o[0], *a = &in->o[1];
+	unsigned size = PTX_SIZE(in->type);
+
+	if (d->kind == OK_PRED) {
+		LANES(m) set_pred(X, d, (int)l, (int)opv(X, a, (int)l));
+		return;
+	}
+	if (d->kind == OK_VEC) { /* unpack: mov.b64 {lo, hi}, x */
+		unsigned part = size / d->nvec;
+		LANES(m)
+		{
+			uint64_t v = opv(X, a, (int)l);
+			for (int i = 0; i < d->nvec; i++)
+				if (d->vec[i] >= 0)
+					X->F->R[d->vec[i] * 32 + (int)l] =
+					    trunc_to(v >> (i * part * 8), part);
+		}
+		return;
+	}
+	if (a->kind == OK_VEC) { /* pack */
+		unsigned part = size / a->nvec;
+		LANES(m)
+		{
+			uint64_t v = 0;
+			for (int i = 0; i < a->nvec; i++)
+				v |= trunc_to(X->F->R[a->vec[i] * 32 + (int)l], part)
+				     << (i * part * 8);
+			set_reg(X, d, (int)l, v);
+		}
+		return;
+	}
+	if (a->kind == OK_SREG && d->kind == OK_REG) {
+		uint64_t *D = X->F->R + d->reg * 32, v;
+		if (a->reg <= SR_TID_Z) {
+			const uint32_t *t = X->w->tid[a->reg - SR_TID_X];
+			LANES(m) D[l] = t[l];
+			return;
+		}
+		if (a->reg == SR_LANEID || a->reg >= SR_LANEMASK_EQ) {
+			LANES(m) D[l] = trunc_to(sreg_value(X, a->reg, (int)l), size);
+			return;
+		}
+		v = trunc_to(sreg_value(X, a->reg, 0), size);
+		LANES(m) D[l] = v;
+		return;
+	}
+	if (a->kind == OK_REG && d->kind == OK_REG) {
+		uint64_t *D = X->F->R + d->reg * 32, *A = X->F->R + a->reg * 32;
+		if (m == FULL) {
+			for (int l = 0; l < 32; l++)
+				D[l] = A[l];
+			return;
+		}
+		LANES(m) D[l] = A[l];
+		return;
+	}
+	LANES(m)
+	set_reg(X, d, (int)l,
+		trunc_to(opv(X, a, (int)l), size < 8 && a->kind == OK_SYM ? 8 : size));
+}
+
+int do_ld(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	const struct ptx_operand *d = &in->o[0], *a = &in->o[1];
+	unsigned size = PTX_SIZE(in->type), n = in->vec ? in->vec : 1;
+
+	LANES(m)
+	{
+		const uint8_t *p = addr_of(X, in, a, size * n, (int)l);
+		if (!p)
+			return -1;
+		if (d->kind == OK_VEC) {
+			for (unsigned i = 0; i < n; i++)
+				if (d->vec[i] >= 0)
+					X->F->R[d->vec[i] * 32 + (int)l] =
+					    load_elem(p + i * size, in->type);
+		} else if (d->kind == OK_PRED) {
+			set_pred(X, d, (int)l, load_elem(p, in->type) != 0);
+		} else {
+			set_reg(X, d, (int)l, load_elem(p, in->type));
+		}
+	}
+	return 0;
+}
+
+int do_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	const struct ptx_operand *a = &in->o[0], *v = &in->o[1];
+	unsigned size = PTX_SIZE(in->type), n = in->vec ? in->vec : 1;
+
+	LANES(m)
+	{
+		uint8_t *p = addr_of(X, in, a, size * n, (int)l);
+		if (!p)
+			return -1;
+		if (v->kind == OK_VEC) {
+			for (unsigned i = 0; i < n; i++) {
+				uint64_t x = v->vec[i] >= 0 ? X->F->R[v->vec[i] * 32 + (int)l] : 0;
+				memcpy(p + i * size, &x, size);
+			}
+		} else {
+			uint64_t x = opv(X, v, (int)l);
+			memcpy(p, &x, size);
+		}
+	}
+	return 0;
+}
+
+void do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	int pair = (in->sub2 & 0x80) != 0;
+	const struct ptx_operand *p = &in->o[0], *q = pair ? &in->o[1] : NULL;
+	const struct ptx_operand *a = &in->o[pair ? 2 : 1], *b = &in->o[pair ? 3 : 2];
+	const struct ptx_operand *c = in->nops > (pair ? 4 : 3) ? &in->o[pair ? 4 : 3] : NULL;
+
+	LANES(m)
+	{
+		int r = compare(in->cmp, in->type, opv(X, a, (int)l), opv(X, b, (int)l)), r2 = !r;
+		if (c && in->sub) {
+			int cv = (int)opv(X, c, (int)l);
+			r = in->sub == SUB_AND	? (r && cv)
+			    : in->sub == SUB_OR ? (r || cv)
+						: (r ^ cv);
+			r2 = in->sub == SUB_AND	 ? (r2 && cv)
+			     : in->sub == SUB_OR ? (r2 || cv)
+						 : (r2 ^ cv);
+		}
+		set_pred(X, p, (int)l, r);
+		if (q)
+			set_pred(X, q, (int)l, r2);
+	}
+}
+
+int do_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	int red = in->op == OP_RED;
+	const struct ptx_operand *d = red ? NULL : &in->o[0];
+	const struct ptx_operand *a = &in->o[red ? 0 : 1], *b = &in->o[red ? 1 : 2];
+	const struct ptx_operand *c = in->nops > (red ? 2 : 3) ? &in->o[red ? 2 : 3] : NULL;
+	unsigned size = PTX_SIZE(in->type);
+
+	LANES(m)
+	{
+		uint8_t *p = addr_of(X, in, a, size, (int)l);
+		uint64_t old;
+		int shared;
+		if (!p)
+			return -1;
+		shared = in->space == PS_SHARED || in->space == PS_LOCAL ||
+			 (p >= X->B->smem && p < X->B->smem + X->B->smem_size);
+		old = atomic_rmw(p, shared, in->sub, in->type, opv(X, b, (int)l),
+				 c ? opv(X, c, (int)l) : 0);
+		if (d)
+			set_reg(X, d, (int)l, old);
+	}
+	return 0;
+}
+
+void do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	int pair = (in->sub2 & 0x80) != 0;
+	const struct ptx_operand *d = &in->o[0], *p = pair ? &in->o[1] : NULL;
+	const struct ptx_operand *a = &in->o[pair ? 2 : 1], *b = &in->o[pair ? 3 : 2],
+				 *c = &in->o[pair ? 4 : 3];
+	uint64_t src[32], res[32];
+	int ok[32];
+
+	for (int l = 0; l < 32; l++)
+		src[l] = opv(X, a, l);
+	LANES(m)
+	{
+		uint32_t bval = (uint32_t)opv(X, b, (int)l) & 31, cv = (uint32_t)opv(X, c, (int)l);
+		uint32_t cval = cv & 31, seg = (cv >> 8) & 31;
+		uint32_t max_lane = ((uint32_t)l & seg) | (cval & ~seg),
+			 min_lane = (uint32_t)l & seg;
+		int j, pval;
+		switch (in->sub) {
+		case SUB_UP:
+			j = (int)l - (int)bval;
+			pval = j >= (int)max_lane;
+			break;
+		case SUB_DOWN:
+			j = (int)l + (int)bval;
+			pval = j <= (int)max_lane;
+			break;
+		case SUB_BFLY:
+			j = (int)(l ^ bval);
+			pval = j <= (int)max_lane;
+			break;
+		default:
+			j = (int)(min_lane | (bval & ~seg));
+			pval = j <= (int)max_lane;
+			break;
+		}
+		if (!pval)
+			j = (int)l;
+		res[l] = src[j & 31];
+		ok[l] = pval;
+	}
+	LANES(m)
+	{
+		set_reg(X, d, (int)l, res[l]);
+		if (p)
+			set_pred(X, p, (int)l, ok[l]);
+	}
+}
+
+void do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	const struct ptx_operand *d = &in->o[0], *a = &in->o[1];
+	uint32_t yes = 0;
+
+	LANES(m) if (opv(X, a, (int)l)) yes |= 1u << l;
+	LANES(m)
+	{
+		switch (in->sub) {
+		case SUB_BALLOT:
+			set_reg(X, d, (int)l, yes);
+			break;
+		case SUB_ALL:
+			set_pred(X, d, (int)l, yes == m);
+			break;
+		case SUB_ANY:
+			set_pred(X, d, (int)l, yes != 0);
+			break;
+		case SUB_UNI:
+			set_pred(X, d, (int)l, yes == 0 || yes == m);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+void do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	const struct ptx_operand *d = &in->o[0], *p = (in->sub2 & 0x80) ? &in->o[1] : NULL;
+	const struct ptx_operand *a = &in->o[p ? 2 : 1];
+	uint64_t v[32];
+	uint32_t all = 1;
+
+	LANES(m) v[l] = trunc_to(opv(X, a, (int)l), PTX_SIZE(in->type));
+	LANES(m) all &= v[l] == v[__builtin_ctz(m)];
+	LANES(m)
+	{
+		uint32_t same = 0;
+		for (uint32_t mm = m; mm; mm &= mm - 1)
+			if (v[__builtin_ctz(mm)] == v[l])
+				same |= 1u << __builtin_ctz(mm);
+		set_reg(X, d, (int)l, in->sub == SUB_MATCH_ALL ? (all ? m : 0) : same);
+		if (p)
+			set_pred(X, p, (int)l, (int)all);
+	}
+}
+
+void do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	uint64_t acc = 0;
+	int first = 1;
+
+	LANES(m)
+	{
+		uint64_t v = trunc_to(opv(X, &in->o[1], (int)l), 4);
+		acc = first ? v : atomic_new(in->sub, in->type, acc, v, 0);
+		first = 0;
+	}
+	LANES(m) set_reg(X, &in->o[0], (int)l, acc);
+}
+
+/* The usual arithmetic: d = op(a, b[, c]) for each lane. */
+void do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	const struct ptx_operand *d = &in->o[0];
+	const struct ptx_operand *a = &in->o[1], *b = in->nops > 2 ? &in->o[2] : NULL;
+	const struct ptx_operand *c = in->nops > 3 ? &in->o[3] : NULL;
+	int fl =
+	    PTX_KIND(in->type) == PK_F && in->op != OP_AND && in->op != OP_OR && in->op != OP_XOR;
+	int old = -1;
+
+	if (d->kind == OK_PRED) { /* and/or/xor/not on predicates */
+		LANES(m)
+		{
+			int x = (int)opv(X, a, (int)l), y = b ? (int)opv(X, b, (int)l) : 0;
+			int r = in->op == OP_AND   ? x & y
+				: in->op == OP_OR  ? x | y
+				: in->op == OP_XOR ? x ^ y
+						   : !x;
+			set_pred(X, d, (int)l, r);
+		}
+		return;
+	}
+	if (fl && (in->mods & (MOD_RZ | MOD_RM | MOD_RP)))
+		old = set_round(in->mods, 0);
+	if (fl) {
+		LANES(m)
+		set_reg(X, d, (int)l,
+			float_exec(in, opv(X, a, (int)l), b ? opv(X, b, (int)l) : 0,
+				   c ? opv(X, c, (int)l) : 0));
+	} else {
+		LANES(m)
+		set_reg(X, d, (int)l,
+			int_op(in, opv(X, a, (int)l), b ? opv(X, b, (int)l) : 0,
+			       c ? opv(X, c, (int)l) : 0));
+	}
+	if (old >= 0)
+		fesetround(old);
+}
+
+/* Calls: device functions get a new frame; vprintf and friends run here. */
+int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
+{
+	const struct ptx_module *mod = X->B->L->mod;
+	const struct ptx_call *c = &mod->calls[in->target];
+	struct frame *caller = X->F;
+	uint32_t fsz = caller->f->frame_param_size;
+
+	if (c->builtin == 1) {
+		LANES(m)
+		{
+			const struct ptx_sym *s0 = &mod->syms[c->args[0]],
+					     *s1 = &mod->syms[c->args[1]];
+			uint64_t fmt = 0, args = 0;
+			int r;
+			memcpy(&fmt, caller->fparam + (size_t)l * fsz + s0->offset, 8);
+			memcpy(&args, caller->fparam + (size_t)l * fsz + s1->offset, 8);
+			r = device_printf(X, fmt, args, (int)l);
+			if (c->nret)
+				memcpy(caller->fparam + (size_t)l * fsz +
+					   mod->syms[c->ret[0]].offset,
+				       &r, 4);
+		}
+		return 0;
+	}
+	if (c->builtin) {
+		exec_fail(X->B, in, CUDA_ERROR_NOT_SUPPORTED, "device-side %s is not supported",
+			  mod->funcs[c->func].name);
+		return -1;
+	}
+	{
+		const struct ptx_func *f = &mod->funcs[c->func];
+		uint32_t base = caller->local_base + caller->f->local_size;
+		struct frame *callee;
+		if (base + f->local_size > X->B->local_stride ||
+		    frame_push(X->w, f, m, base) != 0) {
+			exec_fail(X->B, in, CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+				  "call stack overflow calling %s", f->name);
+			return -1;
+		}
+		callee = &X->w->frames[X->w->depth - 1];
+		callee->ret_pc = pc + 1;
+		callee->call = in->target;
+		/* Arguments: the caller's call-site params into the callee's params. */
+		for (int i = 0; i < c->nargs && i < f->nparams; i++) {
+			const struct ptx_sym *s = &mod->syms[c->args[i]];
+			LANES(m)
+			memcpy(callee->fparam + (size_t)l * f->frame_param_size +
+				   f->params[i].offset,
+			       caller->fparam + (size_t)l * fsz + s->offset,
+			       f->params[i].size < s->size ? f->params[i].size : s->size);
+		}
+		X->F = callee;
+	}
+	return 0;
+}
+
+/* A frame's lanes have all returned: back to the caller. */
+void do_return(struct xctx *X)
+{
+	const struct ptx_module *mod = X->B->L->mod;
+	struct warp *w = X->w;
+	struct frame *callee = &w->frames[w->depth - 1], *caller = &w->frames[w->depth - 2];
+	const struct ptx_call *c = &mod->calls[callee->call];
+	uint32_t back = callee->ret_mask;
+	int ret_pc = callee->ret_pc;
+
+	for (int i = 0; i < c->nret && i < callee->f->nrets; i++) {
+		const struct ptx_sym *s = &mod->syms[c->ret[i]];
+		LANES(back)
+		memcpy(caller->fparam + (size_t)l * caller->f->frame_param_size + s->offset,
+		       callee->fparam + (size_t)l * callee->f->frame_param_size +
+			   callee->f->rets[i].offset,
+		       s->size < callee->f->rets[i].size ? s->size : callee->f->rets[i].size);
+	}
+	frame_pop(w);
+	X->F = &w->frames[w->depth - 1];
+	X->F->stack[X->F->sp - 1].pc = ret_pc;
+}
+
+/* ---- fast paths: the common cases without per-lane dispatch ------------------------------ */
+
+/* The 32 lane values of an operand: registers in place, anything else
+ * expanded into tmp. */
+const uint64_t *lane_values(const struct xctx *X, const struct ptx_operand *o, uint64_t *tmp)
+{
+	uint64_t v;
+
+	if (o->kind == OK_REG)
+		return X->F->R + o->reg * 32;
+	if (o->kind == OK_SREG || o->kind == OK_PRED) {
+		for (int l = 0; l < 32; l++)
+			tmp[l] = opv(X, o, l);
+		return tmp;
+	}
+	v = opv(X, o, 0);
+	for (int l = 0; l < 32; l++)
+		tmp[l] = v;
+	return tmp;
+}
+
+#define FAST_LOOP(expr)                                                                            \
+	do {                                                                                       \
+		if (m == FULL) {                                                                   \
+			for (int l = 0; l < 32; l++)                                               \
+				D[l] = (expr);                                                     \
+		} else {                                                                           \
+			LANES(m) D[l] = (expr);                                                    \
+		}                                                                                  \
+	} while (0)
+
+static inline uint32_t u32f(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, 4);
+	return u;
+}
+
+static inline float f32u(uint64_t v)
+{
+	uint32_t u = (uint32_t)v;
+	float f;
+
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/* Integer and f32 arithmetic on 32/64-bit values in registers or immediates.
+ * Returns 0 when the instruction needs the general path. */
+int fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	uint64_t ta[32], tb[32], tc[32];
+	const uint64_t *A, *B, *C = NULL;
+	uint64_t *D;
+	unsigned size = PTX_SIZE(in->type);
+	int kind = PTX_KIND(in->type);
+
+	if (in->o[0].kind != OK_REG || in->nops < 3 || (in->mods & ~(MOD_LO | MOD_WIDE | MOD_RN)))
+		return 0;
+	if (size != 4 && size != 8)
+		return 0;
+	D = X->F->R + in->o[0].reg * 32;
+	A = lane_values(X, &in->o[1], ta);
+	B = lane_values(X, &in->o[2], tb);
+	if (in->nops > 3)
+		C = lane_values(X, &in->o[3], tc);
+	if (kind == PK_F) {
+		if (size != 4)
+			return 0;
+		switch (in->op) {
+		case OP_ADD:
+			FAST_LOOP(u32f(f32u(A[l]) + f32u(B[l])));
+			return 1;
+		case OP_SUB:
+			FAST_LOOP(u32f(f32u(A[l]) - f32u(B[l])));
+			return 1;
+		case OP_MUL:
+			FAST_LOOP(u32f(f32u(A[l]) * f32u(B[l])));
+			return 1;
+		case OP_FMA:
+		case OP_MAD:
+			FAST_LOOP(u32f(fmaf(f32u(A[l]), f32u(B[l]), f32u(C[l]))));
+			return 1;
+		default:
+			return 0;
+		}
+	}
+	if (in->mods & MOD_WIDE) {
+		if (size != 4 || (in->op != OP_MUL && in->op != OP_MAD))
+			return 0;
+		if (kind == PK_S && in->op == OP_MUL)
+			FAST_LOOP((uint64_t)((int64_t)(int32_t)A[l] * (int32_t)B[l]));
+		else if (kind == PK_S)
+			FAST_LOOP((uint64_t)((int64_t)(int32_t)A[l] * (int32_t)B[l]) + C[l]);
+		else if (in->op == OP_MUL)
+			FAST_LOOP((uint64_t)(uint32_t)A[l] * (uint32_t)B[l]);
+		else
+			FAST_LOOP((uint64_t)(uint32_t)A[l] * (uint32_t)B[l] + C[l]);
+		return 1;
+	}
+	if (size == 4) {
+		switch (in->op) {
+		case OP_ADD:
+			FAST_LOOP((uint32_t)(A[l] + B[l]));
+			return 1;
+		case OP_SUB:
+			FAST_LOOP((uint32_t)(A[l] - B[l]));
+			return 1;
+		case OP_MUL:
+			FAST_LOOP((uint32_t)(A[l] * B[l]));
+			return 1;
+		case OP_MAD:
+			FAST_LOOP((uint32_t)(A[l] * B[l] + C[l]));
+			return 1;
+		case OP_AND:
+			FAST_LOOP((uint32_t)(A[l] & B[l]));
+			return 1;
+		case OP_OR:
+			FAST_LOOP((uint32_t)(A[l] | B[l]));
+			return 1;
+		case OP_XOR:
+			FAST_LOOP((uint32_t)(A[l] ^ B[l]));
+			return 1;
+		case OP_SHL:
+			FAST_LOOP((uint32_t)B[l] >= 32
+				      ? 0
+				      : (uint32_t)((uint32_t)A[l] << (uint32_t)B[l]));
+			return 1;
+		case OP_SHR:
+			if (kind == PK_S)
+				FAST_LOOP((uint32_t)((int32_t)A[l] >>
+						     ((uint32_t)B[l] >= 32 ? 31 : (uint32_t)B[l])));
+			else
+				FAST_LOOP((uint32_t)B[l] >= 32 ? 0
+							       : (uint32_t)A[l] >> (uint32_t)B[l]);
+			return 1;
+		default:
+			return 0;
+		}
+	}
+	switch (in->op) {
+	case OP_ADD:
+		FAST_LOOP(A[l] + B[l]);
+		return 1;
+	case OP_SUB:
+		FAST_LOOP(A[l] - B[l]);
+		return 1;
+	case OP_MUL:
+		FAST_LOOP(A[l] * B[l]);
+		return 1;
+	case OP_MAD:
+		FAST_LOOP(A[l] * B[l] + C[l]);
+		return 1;
+	case OP_AND:
+		FAST_LOOP(A[l] & B[l]);
+		return 1;
+	case OP_OR:
+		FAST_LOOP(A[l] | B[l]);
+		return 1;
+	case OP_XOR:
+		FAST_LOOP(A[l] ^ B[l]);
+		return 1;
+	case OP_SHL:
+		FAST_LOOP((uint32_t)B[l] >= 64 ? 0 : A[l] << (uint32_t)B[l]);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Scalar loads and stores of 4 or 8 bytes through a register address in
+ * global memory, or in shared memory. Returns 0 for the general path. */
+int fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	/* Kernel parameters: the same value for every lane. */
+	if (in->op == OP_LD && in->space == PS_PARAM && in->vec <= 1 && in->o[1].base < 0 &&
+	    in->o[1].reg >= 0 && in->o[0].kind == OK_REG) {
+		const struct ptx_sym *sym = &X->B->L->mod->syms[in->o[1].reg];
+		uint64_t off = sym->offset + (uint64_t)in->o[1].imm, v;
+		unsigned sz = PTX_SIZE(in->type);
+		uint64_t *D = X->F->R + in->o[0].reg * 32;
+		if (sym->kind != SYM_KPARAM || off + sz > X->B->L->kernel->param_size)
+			return 0;
+		v = load_elem(X->B->L->params + off, in->type);
+		LANES(m) D[l] = v;
+		return 1;
+	}
+
+	const struct ptx_operand *a = &in->o[in->op == OP_LD ? 1 : 0];
+	const struct ptx_operand *v = &in->o[in->op == OP_LD ? 0 : 1];
+	unsigned size = PTX_SIZE(in->type);
+	const uint64_t *base;
+	uint64_t tv[32];
+	const uint64_t *V = NULL;
+	uint8_t *ptr[32];
+	int64_t imm = a->imm;
+
+	if (in->vec > 1 || a->base < 0 || a->reg >= 0 || v->kind == OK_VEC || v->kind == OK_PRED)
+		return 0;
+	if ((size != 4 && size != 8) || PTX_KIND(in->type) == PK_S)
+		return 0;
+	if (in->space != PS_GLOBAL && in->space != PS_SHARED)
+		return 0;
+	base = X->F->R + a->base * 32;
+	if (in->space == PS_GLOBAL) {
+		LANES(m) if (!(ptr[l] = emu_dev_fast(base[l] + (uint64_t)imm, size))) return 0;
+	} else {
+		uint32_t limit = X->B->smem_size;
+		LANES(m)
+		{
+			uint64_t off = base[l] + (uint64_t)imm;
+			if (off >= limit || size > limit - off)
+				return 0;
+			ptr[l] = X->B->smem + off;
+		}
+	}
+	if (in->op == OP_LD) {
+		uint64_t *D = X->F->R + v->reg * 32;
+		if (v->kind != OK_REG)
+			return 0;
+		if (size == 4) {
+			LANES(m)
+			{
+				uint32_t x;
+				memcpy(&x, ptr[l], 4);
+				D[l] = x;
+			}
+		} else {
+			LANES(m) memcpy(&D[l], ptr[l], 8);
+		}
+		return 1;
+	}
+	V = lane_values(X, v, tv);
+	if (size == 4) {
+		LANES(m)
+		{
+			uint32_t x = (uint32_t)V[l];
+			memcpy(ptr[l], &x, 4);
+		}
+	} else {
+		LANES(m) memcpy(ptr[l], &V[l], 8);
+	}
+	return 1;
+}
+
+int fast_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	uint64_t ta[32], tb[32];
+	const uint64_t *A, *B;
+	uint32_t r = 0, *P;
+	int s = PTX_KIND(in->type) == PK_S;
+
+	if ((in->sub2 & 0x80) || in->nops != 3 || in->o[0].kind != OK_PRED ||
+	    PTX_SIZE(in->type) != 4 || PTX_KIND(in->type) == PK_F)
+		return 0;
+	A = lane_values(X, &in->o[1], ta);
+	B = lane_values(X, &in->o[2], tb);
+	switch (in->cmp) {
+#define SETP_CASE(c, sop, uop)                                                                     \
+	case c:                                                                                    \
+		if (s) {                                                                           \
+			LANES(m) r |= (uint32_t)((int32_t)A[l] sop(int32_t) B[l]) << l;            \
+		} else {                                                                           \
+			LANES(m) r |= (uint32_t)((uint32_t)A[l] uop(uint32_t) B[l]) << l;          \
+		}                                                                                  \
+		break;
+		SETP_CASE(CMP_EQ, ==, ==)
+		SETP_CASE(CMP_NE, !=, !=)
+		SETP_CASE(CMP_LT, <, <)
+		SETP_CASE(CMP_LE, <=, <=)
+		SETP_CASE(CMP_GT, >, >)
+		SETP_CASE(CMP_GE, >=, >=)
+		SETP_CASE(CMP_LO, <, <)
+		SETP_CASE(CMP_LS, <=, <=)
+		SETP_CASE(CMP_HI, >, >)
+		SETP_CASE(CMP_HS, >=, >=)
+#undef SETP_CASE
+	default:
+		return 0;
+	}
+	P = &X->F->P[in->o[0].reg];
+	*P = (*P & ~m) | r;
+	return 1;
+}
