@@ -1,0 +1,477 @@
+/*
+ * The PTX front end and interpreter, one instruction family at a time:
+ * small kernels run on 32 lanes of inputs, checked against the values the
+ * PTX ISA defines, computed here on the host.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <cmocka.h>
+
+#include <cuda.h>
+
+static CUcontext ctx;
+static CUdeviceptr d_in, d_out;
+
+/* Inputs: a[i] in word i, b[i] in word 32 + i, c[i] in word 64 + i. */
+static uint32_t A[32], B[32], C[32];
+static const float FA[32] = {
+    0,	      1,	   -1,	      0.5f, -0.5f, 3.25f,  -7.75f,	  1e30f,	  -1e30f,
+    1e-40f,   INFINITY,	   -INFINITY, NAN,  2.5f,  -2.5f,  3.5f,	  -3.5f,	  100.49f,
+    -0.0f,    16777217.0f, 0.1f,      0.2f, 1e10f, -1e10f, 2147483648.0f, -2147483904.0f, 65504.0f,
+    70000.0f, 1.0f / 3,	   7,	      8,    9};
+
+static int setup(void **state)
+{
+	CUdevice dev;
+
+	setenv("VCUDA_CPU_MEMORY", "64M", 1);
+	if (cuInit(0) || cuDeviceGet(&dev, 0) || cuCtxCreate(&ctx, NULL, 0, dev))
+		return -1;
+	if (cuMemAlloc(&d_in, 3 * 32 * 8) || cuMemAlloc(&d_out, 32 * 8 * 2))
+		return -1;
+	for (uint32_t i = 0; i < 32; i++) {
+		A[i] = i * 2654435761u ^ (i << 28);
+		B[i] = (i * 40503u) ^ 0x80000000u * (i & 1);
+		C[i] = i * 7 + 1;
+	}
+	B[3] = 0;
+	B[4] = 33;
+	A[5] = 0x80000000u;
+	B[5] = 0xffffffffu;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	cuCtxDestroy(ctx);
+	return 0;
+}
+
+/* A kernel: i = %tid.x; %r1 = a[i]; %r2 = b[i]; %r4 = c[i]; BODY; out[i] = %rd9 (64 bit). */
+static CUresult run_body(const char *decls, const char *body, uint64_t *out, const void *in,
+			 size_t in_len, char *log, size_t log_len)
+{
+	char ptx[8192];
+	CUmodule mod;
+	CUfunction f;
+	CUresult rc;
+	CUjit_option opts[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+	void *vals[2] = {log, (void *)(uintptr_t)log_len};
+	void *args[] = {&d_out, &d_in};
+
+	snprintf(
+	    ptx, sizeof(ptx),
+	    ".version 8.0\n.target sm_80\n.address_size 64\n"
+	    ".visible .entry t(.param .u64 out, .param .u64 in)\n{\n"
+	    ".reg .pred %%p<8>;\n.reg .b32 %%r<16>;\n.reg .b64 %%rd<16>;\n.reg .f32 %%f<16>;\n"
+	    ".reg .f64 %%fd<8>;\n.reg .b16 %%rs<8>;\n%s\n"
+	    "ld.param.u64 %%rd1, [out];\nld.param.u64 %%rd2, [in];\n"
+	    "mov.u32 %%r10, %%tid.x;\nmul.wide.u32 %%rd3, %%r10, 4;\nadd.s64 %%rd4, %%rd2, %%rd3;\n"
+	    "ld.global.u32 %%r1, [%%rd4];\nld.global.u32 %%r2, [%%rd4+128];\nld.global.u32 %%r4, "
+	    "[%%rd4+256];\n"
+	    "mov.b32 %%f1, %%r1;\nmov.b32 %%f2, %%r2;\nmov.b64 %%rd9, 0;\n"
+	    "%s\n"
+	    "mul.wide.u32 %%rd5, %%r10, 8;\nadd.s64 %%rd6, %%rd1, %%rd5;\nst.global.u64 [%%rd6], "
+	    "%%rd9;\nret;\n}\n",
+	    decls, body);
+	if ((rc = cuModuleLoadDataEx(&mod, ptx, 2, opts, vals)) != CUDA_SUCCESS)
+		return rc;
+	if ((rc = cuModuleGetFunction(&f, mod, "t")) == CUDA_SUCCESS &&
+	    (rc = cuMemcpyHtoD(d_in, in, in_len)) == CUDA_SUCCESS &&
+	    (rc = cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL)) == CUDA_SUCCESS &&
+	    (rc = cuCtxSynchronize()) == CUDA_SUCCESS)
+		rc = cuMemcpyDtoH(out, d_out, 32 * 8);
+	cuModuleUnload(mod);
+	return rc;
+}
+
+static void run_u32(const char *body, uint64_t *out)
+{
+	uint32_t in[96];
+	char log[512] = "";
+
+	memcpy(in, A, 128);
+	memcpy(in + 32, B, 128);
+	memcpy(in + 64, C, 128);
+	assert_int_equal(run_body("", body, out, in, sizeof(in), log, sizeof(log)), CUDA_SUCCESS);
+}
+
+static void run_f32(const char *body, uint64_t *out)
+{
+	uint32_t in[96];
+	char log[512] = "";
+
+	memcpy(in, FA, 128);
+	for (int i = 0; i < 32; i++) {
+		float b = FA[(i * 7 + 3) % 32];
+		memcpy(&in[32 + i], &b, 4);
+	}
+	memcpy(in + 64, C, 128);
+	assert_int_equal(run_body("", body, out, in, sizeof(in), log, sizeof(log)), CUDA_SUCCESS);
+}
+
+static float fb(int i)
+{
+	return FA[(i * 7 + 3) % 32];
+}
+
+static uint32_t f2u(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, 4);
+	return u;
+}
+
+static float u2f(uint64_t u)
+{
+	uint32_t v = (uint32_t)u;
+	float f;
+
+	memcpy(&f, &v, 4);
+	return f;
+}
+
+#define CHECK_LANES(expect_expr)                                                                   \
+	do {                                                                                       \
+		for (int i = 0; i < 32; i++) {                                                     \
+			uint64_t want_ = (uint64_t)(expect_expr);                                  \
+			if (out[i] != want_)                                                       \
+				fail_msg("lane %d: got 0x%llx, want 0x%llx", i,                    \
+					 (unsigned long long)out[i], (unsigned long long)want_);   \
+		}                                                                                  \
+	} while (0)
+
+static void test_integer_arithmetic(void **state)
+{
+	uint64_t out[32];
+
+	run_u32("add.s32 %r3, %r1, %r2; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((uint32_t)(A[i] + B[i]));
+	run_u32("sub.s32 %r3, %r1, %r2; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((uint32_t)(A[i] - B[i]));
+	run_u32("mul.lo.s32 %r3, %r1, %r2; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((uint32_t)(A[i] * B[i]));
+	run_u32("mul.hi.s32 %r3, %r1, %r2; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((uint32_t)(((int64_t)(int32_t)A[i] * (int32_t)B[i]) >> 32));
+	run_u32("mul.hi.u32 %r3, %r1, %r2; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((uint32_t)(((uint64_t)A[i] * B[i]) >> 32));
+	run_u32("mul.wide.s32 %rd9, %r1, %r2;", out);
+	CHECK_LANES((uint64_t)((int64_t)(int32_t)A[i] * (int32_t)B[i]));
+	run_u32("mad.lo.s32 %r3, %r1, %r2, %r4; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((uint32_t)(A[i] * B[i] + C[i]));
+	run_u32("div.u32 %r3, %r1, %r4; rem.u32 %r5, %r1, %r4; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)(A[i] / C[i]) | (uint64_t)(A[i] % C[i]) << 32);
+	run_u32("div.s32 %r3, %r1, %r4; rem.s32 %r5, %r1, %r4; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)(uint32_t)((int32_t)A[i] / (int32_t)C[i]) |
+		    (uint64_t)(uint32_t)((int32_t)A[i] % (int32_t)C[i]) << 32);
+	run_u32("min.s32 %r3, %r1, %r2; max.u32 %r5, %r1, %r2; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)(uint32_t)((int32_t)A[i] < (int32_t)B[i] ? A[i] : B[i]) |
+		    (uint64_t)(A[i] > B[i] ? A[i] : B[i]) << 32);
+	run_u32("abs.s32 %r3, %r1; neg.s32 %r5, %r2; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES(
+	    (uint64_t)(uint32_t)((int32_t)A[i] < 0 ? -(int64_t)(int32_t)A[i] : (int32_t)A[i]) |
+	    (uint64_t)(uint32_t)(-(int64_t)(int32_t)B[i]) << 32);
+	run_u32("add.sat.s32 %r3, %r1, %r2; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((uint32_t)(int32_t)fmax(
+	    fmin((double)(int32_t)A[i] + (int32_t)B[i], 2147483647.0), -2147483648.0));
+}
+
+static uint32_t brev32(uint32_t v)
+{
+	uint32_t r = 0;
+
+	for (int i = 0; i < 32; i++)
+		r |= ((v >> i) & 1) << (31 - i);
+	return r;
+}
+
+static void test_bit_operations(void **state)
+{
+	uint64_t out[32];
+
+	run_u32("and.b32 %r3, %r1, %r2; xor.b32 %r5, %r1, %r2; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)(A[i] & B[i]) | (uint64_t)(A[i] ^ B[i]) << 32);
+	run_u32("and.b32 %r5, %r4, 63; shl.b32 %r3, %r1, %r5; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((C[i] & 63) >= 32 ? 0 : (uint32_t)(A[i] << (C[i] & 63)));
+	run_u32("and.b32 %r5, %r4, 63; shr.s32 %r3, %r1, %r5; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((uint32_t)((int32_t)A[i] >> ((C[i] & 63) >= 32 ? 31 : (C[i] & 63))));
+	run_u32("popc.b32 %r3, %r1; clz.b32 %r5, %r2; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)__builtin_popcount(A[i]) | (uint64_t)(B[i] ? __builtin_clz(B[i]) : 32)
+							     << 32);
+	run_u32("brev.b32 %r3, %r1; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES(brev32(A[i]));
+	run_u32("bfe.u32 %r3, %r1, 4, 8; bfe.s32 %r5, %r1, 24, 8; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)((A[i] >> 4) & 0xff) |
+		    (uint64_t)(uint32_t)(int32_t)(int8_t)(A[i] >> 24) << 32);
+	run_u32("bfi.b32 %r3, %r1, %r2, 8, 12; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((B[i] & ~0xfff00u) | ((A[i] << 8) & 0xfff00u));
+	run_u32("prmt.b32 %r3, %r1, %r2, 0x7351; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES(((A[i] >> 8) & 0xff) | ((B[i] >> 8) & 0xff) << 8 | ((A[i] >> 24) & 0xff) << 16 |
+		    ((B[i] >> 24) & 0xff) << 24);
+	run_u32("lop3.b32 %r3, %r1, %r2, %r4, 0xe8; cvt.u64.u32 %rd9, %r3;", out); /* majority */
+	CHECK_LANES((A[i] & B[i]) | (A[i] & C[i]) | (B[i] & C[i]));
+	run_u32("shf.l.wrap.b32 %r3, %r1, %r2, %r4; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((uint32_t)((((uint64_t)B[i] << 32 | A[i]) << (C[i] & 31)) >> 32));
+	run_u32("bfind.u32 %r3, %r1; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES(A[i] ? (uint32_t)(31 - __builtin_clz(A[i])) : 0xffffffffu);
+}
+
+static void test_float_arithmetic(void **state)
+{
+	uint64_t out[32];
+
+	run_f32("add.rn.f32 %f3, %f1, %f2; mov.b32 %r3, %f3; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES(f2u(FA[i] + fb(i)) | (isnan(FA[i] + fb(i)) ? 0 : 0));
+	run_f32("fma.rn.f32 %f3, %f1, %f2, 0f3F800000; mov.b32 %r3, %f3; cvt.u64.u32 %rd9, %r3;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		float want = fmaf(FA[i], fb(i), 1.0f);
+		assert_true(isnan(want) ? isnan(u2f(out[i])) : u2f(out[i]) == want);
+	}
+	run_f32("div.rn.f32 %f3, %f1, %f2; mov.b32 %r3, %f3; cvt.u64.u32 %rd9, %r3;", out);
+	for (int i = 0; i < 32; i++) {
+		float want = FA[i] / fb(i);
+		assert_true(isnan(want) ? isnan(u2f(out[i])) : u2f(out[i]) == want);
+	}
+	run_f32("sqrt.rn.f32 %f3, %f1; mov.b32 %r3, %f3; cvt.u64.u32 %rd9, %r3;", out);
+	for (int i = 0; i < 32; i++) {
+		float want = sqrtf(FA[i]);
+		assert_true(isnan(want) ? isnan(u2f(out[i])) : u2f(out[i]) == want);
+	}
+	/* min/max: a NaN operand yields the other one. */
+	run_f32("min.f32 %f3, %f1, %f2; mov.b32 %r3, %f3; cvt.u64.u32 %rd9, %r3;", out);
+	for (int i = 0; i < 32; i++)
+		assert_true(u2f(out[i]) == fminf(FA[i], fb(i)) || (isnan(FA[i]) && isnan(fb(i))));
+	run_f32("abs.f32 %f3, %f1; neg.f32 %f4, %f1; mov.b32 %r3, %f3; mov.b32 %r5, %f4; "
+		"cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)(f2u(FA[i]) & 0x7fffffffu) | (uint64_t)(f2u(FA[i]) ^ 0x80000000u)
+							       << 32);
+	run_f32("copysign.f32 %f3, %f2, %f1; mov.b32 %r3, %f3; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES(f2u(copysignf(FA[i], fb(i))));
+	run_f32(
+	    "testp.finite.f32 %p1, %f1; testp.subnormal.f32 %p2, %f1; selp.u64 %rd9, 1, 0, %p1; "
+	    "selp.u64 %rd10, 2, 0, %p2; or.b64 %rd9, %rd9, %rd10;",
+	    out);
+	CHECK_LANES((isfinite(FA[i]) ? 1 : 0) | (fpclassify(FA[i]) == FP_SUBNORMAL ? 2 : 0));
+}
+
+static int32_t sat_s32(double d)
+{
+	if (isnan(d))
+		return 0;
+	return d >= 2147483647.0 ? INT32_MAX : d <= -2147483648.0 ? INT32_MIN : (int32_t)d;
+}
+
+static void test_conversions(void **state)
+{
+	uint64_t out[32];
+
+	run_f32("cvt.rzi.s32.f32 %r3, %f1; cvt.rni.s32.f32 %r5, %f1; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)(uint32_t)sat_s32(truncf(FA[i])) |
+		    (uint64_t)(uint32_t)sat_s32(nearbyintf(FA[i])) << 32);
+	run_f32("cvt.rmi.s32.f32 %r3, %f1; cvt.rpi.s32.f32 %r5, %f1; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)(uint32_t)sat_s32(floorf(FA[i])) |
+		    (uint64_t)(uint32_t)sat_s32(ceilf(FA[i])) << 32);
+	run_u32("cvt.rn.f32.s32 %f3, %r1; mov.b32 %r3, %f3; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES(f2u((float)(int32_t)A[i]));
+	run_u32("cvt.rn.f64.u32 %fd1, %r1; mov.b64 %rd9, %fd1;", out);
+	for (int i = 0; i < 32; i++) {
+		double d;
+		memcpy(&d, &out[i], 8);
+		assert_true(d == (double)A[i]);
+	}
+	/* Through half precision and back: 65504 is the largest half. */
+	run_f32("cvt.rn.f16.f32 %rs1, %f1; cvt.f32.f16 %f3, %rs1; mov.b32 %r3, %f3; cvt.u64.u32 "
+		"%rd9, %r3;",
+		out);
+	assert_true(u2f(out[26]) == 65504.0f);
+	assert_true(isinf(u2f(out[27])));
+	assert_true(u2f(out[1]) == 1.0f && u2f(out[3]) == 0.5f && u2f(out[6]) == -7.75f);
+	run_u32("cvt.s64.s8 %rd9, %r1;", out);
+	CHECK_LANES((uint64_t)(int64_t)(int8_t)A[i]);
+	run_u32("cvt.sat.u8.s32 %r3, %r1; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((int32_t)A[i] < 0 ? 0 : (int32_t)A[i] > 255 ? 255 : A[i]);
+}
+
+static void test_compare_select(void **state)
+{
+	uint64_t out[32];
+
+	run_u32("setp.lt.s32 %p1, %r1, %r2; setp.lo.u32 %p2, %r1, %r2; selp.u64 %rd9, 1, 0, %p1; "
+		"selp.u64 %rd10, 2, 0, %p2; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES(((int32_t)A[i] < (int32_t)B[i] ? 1 : 0) | (A[i] < B[i] ? 2 : 0));
+	run_u32("setp.ne.and.s32 %p1, %r1, %r2, %p0; setp.gt.u32 %p3|%p4, %r1, %r2; selp.u64 %rd9, "
+		"1, 0, %p4;",
+		out);
+	CHECK_LANES(A[i] > B[i] ? 0 : 1);
+	run_f32("setp.ltu.f32 %p1, %f1, %f2; setp.lt.f32 %p2, %f1, %f2; selp.u64 %rd9, 1, 0, %p1; "
+		"selp.u64 %rd10, 2, 0, %p2; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES(((isnan(FA[i]) || isnan(fb(i)) || FA[i] < fb(i)) ? 1 : 0) |
+		    (FA[i] < fb(i) ? 2 : 0));
+	run_u32("slct.u32.s32 %r3, %r1, %r2, %r4; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES((int32_t)C[i] >= 0 ? A[i] : B[i]);
+}
+
+static void test_warp_shuffles(void **state)
+{
+	uint64_t out[32];
+
+	run_u32("shfl.sync.down.b32 %r3|%p1, %r1, 3, 31, -1; selp.u64 %rd10, 1, 0, %p1; "
+		"cvt.u64.u32 %rd9, %r3; "
+		"shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES(i + 3 < 32 ? (uint64_t)A[i + 3] | 1ull << 32 : A[i]);
+	run_u32("shfl.sync.up.b32 %r3, %r1, 5, 0, -1; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES(i >= 5 ? A[i - 5] : A[i]);
+	run_u32("shfl.sync.bfly.b32 %r3, %r1, 6, 31, -1; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES(A[i ^ 6]);
+	/* Segments of 8 lanes (width 8: c = (32 - 8) << 8 | 31). */
+	run_u32("shfl.sync.idx.b32 %r3, %r1, 2, 0x181f, -1; cvt.u64.u32 %rd9, %r3;", out);
+	CHECK_LANES(A[(i & ~7) + 2]);
+}
+
+static void test_votes(void **state)
+{
+	uint64_t out[32];
+	uint32_t ballot = 0;
+
+	for (int i = 0; i < 32; i++)
+		ballot |= (uint32_t)((A[i] & 1) != 0) << i;
+	run_u32("and.b32 %r3, %r1, 1; setp.ne.u32 %p1, %r3, 0; vote.sync.ballot.b32 %r5, %p1, -1; "
+		"vote.sync.any.pred %p2, %p1, -1; vote.sync.all.pred %p3, %p1, -1; cvt.u64.u32 "
+		"%rd9, %r5; "
+		"selp.u64 %rd10, 1, 0, %p2; selp.u64 %rd11, 2, 0, %p3; or.b64 %rd10, %rd10, %rd11; "
+		"shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)ballot | (uint64_t)((ballot != 0) | (ballot == 0xffffffffu) << 1)
+					   << 32);
+	run_u32("and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; activemask.b32 %r6; "
+		"cvt.u64.u32 %rd9, %r5; "
+		"cvt.u64.u32 %rd10, %r6; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t same = 0;
+		for (int k = 0; k < 32; k++)
+			same |= (uint32_t)((C[k] & 3) == (C[i] & 3)) << k;
+		assert_int_equal(out[i], (uint64_t)same | 0xffffffffull << 32);
+	}
+}
+
+static void test_atomics(void **state)
+{
+	uint64_t out[32];
+
+	/* Every lane adds to word 0 of the output and min/max into words 1, 2;
+	 * the returned old values are a permutation of the partial sums. */
+	cuMemsetD32(d_out + 256, 0, 16);
+	run_u32("add.s64 %rd12, %rd1, 264; atom.global.add.u32 %r3, [%rd1+256], %r4; "
+		"atom.global.min.s32 %r5, [%rd12], %r1; "
+		"atom.global.max.u32 %r6, [%rd12+4], %r1; atom.global.inc.u32 %r7, [%rd12+8], 9; "
+		"atom.global.cas.b32 %r8, [%rd12+12], 0, %r4; bar.sync 0; mov.b64 %rd9, 0;",
+		out);
+	{
+		uint32_t w[8];
+		uint64_t sum = 0;
+		int32_t mn = 0;
+		uint32_t mx = 0;
+		cuMemcpyDtoH(w, d_out + 256, sizeof(w));
+		for (int i = 0; i < 32; i++) {
+			sum += C[i];
+			mn = (int32_t)A[i] < mn ? (int32_t)A[i] : mn;
+			mx = A[i] > mx ? A[i] : mx;
+		}
+		assert_int_equal(w[0], (uint32_t)sum);
+		assert_int_equal((int32_t)w[2], mn);
+		assert_int_equal(w[3], mx);
+		assert_int_equal(w[4], 32 % 10); /* inc wraps to 0 past 9 */
+		assert_int_equal(w[5], C[0]);	 /* the first CAS wins */
+	}
+}
+
+static void test_divergence(void **state)
+{
+	uint64_t out[32];
+
+	/* Nested divergence inside a loop that runs a lane-dependent count. */
+	run_u32("mov.u32 %r5, 0; mov.u32 %r6, 0;\n"
+		"LOOP: setp.ge.u32 %p1, %r6, %r10; @%p1 bra DONE;\n"
+		"and.b32 %r7, %r6, 1; setp.eq.u32 %p2, %r7, 0; @%p2 bra EVEN;\n"
+		"add.u32 %r5, %r5, 3; bra NEXT;\n"
+		"EVEN: and.b32 %r8, %r10, 2; setp.eq.u32 %p3, %r8, 0; @%p3 bra NEXT; add.u32 %r5, "
+		"%r5, 100;\n"
+		"NEXT: add.u32 %r6, %r6, 1; bra LOOP;\n"
+		"DONE: cvt.u64.u32 %rd9, %r5;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t v = 0;
+		for (int k = 0; k < i; k++)
+			v += (k & 1) ? 3 : ((i & 2) ? 100 : 0);
+		assert_int_equal(out[i], v);
+	}
+}
+
+static void test_unsupported_is_refused(void **state)
+{
+	char log[512] = "";
+	uint64_t out[32];
+	uint32_t in[96] = {0};
+
+	assert_int_equal(
+	    run_body("", "frobnicate.b32 %r3, %r1;", out, in, sizeof(in), log, sizeof(log)),
+	    CUDA_ERROR_INVALID_PTX);
+	assert_non_null(strstr(log, "frobnicate"));
+	assert_non_null(strstr(log, "line 24"));
+	assert_int_equal(
+	    run_body("", "add.s32 %r3, %nosuch, %r1;", out, in, sizeof(in), log, sizeof(log)),
+	    CUDA_ERROR_INVALID_PTX);
+	assert_non_null(strstr(log, "%nosuch"));
+	assert_int_equal(run_body("", "bra NOWHERE;", out, in, sizeof(in), log, sizeof(log)),
+			 CUDA_ERROR_INVALID_PTX);
+	assert_non_null(strstr(log, "NOWHERE"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_integer_arithmetic),
+	    cmocka_unit_test(test_bit_operations),
+	    cmocka_unit_test(test_float_arithmetic),
+	    cmocka_unit_test(test_conversions),
+	    cmocka_unit_test(test_compare_select),
+	    cmocka_unit_test(test_warp_shuffles),
+	    cmocka_unit_test(test_votes),
+	    cmocka_unit_test(test_atomics),
+	    cmocka_unit_test(test_divergence),
+	    cmocka_unit_test(test_unsupported_is_refused),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
