@@ -271,6 +271,12 @@ static int parse_number(struct parser *p, const char *t, int64_t *out, int *fbit
 	return (*end || errno) ? -1 : 0;
 }
 
+/* Two's complement negation, defined for INT64_MIN too. */
+static int64_t negate(int64_t v)
+{
+	return (int64_t)(0 - (uint64_t)v);
+}
+
 /* ---- types and modifiers -------------------------------------------------------- */
 
 static const struct {
@@ -555,10 +561,10 @@ static int parse_var(struct parser *p, int kind, int is_extern)
 				parse_fail(p, "bad initializer '%s'", p->tok);
 			if (PTX_KIND(type) == PK_F && !fb) {
 				if (esize == 4) {
-					float f = (float)(neg ? -v : v);
+					float f = (float)(neg ? -(double)v : (double)v);
 					memcpy(&v, &f, 4);
 				} else {
-					double d = (double)(neg ? -v : v);
+					double d = (neg ? -(double)v : (double)v);
 					memcpy(&v, &d, 8);
 				}
 				neg = 0;
@@ -571,7 +577,7 @@ static int parse_var(struct parser *p, int kind, int is_extern)
 				memcpy(&v, &f, 4);
 			}
 			if (neg)
-				v = -v;
+				v = negate(v);
 			if ((n + 1) * esize > s->size)
 				parse_fail(p, "initializer longer than %s", s->name);
 			memcpy(s->init + n * esize, &v, esize);
@@ -734,7 +740,7 @@ static void parse_address(struct parser *p, struct ptx_operand *o)
 		if (parse_number(p, p->tok, &o->imm, &fb) != 0)
 			parse_fail(p, "bad address '%s'", p->tok);
 		if (neg)
-			o->imm = -o->imm;
+			o->imm = negate(o->imm);
 	} else if ((o->reg = lookup_symbol(p, p->tok)) < 0) {
 		parse_fail(p, "unknown symbol %s", p->tok);
 	}
@@ -750,7 +756,7 @@ static void parse_address(struct parser *p, struct ptx_operand *o)
 		}
 		if (parse_number(p, p->tok, &v, &fb) != 0)
 			parse_fail(p, "bad address offset '%s'", p->tok);
-		o->imm += neg ? -v : v;
+		o->imm = (int64_t)((uint64_t)o->imm + (uint64_t)(neg ? negate(v) : v));
 	}
 	expect(p, "]");
 }
@@ -805,7 +811,7 @@ static void parse_operand(struct parser *p, struct ptx_insn *in, struct ptx_oper
 		else if (neg && fb == 64)
 			v ^= (int64_t)0x8000000000000000ull;
 		else if (neg)
-			v = -v;
+			v = negate(v);
 		/* A float immediate given in the other width. */
 		if (fb == 64 && PTX_KIND(in->type) == PK_F && PTX_SIZE(in->type) == 4 &&
 		    in->op != OP_CVT) {
@@ -1141,6 +1147,8 @@ static void resolve_labels(struct parser *p)
 	p->nfixups = 0;
 }
 
+static void func_signature_free(struct ptx_func *f);
+
 static int declare_func(struct parser *p, const char *name)
 {
 	struct ptx_module *m = p->m;
@@ -1175,6 +1183,9 @@ static void parse_function(struct parser *p, int is_entry, int is_extern)
 	fi = declare_func(p, p->tok);
 	f = p->f = &p->m->funcs[fi];
 	p->fi = fi;
+	if (f->defined)
+		parse_fail(p, "%s is defined twice", f->name);
+	func_signature_free(f);
 	f->is_entry = is_entry;
 	f->is_extern = is_extern;
 	f->line = p->tok_line;
@@ -1362,18 +1373,28 @@ struct ptx_module *ptx_parse(const char *text, char *log, size_t log_len)
 	return m;
 }
 
+/* Forgets a function's signature (a definition after a declaration
+ * states it again). */
+static void func_signature_free(struct ptx_func *f)
+{
+	for (int j = 0; j < f->nparams; j++)
+		free(f->params[j].name);
+	for (int j = 0; j < f->nrets; j++)
+		free(f->rets[j].name);
+	free(f->params);
+	free(f->rets);
+	f->params = f->rets = NULL;
+	f->nparams = f->nrets = 0;
+	f->param_size = f->frame_param_size = 0;
+}
+
 void ptx_module_free(struct ptx_module *m)
 {
 	if (!m)
 		return;
 	for (int i = 0; i < m->nfuncs; i++) {
 		struct ptx_func *f = &m->funcs[i];
-		for (int j = 0; j < f->nparams; j++)
-			free(f->params[j].name);
-		for (int j = 0; j < f->nrets; j++)
-			free(f->rets[j].name);
-		free(f->params);
-		free(f->rets);
+		func_signature_free(f);
 		free(f->insns);
 		free(f->reg_types);
 		free(f->name);
