@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "fatbin.h"
+#include "kernels.h"
 
 static uint8_t *slurp(const char *name, size_t *len)
 {
@@ -201,13 +202,79 @@ static void test_lz4_decoder(void **state)
 	}
 }
 
+/* Parameter layouts: the cubins' .nv.info and the PTX signatures agree, on
+ * every kernel, including a 40-byte struct and mixed sizes. */
+static void test_kernel_layouts(void **state)
+{
+	size_t len, n;
+	uint8_t *fb = slurp("kernels-multi.fatbin", &len), *img;
+	struct vcuda_fatbin f;
+	struct vcuda_kernel_table from_ptx, from_elf;
+	char why[256];
+	int cubins = 0;
+
+	assert_int_equal(vcuda_fatbin_parse(fb, len, &f, why, sizeof(why)), 0);
+	assert_int_equal(
+	    vcuda_fatbin_extract(vcuda_fatbin_best_ptx(&f, 1000), &img, &n, why, sizeof(why)), 0);
+	assert_int_equal(vcuda_kernels_from_ptx((char *)img, &from_ptx, why, sizeof(why)), 0);
+	free(img);
+	assert_true(from_ptx.n >= 14);
+	{
+		const struct vcuda_kernel_info *k =
+		    vcuda_kernels_find(&from_ptx, "_Z12mixed_paramsIdEvPT_c5MixedsS0_x");
+		assert_non_null(k);
+		assert_int_equal(k->nparams, 6);
+		assert_int_equal(k->params[2].offset, 16);
+		assert_int_equal(k->params[2].size, 40);
+		assert_int_equal(k->params[5].offset, 72);
+		assert_int_equal(k->param_size, 80);
+	}
+	for (size_t i = 0; i < f.n; i++) {
+		if (f.entries[i].kind != VCUDA_FATBIN_ELF)
+			continue;
+		cubins++;
+		assert_int_equal(vcuda_fatbin_extract(&f.entries[i], &img, &n, why, sizeof(why)),
+				 0);
+		assert_int_equal(vcuda_kernels_from_cubin(img, n, &from_elf, why, sizeof(why)), 0);
+		assert_int_equal(from_elf.n, from_ptx.n);
+		for (size_t k = 0; k < from_ptx.n; k++) {
+			const struct vcuda_kernel_info *a = &from_ptx.k[k];
+			const struct vcuda_kernel_info *b = vcuda_kernels_find(&from_elf, a->name);
+			assert_non_null(b);
+			assert_int_equal(b->nparams, a->nparams);
+			assert_int_equal(b->param_size, a->param_size);
+			for (int p = 0; p < a->nparams; p++) {
+				assert_int_equal(b->params[p].offset, a->params[p].offset);
+				assert_int_equal(b->params[p].size, a->params[p].size);
+			}
+		}
+		/* Damaged copies are refused or read within bounds. */
+		for (size_t pos = 64; pos < n; pos += 173) {
+			struct vcuda_kernel_table t;
+			img[pos] ^= 0xa5;
+			if (vcuda_kernels_from_cubin(img, n, &t, why, sizeof(why)) == 0)
+				vcuda_kernels_free(&t);
+			img[pos] ^= 0xa5;
+		}
+		vcuda_kernels_free(&from_elf);
+		free(img);
+	}
+	assert_int_equal(cubins, 2);
+	assert_int_equal(vcuda_kernels_from_cubin("not an elf", 10, &from_elf, why, sizeof(why)),
+			 VCUDA_E_PROTO);
+	vcuda_kernels_free(&from_ptx);
+	vcuda_fatbin_free(&f);
+	free(fb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_zstd),	 cmocka_unit_test(test_lz4),
-	    cmocka_unit_test(test_uncompressed), cmocka_unit_test(test_several_targets),
-	    cmocka_unit_test(test_ptx_only),	 cmocka_unit_test(test_wrapper),
-	    cmocka_unit_test(test_corrupt),	 cmocka_unit_test(test_lz4_decoder),
+	    cmocka_unit_test(test_zstd),	   cmocka_unit_test(test_lz4),
+	    cmocka_unit_test(test_uncompressed),   cmocka_unit_test(test_several_targets),
+	    cmocka_unit_test(test_ptx_only),	   cmocka_unit_test(test_wrapper),
+	    cmocka_unit_test(test_corrupt),	   cmocka_unit_test(test_lz4_decoder),
+	    cmocka_unit_test(test_kernel_layouts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

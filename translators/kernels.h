@@ -1,0 +1,44 @@
+/*
+ * Kernel parameter layouts, as a program's fat binary describes them: from
+ * an ELF cubin's .nv.info.<kernel> sections (read with libelf), or from the
+ * .entry signatures of PTX where there is no cubin. The shim uses them to
+ * pack a launch's arguments with no round trip (DESIGN decision 3).
+ *
+ * Inputs are untrusted: every length is checked, and a malformed image is
+ * an error, never an out-of-bounds read.
+ */
+#ifndef VCUDA_KERNELS_H
+#define VCUDA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vcuda_kparam {
+	uint32_t offset, size;
+};
+
+struct vcuda_kernel_info {
+	char *name;
+	uint32_t param_size; /* bytes of the parameter buffer */
+	int nparams;
+	struct vcuda_kparam *params; /* by ordinal */
+};
+
+struct vcuda_kernel_table {
+	struct vcuda_kernel_info *k;
+	size_t n;
+};
+
+/* From an ELF cubin of len bytes. 0, VCUDA_E_PROTO (why says what), or
+ * VCUDA_E_NOMEM. */
+int vcuda_kernels_from_cubin(const void *elf, size_t len, struct vcuda_kernel_table *t, char *why,
+			     size_t why_len);
+/* From PTX text (NUL-terminated). Same results. */
+int vcuda_kernels_from_ptx(const char *ptx, struct vcuda_kernel_table *t, char *why,
+			   size_t why_len);
+/* The kernel named name, or NULL. */
+const struct vcuda_kernel_info *vcuda_kernels_find(const struct vcuda_kernel_table *t,
+						   const char *name);
+void vcuda_kernels_free(struct vcuda_kernel_table *t);
+
+#endif
