@@ -39,18 +39,82 @@ enum {
 
 enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS_GENERIC };
 
-#define PTX_OPS(X)                                                                                 \
-	X(MOV)                                                                                     \
-	X(LD)                                                                                      \
-	X(ST)                                                                                      \
-	X(CVTA)                                                                                    \
-	X(CVT) X(ADD) X(SUB) X(MUL) X(MAD) X(MUL24) X(MAD24) X(DIV) X(REM) X(ABS) X(NEG) X(MIN)    \
-	    X(MAX) X(POPC) X(CLZ) X(BFIND) X(BREV) X(BFE) X(BFI) X(AND) X(OR) X(XOR) X(NOT)        \
-		X(CNOT) X(SHL) X(SHR) X(LOP3) X(SHF) X(PRMT) X(FMA) X(RCP) X(SQRT) X(RSQRT) X(SIN) \
-		    X(COS) X(LG2) X(EX2) X(TANH) X(COPYSIGN) X(TESTP) X(SETP) X(SET) X(SELP)       \
-			X(SLCT) X(BRA) X(CALL) X(RET) X(EXIT) X(BAR) X(BARWARP) X(MEMBAR) X(SHFL)  \
-			    X(VOTE) X(MATCH) X(ACTIVEMASK) X(REDUX) X(ATOM) X(RED) X(NOP) X(TRAP)  \
-				X(ADDC) X(SUBC) X(MADC) X(DP4A) X(DP2A) X(SAD) X(FNS) X(PREFETCH)
+/* clang-format off */
+#define PTX_OPS(X) \
+	X(MOV) \
+	X(LD) \
+	X(ST) \
+	X(CVTA) \
+	X(CVT) \
+	X(ADD) \
+	X(SUB) \
+	X(MUL) \
+	X(MAD) \
+	X(MUL24) \
+	X(MAD24) \
+	X(DIV) \
+	X(REM) \
+	X(ABS) \
+	X(NEG) \
+	X(MIN) \
+	X(MAX) \
+	X(POPC) \
+	X(CLZ) \
+	X(BFIND) \
+	X(BREV) \
+	X(BFE) \
+	X(BFI) \
+	X(AND) \
+	X(OR) \
+	X(XOR) \
+	X(NOT) \
+	X(CNOT) \
+	X(SHL) \
+	X(SHR) \
+	X(LOP3) \
+	X(SHF) \
+	X(PRMT) \
+	X(FMA) \
+	X(RCP) \
+	X(SQRT) \
+	X(RSQRT) \
+	X(SIN) \
+	X(COS) \
+	X(LG2) \
+	X(EX2) \
+	X(TANH) \
+	X(COPYSIGN) \
+	X(TESTP) \
+	X(SETP) \
+	X(SET) \
+	X(SELP) \
+	X(SLCT) \
+	X(BRA) \
+	X(CALL) \
+	X(RET) \
+	X(EXIT) \
+	X(BAR) \
+	X(BARWARP) \
+	X(MEMBAR) \
+	X(SHFL) \
+	X(VOTE) \
+	X(MATCH) \
+	X(ACTIVEMASK) \
+	X(REDUX) \
+	X(ATOM) \
+	X(RED) \
+	X(NOP) \
+	X(TRAP) \
+	X(ADDC) \
+	X(SUBC) \
+	X(MADC) \
+	X(DP4A) \
+	X(DP2A) \
+	X(SAD) \
+	X(FNS) \
+	X(PREFETCH) \
+	/* end */
+/* clang-format on */
 
 enum ptx_op {
 #define PTX_OP_ENUM(name) OP_##name,
