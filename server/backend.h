@@ -50,7 +50,15 @@
 	X(cuEventRecordWithFlags)                                                                  \
 	X(cuEventSynchronize)                                                                      \
 	X(cuEventQuery)                                                                            \
-	X(cuEventElapsedTime)
+	X(cuEventElapsedTime)                                                                      \
+	X(cuModuleLoadData)                                                                        \
+	X(cuModuleUnload)                                                                          \
+	X(cuModuleGetFunction)                                                                     \
+	X(cuModuleGetGlobal)                                                                       \
+	X(cuFuncGetAttribute)                                                                      \
+	X(cuFuncSetAttribute)                                                                      \
+	X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags)                                    \
+	X(cuLaunchKernel)
 
 struct vcuda_backend {
 	void *dl;

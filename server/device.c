@@ -125,6 +125,10 @@ void session_release(struct session *s, int dev)
 		struct vcuda_range r = s->mem.r[i];
 		if (dev >= 0 && (int)r.tag != dev)
 			continue;
+		if (r.data) { /* a module's variable: its module frees it */
+			vcuda_rangemap_remove(&s->mem, r.base, NULL);
+			continue;
+		}
 		if (s->current != (int)r.tag && s->primary[r.tag])
 			s->be->cuCtxSetCurrent(s->primary[r.tag]), s->current = (int)r.tag;
 		s->be->cuMemFree(r.base);
@@ -142,6 +146,15 @@ void session_release(struct session *s, int dev)
 			if (dev >= 0 && ev->device != dev)
 				continue;
 			s->be->cuEventDestroy(ev->e);
+		} else if (type == VCUDA_HT_FUNCTION) {
+			struct session_function *sf = obj;
+			if (dev >= 0 && sf->device != dev)
+				continue;
+		} else if (type == VCUDA_HT_MODULE) {
+			struct session_module *sm = obj;
+			if (dev >= 0 && sm->device != dev)
+				continue;
+			s->be->cuModuleUnload(sm->m);
 		}
 		vcuda_handle_free(&s->handles, (enum vcuda_handle_type)type, id);
 		free(obj);

@@ -34,6 +34,14 @@ static const struct session_call calls[] = {
     CALL(EVENT_SYNCHRONIZE, event_synchronize, 1),
     CALL(EVENT_QUERY, event_query, 1),
     CALL(EVENT_ELAPSED_TIME, event_elapsed_time, 1),
+    CALL(MODULE_LOAD, module_load, 1),
+    CALL(MODULE_UNLOAD, module_unload, 1),
+    CALL(MODULE_GET_FUNCTION, module_get_function, 1),
+    CALL(MODULE_GET_GLOBAL, module_get_global, 1),
+    CALL(FUNC_GET_ATTRIBUTES, func_get_attributes, 1),
+    CALL(FUNC_SET_ATTRIBUTE, func_set_attribute, 1),
+    CALL(OCCUPANCY, occupancy, 1),
+    CALL(LAUNCH, launch, 1),
 };
 
 const struct session_call *session_call_find(int call_case)

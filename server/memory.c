@@ -50,7 +50,7 @@ CUresult srv_mem_free(struct session *s, const Vcuda__Request *rq, const struct 
 	const struct vcuda_range *r = vcuda_rangemap_find(&s->mem, p);
 	CUresult rc;
 
-	if (!r || r->base != p || (int)r->tag != rq->device)
+	if (!r || r->base != p || (int)r->tag != rq->device || r->data)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
 				      "not the start of an allocation of this session");
 	if ((rc = s->be->cuMemFree(p)) == CUDA_SUCCESS)

@@ -23,6 +23,17 @@ struct session_stream {
 	int device;
 };
 
+struct session_module {
+	CUmodule m;
+	int device;
+};
+
+struct session_function {
+	CUfunction f;
+	uint64_t module; /* handle of its module */
+	int device;
+};
+
 struct session_event {
 	CUevent e;
 	int device;
@@ -40,6 +51,7 @@ struct session {
 	struct vcuda_handle_table handles;
 	struct vcuda_rangemap mem; /* allocations; tag = device */
 	CUresult deferred;	   /* first failure of a posted call not yet reported */
+	int output_fd;		   /* read end of the pipe the device's printf writes to */
 	uint64_t calls;
 };
 
@@ -52,7 +64,13 @@ struct session_reply {
 		Vcuda__MemAllocReply mem_alloc;
 		Vcuda__HandleReply handle;
 		Vcuda__ElapsedTimeReply elapsed;
+		Vcuda__GlobalReply global;
+		Vcuda__FuncAttributesReply func_attributes;
+		Vcuda__OccupancyReply occupancy;
 	} u;
+	int32_t func_attrs[CU_FUNC_ATTRIBUTE_MAX];
+	uint8_t *output; /* printed by the device, sent with the reply */
+	size_t output_len;
 	Vcuda__DeviceInfo devices[SESSION_MAX_DEVICES];
 	Vcuda__DeviceInfo *device_ptrs[SESSION_MAX_DEVICES];
 	int32_t attrs[SESSION_MAX_DEVICES][CU_DEVICE_ATTRIBUTE_MAX];
@@ -121,6 +139,23 @@ CUresult srv_event_query(struct session *, const Vcuda__Request *, const struct 
 			 struct session_reply *);
 CUresult srv_event_elapsed_time(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
 				struct session_reply *);
+
+CUresult srv_module_load(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			 struct session_reply *);
+CUresult srv_module_unload(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			   struct session_reply *);
+CUresult srv_module_get_function(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+				 struct session_reply *);
+CUresult srv_module_get_global(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+			       struct session_reply *);
+CUresult srv_func_get_attributes(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+				 struct session_reply *);
+CUresult srv_func_set_attribute(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+				struct session_reply *);
+CUresult srv_occupancy(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+		       struct session_reply *);
+CUresult srv_launch(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+		    struct session_reply *);
 
 /* Resolves a guest stream id (0, 1, 2 or a handle) for rq->device. */
 CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id, CUstream *out);

@@ -1,7 +1,9 @@
 /* A session worker: serves one client's requests until it leaves. */
 #include "config.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,14 +46,84 @@ static CUresult session_use_device(struct session *s, const Vcuda__Request *rq)
 	return CUDA_SUCCESS;
 }
 
+/* ---- what the device prints ----------------------------------------------------
+ * The worker's stdout is a pipe that a thread drains into a buffer; each
+ * reply carries what accumulated, and the shim writes it to the guest
+ * program's own stdout. This serves NVIDIA's printf FIFO and the CPU device
+ * alike, and a chatty kernel cannot block the worker on a full pipe. */
+
+static pthread_mutex_t output_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *output_buf;
+static size_t output_len, output_cap;
+
+#define OUTPUT_MAX (16u << 20) /* beyond this, printed text is dropped */
+
+static void *output_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	uint8_t chunk[4096];
+	ssize_t n;
+
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		pthread_mutex_lock(&output_lock);
+		if (output_len + (size_t)n > output_cap && output_len + (size_t)n <= OUTPUT_MAX) {
+			size_t cap = (output_len + (size_t)n) * 2;
+			uint8_t *b = realloc(output_buf, cap);
+			if (b) {
+				output_buf = b;
+				output_cap = cap;
+			}
+		}
+		if (output_len + (size_t)n <= output_cap) {
+			memcpy(output_buf + output_len, chunk, (size_t)n);
+			output_len += (size_t)n;
+		}
+		pthread_mutex_unlock(&output_lock);
+	}
+	return NULL;
+}
+
+static int worker_capture_output(void)
+{
+	int fds[2];
+	pthread_t t;
+
+	if (pipe(fds) != 0 || dup2(fds[1], STDOUT_FILENO) < 0)
+		return -1;
+	close(fds[1]);
+	return pthread_create(&t, NULL, output_main, (void *)(intptr_t)fds[0]) == 0 ? 0 : -1;
+}
+
+/* Takes what was printed so far (the caller frees it). */
+static uint8_t *output_take(size_t *len)
+{
+	uint8_t *b;
+
+	fflush(stdout);
+	pthread_mutex_lock(&output_lock);
+	b = output_buf;
+	*len = output_len;
+	output_buf = NULL;
+	output_len = output_cap = 0;
+	pthread_mutex_unlock(&output_lock);
+	return b;
+}
+
 static int session_send_reply(struct session *s, struct session_reply *out,
 			      const Vcuda__Request *rq, CUresult result)
 {
+	size_t len = 0;
+	uint8_t *text = output_take(&len);
+	int rc;
+
 	out->rp.seq = rq->seq;
 	out->rp.result = (int32_t)result;
 	out->rp.deferred = (int32_t)s->deferred;
+	out->rp.output = (ProtobufCBinaryData){len, text};
 	s->deferred = CUDA_SUCCESS;
-	return vcuda_wire_send(s->chan, &out->rp.base, NULL, 0, 0);
+	rc = vcuda_wire_send(s->chan, &out->rp.base, NULL, 0, 0);
+	free(text);
+	return rc;
 }
 
 /* Handles one request. Returns nonzero when the session must end. */
@@ -171,6 +243,9 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		VERR(server, "worker for %s: no backend: %s", cfg->peer, why);
 		return 1;
 	}
+	if (worker_capture_output() != 0)
+		VWARN(server, "worker for %s: device output will go to the server's stdout",
+		      cfg->peer);
 	s.be = &be;
 	s.peer = cfg->peer;
 	s.current = -1;

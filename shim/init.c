@@ -164,6 +164,11 @@ cudaError_t shim_call(Vcuda__Request *rq, const void *payload, size_t len, unsig
 		e = rp->status == VCUDA_E_PROTO ? cudaErrorNotSupported : cudaErrorUnknown;
 	else
 		e = shim_result(rp->result);
+	/* What the device printed belongs on the program's own stdout. */
+	if (rp->output.len) {
+		fwrite(rp->output.data, 1, rp->output.len, stdout);
+		fflush(stdout);
+	}
 	if (reply)
 		*reply = rp;
 	else

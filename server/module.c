@@ -1,0 +1,220 @@
+/*
+ * Server handlers: modules (a guest's fat binaries), kernels and launches.
+ * A fat binary is loaded only after its container has been checked; a
+ * launch's parameter buffer must have the size the kernel declares.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fatbin.h"
+#include "log.h"
+#include "session.h"
+
+static CUresult module_handle(struct session *s, const Vcuda__Request *rq,
+			      enum vcuda_handle_type type, void *obj, struct session_reply *out)
+{
+	uint64_t id;
+
+	if (vcuda_handle_alloc(&s->handles, type, obj, &id) != 0)
+		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, "handle table full");
+	vcuda__handle_reply__init(&out->u.handle);
+	out->u.handle.handle = id;
+	out->rp.ret_case = VCUDA__REPLY__RET_HANDLE;
+	out->rp.handle = &out->u.handle;
+	return CUDA_SUCCESS;
+}
+
+CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			 struct session_reply *out)
+{
+	struct vcuda_fatbin fb;
+	struct session_module *sm;
+	char why[256];
+	CUresult rc;
+
+	/* The driver trusts the bytes it loads; we do not. */
+	if (!m->payload ||
+	    vcuda_fatbin_parse(m->payload, m->payload_len, &fb, why, sizeof(why)) != 0)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_IMAGE,
+				      m->payload ? why : "no fat binary");
+	vcuda_fatbin_free(&fb);
+	if (!(sm = calloc(1, sizeof(*sm))))
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	sm->device = rq->device;
+	if ((rc = s->be->cuModuleLoadData(&sm->m, m->payload)) != CUDA_SUCCESS) {
+		free(sm);
+		return rc;
+	}
+	if ((rc = module_handle(s, rq, VCUDA_HT_MODULE, sm, out)) != CUDA_SUCCESS) {
+		s->be->cuModuleUnload(sm->m);
+		free(sm);
+	}
+	return rc;
+}
+
+CUresult srv_module_unload(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			   struct session_reply *out)
+{
+	struct session_module *sm =
+	    vcuda_handle_free(&s->handles, VCUDA_HT_MODULE, rq->module_unload->module);
+	CUresult rc;
+
+	if (!sm)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "unknown module");
+	rc = s->be->cuModuleUnload(sm->m);
+	free(sm);
+	return rc;
+}
+
+static struct session_module *module_get(struct session *s, const Vcuda__Request *rq, uint64_t id)
+{
+	struct session_module *sm = vcuda_handle_get(&s->handles, VCUDA_HT_MODULE, id);
+
+	if (!sm || sm->device != rq->device) {
+		session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "unknown module");
+		return NULL;
+	}
+	return sm;
+}
+
+CUresult srv_module_get_function(struct session *s, const Vcuda__Request *rq,
+				 const struct vcuda_msg *m, struct session_reply *out)
+{
+	struct session_module *sm = module_get(s, rq, rq->module_get_function->module);
+	struct session_function *sf;
+	CUresult rc;
+
+	if (!sm)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if (!(sf = calloc(1, sizeof(*sf))))
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	sf->module = rq->module_get_function->module;
+	sf->device = rq->device;
+	if ((rc = s->be->cuModuleGetFunction(&sf->f, sm->m, rq->module_get_function->name)) !=
+		CUDA_SUCCESS ||
+	    (rc = module_handle(s, rq, VCUDA_HT_FUNCTION, sf, out)) != CUDA_SUCCESS)
+		free(sf);
+	return rc;
+}
+
+/* A module variable becomes memory of the session: copies may target it. */
+CUresult srv_module_get_global(struct session *s, const Vcuda__Request *rq,
+			       const struct vcuda_msg *m, struct session_reply *out)
+{
+	struct session_module *sm = module_get(s, rq, rq->module_get_global->module);
+	CUdeviceptr dptr;
+	size_t size;
+	CUresult rc;
+
+	if (!sm)
+		return CUDA_ERROR_INVALID_HANDLE;
+	if ((rc = s->be->cuModuleGetGlobal(&dptr, &size, sm->m, rq->module_get_global->name)) !=
+	    CUDA_SUCCESS)
+		return rc;
+	if (!vcuda_rangemap_find(&s->mem, dptr)) {
+		struct vcuda_range r = {
+		    .base = dptr, .size = size, .tag = (uint64_t)rq->device, .data = sm};
+		if (vcuda_rangemap_insert(&s->mem, &r) != 0)
+			return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	vcuda__global_reply__init(&out->u.global);
+	out->u.global.dptr = dptr;
+	out->u.global.size = size;
+	out->rp.ret_case = VCUDA__REPLY__RET_GLOBAL;
+	out->rp.global = &out->u.global;
+	return CUDA_SUCCESS;
+}
+
+static struct session_function *function_get(struct session *s, const Vcuda__Request *rq,
+					     uint64_t id)
+{
+	struct session_function *sf = vcuda_handle_get(&s->handles, VCUDA_HT_FUNCTION, id);
+
+	if (!sf || sf->device != rq->device ||
+	    !vcuda_handle_get(&s->handles, VCUDA_HT_MODULE, sf->module)) {
+		session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "unknown function");
+		return NULL;
+	}
+	return sf;
+}
+
+CUresult srv_func_get_attributes(struct session *s, const Vcuda__Request *rq,
+				 const struct vcuda_msg *m, struct session_reply *out)
+{
+	struct session_function *sf = function_get(s, rq, rq->func_get_attributes->func);
+
+	if (!sf)
+		return CUDA_ERROR_INVALID_HANDLE;
+	for (int a = 0; a < CU_FUNC_ATTRIBUTE_MAX; a++)
+		if (s->be->cuFuncGetAttribute(&out->func_attrs[a], (CUfunction_attribute)a,
+					      sf->f) != CUDA_SUCCESS)
+			out->func_attrs[a] = -1;
+	vcuda__func_attributes_reply__init(&out->u.func_attributes);
+	out->u.func_attributes.n_values = CU_FUNC_ATTRIBUTE_MAX;
+	out->u.func_attributes.values = out->func_attrs;
+	out->rp.ret_case = VCUDA__REPLY__RET_FUNC_ATTRIBUTES;
+	out->rp.func_attributes = &out->u.func_attributes;
+	return CUDA_SUCCESS;
+}
+
+CUresult srv_func_set_attribute(struct session *s, const Vcuda__Request *rq,
+				const struct vcuda_msg *m, struct session_reply *out)
+{
+	struct session_function *sf = function_get(s, rq, rq->func_set_attribute->func);
+
+	if (!sf)
+		return CUDA_ERROR_INVALID_HANDLE;
+	return s->be->cuFuncSetAttribute(sf->f,
+					 (CUfunction_attribute)rq->func_set_attribute->attribute,
+					 rq->func_set_attribute->value);
+}
+
+CUresult srv_occupancy(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+		       struct session_reply *out)
+{
+	const Vcuda__Occupancy *c = rq->occupancy;
+	struct session_function *sf = function_get(s, rq, c->func);
+	int blocks = 0;
+	CUresult rc;
+
+	if (!sf)
+		return CUDA_ERROR_INVALID_HANDLE;
+	rc = s->be->cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(
+	    &blocks, sf->f, c->block_size, (size_t)c->dynamic_smem, c->flags);
+	vcuda__occupancy_reply__init(&out->u.occupancy);
+	out->u.occupancy.blocks = blocks;
+	out->rp.ret_case = VCUDA__REPLY__RET_OCCUPANCY;
+	out->rp.occupancy = &out->u.occupancy;
+	return rc;
+}
+
+CUresult srv_launch(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+		    struct session_reply *out)
+{
+	const Vcuda__Launch *c = rq->launch;
+	struct session_function *sf = function_get(s, rq, c->func);
+	size_t size = m->payload_len;
+	int declared = 0;
+	void *extra[5];
+	CUstream st;
+	CUresult rc;
+
+	if (!sf)
+		return CUDA_ERROR_INVALID_HANDLE;
+	/* The buffer must be as large as the kernel's parameters, no less. */
+	if (s->be->cuFuncGetAttribute(&declared, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, sf->f) !=
+	    CUDA_SUCCESS)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE,
+				      "function without attributes");
+	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
+		return rc;
+	extra[0] = CU_LAUNCH_PARAM_BUFFER_POINTER;
+	extra[1] = (void *)(m->payload ? m->payload : "");
+	extra[2] = CU_LAUNCH_PARAM_BUFFER_SIZE;
+	extra[3] = &size;
+	extra[4] = CU_LAUNCH_PARAM_END;
+	return s->be->cuLaunchKernel(sf->f, c->grid_x, c->grid_y, c->grid_z, c->block_x, c->block_y,
+				     c->block_z, c->shared_mem, st, NULL, extra);
+}

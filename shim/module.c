@@ -1,0 +1,658 @@
+/*
+ * Runtime API: the registration ABI nvcc puts in every program, kernel
+ * launches and symbols. A fat binary is sent to the server once per device,
+ * when one of its kernels or variables is first used; each kernel's
+ * parameter layout comes from the fat binary itself (its cubins' .nv.info,
+ * or its PTX), so a launch packs its arguments with no round trip and is
+ * posted without waiting (DESIGN decisions 3 and 4).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda.h>
+
+#include "fatbin.h"
+#include "kernels.h"
+#include "log.h"
+#include "shim.h"
+#include "transport.h"
+
+struct shim_fatbin {
+	void *module_slot; /* first: nvcc's code holds this member's address */
+	const void *container;
+	size_t len;
+	int layouts_read;
+	struct vcuda_kernel_table layouts;
+	uint64_t server_module[SHIM_MAX_DEVICES];
+	struct shim_fatbin *next;
+};
+
+struct shim_func {
+	const void *host_fun;
+	struct shim_fatbin *fb;
+	char *name;
+	const struct vcuda_kernel_info *layout;
+	uint64_t server_func[SHIM_MAX_DEVICES];
+	int max_threads[SHIM_MAX_DEVICES]; /* 0 until known */
+	struct shim_func *next;
+};
+
+struct shim_var {
+	const void *host_var;
+	struct shim_fatbin *fb;
+	char *name;
+	size_t size;
+	uint64_t dptr[SHIM_MAX_DEVICES];
+	struct shim_var *next;
+};
+
+static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shim_fatbin *fatbins;
+static struct shim_func *funcs;
+static struct shim_var *vars;
+
+/* The launch configuration stack of <<<...>>> (per thread, as in cudart). */
+struct call_config {
+	dim3 grid, block;
+	size_t shmem;
+	cudaStream_t stream;
+};
+static __thread struct call_config config_stack[8];
+static __thread int config_depth;
+
+void **__cudaRegisterFatBinary(void *fat_cubin);
+void __cudaRegisterFatBinaryEnd(void **handle);
+void __cudaUnregisterFatBinary(void **handle);
+char __cudaInitModule(void **handle);
+void __cudaRegisterFunction(void **handle, const char *host_fun, char *device_fun,
+			    const char *device_name, int thread_limit, uint3 *tid, uint3 *bid,
+			    dim3 *bdim, dim3 *gdim, int *wsize);
+void __cudaRegisterVar(void **handle, char *host_var, char *device_address, const char *device_name,
+		       int ext, size_t size, int constant, int global);
+void __cudaRegisterManagedVar(void **handle, void **host_var_ptr, char *device_address,
+			      const char *device_name, int ext, size_t size, int constant,
+			      int global);
+unsigned __cudaPushCallConfiguration(dim3 grid, dim3 block, size_t shmem,
+				     struct CUstream_st *stream);
+cudaError_t __cudaPopCallConfiguration(dim3 *grid, dim3 *block, size_t *shmem, void *stream);
+cudaError_t __cudaGetKernel(cudaKernel_t *kernel, const void *host_fun);
+cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 grid, dim3 block, void **args,
+			       size_t shmem, cudaStream_t stream);
+cudaError_t __cudaLaunchKernel_ptsz(cudaKernel_t kernel, dim3 grid, dim3 block, void **args,
+				    size_t shmem, cudaStream_t stream);
+cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 grid, dim3 block, void **args,
+				  size_t shmem, cudaStream_t stream);
+
+/* ---- registration ----------------------------------------------------------------- */
+
+void **__cudaRegisterFatBinary(void *fat_cubin)
+{
+	struct shim_fatbin *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		VERR(shim, "out of memory registering a fat binary");
+		abort();
+	}
+	f->container = vcuda_fatbin_from_wrapper(fat_cubin);
+	f->len = f->container ? vcuda_fatbin_size(f->container, 16) : 0;
+	if (!f->len)
+		VWARN(shim,
+		      "a registered fat binary is not one vcuda can read; its kernels cannot run");
+	pthread_mutex_lock(&module_lock);
+	f->next = fatbins;
+	fatbins = f;
+	pthread_mutex_unlock(&module_lock);
+	return &f->module_slot;
+}
+
+void __cudaRegisterFatBinaryEnd(void **handle)
+{
+}
+
+/* At exit: the server unloads everything with the session. */
+void __cudaUnregisterFatBinary(void **handle)
+{
+}
+
+char __cudaInitModule(void **handle)
+{
+	return 1;
+}
+
+void __cudaRegisterFunction(void **handle, const char *host_fun, char *device_fun,
+			    const char *device_name, int thread_limit, uint3 *tid, uint3 *bid,
+			    dim3 *bdim, dim3 *gdim, int *wsize)
+{
+	struct shim_func *f = calloc(1, sizeof(*f));
+
+	if (!f || !(f->name = strdup(device_fun))) {
+		VERR(shim, "out of memory registering kernel %s", device_name);
+		abort();
+	}
+	f->host_fun = host_fun;
+	f->fb = (struct shim_fatbin *)handle;
+	pthread_mutex_lock(&module_lock);
+	f->next = funcs;
+	funcs = f;
+	pthread_mutex_unlock(&module_lock);
+}
+
+static void module_register_var(void **handle, const void *host_var, const char *name, size_t size)
+{
+	struct shim_var *v = calloc(1, sizeof(*v));
+
+	if (!v || !(v->name = strdup(name))) {
+		VERR(shim, "out of memory registering variable %s", name);
+		abort();
+	}
+	v->host_var = host_var;
+	v->fb = (struct shim_fatbin *)handle;
+	v->size = size;
+	pthread_mutex_lock(&module_lock);
+	v->next = vars;
+	vars = v;
+	pthread_mutex_unlock(&module_lock);
+}
+
+void __cudaRegisterVar(void **handle, char *host_var, char *device_address, const char *device_name,
+		       int ext, size_t size, int constant, int global)
+{
+	module_register_var(handle, host_var, device_address, size);
+}
+
+/* Managed memory needs the host to see device memory, which a remote device
+ * cannot offer: the variable is registered so that its uses fail clearly. */
+void __cudaRegisterManagedVar(void **handle, void **host_var_ptr, char *device_address,
+			      const char *device_name, int ext, size_t size, int constant,
+			      int global)
+{
+	VWARN(shim, "managed variable %s: managed memory is not supported by vcuda", device_name);
+	module_register_var(handle, host_var_ptr, device_address, size);
+}
+
+static struct shim_func *module_func(const void *host_fun)
+{
+	struct shim_func *f;
+
+	pthread_mutex_lock(&module_lock);
+	for (f = funcs; f && f->host_fun != host_fun && (const void *)f != host_fun; f = f->next)
+		;
+	pthread_mutex_unlock(&module_lock);
+	return f;
+}
+
+static struct shim_var *module_var(const void *host_var)
+{
+	struct shim_var *v;
+
+	pthread_mutex_lock(&module_lock);
+	for (v = vars; v && v->host_var != host_var; v = v->next)
+		;
+	pthread_mutex_unlock(&module_lock);
+	return v;
+}
+
+/* ---- loading on the server ---------------------------------------------------------- */
+
+/* Parameter layouts of a fat binary's kernels: from a cubin, else the PTX. */
+static void module_read_layouts(struct shim_fatbin *fb)
+{
+	struct vcuda_fatbin f;
+	char why[256];
+
+	fb->layouts_read = 1;
+	if (!fb->len || vcuda_fatbin_parse(fb->container, fb->len, &f, why, sizeof(why)) != 0)
+		return;
+	for (size_t i = 0; i < f.n; i++) {
+		uint8_t *img;
+		size_t n;
+		int rc;
+		if (f.entries[i].kind != VCUDA_FATBIN_ELF && f.entries[i].kind != VCUDA_FATBIN_PTX)
+			continue;
+		if (vcuda_fatbin_extract(&f.entries[i], &img, &n, why, sizeof(why)) != 0)
+			continue;
+		rc = f.entries[i].kind == VCUDA_FATBIN_ELF
+			 ? vcuda_kernels_from_cubin(img, n, &fb->layouts, why, sizeof(why))
+			 : vcuda_kernels_from_ptx((char *)img, &fb->layouts, why, sizeof(why));
+		free(img);
+		if (rc == 0 && fb->layouts.n)
+			break;
+		vcuda_kernels_free(&fb->layouts);
+	}
+	vcuda_fatbin_free(&f);
+}
+
+/* The server's module for a fat binary on the current device, loaded on first use. */
+static cudaError_t module_load(struct shim_fatbin *fb, uint64_t *out)
+{
+	Vcuda__ModuleLoad m = VCUDA__MODULE_LOAD__INIT;
+	Vcuda__Reply *rp = NULL;
+	cudaError_t e = cudaSuccess;
+
+	pthread_mutex_lock(&module_lock);
+	if (!fb->server_module[shim_device]) {
+		if (!fb->len) {
+			e = cudaErrorInvalidKernelImage;
+		} else {
+			SHIM_REQUEST(rq, MODULE_LOAD, module_load, m);
+			e = shim_call(&rq, fb->container, fb->len, VCUDA_SEND_BORROW, NULL, 0, &rp);
+			if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_HANDLE)
+				fb->server_module[shim_device] = rp->handle->handle;
+			else if (e == cudaSuccess)
+				e = cudaErrorUnknown;
+			if (e == cudaErrorInvalidPtx || e == cudaErrorNoKernelImageForDevice)
+				VERR(shim, "the device cannot load this program's kernels (%s)",
+				     cudaGetErrorName(e));
+			vcuda_client_reply_free(rp);
+		}
+	}
+	*out = fb->server_module[shim_device];
+	pthread_mutex_unlock(&module_lock);
+	return e;
+}
+
+static cudaError_t module_func_handle(struct shim_func *f, uint64_t *out)
+{
+	Vcuda__ModuleGetFunction m = VCUDA__MODULE_GET_FUNCTION__INIT;
+	Vcuda__Reply *rp = NULL;
+	cudaError_t e;
+	uint64_t mod;
+
+	if (f->server_func[shim_device]) {
+		*out = f->server_func[shim_device];
+		return cudaSuccess;
+	}
+	if ((e = module_load(f->fb, &mod)) != cudaSuccess)
+		return e;
+	m.module = mod;
+	m.name = f->name;
+	SHIM_REQUEST(rq, MODULE_GET_FUNCTION, module_get_function, m);
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
+	if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_HANDLE)
+		f->server_func[shim_device] = rp->handle->handle;
+	else if (e == cudaSuccess || e == cudaErrorSymbolNotFound)
+		e = cudaErrorInvalidDeviceFunction;
+	vcuda_client_reply_free(rp);
+	pthread_mutex_lock(&module_lock);
+	if (!f->fb->layouts_read)
+		module_read_layouts(f->fb);
+	f->layout = vcuda_kernels_find(&f->fb->layouts, f->name);
+	pthread_mutex_unlock(&module_lock);
+	*out = f->server_func[shim_device];
+	return e;
+}
+
+/* ---- launches ------------------------------------------------------------------------ */
+
+unsigned __cudaPushCallConfiguration(dim3 grid, dim3 block, size_t shmem,
+				     struct CUstream_st *stream)
+{
+	if (config_depth == (int)(sizeof(config_stack) / sizeof(*config_stack)))
+		return 1;
+	config_stack[config_depth++] = (struct call_config){grid, block, shmem, stream};
+	return 0;
+}
+
+cudaError_t __cudaPopCallConfiguration(dim3 *grid, dim3 *block, size_t *shmem, void *stream)
+{
+	struct call_config *c;
+
+	if (config_depth == 0)
+		return cudaErrorMissingConfiguration;
+	c = &config_stack[--config_depth];
+	*grid = c->grid;
+	*block = c->block;
+	*shmem = c->shmem;
+	memcpy(stream, &c->stream, sizeof(c->stream));
+	return cudaSuccess;
+}
+
+cudaError_t __cudaGetKernel(cudaKernel_t *kernel, const void *host_fun)
+{
+	struct shim_func *f = module_func(host_fun);
+
+	if (!kernel)
+		return shim_ret(cudaErrorInvalidValue);
+	*kernel = (cudaKernel_t)f;
+	return f ? cudaSuccess : shim_ret(cudaErrorInvalidDeviceFunction);
+}
+
+/* What CUDA checks at once, against the device limits cached in the guest. */
+static cudaError_t launch_check(dim3 grid, dim3 block, size_t shmem)
+{
+	int d = shim_device;
+	uint64_t threads = (uint64_t)block.x * block.y * block.z;
+
+	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z)
+		return cudaErrorInvalidConfiguration;
+	if (block.x > (unsigned)shim_attribute(d, cudaDevAttrMaxBlockDimX) ||
+	    block.y > (unsigned)shim_attribute(d, cudaDevAttrMaxBlockDimY) ||
+	    block.z > (unsigned)shim_attribute(d, cudaDevAttrMaxBlockDimZ) ||
+	    threads > (uint64_t)shim_attribute(d, cudaDevAttrMaxThreadsPerBlock))
+		return cudaErrorInvalidConfiguration;
+	if (grid.x > (unsigned)shim_attribute(d, cudaDevAttrMaxGridDimX) ||
+	    grid.y > (unsigned)shim_attribute(d, cudaDevAttrMaxGridDimY) ||
+	    grid.z > (unsigned)shim_attribute(d, cudaDevAttrMaxGridDimZ))
+		return cudaErrorInvalidConfiguration;
+	if (shmem > (size_t)shim_attribute(d, cudaDevAttrMaxSharedMemoryPerBlockOptin))
+		return cudaErrorInvalidValue;
+	return cudaSuccess;
+}
+
+/* Packs the arguments at the offsets the kernel's layout gives. */
+static cudaError_t launch_pack(const struct shim_func *f, void **args, uint8_t **buf, size_t *len)
+{
+	const struct vcuda_kernel_info *k = f->layout;
+
+	if (!k) {
+		VERR(shim, "no parameter layout for kernel %s", f->name);
+		return cudaErrorInvalidDeviceFunction;
+	}
+	*len = k->param_size;
+	if (!(*buf = calloc(1, *len ? *len : 1)))
+		return cudaErrorMemoryAllocation;
+	for (int i = 0; i < k->nparams; i++) {
+		if (!args || !args[i]) {
+			free(*buf);
+			return cudaErrorInvalidValue;
+		}
+		memcpy(*buf + k->params[i].offset, args[i], k->params[i].size);
+	}
+	return cudaSuccess;
+}
+
+static cudaError_t launch(struct shim_func *f, dim3 grid, dim3 block, void **args, size_t shmem,
+			  cudaStream_t stream, int per_thread)
+{
+	Vcuda__Launch m = VCUDA__LAUNCH__INIT;
+	uint8_t *buf;
+	size_t len;
+	uint64_t handle;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!f)
+		return shim_ret(cudaErrorInvalidDeviceFunction);
+	if ((e = launch_check(grid, block, shmem)) != cudaSuccess)
+		return shim_ret(e);
+	if ((e = module_func_handle(f, &handle)) != cudaSuccess ||
+	    (e = launch_pack(f, args, &buf, &len)) != cudaSuccess)
+		return shim_ret(e);
+	m.func = handle;
+	m.grid_x = grid.x, m.grid_y = grid.y, m.grid_z = grid.z;
+	m.block_x = block.x, m.block_y = block.y, m.block_z = block.z;
+	m.shared_mem = (uint32_t)shmem;
+	m.stream = shim_stream_id(stream, per_thread);
+	SHIM_REQUEST(rq, LAUNCH, launch, m);
+	return shim_ret(shim_post(&rq, buf, len, VCUDA_SEND_GIFT, NULL, 0));
+}
+
+cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 grid, dim3 block, void **args,
+			       size_t shmem, cudaStream_t stream)
+{
+	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 0);
+}
+
+cudaError_t __cudaLaunchKernel_ptsz(cudaKernel_t kernel, dim3 grid, dim3 block, void **args,
+				    size_t shmem, cudaStream_t stream)
+{
+	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 1);
+}
+
+cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **args, size_t shmem,
+			     cudaStream_t stream)
+{
+	return launch(module_func(func), grid, block, args, shmem, stream, 0);
+}
+
+cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 grid, dim3 block, void **args,
+				  size_t shmem, cudaStream_t stream)
+{
+	return launch(module_func(func), grid, block, args, shmem, stream, 1);
+}
+
+/* ---- kernel attributes -------------------------------------------------------------- */
+
+static cudaError_t func_attributes(struct shim_func *f, int32_t *out)
+{
+	Vcuda__FuncGetAttributes m = VCUDA__FUNC_GET_ATTRIBUTES__INIT;
+	Vcuda__Reply *rp = NULL;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return e;
+	if (!f)
+		return cudaErrorInvalidDeviceFunction;
+	if ((e = module_func_handle(f, &m.func)) != cudaSuccess)
+		return e;
+	SHIM_REQUEST(rq, FUNC_GET_ATTRIBUTES, func_get_attributes, m);
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
+	if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_FUNC_ATTRIBUTES) {
+		for (int a = 0; a < CU_FUNC_ATTRIBUTE_MAX; a++)
+			out[a] = (size_t)a < rp->func_attributes->n_values
+				     ? rp->func_attributes->values[a]
+				     : 0;
+	} else if (e == cudaSuccess) {
+		e = cudaErrorUnknown;
+	}
+	vcuda_client_reply_free(rp);
+	return e;
+}
+
+cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *func)
+{
+	int32_t a[CU_FUNC_ATTRIBUTE_MAX];
+	cudaError_t e;
+
+	if (!attr)
+		return shim_ret(cudaErrorInvalidValue);
+	if ((e = func_attributes(module_func(func), a)) != cudaSuccess)
+		return shim_ret(e);
+	memset(attr, 0, sizeof(*attr));
+	attr->sharedSizeBytes = (size_t)a[CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES];
+	attr->constSizeBytes = (size_t)a[CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES];
+	attr->localSizeBytes = (size_t)a[CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES];
+	attr->maxThreadsPerBlock = a[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+	attr->numRegs = a[CU_FUNC_ATTRIBUTE_NUM_REGS];
+	attr->ptxVersion = a[CU_FUNC_ATTRIBUTE_PTX_VERSION];
+	attr->binaryVersion = a[CU_FUNC_ATTRIBUTE_BINARY_VERSION];
+	attr->cacheModeCA = a[CU_FUNC_ATTRIBUTE_CACHE_MODE_CA];
+	attr->maxDynamicSharedSizeBytes = a[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES];
+	attr->preferredShmemCarveout = a[CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT];
+	return cudaSuccess;
+}
+
+cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, int value)
+{
+	Vcuda__FuncSetAttribute m = VCUDA__FUNC_SET_ATTRIBUTE__INIT;
+	struct shim_func *f = module_func(func);
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!f)
+		return shim_ret(cudaErrorInvalidDeviceFunction);
+	if ((e = module_func_handle(f, &m.func)) != cudaSuccess)
+		return shim_ret(e);
+	/* The runtime's numbering of these two differs from the driver's. */
+	if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize)
+		m.attribute = CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+	else if (attr == cudaFuncAttributePreferredSharedMemoryCarveout)
+		m.attribute = CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT;
+	else
+		return shim_ret(cudaSuccess); /* the rest do not change what a launch does */
+	m.value = value;
+	SHIM_REQUEST(rq, FUNC_SET_ATTRIBUTE, func_set_attribute, m);
+	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
+}
+
+cudaError_t cudaFuncSetCacheConfig(const void *func, enum cudaFuncCache config)
+{
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	return module_func(func) ? cudaSuccess : shim_ret(cudaErrorInvalidDeviceFunction);
+}
+
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *blocks, const void *func,
+								   int block_size,
+								   size_t dynamic_smem,
+								   unsigned int flags)
+{
+	Vcuda__Occupancy m = VCUDA__OCCUPANCY__INIT;
+	Vcuda__Reply *rp = NULL;
+	struct shim_func *f = module_func(func);
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!blocks)
+		return shim_ret(cudaErrorInvalidValue);
+	if (!f)
+		return shim_ret(cudaErrorInvalidDeviceFunction);
+	if ((e = module_func_handle(f, &m.func)) != cudaSuccess)
+		return shim_ret(e);
+	m.block_size = block_size;
+	m.dynamic_smem = dynamic_smem;
+	m.flags = flags;
+	SHIM_REQUEST(rq, OCCUPANCY, occupancy, m);
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
+	if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_OCCUPANCY)
+		*blocks = rp->occupancy->blocks;
+	vcuda_client_reply_free(rp);
+	return shim_ret(e);
+}
+
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, const void *func,
+							  int block_size, size_t dynamic_smem)
+{
+	return cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(blocks, func, block_size,
+								      dynamic_smem, 0);
+}
+
+/* ---- symbols ------------------------------------------------------------------------- */
+
+/* The device address of a registered variable, known to both sides. */
+static cudaError_t symbol_address(const void *symbol, uint64_t *dptr, size_t *size)
+{
+	Vcuda__ModuleGetGlobal m = VCUDA__MODULE_GET_GLOBAL__INIT;
+	Vcuda__Reply *rp = NULL;
+	struct shim_var *v = module_var(symbol);
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return e;
+	if (!v)
+		return cudaErrorInvalidSymbol;
+	if (!v->dptr[shim_device]) {
+		if ((e = module_load(v->fb, &m.module)) != cudaSuccess)
+			return e;
+		m.name = v->name;
+		SHIM_REQUEST(rq, MODULE_GET_GLOBAL, module_get_global, m);
+		e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
+		if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_GLOBAL) {
+			struct vcuda_range r = {.base = rp->global->dptr,
+						.size = rp->global->size,
+						.tag = (uint64_t)shim_device,
+						.data = v};
+			pthread_mutex_lock(&shim.lock);
+			if (!vcuda_rangemap_find(&shim.dmem, r.base))
+				vcuda_rangemap_insert(&shim.dmem, &r);
+			pthread_mutex_unlock(&shim.lock);
+			v->dptr[shim_device] = rp->global->dptr;
+			v->size = rp->global->size;
+		} else {
+			e = e == cudaSuccess || e == cudaErrorSymbolNotFound
+				? cudaErrorInvalidSymbol
+				: e;
+		}
+		vcuda_client_reply_free(rp);
+		if (e)
+			return e;
+	}
+	*dptr = v->dptr[shim_device];
+	*size = v->size;
+	return cudaSuccess;
+}
+
+cudaError_t cudaGetSymbolAddress(void **dev_ptr, const void *symbol)
+{
+	uint64_t d;
+	size_t size;
+	cudaError_t e;
+
+	if (!dev_ptr)
+		return shim_ret(cudaErrorInvalidValue);
+	if ((e = symbol_address(symbol, &d, &size)) == cudaSuccess)
+		*dev_ptr = (void *)(uintptr_t)d;
+	return shim_ret(e);
+}
+
+cudaError_t cudaGetSymbolSize(size_t *size, const void *symbol)
+{
+	uint64_t d;
+	cudaError_t e;
+
+	if (!size)
+		return shim_ret(cudaErrorInvalidValue);
+	return shim_ret(symbol_address(symbol, &d, size));
+	(void)e;
+}
+
+static cudaError_t symbol_copy(void *dst, const void *src, const void *symbol, size_t count,
+			       size_t offset, enum cudaMemcpyKind kind, int to_symbol,
+			       cudaStream_t stream, int async, int per_thread)
+{
+	uint64_t d;
+	size_t size;
+	cudaError_t e = symbol_address(symbol, &d, &size);
+
+	if (e)
+		return shim_ret(e);
+	if (offset > size || count > size - offset)
+		return shim_ret(cudaErrorInvalidValue);
+	if (kind == cudaMemcpyDefault)
+		kind = to_symbol ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
+	if (to_symbol && kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToDevice)
+		return shim_ret(cudaErrorInvalidMemcpyDirection);
+	if (!to_symbol && kind != cudaMemcpyDeviceToHost && kind != cudaMemcpyDeviceToDevice)
+		return shim_ret(cudaErrorInvalidMemcpyDirection);
+	if (to_symbol)
+		dst = (void *)(uintptr_t)(d + offset);
+	else
+		src = (const void *)(uintptr_t)(d + offset);
+	if (async)
+		return per_thread ? cudaMemcpyAsync_ptsz(dst, src, count, kind, stream)
+				  : cudaMemcpyAsync(dst, src, count, kind, stream);
+	return per_thread ? cudaMemcpy_ptds(dst, src, count, kind)
+			  : cudaMemcpy(dst, src, count, kind);
+}
+
+cudaError_t cudaMemcpyToSymbol(const void *symbol, const void *src, size_t count, size_t offset,
+			       enum cudaMemcpyKind kind)
+{
+	return symbol_copy(NULL, src, symbol, count, offset, kind, 1, NULL, 0, 0);
+}
+
+cudaError_t cudaMemcpyFromSymbol(void *dst, const void *symbol, size_t count, size_t offset,
+				 enum cudaMemcpyKind kind)
+{
+	return symbol_copy(dst, NULL, symbol, count, offset, kind, 0, NULL, 0, 0);
+}
+
+cudaError_t cudaMemcpyToSymbolAsync(const void *symbol, const void *src, size_t count,
+				    size_t offset, enum cudaMemcpyKind kind, cudaStream_t stream)
+{
+	return symbol_copy(NULL, src, symbol, count, offset, kind, 1, stream, 1, 0);
+}
+
+cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const void *symbol, size_t count, size_t offset,
+				      enum cudaMemcpyKind kind, cudaStream_t stream)
+{
+	return symbol_copy(dst, NULL, symbol, count, offset, kind, 0, stream, 1, 0);
+}
