@@ -656,3 +656,41 @@ cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const void *symbol, size_t coun
 {
 	return symbol_copy(dst, NULL, symbol, count, offset, kind, 0, stream, 1, 0);
 }
+
+/* The same, for per-thread default stream builds. */
+cudaError_t cudaMemcpyToSymbol_ptds(const void *symbol, const void *src, size_t count,
+				    size_t offset, enum cudaMemcpyKind kind);
+cudaError_t cudaMemcpyFromSymbol_ptds(void *dst, const void *symbol, size_t count, size_t offset,
+				      enum cudaMemcpyKind kind);
+cudaError_t cudaMemcpyToSymbolAsync_ptsz(const void *symbol, const void *src, size_t count,
+					 size_t offset, enum cudaMemcpyKind kind,
+					 cudaStream_t stream);
+cudaError_t cudaMemcpyFromSymbolAsync_ptsz(void *dst, const void *symbol, size_t count,
+					   size_t offset, enum cudaMemcpyKind kind,
+					   cudaStream_t stream);
+
+cudaError_t cudaMemcpyToSymbol_ptds(const void *symbol, const void *src, size_t count,
+				    size_t offset, enum cudaMemcpyKind kind)
+{
+	return symbol_copy(NULL, src, symbol, count, offset, kind, 1, NULL, 0, 1);
+}
+
+cudaError_t cudaMemcpyFromSymbol_ptds(void *dst, const void *symbol, size_t count, size_t offset,
+				      enum cudaMemcpyKind kind)
+{
+	return symbol_copy(dst, NULL, symbol, count, offset, kind, 0, NULL, 0, 1);
+}
+
+cudaError_t cudaMemcpyToSymbolAsync_ptsz(const void *symbol, const void *src, size_t count,
+					 size_t offset, enum cudaMemcpyKind kind,
+					 cudaStream_t stream)
+{
+	return symbol_copy(NULL, src, symbol, count, offset, kind, 1, stream, 1, 1);
+}
+
+cudaError_t cudaMemcpyFromSymbolAsync_ptsz(void *dst, const void *symbol, size_t count,
+					   size_t offset, enum cudaMemcpyKind kind,
+					   cudaStream_t stream)
+{
+	return symbol_copy(dst, NULL, symbol, count, offset, kind, 0, stream, 1, 1);
+}

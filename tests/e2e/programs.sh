@@ -1,12 +1,22 @@
 # Runs every end-to-end program through the shim over one transport ($1).
 . "$(dirname "$0")/lib.sh"
 start_server "$1"
-for prog in device_query memory streams; do
+for prog in device_query memory streams launch launch_ptds fault twomod; do
 	out=$(run "$E2E_BIN/$prog" 2>&1)
 	rc=$?
 	echo "$out"
+	name=${prog%_ptds}
 	[ $rc -eq 0 ] || fail "$prog exited with status $rc"
-	echo "$out" | grep -q "^$prog: PASS$" || fail "$prog did not pass"
+	echo "$out" | grep -q "^$name: PASS$" || fail "$prog did not pass"
+done
+# Device printf reaches the program's own stdout, not the server's.
+run "$E2E_BIN/launch" 2>/dev/null | grep -q "^device says hello, tag 7$" || fail "device printf lost"
+grep -q "device says hello" "$WORK/server.log" && fail "device printf went to the server"
+# Every example, each checking its own answer.
+for ex in $(cat "$EXAMPLES/list"); do
+	out=$(run "$EXAMPLES/$ex" 2>&1)
+	echo "$out" | tail -n 1
+	echo "$out" | grep -q "^$ex: PASS$" || fail "example $ex did not pass: $out"
 done
 stop_server
 grep -q "refused" "$WORK/server.log" || fail "the server logged no refused request"
