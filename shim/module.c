@@ -694,3 +694,94 @@ cudaError_t cudaMemcpyFromSymbolAsync_ptsz(void *dst, const void *symbol, size_t
 {
 	return symbol_copy(dst, NULL, symbol, count, offset, kind, 0, stream, 1, 1);
 }
+
+/* ---- extended launches and host functions -------------------------------------------- */
+
+static cudaError_t launch_ex(const cudaLaunchConfig_t *config, const void *func, void **args,
+			     int per_thread)
+{
+	if (!config)
+		return shim_ret(cudaErrorInvalidValue);
+	for (unsigned i = 0; i < config->numAttrs; i++) {
+		cudaLaunchAttributeID id = config->attrs[i].id;
+		/* Cooperative grids and clusters need every block resident at
+		 * once, which vcuda does not arrange yet. */
+		if ((id == cudaLaunchAttributeCooperative && config->attrs[i].val.cooperative) ||
+		    id == cudaLaunchAttributeClusterDimension) {
+			VWARN(shim,
+			      "cooperative and cluster launches are not supported by vcuda yet");
+			return shim_ret(cudaErrorNotSupported);
+		}
+	}
+	return launch(module_func(func), config->gridDim, config->blockDim, args,
+		      config->dynamicSmemBytes, config->stream, per_thread);
+}
+
+cudaError_t cudaLaunchKernelExC_ptsz(const cudaLaunchConfig_t *config, const void *func,
+				     void **args);
+
+cudaError_t cudaLaunchKernelExC(const cudaLaunchConfig_t *config, const void *func, void **args)
+{
+	return launch_ex(config, func, args, 0);
+}
+
+cudaError_t cudaLaunchKernelExC_ptsz(const cudaLaunchConfig_t *config, const void *func,
+				     void **args)
+{
+	return launch_ex(config, func, args, 1);
+}
+
+/*
+ * Host functions run in the guest, in stream order: the stream is drained,
+ * then the function runs, before the call returns, so everything submitted
+ * to the stream later runs after it. (CUDA would return at once and run the
+ * function on a thread of its own; a program that waits for its own
+ * callback from the submitting thread would block here.)
+ */
+static cudaError_t host_func(cudaStream_t stream, int per_thread, cudaStreamCallback_t cb,
+			     cudaHostFn_t fn, void *data)
+{
+	cudaError_t e =
+	    per_thread ? cudaStreamSynchronize_ptsz(stream) : cudaStreamSynchronize(stream);
+
+	if (fn) {
+		if (e != cudaSuccess)
+			return e;
+		fn(data);
+	} else {
+		cb(stream, e, data);
+	}
+	return cudaSuccess;
+}
+
+cudaError_t cudaLaunchHostFunc_ptsz(cudaStream_t stream, cudaHostFn_t fn, void *data);
+cudaError_t cudaStreamAddCallback_ptsz(cudaStream_t stream, cudaStreamCallback_t cb, void *data,
+				       unsigned int flags);
+
+cudaError_t cudaLaunchHostFunc(cudaStream_t stream, cudaHostFn_t fn, void *data)
+{
+	return fn ? shim_ret(host_func(stream, 0, NULL, fn, data))
+		  : shim_ret(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaLaunchHostFunc_ptsz(cudaStream_t stream, cudaHostFn_t fn, void *data)
+{
+	return fn ? shim_ret(host_func(stream, 1, NULL, fn, data))
+		  : shim_ret(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaStreamAddCallback(cudaStream_t stream, cudaStreamCallback_t cb, void *data,
+				  unsigned int flags)
+{
+	if (!cb || flags != 0)
+		return shim_ret(cudaErrorInvalidValue);
+	return shim_ret(host_func(stream, 0, cb, NULL, data));
+}
+
+cudaError_t cudaStreamAddCallback_ptsz(cudaStream_t stream, cudaStreamCallback_t cb, void *data,
+				       unsigned int flags)
+{
+	if (!cb || flags != 0)
+		return shim_ret(cudaErrorInvalidValue);
+	return shim_ret(host_func(stream, 1, cb, NULL, data));
+}

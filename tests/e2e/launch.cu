@@ -2,6 +2,7 @@
 // __constant__ and __device__ symbols written and read back, dynamic shared
 // memory, device printf, launch configuration errors, kernel attributes and
 // occupancy, and a host program's usual error checks.
+#include <cstdint>
 #include <cstring>
 #include "check.h"
 
@@ -46,6 +47,18 @@ __global__ void greet(int tag)
 __global__ void __launch_bounds__(128) bounded(int *out)
 {
 	out[threadIdx.x] = threadIdx.x;
+}
+
+static int callback_order[4], callback_count;
+
+static void CUDART_CB host_fn(void *arg)
+{
+	callback_order[callback_count++] = (int)(intptr_t)arg;
+}
+
+static void CUDART_CB stream_cb(cudaStream_t s, cudaError_t status, void *arg)
+{
+	callback_order[callback_count++] = status == cudaSuccess ? (int)(intptr_t)arg : -1;
 }
 
 int main()
@@ -126,5 +139,27 @@ int main()
 	OK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, reverse, 256, 1024));
 	EXPECT(blocks > 0);
 	OK(cudaFuncSetAttribute(reverse, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024));
+	int min_grid = 0, best_block = 0;
+	OK(cudaOccupancyMaxPotentialBlockSize(&min_grid, &best_block, reverse, 0, 0));
+	EXPECT(best_block > 0 && best_block <= 1024 && min_grid > 0);
+
+	// cudaLaunchKernelExC, and host functions in stream order.
+	cudaStream_t s;
+	OK(cudaStreamCreate(&s));
+	cudaLaunchConfig_t cfg = {};
+	cfg.gridDim = dim3(1);
+	cfg.blockDim = dim3(256);
+	cfg.dynamicSmemBytes = 256 * sizeof(int);
+	cfg.stream = s;
+	void *args[] = {&dj, &di};
+	OK(cudaLaunchKernelExC(&cfg, (const void *)reverse, args));
+	OK(cudaLaunchHostFunc(s, host_fn, (void *)1));
+	OK(cudaStreamAddCallback(s, stream_cb, (void *)2, 0));
+	OK(cudaLaunchHostFunc(s, host_fn, (void *)3));
+	OK(cudaStreamSynchronize(s));
+	EXPECT(callback_count == 3 && callback_order[0] == 1 && callback_order[1] == 2 && callback_order[2] == 3);
+	OK(cudaMemcpy(hi, di, sizeof(hi), cudaMemcpyDeviceToHost));
+	EXPECT(hi[0] == 0 && hi[255] == 255 * 3); // reversed back
+	OK(cudaStreamDestroy(s));
 	return check_done("launch");
 }
