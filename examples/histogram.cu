@@ -37,6 +37,9 @@ int main()
 	for (int i = 0; i < 256; i++)
 		bad += got[i] != expect[i];
 	printf("histogram of %d bytes: %d bins wrong\n", n, bad);
+	cudaFree(dd);
+	cudaFree(dbins);
+	free(data);
 	printf("histogram: %s\n", bad == 0 ? "PASS" : "FAIL");
 	return bad != 0;
 }

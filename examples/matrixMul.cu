@@ -57,6 +57,12 @@ int main()
 			worst = fmax(worst, fabs(s - c[r * n + col]));
 		}
 	printf("matrixMul %dx%d: %.2f ms, largest error %g\n", n, n, ms, worst);
+	cudaFree(da);
+	cudaFree(db);
+	cudaFree(dc);
+	free(a);
+	free(b);
+	free(c);
 	printf("matrixMul: %s\n", worst < 1e-3 ? "PASS" : "FAIL");
 	return worst >= 1e-3;
 }

@@ -41,6 +41,9 @@ int main()
 	reduce<<<128, 256>>>(din, dout, n);
 	cudaMemcpy(&got, dout, sizeof(got), cudaMemcpyDeviceToHost);
 	printf("reduction of %d ints: %llu (expected %llu)\n", n, got, expect);
+	cudaFree(din);
+	cudaFree(dout);
+	free(in);
 	printf("reduction: %s\n", got == expect ? "PASS" : "FAIL");
 	return got != expect;
 }

@@ -36,6 +36,9 @@ int main()
 	cudaFree(da);
 	cudaFree(db);
 	cudaFree(dc);
+	free(a);
+	free(b);
+	free(c);
 	printf("vectorAdd: %s\n", e == cudaSuccess && bad == 0 ? "PASS" : "FAIL");
 	return bad != 0 || e != cudaSuccess;
 }
