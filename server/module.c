@@ -12,20 +12,6 @@
 #include "log.h"
 #include "session.h"
 
-static CUresult module_handle(struct session *s, const Vcuda__Request *rq,
-			      enum vcuda_handle_type type, void *obj, struct session_reply *out)
-{
-	uint64_t id;
-
-	if (vcuda_handle_alloc(&s->handles, type, obj, &id) != 0)
-		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, "handle table full");
-	vcuda__handle_reply__init(&out->u.handle);
-	out->u.handle.handle = id;
-	out->rp.ret_case = VCUDA__REPLY__RET_HANDLE;
-	out->rp.handle = &out->u.handle;
-	return CUDA_SUCCESS;
-}
-
 CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 			 struct session_reply *out)
 {
@@ -47,7 +33,7 @@ CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const stru
 		free(sm);
 		return rc;
 	}
-	if ((rc = module_handle(s, rq, VCUDA_HT_MODULE, sm, out)) != CUDA_SUCCESS) {
+	if ((rc = session_reply_handle(s, rq, VCUDA_HT_MODULE, sm, out)) != CUDA_SUCCESS) {
 		s->be->cuModuleUnload(sm->m);
 		free(sm);
 	}
@@ -94,7 +80,7 @@ CUresult srv_module_get_function(struct session *s, const Vcuda__Request *rq,
 	sf->device = rq->device;
 	if ((rc = s->be->cuModuleGetFunction(&sf->f, sm->m, rq->module_get_function->name)) !=
 		CUDA_SUCCESS ||
-	    (rc = module_handle(s, rq, VCUDA_HT_FUNCTION, sf, out)) != CUDA_SUCCESS)
+	    (rc = session_reply_handle(s, rq, VCUDA_HT_FUNCTION, sf, out)) != CUDA_SUCCESS)
 		free(sf);
 	return rc;
 }

@@ -91,6 +91,10 @@ struct session_call {
 /* The dispatch table, indexed by Request.call_case (server/dispatch.c). */
 const struct session_call *session_call_find(int call_case);
 
+/* Names obj to the guest: a new handle id of type, in the reply. */
+CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,
+			      enum vcuda_handle_type type, void *obj, struct session_reply *out);
+
 /* Logs a refused request with the stable tag "refused". Returns rc. */
 CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc, const char *why);
 

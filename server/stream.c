@@ -39,21 +39,6 @@ static CUresult stream_event(struct session *s, const Vcuda__Request *rq, uint64
 	return CUDA_SUCCESS;
 }
 
-static CUresult stream_reply_handle(struct session *s, const Vcuda__Request *rq,
-				    enum vcuda_handle_type type, void *obj,
-				    struct session_reply *out)
-{
-	uint64_t id;
-
-	if (vcuda_handle_alloc(&s->handles, type, obj, &id) != 0)
-		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, "handle table full");
-	vcuda__handle_reply__init(&out->u.handle);
-	out->u.handle.handle = id;
-	out->rp.ret_case = VCUDA__REPLY__RET_HANDLE;
-	out->rp.handle = &out->u.handle;
-	return CUDA_SUCCESS;
-}
-
 CUresult srv_stream_create(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 			   struct session_reply *out)
 {
@@ -66,7 +51,7 @@ CUresult srv_stream_create(struct session *s, const Vcuda__Request *rq, const st
 	rc = s->be->cuStreamCreateWithPriority(&st->s, rq->stream_create->flags,
 					       rq->stream_create->priority);
 	if (rc == CUDA_SUCCESS &&
-	    (rc = stream_reply_handle(s, rq, VCUDA_HT_STREAM, st, out)) != CUDA_SUCCESS)
+	    (rc = session_reply_handle(s, rq, VCUDA_HT_STREAM, st, out)) != CUDA_SUCCESS)
 		s->be->cuStreamDestroy(st->s);
 	if (rc != CUDA_SUCCESS)
 		free(st);
@@ -129,7 +114,7 @@ CUresult srv_event_create(struct session *s, const Vcuda__Request *rq, const str
 	ev->device = rq->device;
 	rc = s->be->cuEventCreate(&ev->e, rq->event_create->flags);
 	if (rc == CUDA_SUCCESS &&
-	    (rc = stream_reply_handle(s, rq, VCUDA_HT_EVENT, ev, out)) != CUDA_SUCCESS)
+	    (rc = session_reply_handle(s, rq, VCUDA_HT_EVENT, ev, out)) != CUDA_SUCCESS)
 		s->be->cuEventDestroy(ev->e);
 	if (rc != CUDA_SUCCESS)
 		free(ev);

@@ -25,6 +25,20 @@ CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc
 	return rc;
 }
 
+CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,
+			      enum vcuda_handle_type type, void *obj, struct session_reply *out)
+{
+	uint64_t id;
+
+	if (vcuda_handle_alloc(&s->handles, type, obj, &id) != 0)
+		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, "handle table full");
+	vcuda__handle_reply__init(&out->u.handle);
+	out->u.handle.handle = id;
+	out->rp.ret_case = VCUDA__REPLY__RET_HANDLE;
+	out->rp.handle = &out->u.handle;
+	return CUDA_SUCCESS;
+}
+
 static CUresult session_use_device(struct session *s, const Vcuda__Request *rq)
 {
 	int dev = rq->device;
