@@ -520,6 +520,50 @@ static int launch_tids(struct exec_launch *L)
 	return 0;
 }
 
+/* A cooperative grid: every block at once, each on a thread of its own, so
+ * that blocks waiting in grid.sync() cannot keep the others from running. */
+struct coop_block {
+	struct exec_launch *L;
+	uint64_t index;
+};
+
+static void *coop_main(void *arg)
+{
+	struct coop_block *b = arg;
+
+	block_run(b->L, b->index);
+	return NULL;
+}
+
+static CUresult exec_cooperative(struct exec_launch *L, uint64_t total)
+{
+	pthread_t *threads = calloc(total, sizeof(*threads));
+	struct coop_block *blocks = calloc(total, sizeof(*blocks));
+	uint64_t started = 0;
+
+	if (!threads || !blocks) {
+		free(threads);
+		free(blocks);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	for (; started < total; started++) {
+		blocks[started] = (struct coop_block){L, started};
+		if (pthread_create(&threads[started], NULL, coop_main, &blocks[started]) != 0)
+			break;
+	}
+	if (started < total) {
+		/* Blocks that started would wait for ever for the rest: they
+		 * stop at their next instruction once an error is set. */
+		__atomic_store_n(&L->error, CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE,
+				 __ATOMIC_SEQ_CST);
+	}
+	for (uint64_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	free(blocks);
+	return L->error;
+}
+
 /* One launch at a time runs on the pool; the calling thread works too. */
 static pthread_mutex_t launch_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -533,6 +577,13 @@ CUresult exec_launch(struct exec_launch *L)
 	    (L->kernel->local_size + (kernel_calls(L) ? EXEC_STACK_BYTES : 0) + 15) & ~15u;
 	if (launch_tids(L) != 0)
 		return CUDA_ERROR_OUT_OF_MEMORY;
+	if (L->cooperative) {
+		CUresult rc = exec_cooperative(L, total);
+		free(L->tids);
+		L->tids = NULL;
+		fflush(stdout);
+		return rc;
+	}
 	pthread_mutex_lock(&launch_lock);
 	pthread_mutex_lock(&pool.lock);
 	if (!pool.started)

@@ -34,6 +34,8 @@ struct exec_launch {
 	const uint64_t *sym_addr; /* per symbol: device address (global, const) */
 	uint64_t const_base;	  /* device address of the constant bank */
 	uint32_t local_stride;	  /* local memory per thread (set by exec_launch) */
+	uint64_t grid_workspace;  /* cooperative launches: device memory for grid.sync */
+	int cooperative;	  /* every block on a thread of its own, all at once */
 	uint32_t (*tids)[32];	  /* per warp: x, y, z of each lane (set by exec_launch) */
 	/* Filled by the launch. */
 	CUresult error;

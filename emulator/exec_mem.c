@@ -102,6 +102,11 @@ uint64_t sreg_value(const struct xctx *X, int sr, int lane)
 		return (uint32_t) ~((1u << lane) - 1);
 	case SR_DYN_SMEM:
 		return L->dyn_smem;
+	/* Cooperative launches: the grid sync state's address, high and low. */
+	case SR_ENVREG0 + 1:
+		return (uint32_t)(L->grid_workspace >> 32);
+	case SR_ENVREG0 + 2:
+		return (uint32_t)L->grid_workspace;
 	case SR_TOTAL_SMEM:
 		return B->smem_size;
 	default:

@@ -586,7 +586,7 @@ static CUresult launch_params(const struct ptx_func *k, void **args, void **extr
 }
 
 static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t block[3], unsigned smem,
-		       CUstream stream, void **args, void **extra)
+		       CUstream stream, void **args, void **extra, int cooperative)
 {
 	struct CUctx_st *ctx;
 	CUresult rc = emu_ctx_require(&ctx);
@@ -625,7 +625,26 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 	L.params = params;
 	L.sym_addr = f->mod->sym_addr;
 	L.const_base = f->mod->consts;
+	if (cooperative) {
+		/* As a GPU: no more blocks than can be resident at once. */
+		uint64_t blocks = (uint64_t)grid[0] * grid[1] * grid[2];
+		if (blocks >
+		    (uint64_t)occupancy(f, (int)threads, smem) * (uint64_t)emu.dev.ncores) {
+			free(params);
+			return CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE;
+		}
+		CUdeviceptr ws;
+		if ((rc = cuMemAlloc(&ws, 64)) != CUDA_SUCCESS) {
+			free(params);
+			return rc;
+		}
+		memset(emu_dev_to_host(ws, 64), 0, 64);
+		L.grid_workspace = ws;
+		L.cooperative = 1;
+	}
 	rc = exec_launch(&L);
+	if (L.grid_workspace)
+		cuMemFree(L.grid_workspace);
 	free(params);
 	if (rc == CUDA_ERROR_ILLEGAL_ADDRESS || rc == CUDA_ERROR_LAUNCH_FAILED ||
 	    rc == CUDA_ERROR_ASSERT || rc == CUDA_ERROR_NOT_SUPPORTED ||
@@ -647,19 +666,29 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
 {
 	const uint32_t grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
 
-	return launch(f, grid, block, smem, stream, args, extra);
+	return launch(f, grid, block, smem, stream, args, extra, 0);
+}
+
+CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+				   unsigned by, unsigned bz, unsigned smem, CUstream stream,
+				   void **args)
+{
+	const uint32_t grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+
+	return launch(f, grid, block, smem, stream, args, NULL, 1);
 }
 
 CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **args, void **extra)
 {
 	uint32_t grid[3], block[3];
+	int cooperative = 0;
 
 	if (!config)
 		return CUDA_ERROR_INVALID_VALUE;
 	for (unsigned i = 0; i < config->numAttrs; i++) {
 		CUlaunchAttributeID id = config->attrs[i].id;
-		if (id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE && config->attrs[i].value.cooperative)
-			return CUDA_ERROR_NOT_SUPPORTED;
+		if (id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE)
+			cooperative = config->attrs[i].value.cooperative != 0;
 		if (id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
 			return CUDA_ERROR_NOT_SUPPORTED;
 	}
@@ -669,5 +698,6 @@ CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **arg
 	block[0] = config->blockDimX;
 	block[1] = config->blockDimY;
 	block[2] = config->blockDimZ;
-	return launch(f, grid, block, config->sharedMemBytes, config->hStream, args, extra);
+	return launch(f, grid, block, config->sharedMemBytes, config->hStream, args, extra,
+		      cooperative);
 }

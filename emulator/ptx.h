@@ -235,6 +235,7 @@ enum ptx_sreg {
 	SR_TOTAL_SMEM,
 	SR_CLUSTERID,
 	SR_ZERO,
+	SR_ENVREG0, /* %envreg0 .. %envreg31 follow */
 };
 
 enum ptx_opnd_kind {

@@ -686,6 +686,11 @@ static int operand_reg(struct parser *p, const char *t, struct ptx_operand *o)
 		o->reg = -r - 2;
 		return 1;
 	}
+	if (strncmp(t, "%envreg", 7) == 0 && t[7] >= '0' && t[7] <= '9' && atoi(t + 7) < 32) {
+		o->kind = OK_SREG;
+		o->reg = SR_ENVREG0 + atoi(t + 7);
+		return 1;
+	}
 	for (size_t i = 0; i < sizeof(sreg_names) / sizeof(*sreg_names); i++)
 		if (strcmp(t, sreg_names[i].name) == 0) {
 			o->kind = OK_SREG;

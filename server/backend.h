@@ -58,7 +58,9 @@
 	X(cuFuncGetAttribute)                                                                      \
 	X(cuFuncSetAttribute)                                                                      \
 	X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags)                                    \
-	X(cuLaunchKernel)
+	X(cuLaunchKernel)                                                                          \
+	X(cuLaunchCooperativeKernel)                                                               \
+	X(cuFuncGetParamInfo)
 
 struct vcuda_backend {
 	void *dl;

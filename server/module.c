@@ -176,26 +176,44 @@ CUresult srv_occupancy(struct session *s, const Vcuda__Request *rq, const struct
 	return rc;
 }
 
+/* cuLaunchCooperativeKernel takes one pointer per parameter: into the
+ * packed buffer, at the offsets the driver gives. */
+static CUresult launch_cooperative(struct session *s, const Vcuda__Request *rq,
+				   struct session_function *sf, const struct vcuda_msg *m,
+				   CUstream st)
+{
+	const Vcuda__Launch *c = rq->launch;
+	void *args[256];
+	size_t off, size, n = 0;
+
+	while (n < 256 && s->be->cuFuncGetParamInfo(sf->f, n, &off, &size) == CUDA_SUCCESS) {
+		if (off > m->payload_len || size > m->payload_len - off)
+			return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+					      "parameter buffer too small");
+		args[n++] = (uint8_t *)m->payload + off;
+	}
+	return s->be->cuLaunchCooperativeKernel(sf->f, c->grid_x, c->grid_y, c->grid_z, c->block_x,
+						c->block_y, c->block_z, c->shared_mem, st,
+						n ? args : NULL);
+}
+
 CUresult srv_launch(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 		    struct session_reply *out)
 {
 	const Vcuda__Launch *c = rq->launch;
 	struct session_function *sf = function_get(s, rq, c->func);
 	size_t size = m->payload_len;
-	int declared = 0;
 	void *extra[5];
 	CUstream st;
 	CUresult rc;
 
 	if (!sf)
 		return CUDA_ERROR_INVALID_HANDLE;
-	/* The buffer must be as large as the kernel's parameters, no less. */
-	if (s->be->cuFuncGetAttribute(&declared, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, sf->f) !=
-	    CUDA_SUCCESS)
-		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE,
-				      "function without attributes");
 	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
 		return rc;
+	if (c->cooperative)
+		return launch_cooperative(s, rq, sf, m, st);
+	/* The driver checks that the buffer covers the kernel's parameters. */
 	extra[0] = CU_LAUNCH_PARAM_BUFFER_POINTER;
 	extra[1] = (void *)(m->payload ? m->payload : "");
 	extra[2] = CU_LAUNCH_PARAM_BUFFER_SIZE;

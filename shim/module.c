@@ -365,7 +365,7 @@ static cudaError_t launch_pack(const struct shim_func *f, void **args, uint8_t *
 }
 
 static cudaError_t launch(struct shim_func *f, dim3 grid, dim3 block, void **args, size_t shmem,
-			  cudaStream_t stream, int per_thread)
+			  cudaStream_t stream, int per_thread, int cooperative)
 {
 	Vcuda__Launch m = VCUDA__LAUNCH__INIT;
 	uint8_t *buf;
@@ -387,32 +387,53 @@ static cudaError_t launch(struct shim_func *f, dim3 grid, dim3 block, void **arg
 	m.block_x = block.x, m.block_y = block.y, m.block_z = block.z;
 	m.shared_mem = (uint32_t)shmem;
 	m.stream = shim_stream_id(stream, per_thread);
+	m.cooperative = cooperative;
 	SHIM_REQUEST(rq, LAUNCH, launch, m);
+	/* A cooperative grid too large to be resident is refused by the launch
+	 * itself, so that one waits for its answer. */
+	if (cooperative)
+		return shim_ret(shim_call(&rq, buf, len, VCUDA_SEND_GIFT, NULL, 0, NULL));
 	return shim_ret(shim_post(&rq, buf, len, VCUDA_SEND_GIFT, NULL, 0));
 }
 
 cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 grid, dim3 block, void **args,
 			       size_t shmem, cudaStream_t stream)
 {
-	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 0);
+	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 0, 0);
 }
 
 cudaError_t __cudaLaunchKernel_ptsz(cudaKernel_t kernel, dim3 grid, dim3 block, void **args,
 				    size_t shmem, cudaStream_t stream)
 {
-	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 1);
+	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 1, 0);
 }
 
 cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **args, size_t shmem,
 			     cudaStream_t stream)
 {
-	return launch(module_func(func), grid, block, args, shmem, stream, 0);
+	return launch(module_func(func), grid, block, args, shmem, stream, 0, 0);
 }
 
 cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 grid, dim3 block, void **args,
 				  size_t shmem, cudaStream_t stream)
 {
-	return launch(module_func(func), grid, block, args, shmem, stream, 1);
+	return launch(module_func(func), grid, block, args, shmem, stream, 1, 0);
+}
+
+cudaError_t cudaLaunchCooperativeKernel_ptsz(const void *func, dim3 grid, dim3 block, void **args,
+					     size_t shmem, cudaStream_t stream);
+
+/* Every block resident at once, for grid-wide synchronization. */
+cudaError_t cudaLaunchCooperativeKernel(const void *func, dim3 grid, dim3 block, void **args,
+					size_t shmem, cudaStream_t stream)
+{
+	return launch(module_func(func), grid, block, args, shmem, stream, 0, 1);
+}
+
+cudaError_t cudaLaunchCooperativeKernel_ptsz(const void *func, dim3 grid, dim3 block, void **args,
+					     size_t shmem, cudaStream_t stream)
+{
+	return launch(module_func(func), grid, block, args, shmem, stream, 1, 1);
 }
 
 /* ---- kernel attributes -------------------------------------------------------------- */
@@ -700,21 +721,22 @@ cudaError_t cudaMemcpyFromSymbolAsync_ptsz(void *dst, const void *symbol, size_t
 static cudaError_t launch_ex(const cudaLaunchConfig_t *config, const void *func, void **args,
 			     int per_thread)
 {
+	int cooperative = 0;
+
 	if (!config)
 		return shim_ret(cudaErrorInvalidValue);
 	for (unsigned i = 0; i < config->numAttrs; i++) {
 		cudaLaunchAttributeID id = config->attrs[i].id;
-		/* Cooperative grids and clusters need every block resident at
-		 * once, which vcuda does not arrange yet. */
-		if ((id == cudaLaunchAttributeCooperative && config->attrs[i].val.cooperative) ||
-		    id == cudaLaunchAttributeClusterDimension) {
-			VWARN(shim,
-			      "cooperative and cluster launches are not supported by vcuda yet");
+		if (id == cudaLaunchAttributeCooperative)
+			cooperative = config->attrs[i].val.cooperative != 0;
+		/* Thread block clusters are not arranged by vcuda yet. */
+		if (id == cudaLaunchAttributeClusterDimension) {
+			VWARN(shim, "cluster launches are not supported by vcuda yet");
 			return shim_ret(cudaErrorNotSupported);
 		}
 	}
 	return launch(module_func(func), config->gridDim, config->blockDim, args,
-		      config->dynamicSmemBytes, config->stream, per_thread);
+		      config->dynamicSmemBytes, config->stream, per_thread, cooperative);
 }
 
 cudaError_t cudaLaunchKernelExC_ptsz(const cudaLaunchConfig_t *config, const void *func,
