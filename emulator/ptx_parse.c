@@ -45,6 +45,8 @@ struct parser {
 	int nfixups, capfixups;
 	char *log;
 	size_t log_len;
+	struct ptx_param *rets; /* a .func's return parameters until its name is known */
+	int nrets;
 	jmp_buf fail;
 };
 
@@ -1016,8 +1018,9 @@ static void parse_param_list(struct parser *p, struct ptx_param **out, int *n, u
 			parse_fail(p, "parameter %s has no type", p->tok);
 		*out = xrealloc(p, *out, (size_t)(*n + 1) * sizeof(**out));
 		pp = &(*out)[*n];
-		*pp =
-		    (struct ptx_param){.name = xstrdup(p, p->tok), .type = type, .is_ptr = is_ptr};
+		*pp = (struct ptx_param){.type = type, .is_ptr = is_ptr};
+		(*n)++; /* counted now, so that a failure below frees it */
+		pp->name = xstrdup(p, p->tok);
 		if (accept_char(p, '[')) {
 			next(p);
 			count = (uint32_t)strtoul(p->tok, NULL, 0);
@@ -1030,7 +1033,6 @@ static void parse_param_list(struct parser *p, struct ptx_param **out, int *n, u
 		sym = add_sym(p, pp->name, kind, pp->size, pp->align);
 		p->m->syms[sym].offset = pp->offset;
 		map_put(p, &p->locals, pp->name, sym);
-		(*n)++;
 		next(p);
 		if (p->tok[0] == ')')
 			break;
@@ -1173,8 +1175,7 @@ static int declare_func(struct parser *p, const char *name)
 
 static void parse_function(struct parser *p, int is_entry, int is_extern)
 {
-	struct ptx_param *rets = NULL;
-	int nrets = 0, fi;
+	int fi;
 	uint32_t ret_size = 0;
 	struct ptx_func *f;
 
@@ -1183,7 +1184,7 @@ static void parse_function(struct parser *p, int is_entry, int is_extern)
 	map_free(&p->labels);
 	p->fi = -1;
 	if (!is_entry && peek_char(p) == '(')
-		parse_param_list(p, &rets, &nrets, &ret_size, SYM_FPARAM);
+		parse_param_list(p, &p->rets, &p->nrets, &ret_size, SYM_FPARAM);
 	next(p);
 	fi = declare_func(p, p->tok);
 	f = p->f = &p->m->funcs[fi];
@@ -1194,8 +1195,10 @@ static void parse_function(struct parser *p, int is_entry, int is_extern)
 	f->is_entry = is_entry;
 	f->is_extern = is_extern;
 	f->line = p->tok_line;
-	f->rets = rets;
-	f->nrets = nrets;
+	f->rets = p->rets;
+	f->nrets = p->nrets;
+	p->rets = NULL; /* the function owns them now */
+	p->nrets = 0;
 	f->frame_param_size = ret_size;
 	for (int i = 0; i < p->m->nsyms; i++)
 		if (p->m->syms[i].func == -1 && p->m->syms[i].kind == SYM_FPARAM)
@@ -1366,6 +1369,9 @@ struct ptx_module *ptx_parse(const char *text, char *log, size_t log_len)
 	for (int i = 0; i < p->nfixups; i++)
 		free(p->fixups[i].name);
 	free(p->fixups);
+	for (int i = 0; i < p->nrets; i++)
+		free(p->rets[i].name);
+	free(p->rets);
 	free(p);
 	if (!result) {
 		ptx_module_free(m);

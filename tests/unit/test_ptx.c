@@ -459,6 +459,45 @@ static void test_unsupported_is_refused(void **state)
 	assert_non_null(strstr(log, "NOWHERE"));
 }
 
+/* Damaged PTX (a vcudad worker parses what guests send) loads or is
+ * refused, never crashes or reads out of bounds (the sanitizer build runs
+ * this too). */
+static void test_mutated_ptx_is_safe(void **state)
+{
+	static const char base[] =
+	    ".version 8.0\n.target sm_80\n.address_size 64\n"
+	    ".global .align 4 .b8 tbl[8] = {1, 2, 3, 4, 5, 6, 7, 8};\n"
+	    ".visible .entry t(.param .u64 out, .param .u32 n)\n{\n"
+	    ".reg .pred %p<3>;\n.reg .b32 %r<8>;\n.reg .b64 %rd<8>;\n"
+	    "ld.param.u64 %rd1, [out];\nld.param.u32 %r1, [n];\nmov.u32 %r2, %tid.x;\n"
+	    "setp.ge.u32 %p1, %r2, %r1;\n@%p1 bra DONE;\nmul.wide.u32 %rd2, %r2, 4;\n"
+	    "add.s64 %rd3, %rd1, %rd2;\nst.global.u32 [%rd3+-4], %r2;\nDONE:\nret;\n}\n";
+	static const char alphabet[] = " .%[]{};,-0129abxz\n@!|";
+	char ptx[sizeof(base)];
+	uint32_t seed = 12345;
+	int loaded = 0;
+
+	for (int round = 0; round < 3000; round++) {
+		CUmodule mod;
+		char log[256];
+		CUjit_option opts[2] = {CU_JIT_ERROR_LOG_BUFFER,
+					CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+		void *vals[2] = {log, (void *)(uintptr_t)sizeof(log)};
+		memcpy(ptx, base, sizeof(base));
+		for (int k = 0; k < 1 + round % 4; k++) {
+			seed = seed * 1103515245u + 12345u;
+			size_t pos = (seed >> 8) % (sizeof(base) - 1);
+			seed = seed * 1103515245u + 12345u;
+			ptx[pos] = alphabet[(seed >> 8) % (sizeof(alphabet) - 1)];
+		}
+		if (cuModuleLoadDataEx(&mod, ptx, 2, opts, vals) == CUDA_SUCCESS) {
+			loaded++;
+			cuModuleUnload(mod);
+		}
+	}
+	assert_true(loaded > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +511,7 @@ int main(void)
 	    cmocka_unit_test(test_atomics),
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
+	    cmocka_unit_test(test_mutated_ptx_is_safe),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
