@@ -257,6 +257,7 @@ cudaError_t cudaDeviceReset(void)
 	SHIM_REQUEST(rq, CTX_RESET, ctx_reset, m);
 	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
 	device_forget(shim_device);
+	shim_modules_forget(shim_device);
 	/* A reset device starts over: errors that stuck to it are gone. */
 	if (e == cudaSuccess)
 		__atomic_store_n(&shim.sticky, 0, __ATOMIC_RELAXED);

@@ -195,6 +195,20 @@ static struct shim_var *module_var(const void *host_var)
 	return v;
 }
 
+/* After cudaDeviceReset the server has unloaded this device's modules:
+ * they are loaded again on next use. */
+void shim_modules_forget(int device)
+{
+	pthread_mutex_lock(&module_lock);
+	for (struct shim_fatbin *f = fatbins; f; f = f->next)
+		f->server_module[device] = 0;
+	for (struct shim_func *f = funcs; f; f = f->next)
+		f->server_func[device] = 0;
+	for (struct shim_var *v = vars; v; v = v->next)
+		v->dptr[device] = 0;
+	pthread_mutex_unlock(&module_lock);
+}
+
 /* ---- loading on the server ---------------------------------------------------------- */
 
 /* Parameter layouts of a fat binary's kernels: from a cubin, else the PTX. */

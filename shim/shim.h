@@ -65,6 +65,9 @@ cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsig
  * per_thread: the call came through a _ptds/_ptsz entry point. */
 uint64_t shim_stream_id(cudaStream_t s, int per_thread);
 
+/* Forgets what the server had loaded for a device (after a reset). */
+void shim_modules_forget(int device);
+
 /* An attribute of a device from the cache; -1 if it has none. */
 int shim_attribute(int device, int attr);
 

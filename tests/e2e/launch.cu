@@ -161,5 +161,13 @@ int main()
 	OK(cudaMemcpy(hi, di, sizeof(hi), cudaMemcpyDeviceToHost));
 	EXPECT(hi[0] == 0 && hi[255] == 255 * 3); // reversed back
 	OK(cudaStreamDestroy(s));
+	// After a reset the device starts over: kernels and symbols work again.
+	OK(cudaDeviceReset());
+	OK(cudaMalloc(&df, sizeof(hf)));
+	OK(cudaMemcpyToSymbol(lut, table, sizeof(table)));
+	use_symbols<<<1, 64>>>(df);
+	OK(cudaGetLastError());
+	OK(cudaMemcpy(hf, df, sizeof(hf), cudaMemcpyDeviceToHost));
+	EXPECT(hf[5] == table[5] + 1.5f); // bias is back to its initializer
 	return check_done("launch");
 }
