@@ -159,6 +159,12 @@ void session_release(struct session *s, int dev)
 		vcuda_handle_free(&s->handles, (enum vcuda_handle_type)type, id);
 		free(obj);
 	}
+	for (int i = s->nthread_streams; i-- > 0;) {
+		if (dev >= 0 && s->thread_streams[i].device != dev)
+			continue;
+		s->be->cuStreamDestroy(s->thread_streams[i].s);
+		s->thread_streams[i] = s->thread_streams[--s->nthread_streams];
+	}
 	if (dev >= 0)
 		return;
 	for (int d = 0; d < s->ndevices; d++) {

@@ -39,6 +39,15 @@ struct session_event {
 	int device;
 };
 
+#define SESSION_THREAD_STREAMS 256
+
+/* A guest thread's per-thread default stream. */
+struct session_thread_stream {
+	uint32_t thread;
+	int device;
+	CUstream s;
+};
+
 struct session {
 	struct vcuda_chan *chan;
 	struct vcuda_backend *be;
@@ -51,7 +60,8 @@ struct session {
 	struct vcuda_handle_table handles;
 	struct vcuda_rangemap mem; /* allocations; tag = device */
 	CUresult deferred;	   /* first failure of a posted call not yet reported */
-	int output_fd;		   /* read end of the pipe the device's printf writes to */
+	struct session_thread_stream thread_streams[SESSION_THREAD_STREAMS];
+	int nthread_streams;
 	uint64_t calls;
 };
 

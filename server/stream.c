@@ -3,7 +3,37 @@
 
 #include <stdlib.h>
 
+#include "log.h"
 #include "session.h"
+
+/*
+ * Each guest thread's per-thread default stream is a stream of its own on
+ * the server (a blocking one: it synchronizes with the legacy default stream,
+ * as CUDA's does). Past SESSION_THREAD_STREAMS threads, or when creating
+ * one fails, the worker's own per-thread stream serves them together.
+ */
+static CUstream stream_per_thread(struct session *s, const Vcuda__Request *rq)
+{
+	struct session_thread_stream *t;
+
+	if (rq->thread == 0)
+		return CU_STREAM_PER_THREAD;
+	for (int i = 0; i < s->nthread_streams; i++)
+		if (s->thread_streams[i].thread == rq->thread &&
+		    s->thread_streams[i].device == rq->device)
+			return s->thread_streams[i].s;
+	if (s->nthread_streams == SESSION_THREAD_STREAMS)
+		return CU_STREAM_PER_THREAD;
+	t = &s->thread_streams[s->nthread_streams];
+	if (s->be->cuStreamCreateWithPriority(&t->s, 0, 0) != CUDA_SUCCESS)
+		return CU_STREAM_PER_THREAD;
+	t->thread = rq->thread;
+	t->device = rq->device;
+	s->nthread_streams++;
+	VDEBUG(server, "%s: per-thread default stream for guest thread %u on device %d", s->peer,
+	       rq->thread, rq->device);
+	return t->s;
+}
 
 CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id, CUstream *out)
 {
@@ -17,7 +47,7 @@ CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id
 		*out = CU_STREAM_LEGACY;
 		return CUDA_SUCCESS;
 	case 2:
-		*out = CU_STREAM_PER_THREAD;
+		*out = stream_per_thread(s, rq);
 		return CUDA_SUCCESS;
 	}
 	st = vcuda_handle_get(&s->handles, VCUDA_HT_STREAM, id);

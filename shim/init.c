@@ -184,6 +184,16 @@ cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsig
 	return rc ? shim_transport_error(rc) : cudaSuccess;
 }
 
+uint32_t shim_thread_id(void)
+{
+	static uint32_t next;
+	static __thread uint32_t id;
+
+	if (!id)
+		id = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+	return id;
+}
+
 uint64_t shim_stream_id(cudaStream_t s, int per_thread)
 {
 	if (s == NULL)

@@ -58,7 +58,11 @@ cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsig
 	Vcuda__Request rq = VCUDA__REQUEST__INIT;                                                  \
 	rq.call_case = VCUDA__REQUEST__CALL_##NAME;                                                \
 	rq.name = &(msg);                                                                          \
-	rq.device = shim_device
+	rq.device = shim_device;                                                                   \
+	rq.thread = shim_thread_id()
+
+/* A small number naming the calling thread, from 1. */
+uint32_t shim_thread_id(void);
 
 /* The guest value of a stream as the protocol names it: 0 legacy default,
  * 1 cudaStreamLegacy, 2 per-thread default, else the server's handle.
