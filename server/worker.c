@@ -1,6 +1,9 @@
 /* A session worker: serves one client's requests until it leaves. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -69,17 +72,17 @@ static CUresult session_use_device(struct session *s, const Vcuda__Request *rq)
 static pthread_mutex_t output_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t *output_buf;
 static size_t output_len, output_cap;
+static int output_fd = -1;
 
 #define OUTPUT_MAX (16u << 20) /* beyond this, printed text is dropped */
 
-static void *output_main(void *arg)
+/* Moves what the pipe holds into the buffer. Called with the lock held. */
+static void output_drain(void)
 {
-	int fd = (int)(intptr_t)arg;
 	uint8_t chunk[4096];
 	ssize_t n;
 
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
-		pthread_mutex_lock(&output_lock);
+	while ((n = read(output_fd, chunk, sizeof(chunk))) > 0) {
 		if (output_len + (size_t)n > output_cap && output_len + (size_t)n <= OUTPUT_MAX) {
 			size_t cap = (output_len + (size_t)n) * 2;
 			uint8_t *b = realloc(output_buf, cap);
@@ -92,9 +95,25 @@ static void *output_main(void *arg)
 			memcpy(output_buf + output_len, chunk, (size_t)n);
 			output_len += (size_t)n;
 		}
-		pthread_mutex_unlock(&output_lock);
 	}
-	return NULL;
+}
+
+/* Keeps the pipe from filling while a kernel prints. */
+static void *output_main(void *arg)
+{
+	struct pollfd p = {.fd = output_fd, .events = POLLIN};
+
+	for (;;) {
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return arg;
+		if (p.revents & (POLLERR | POLLNVAL))
+			return arg;
+		pthread_mutex_lock(&output_lock);
+		output_drain();
+		pthread_mutex_unlock(&output_lock);
+		if (p.revents & POLLHUP)
+			return arg;
+	}
 }
 
 static int worker_capture_output(void)
@@ -105,16 +124,20 @@ static int worker_capture_output(void)
 	if (pipe(fds) != 0 || dup2(fds[1], STDOUT_FILENO) < 0)
 		return -1;
 	close(fds[1]);
-	return pthread_create(&t, NULL, output_main, (void *)(intptr_t)fds[0]) == 0 ? 0 : -1;
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	output_fd = fds[0];
+	return pthread_create(&t, NULL, output_main, NULL) == 0 ? 0 : -1;
 }
 
-/* Takes what was printed so far (the caller frees it). */
+/* Takes what was printed so far, up to this moment (the caller frees it). */
 static uint8_t *output_take(size_t *len)
 {
 	uint8_t *b;
 
 	fflush(stdout);
 	pthread_mutex_lock(&output_lock);
+	if (output_fd >= 0)
+		output_drain();
 	b = output_buf;
 	*len = output_len;
 	output_buf = NULL;

@@ -57,6 +57,18 @@ static void shim_configure(struct vcuda_client_opts *o)
 		VWARN(shim, "ignoring VCUDA_CHUNK_SIZE=%s (4K to 64M)", chunk);
 }
 
+/* At exit, what the program launched last finishes and what it printed is
+ * shown, as when CUDA tears its context down. */
+static void shim_at_exit(void)
+{
+	Vcuda__CtxSynchronize m = VCUDA__CTX_SYNCHRONIZE__INIT;
+
+	if (!shim.client || vcuda_client_lost(shim.client))
+		return;
+	SHIM_REQUEST(rq, CTX_SYNCHRONIZE, ctx_synchronize, m);
+	shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+}
+
 static void shim_connect(void)
 {
 	struct vcuda_client_opts o;
@@ -90,6 +102,7 @@ static void shim_connect(void)
 		shim.devices[i] = info->devices[i];
 	VDEBUG(shim, "connected to %s: %s backend, %d device(s)", o.url, info->backend,
 	       shim.ndevices);
+	atexit(shim_at_exit);
 }
 
 cudaError_t shim_init(void)

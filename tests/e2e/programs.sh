@@ -12,6 +12,8 @@ done
 # Device printf reaches the program's own stdout, not the server's.
 run "$E2E_BIN/launch" 2>/dev/null | grep -q "^device says hello, tag 7$" || fail "device printf lost"
 grep -q "device says hello" "$WORK/server.log" && fail "device printf went to the server"
+out=$(run "$E2E_BIN/lastwords" 2>&1)
+[ "$(echo "$out" | grep -c '^last words')" -eq 3 ] || fail "output of a kernel left running at exit was lost: $out"
 # Every example, each checking its own answer.
 for ex in $(cat "$EXAMPLES/list"); do
 	out=$(run "$EXAMPLES/$ex" 2>&1)
