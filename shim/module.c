@@ -268,34 +268,49 @@ static cudaError_t module_load(struct shim_fatbin *fb, uint64_t *out)
 	return e;
 }
 
-static cudaError_t module_func_handle(struct shim_func *f, uint64_t *out)
+/* Resolving a kernel or a variable on the server happens once, by one
+ * thread; the others wait for the answer. */
+static pthread_mutex_t resolve_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static cudaError_t module_func_resolve(struct shim_func *f)
 {
 	Vcuda__ModuleGetFunction m = VCUDA__MODULE_GET_FUNCTION__INIT;
 	Vcuda__Reply *rp = NULL;
 	cudaError_t e;
 	uint64_t mod;
 
-	if (f->server_func[shim_device]) {
-		*out = f->server_func[shim_device];
-		return cudaSuccess;
-	}
 	if ((e = module_load(f->fb, &mod)) != cudaSuccess)
 		return e;
-	m.module = mod;
-	m.name = f->name;
-	SHIM_REQUEST(rq, MODULE_GET_FUNCTION, module_get_function, m);
-	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
-	if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_HANDLE)
-		f->server_func[shim_device] = rp->handle->handle;
-	else if (e == cudaSuccess || e == cudaErrorSymbolNotFound)
-		e = cudaErrorInvalidDeviceFunction;
-	vcuda_client_reply_free(rp);
 	pthread_mutex_lock(&module_lock);
 	if (!f->fb->layouts_read)
 		module_read_layouts(f->fb);
 	f->layout = vcuda_kernels_find(&f->fb->layouts, f->name);
 	pthread_mutex_unlock(&module_lock);
-	*out = f->server_func[shim_device];
+	m.module = mod;
+	m.name = f->name;
+	SHIM_REQUEST(rq, MODULE_GET_FUNCTION, module_get_function, m);
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
+	/* Published last: a handle means the layout is there too. */
+	if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_HANDLE)
+		__atomic_store_n(&f->server_func[shim_device], rp->handle->handle,
+				 __ATOMIC_RELEASE);
+	else if (e == cudaSuccess || e == cudaErrorSymbolNotFound)
+		e = cudaErrorInvalidDeviceFunction;
+	vcuda_client_reply_free(rp);
+	return e;
+}
+
+static cudaError_t module_func_handle(struct shim_func *f, uint64_t *out)
+{
+	cudaError_t e = cudaSuccess;
+
+	if (!(*out = __atomic_load_n(&f->server_func[shim_device], __ATOMIC_ACQUIRE))) {
+		pthread_mutex_lock(&resolve_lock);
+		if (!f->server_func[shim_device])
+			e = module_func_resolve(f);
+		*out = f->server_func[shim_device];
+		pthread_mutex_unlock(&resolve_lock);
+	}
 	return e;
 }
 
@@ -584,9 +599,8 @@ static cudaError_t symbol_address(const void *symbol, uint64_t *dptr, size_t *si
 		return e;
 	if (!v)
 		return cudaErrorInvalidSymbol;
-	if (!v->dptr[shim_device]) {
-		if ((e = module_load(v->fb, &m.module)) != cudaSuccess)
-			return e;
+	pthread_mutex_lock(&resolve_lock);
+	if (!v->dptr[shim_device] && (e = module_load(v->fb, &m.module)) == cudaSuccess) {
 		m.name = v->name;
 		SHIM_REQUEST(rq, MODULE_GET_GLOBAL, module_get_global, m);
 		e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
@@ -607,12 +621,11 @@ static cudaError_t symbol_address(const void *symbol, uint64_t *dptr, size_t *si
 				: e;
 		}
 		vcuda_client_reply_free(rp);
-		if (e)
-			return e;
 	}
 	*dptr = v->dptr[shim_device];
 	*size = v->size;
-	return cudaSuccess;
+	pthread_mutex_unlock(&resolve_lock);
+	return e;
 }
 
 cudaError_t cudaGetSymbolAddress(void **dev_ptr, const void *symbol)
