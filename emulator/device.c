@@ -147,19 +147,6 @@ CUresult cuDeviceTotalMem(size_t *bytes, CUdevice dev)
 	return CUDA_SUCCESS;
 }
 
-CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
-{
-	CUresult rc = emu_device_check(dev);
-
-	if (rc)
-		return rc;
-	if (!major || !minor)
-		return CUDA_ERROR_INVALID_VALUE;
-	*major = 8;
-	*minor = 0;
-	return CUDA_SUCCESS;
-}
-
 /*
  * What the CPU device reports. It presents itself as a compute capability
  * 8.0 part: the PTX it runs targets sm_75 and newer, and its limits are the
@@ -222,6 +209,19 @@ static int device_attribute_value(CUdevice_attribute a)
 	if (a == CU_DEVICE_ATTRIBUTE_NUMA_ID || a == CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID)
 		return -1;
 	return device_attributes[a];
+}
+
+CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
+{
+	CUresult rc = emu_device_check(dev);
+
+	if (rc)
+		return rc;
+	if (!major || !minor)
+		return CUDA_ERROR_INVALID_VALUE;
+	*major = device_attribute_value(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+	*minor = device_attribute_value(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+	return CUDA_SUCCESS;
 }
 
 CUresult cuDeviceGetAttribute(int *value, CUdevice_attribute attrib, CUdevice dev)

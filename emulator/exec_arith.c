@@ -246,7 +246,7 @@ uint32_t shf(uint32_t a, uint32_t b, uint32_t n, int left, int clamp)
 	return left ? (uint32_t)((v << n) >> 32) : (uint32_t)(v >> n);
 }
 
-int set_round(uint32_t mods, int is_int_target)
+int set_round(uint32_t mods)
 {
 	int mode = FE_TONEAREST, old = fegetround();
 
@@ -256,7 +256,6 @@ int set_round(uint32_t mods, int is_int_target)
 		mode = FE_DOWNWARD;
 	else if (mods & MOD_RP)
 		mode = FE_UPWARD;
-	(void)is_int_target;
 	if (mode != old)
 		fesetround(mode);
 	return old;
@@ -523,7 +522,7 @@ uint64_t convert(const struct ptx_insn *in, uint64_t v)
 			if (in->mods & MOD_INTRND)
 				x = round_integral(x, in->mods);
 			if (ds == 4 && ss == 8 && (in->mods & (MOD_RZ | MOD_RM | MOD_RP))) {
-				int old = set_round(in->mods, 0);
+				int old = set_round(in->mods);
 				volatile float f = (float)x;
 				fesetround(old);
 				x = f;
@@ -549,7 +548,7 @@ uint64_t convert(const struct ptx_insn *in, uint64_t v)
 		uint64_t ui = trunc_to(v, ss);
 		if (dk == PK_F) {
 			int old =
-			    (in->mods & (MOD_RZ | MOD_RM | MOD_RP)) ? set_round(in->mods, 0) : -1;
+			    (in->mods & (MOD_RZ | MOD_RM | MOD_RP)) ? set_round(in->mods) : -1;
 			uint64_t r;
 			if (ds == 8)
 				r = bf64(sk == PK_S ? (double)si : (double)ui);

@@ -205,7 +205,7 @@ uint64_t bfi(uint64_t a, uint64_t b, uint64_t c, uint64_t d, unsigned size);
 uint32_t lop3(uint32_t a, uint32_t b, uint32_t c, uint32_t lut);
 uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel);
 uint32_t shf(uint32_t a, uint32_t b, uint32_t n, int left, int clamp);
-int set_round(uint32_t mods, int is_int_target);
+int set_round(uint32_t mods);
 double float_op(const struct ptx_insn *in, double a, double b, double c);
 uint64_t float_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_t rc);
 int compare(int cmp, uint8_t type, uint64_t a, uint64_t b);

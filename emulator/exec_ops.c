@@ -381,7 +381,7 @@ void do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 		return;
 	}
 	if (fl && (in->mods & (MOD_RZ | MOD_RM | MOD_RP)))
-		old = set_round(in->mods, 0);
+		old = set_round(in->mods);
 	if (fl) {
 		LANES(m)
 		set_reg(X, d, (int)l,

@@ -49,6 +49,10 @@ CUresult srv_module_unload(struct session *s, const Vcuda__Request *rq, const st
 
 	if (!sm)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "unknown module");
+	/* Its variables stop being memory of the session. */
+	for (size_t i = s->mem.n; i-- > 0;)
+		if (s->mem.r[i].data == sm)
+			vcuda_rangemap_remove(&s->mem, s->mem.r[i].base, NULL);
 	rc = s->be->cuModuleUnload(sm->m);
 	free(sm);
 	return rc;

@@ -79,8 +79,6 @@ struct session_reply {
 		Vcuda__OccupancyReply occupancy;
 	} u;
 	int32_t func_attrs[CU_FUNC_ATTRIBUTE_MAX];
-	uint8_t *output; /* printed by the device, sent with the reply */
-	size_t output_len;
 	Vcuda__DeviceInfo devices[SESSION_MAX_DEVICES];
 	Vcuda__DeviceInfo *device_ptrs[SESSION_MAX_DEVICES];
 	int32_t attrs[SESSION_MAX_DEVICES][CU_DEVICE_ATTRIBUTE_MAX];

@@ -82,8 +82,14 @@ cudaError_t cudaFree(void *ptr)
 
 	if (e || !ptr)
 		return shim_ret(e);
+	/* A module variable (its range carries the variable) is not the
+	 * program's to free. */
 	pthread_mutex_lock(&shim.lock);
-	known = vcuda_rangemap_remove(&shim.dmem, (uintptr_t)ptr, &r) == 0;
+	{
+		const struct vcuda_range *f = vcuda_rangemap_find(&shim.dmem, (uintptr_t)ptr);
+		known = f && f->base == (uintptr_t)ptr && !f->data &&
+			vcuda_rangemap_remove(&shim.dmem, (uintptr_t)ptr, &r) == 0;
+	}
 	pthread_mutex_unlock(&shim.lock);
 	if (!known)
 		return shim_ret(cudaErrorInvalidValue);

@@ -36,7 +36,6 @@ struct shim_func {
 	char *name;
 	const struct vcuda_kernel_info *layout;
 	uint64_t server_func[SHIM_MAX_DEVICES];
-	int max_threads[SHIM_MAX_DEVICES]; /* 0 until known */
 	struct shim_func *next;
 };
 
@@ -644,12 +643,10 @@ cudaError_t cudaGetSymbolAddress(void **dev_ptr, const void *symbol)
 cudaError_t cudaGetSymbolSize(size_t *size, const void *symbol)
 {
 	uint64_t d;
-	cudaError_t e;
 
 	if (!size)
 		return shim_ret(cudaErrorInvalidValue);
 	return shim_ret(symbol_address(symbol, &d, size));
-	(void)e;
 }
 
 static cudaError_t symbol_copy(void *dst, const void *src, const void *symbol, size_t count,

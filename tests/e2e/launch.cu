@@ -104,6 +104,8 @@ int main()
 	float back[4];
 	OK(cudaMemcpy(back, addr, sizeof(back), cudaMemcpyDeviceToHost));
 	EXPECT(back[3] == 20.0f && back[0] == 0.5f);
+	EXPECT_ERR(cudaFree(addr), cudaErrorInvalidValue); // a symbol is not the program's to free
+	OK(cudaMemcpy(back, addr, sizeof(back), cudaMemcpyDeviceToHost)); // and stays usable
 	EXPECT_ERR(cudaMemcpyToSymbol(bias, b2, sizeof(b2), 3 * sizeof(float)), cudaErrorInvalidValue);
 
 	OK(cudaMalloc(&di, 256 * sizeof(int)));
