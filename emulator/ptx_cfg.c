@@ -16,8 +16,7 @@ struct cfg {
 	int *start;	/* first instruction of each block */
 	int *block_of;	/* block of each instruction */
 	int (*succ)[2]; /* -1: none; nblocks: the exit */
-	uint64_t *pdom; /* nblocks+1 bitsets of words each */
-	int words;
+	int *ipdom;	/* immediate post-dominator of each block; -1: none */
 };
 
 static int cfg_ends_block(const struct ptx_insn *in)
@@ -73,71 +72,93 @@ static int cfg_build(const struct ptx_func *f, struct cfg *g)
 	return 0;
 }
 
+/*
+ * Immediate post-dominators by Cooper, Harvey and Kennedy's iterative
+ * algorithm ("A Simple, Fast Dominance Algorithm") on the reversed graph,
+ * rooted at the exit. Memory is linear in the number of blocks, so a
+ * module with a huge control-flow graph cannot make the host allocate a
+ * quadratic bit matrix. Blocks from which the exit cannot be reached (an
+ * endless loop) have none.
+ */
 static int cfg_postdominators(struct cfg *g)
 {
-	int n = g->nblocks + 1, changed = 1;
-	uint64_t *tmp;
+	int n = g->nblocks + 1, exit_node = g->nblocks, k = 0, changed = 1;
+	int *npred = calloc((size_t)n + 1, sizeof(int)), *pred = malloc((size_t)n * 2 * sizeof(int));
+	int *po = malloc((size_t)n * sizeof(int)), *order = malloc((size_t)n * sizeof(int));
+	int *stack = malloc((size_t)n * sizeof(int)), *next = calloc((size_t)n, sizeof(int));
+	int rc = -1, sp = 0;
 
-	g->words = (n + 63) / 64;
-	g->pdom = malloc((size_t)n * (size_t)g->words * sizeof(uint64_t));
-	tmp = malloc((size_t)g->words * sizeof(uint64_t));
-	if (!g->pdom || !tmp) {
-		free(tmp);
-		return -1;
-	}
+	g->ipdom = malloc((size_t)n * sizeof(int));
+	if (!npred || !pred || !po || !order || !stack || !next || !g->ipdom)
+		goto out_free;
+	/* CFG predecessors (the reversed graph's successors), as offsets. */
+	for (int b = 0; b < g->nblocks; b++)
+		for (int j = 0; j < 2; j++)
+			if (g->succ[b][j] >= 0)
+				npred[g->succ[b][j] + 1]++;
 	for (int b = 0; b < n; b++)
-		memset(g->pdom + (size_t)b * g->words, b == g->nblocks ? 0 : 0xff,
-		       (size_t)g->words * sizeof(uint64_t));
-	g->pdom[(size_t)g->nblocks * g->words + g->nblocks / 64] |= 1ull << (g->nblocks % 64);
+		npred[b + 1] += npred[b];
+	for (int b = 0; b < g->nblocks; b++)
+		for (int j = 0; j < 2; j++)
+			if (g->succ[b][j] >= 0)
+				pred[npred[g->succ[b][j]] + next[g->succ[b][j]]++] = b;
+	/* Post-order of a depth-first walk of the reversed graph from the exit. */
+	for (int b = 0; b < n; b++) {
+		po[b] = -1;
+		next[b] = 0;
+		g->ipdom[b] = -1;
+	}
+	stack[sp++] = exit_node;
+	po[exit_node] = -2; /* on the stack */
+	while (sp > 0) {
+		int b = stack[sp - 1];
+		if (npred[b] + next[b] < npred[b + 1]) {
+			int q = pred[npred[b] + next[b]++];
+			if (po[q] == -1) {
+				po[q] = -2;
+				stack[sp++] = q;
+			}
+			continue;
+		}
+		sp--;
+		po[b] = k;
+		order[k++] = b;
+	}
+	g->ipdom[exit_node] = exit_node;
 	while (changed) {
 		changed = 0;
-		for (int b = g->nblocks - 1; b >= 0; b--) {
-			memset(tmp, 0xff, (size_t)g->words * sizeof(uint64_t));
-			for (int k = 0; k < 2; k++) {
-				int s = g->succ[b][k];
-				if (s < 0)
+		for (int i = k - 2; i >= 0; i--) { /* reverse post-order, the exit first */
+			int b = order[i], d = -1;
+			for (int j = 0; j < 2; j++) {
+				int s = g->succ[b][j];
+				if (s < 0 || g->ipdom[s] < 0)
 					continue;
-				for (int w = 0; w < g->words; w++)
-					tmp[w] &= g->pdom[(size_t)s * g->words + w];
+				if (d < 0) {
+					d = s;
+					continue;
+				}
+				while (d != s) {
+					while (po[d] < po[s])
+						d = g->ipdom[d];
+					while (po[s] < po[d])
+						s = g->ipdom[s];
+				}
 			}
-			tmp[b / 64] |= 1ull << (b % 64);
-			if (memcmp(tmp, g->pdom + (size_t)b * g->words,
-				   (size_t)g->words * sizeof(uint64_t))) {
-				memcpy(g->pdom + (size_t)b * g->words, tmp,
-				       (size_t)g->words * sizeof(uint64_t));
+			if (d != g->ipdom[b]) {
+				g->ipdom[b] = d;
 				changed = 1;
 			}
 		}
 	}
-	free(tmp);
-	return 0;
-}
-
-static int cfg_popcount(const struct cfg *g, int b)
-{
-	int c = 0;
-
-	for (int w = 0; w < g->words; w++)
-		c += __builtin_popcountll(g->pdom[(size_t)b * g->words + w]);
-	return c;
-}
-
-/* The strict post-dominator of b closest to it: the one post-dominated by
- * all the others, so the one with the most post-dominators. */
-static int cfg_ipdom(const struct cfg *g, int b)
-{
-	int best = -1, best_count = -1;
-
-	for (int d = 0; d <= g->nblocks; d++) {
-		int c;
-		if (d == b || !(g->pdom[(size_t)b * g->words + d / 64] & (1ull << (d % 64))))
-			continue;
-		if ((c = cfg_popcount(g, d)) > best_count) {
-			best = d;
-			best_count = c;
-		}
-	}
-	return best;
+	rc = 0;
+out_free:
+	free(npred);
+	free(pred);
+	free(po);
+	free(order);
+	free(stack);
+	free(next);
+	return rc;
 }
 
 static void cfg_free(struct cfg *g)
@@ -145,7 +166,7 @@ static void cfg_free(struct cfg *g)
 	free(g->start);
 	free(g->block_of);
 	free(g->succ);
-	free(g->pdom);
+	free(g->ipdom);
 }
 
 int ptx_compute_reconvergence(struct ptx_module *m, char *log, size_t log_len)
@@ -165,7 +186,7 @@ int ptx_compute_reconvergence(struct ptx_module *m, char *log, size_t log_len)
 			int d;
 			if (in->op != OP_BRA)
 				continue;
-			d = cfg_ipdom(&g, g.block_of[i]);
+			d = g.ipdom[g.block_of[i]];
 			in->reconv = (d < 0 || d >= g.nblocks) ? -1 : g.start[d];
 		}
 		cfg_free(&g);

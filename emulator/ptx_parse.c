@@ -482,6 +482,46 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return a > 1 ? (v + a - 1) / a * a : v;
 }
 
+/* Places symbol s at the end of a state space that holds *total bytes, at
+ * most limit. Sizes and alignments are already bounded, so nothing wraps. */
+static uint64_t place(struct parser *p, uint64_t *total, struct ptx_sym *s, uint64_t limit,
+		      const char *what)
+{
+	uint64_t at = align_up(*total, s->align);
+
+	if (at > limit || s->size > limit - at)
+		parse_fail(p, "%s takes more than the %llu bytes of %s allowed", s->name,
+			   (unsigned long long)limit, what);
+	*total = at + s->size;
+	return at;
+}
+
+/* A count or size written in the PTX: a whole number from 1 (0 if zero is
+ * allowed) to max. */
+static uint64_t parse_count(struct parser *p, const char *what, uint64_t min, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(p->tok, &end, 0);
+	if (!isdigit((unsigned char)p->tok[0]) || *end || errno || v < min || v > max)
+		parse_fail(p, "bad %s '%s' (%llu to %llu)", what, p->tok, (unsigned long long)min,
+			   (unsigned long long)max);
+	return v;
+}
+
+static uint32_t parse_align(struct parser *p)
+{
+	uint32_t a;
+
+	next(p);
+	a = (uint32_t)parse_count(p, "alignment", 1, PTX_MAX_ALIGN);
+	if (a & (a - 1))
+		parse_fail(p, "alignment %u is not a power of two", a);
+	return a;
+}
+
 /* Declarations: [.align N] [.vN] .type name[[dims]] [= init]. Returns the
  * symbol. kind says where it lives. */
 static int parse_var(struct parser *p, int kind, int is_extern)
@@ -496,11 +536,12 @@ static int parse_var(struct parser *p, int kind, int is_extern)
 	for (;;) {
 		next(p);
 		if (strcmp(p->tok, ".align") == 0) {
-			next(p);
-			align = (uint32_t)strtoul(p->tok, NULL, 0);
+			align = parse_align(p);
 		} else if (p->tok[0] == '.' && p->tok[1] == 'v' &&
 			   isdigit((unsigned char)p->tok[2])) {
 			vec = (uint32_t)atoi(p->tok + 2);
+			if (vec != 2 && vec != 4 && vec != 8)
+				parse_fail(p, "bad vector width %s", p->tok);
 		} else if (p->tok[0] == '.' && type_of(p->tok + 1) != PT_NONE) {
 			type = type_of(p->tok + 1);
 		} else if (strcmp(p->tok, ".ptr") == 0 || strcmp(p->tok, ".global") == 0 ||
@@ -520,7 +561,11 @@ static int parse_var(struct parser *p, int kind, int is_extern)
 			continue;
 		}
 		next(p);
-		count *= strtoull(p->tok, NULL, 0);
+		/* Each factor and the running product stay within the limit. */
+		count *= parse_count(p, "array size", 1, PTX_MAX_VAR_BYTES);
+		if (count > PTX_MAX_VAR_BYTES / vec / PTX_SIZE(type))
+			parse_fail(p, "%s is larger than %llu bytes", name,
+				   (unsigned long long)PTX_MAX_VAR_BYTES);
 		expect(p, "]");
 	}
 	if (type == PT_PRED)
@@ -611,9 +656,14 @@ static void declare_regs(struct parser *p)
 		snprintf(base, sizeof(base), "%s", p->tok);
 		if (accept_char(p, '<')) {
 			next(p);
-			count = strtol(p->tok, NULL, 10);
+			count = (long)parse_count(p, "register count", 0, PTX_MAX_REGS);
 			expect(p, ">");
 		}
+		if ((long)f->nregs + f->npreds + (count < 0 ? 1 : count) > PTX_MAX_REGS)
+			parse_fail(p, "%s declares more than %d registers", f->name, PTX_MAX_REGS);
+		if (type != PT_PRED)
+			f->reg_types = xrealloc(p, f->reg_types,
+						(size_t)f->nregs + (size_t)(count < 0 ? 1 : count));
 		for (long i = 0; i < (count < 0 ? 1 : count); i++) {
 			char name[NAME_MAX_LEN + 24];
 			int idx;
@@ -625,7 +675,6 @@ static void declare_regs(struct parser *p)
 				idx = f->npreds++;
 			} else {
 				idx = f->nregs++;
-				f->reg_types = xrealloc(p, f->reg_types, (size_t)f->nregs);
 				f->reg_types[idx] = type;
 			}
 			map_put(p, &p->regs, name, type == PT_PRED ? -idx - 2 : idx);
@@ -910,6 +959,8 @@ static struct ptx_insn *new_insn(struct parser *p)
 {
 	struct ptx_func *f = p->f;
 
+	if (f->ninsns == PTX_MAX_INSNS)
+		parse_fail(p, "%s has more than %d instructions", f->name, PTX_MAX_INSNS);
 	if (f->ninsns == f->cap) {
 		f->cap = f->cap ? f->cap * 2 : 64;
 		f->insns = xrealloc(p, f->insns, (size_t)f->cap * sizeof(*f->insns));
@@ -982,6 +1033,8 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 		}
 	}
 	expect(p, ";");
+	if (in->op == OP_BRA && (in->nops != 1 || in->o[0].kind != OK_LABEL))
+		parse_fail(p, "bra takes one label (indirect branches are not supported)");
 	p->f->ninsns++;
 }
 
@@ -1002,8 +1055,7 @@ static void parse_param_list(struct parser *p, struct ptx_param **out, int *n, u
 		for (;;) {
 			next(p);
 			if (strcmp(p->tok, ".align") == 0) {
-				next(p);
-				align = (uint32_t)strtoul(p->tok, NULL, 0);
+				align = parse_align(p);
 			} else if (strcmp(p->tok, ".ptr") == 0) {
 				is_ptr = 1;
 			} else if (p->tok[0] == '.' && type_of(p->tok + 1) != PT_NONE) {
@@ -1023,14 +1075,21 @@ static void parse_param_list(struct parser *p, struct ptx_param **out, int *n, u
 		pp->name = xstrdup(p, p->tok);
 		if (accept_char(p, '[')) {
 			next(p);
-			count = (uint32_t)strtoul(p->tok, NULL, 0);
+			count = (uint32_t)parse_count(p, "parameter array size", 1,
+						      PTX_MAX_FPARAM_BYTES);
 			expect(p, "]");
 		}
 		pp->size = PTX_SIZE(type) * count;
 		pp->align = align ? align : PTX_SIZE(type);
-		pp->offset = (uint32_t)align_up(*size, pp->align);
-		*size = pp->offset + pp->size;
 		sym = add_sym(p, pp->name, kind, pp->size, pp->align);
+		{
+			uint64_t total = *size;
+			pp->offset = (uint32_t)place(
+			    p, &total, &p->m->syms[sym],
+			    kind == SYM_KPARAM ? PTX_MAX_KPARAM_BYTES : PTX_MAX_FPARAM_BYTES,
+			    "parameters");
+			*size = (uint32_t)total;
+		}
 		p->m->syms[sym].offset = pp->offset;
 		map_put(p, &p->locals, pp->name, sym);
 		next(p);
@@ -1066,8 +1125,8 @@ static void parse_perf_directives(struct parser *p)
 				i--;
 				continue;
 			}
-			if (dims)
-				dims[i] = (uint32_t)strtoul(p->tok, NULL, 0);
+			if (dims) /* a block has at most 1024 threads */
+				dims[i] = (uint32_t)parse_count(p, "block dimension", 1, 1024);
 		}
 		if (peek_char(p) == ';')
 			next(p);
@@ -1098,14 +1157,16 @@ static void parse_body(struct parser *p)
 			int sym = parse_var(p, kind, 0);
 			struct ptx_sym *s = &p->m->syms[sym];
 			if (kind == SYM_LOCAL) {
-				s->offset = align_up(p->f->local_size, s->align);
-				p->f->local_size = (uint32_t)(s->offset + s->size);
+				uint64_t total = p->f->local_size;
+				s->offset = place(p, &total, s, PTX_MAX_LOCAL_BYTES, "local memory");
+				p->f->local_size = (uint32_t)total;
 			} else if (kind == SYM_FPARAM) {
-				s->offset = align_up(p->f->frame_param_size, s->align);
-				p->f->frame_param_size = (uint32_t)(s->offset + s->size);
+				uint64_t total = p->f->frame_param_size;
+				s->offset = place(p, &total, s, PTX_MAX_FPARAM_BYTES, "parameters");
+				p->f->frame_param_size = (uint32_t)total;
 			} else {
-				s->offset = align_up(p->m->shared_size, s->align);
-				p->m->shared_size = s->offset + s->size;
+				s->offset = place(p, &p->m->shared_size, s, PTX_MAX_SHARED_BYTES,
+						  "static shared memory");
 				p->f->uses_shared = 1;
 			}
 			map_put(p, &p->locals, s->name, sym);
@@ -1150,6 +1211,7 @@ static void resolve_labels(struct parser *p)
 		p->f->insns[p->fixups[i].insn].target = target;
 		p->f->insns[p->fixups[i].insn].o[p->fixups[i].op].imm = target;
 		free(p->fixups[i].name);
+		p->fixups[i].name = NULL; /* a failure below frees the rest */
 	}
 	p->nfixups = 0;
 }
@@ -1285,16 +1347,16 @@ static void parse_module(struct parser *p)
 			struct ptx_sym *s = &p->m->syms[sym];
 			s->func = -1;
 			if (kind == SYM_CONST) {
-				s->offset = align_up(p->m->const_size, s->align);
-				p->m->const_size = s->offset + s->size;
+				s->offset = place(p, &p->m->const_size, s, PTX_MAX_CONST_BYTES,
+						  "constant memory");
 			} else if (kind == SYM_SHARED && s->is_array_unsized) {
 				p->m->has_dyn_shared = 1; /* placed after static shared memory */
 			} else if (kind == SYM_SHARED) {
-				s->offset = align_up(p->m->shared_size, s->align);
-				p->m->shared_size = s->offset + s->size;
+				s->offset = place(p, &p->m->shared_size, s, PTX_MAX_SHARED_BYTES,
+						  "static shared memory");
 			} else {
-				s->offset = align_up(p->m->global_size, s->align);
-				p->m->global_size = s->offset + s->size;
+				s->offset = place(p, &p->m->global_size, s, PTX_MAX_GLOBAL_BYTES,
+						  "global variables");
 			}
 			map_put(p, &p->globals, s->name, sym);
 		} else if (strcmp(p->tok, ".callprototype") == 0 || strcmp(p->tok, ".alias") == 0) {
@@ -1342,6 +1404,12 @@ struct ptx_module *ptx_parse(const char *text, char *log, size_t log_len)
 	struct ptx_module *volatile m = calloc(1, sizeof(*m));
 	struct ptx_module *volatile result = NULL;
 
+	if (strnlen(text, PTX_MAX_TEXT + 1) > PTX_MAX_TEXT) {
+		snprintf(log, log_len, "PTX text larger than %u bytes", PTX_MAX_TEXT);
+		free(p);
+		free(m);
+		return NULL;
+	}
 	if (!p || !m || !(m->text = strdup(text))) {
 		snprintf(log, log_len, "out of memory");
 		free(p);

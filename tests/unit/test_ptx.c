@@ -459,6 +459,98 @@ static void test_unsupported_is_refused(void **state)
 	assert_non_null(strstr(log, "NOWHERE"));
 }
 
+/* Loads a whole module's text; returns the result, the log in log. */
+static CUresult load_text(const char *ptx, char *log, size_t log_len)
+{
+	CUmodule mod;
+	CUjit_option opts[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+	void *vals[2] = {log, (void *)(uintptr_t)log_len};
+	CUresult rc = cuModuleLoadDataEx(&mod, ptx, 2, opts, vals);
+
+	if (rc == CUDA_SUCCESS)
+		cuModuleUnload(mod);
+	return rc;
+}
+
+#define PTX_HEAD ".version 8.0\n.target sm_80\n.address_size 64\n"
+
+/* What a hostile guest's PTX tried: each is refused with a message, without
+ * a double free, an out-of-bounds read or an unbounded allocation. */
+static void test_hostile_ptx_is_refused(void **state)
+{
+	static const struct {
+		const char *decls, *body, *says;
+	} bad[] = {
+	    /* an unknown label after one that resolved: freed twice once */
+	    {"", "bra DONE2;\nbra NOWHERE;\nDONE2:", "NOWHERE"},
+	    /* a number where a label belongs: read before an array once */
+	    {"", "bra 4;", "label"},
+	    {"", "@%p1 bra %r1;", "label"},
+	    /* a register count that looped until the host ran out of memory */
+	    {".reg .b32 %big<9223372036854775807>;", "", "register count"},
+	    {".reg .b32 %big<1048576>;", "", "registers"},
+	    {".reg .b32 %big<-5>;", "", "register count"},
+	    /* sizes whose product wraps, or that no device has */
+	    {".local .align 4 .b8 l[4294967296][4294967296];", "", "array size"},
+	    {".local .align 4 .b8 l[1048576];", "", "local memory"},
+	    {".shared .align 4 .b8 s[65536];", "", "static shared memory"},
+	    {".local .align 3 .b8 l[16];", "", "power of two"},
+	    {".local .align 0 .b8 l[16];", "", "alignment"},
+	    {".local .v3 .b32 l[16];", "", "vector width"},
+	};
+	uint32_t in[96] = {0};
+	uint64_t out[32];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		char log[512] = "";
+		CUresult rc = run_body(bad[i].decls, bad[i].body, out, in, sizeof(in), log,
+				       sizeof(log));
+		if (rc != CUDA_ERROR_INVALID_PTX || !strstr(log, bad[i].says))
+			fail_msg("case %zu: result %d, log '%s' (want '%s')", i, (int)rc, log,
+				 bad[i].says);
+	}
+	{
+		char log[512] = "";
+		assert_int_equal(load_text(PTX_HEAD ".global .align 4 .b8 g[536870912];\n", log,
+					   sizeof(log)),
+				 CUDA_ERROR_INVALID_PTX);
+		assert_non_null(strstr(log, "array size"));
+		assert_int_equal(load_text(PTX_HEAD ".const .align 4 .b8 c[65540];\n", log,
+					   sizeof(log)),
+				 CUDA_ERROR_INVALID_PTX);
+		assert_non_null(strstr(log, "constant memory"));
+		assert_int_equal(
+		    load_text(PTX_HEAD ".visible .entry k(.param .align 8 .b8 p[40000])\n{\nret;\n}\n",
+			      log, sizeof(log)),
+		    CUDA_ERROR_INVALID_PTX);
+		assert_non_null(strstr(log, "parameters"));
+		assert_int_equal(
+		    load_text(PTX_HEAD ".visible .entry k() .maxntid 4294967295, 1, 1\n{\nret;\n}\n",
+			      log, sizeof(log)),
+		    CUDA_ERROR_INVALID_PTX);
+		assert_non_null(strstr(log, "block dimension"));
+	}
+}
+
+/* A function with a great many branches loads in linear memory and time
+ * (the post-dominator analysis was quadratic in blocks once). */
+static void test_large_cfg_loads(void **state)
+{
+	enum { N = 60000 };
+	size_t cap = (size_t)N * 48 + 1024, n = 0;
+	char *ptx = malloc(cap), log[256] = "";
+
+	assert_non_null(ptx);
+	n += (size_t)snprintf(ptx + n, cap - n,
+			      PTX_HEAD ".visible .entry k()\n{\n.reg .pred %%p<2>;\n"
+				       "setp.eq.u32 %%p1, 1, 1;\n");
+	for (int i = 0; i < N; i++)
+		n += (size_t)snprintf(ptx + n, cap - n, "@%%p1 bra L%d;\nL%d:\n", i, i);
+	snprintf(ptx + n, cap - n, "ret;\n}\n");
+	assert_int_equal(load_text(ptx, log, sizeof(log)), CUDA_SUCCESS);
+	free(ptx);
+}
+
 /* Damaged PTX (a vcudad worker parses what guests send) loads or is
  * refused, never crashes or reads out of bounds (the sanitizer build runs
  * this too). */
@@ -512,6 +604,8 @@ int main(void)
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
 	    cmocka_unit_test(test_mutated_ptx_is_safe),
+	    cmocka_unit_test(test_hostile_ptx_is_refused),
+	    cmocka_unit_test(test_large_cfg_loads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
