@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dprintf.h"
 #include "exec_int.h"
 #include "util.h"
 
@@ -265,72 +266,45 @@ int device_string(const struct xctx *X, uint64_t a, char *out, size_t cap, int l
 	return 0;
 }
 
-/* vprintf(format, args): args packed as the device packs them, each aligned
- * to its own size. Output goes to stdout, one call at a time. */
+struct printf_ctx {
+	const struct xctx *X;
+	uint64_t args;
+	int lane;
+};
+
+static int printf_fetch(void *ctx, size_t offset, unsigned size, void *dst)
+{
+	struct printf_ctx *c = ctx;
+	const uint8_t *p = mem_at(c->X, PS_GENERIC, c->args + offset, size, c->lane);
+
+	if (!p)
+		return -1;
+	memcpy(dst, p, size);
+	return 0;
+}
+
+static int printf_string(void *ctx, uint64_t addr, char *dst, size_t cap)
+{
+	struct printf_ctx *c = ctx;
+
+	return device_string(c->X, addr, dst, cap, c->lane);
+}
+
+/* vprintf(format, args): formatted by dprintf.c. Output goes to stdout, one
+ * call at a time. */
 int device_printf(const struct xctx *X, uint64_t fmt_addr, uint64_t args, int lane)
 {
-	char fmt[1024], out[4096], spec[32], str[512];
-	size_t o = 0, argoff = 0;
-	const char *f;
+	char fmt[DPRINTF_MAX_FORMAT], out[DPRINTF_MAX_OUTPUT];
+	struct printf_ctx ctx = {X, args, lane};
+	struct dprintf_source src = {printf_fetch, printf_string, &ctx};
+	int n;
 
 	if (device_string(X, fmt_addr, fmt, sizeof(fmt), lane) != 0)
 		return -1;
-	for (f = fmt; *f && o < sizeof(out) - 1; f++) {
-		size_t sl = 0;
-		int longs = 0, is_float, is_str, size;
-		uint64_t v = 0;
-		const uint8_t *p;
-
-		if (*f != '%') {
-			out[o++] = *f;
-			continue;
-		}
-		if (f[1] == '%') {
-			out[o++] = '%';
-			f++;
-			continue;
-		}
-		spec[sl++] = *f++;
-		while (*f && strchr("-+ #0123456789.*", *f) && sl < sizeof(spec) - 4)
-			spec[sl++] = *f++;
-		while (*f && strchr("hlLqjzt", *f)) {
-			if (*f == 'l' || *f == 'L' || *f == 'q' || *f == 'j' || *f == 'z' ||
-			    *f == 't')
-				longs++;
-			f++;
-		}
-		if (!*f)
-			break;
-		is_float = strchr("fFeEgGaA", *f) != NULL;
-		is_str = *f == 's';
-		size = (is_float || is_str || *f == 'p' || longs) ? 8 : 4;
-		argoff = (argoff + (size_t)size - 1) / (size_t)size * (size_t)size;
-		if (!(p = mem_at(X, PS_GENERIC, args + argoff, (unsigned)size, lane)))
-			return -1;
-		memcpy(&v, p, (size_t)size);
-		argoff += (size_t)size;
-		if (longs)
-			spec[sl++] = 'l';
-		spec[sl++] = *f;
-		spec[sl] = '\0';
-		if (is_float) {
-			o += (size_t)snprintf(out + o, sizeof(out) - o, spec, f64(v));
-		} else if (is_str) {
-			if (device_string(X, v, str, sizeof(str), lane) != 0)
-				snprintf(str, sizeof(str), "(bad string)");
-			o += (size_t)snprintf(out + o, sizeof(out) - o, spec, str);
-		} else if (*f == 'p') {
-			o += (size_t)snprintf(out + o, sizeof(out) - o, "%p", (void *)(uintptr_t)v);
-		} else if (longs) {
-			o += (size_t)snprintf(out + o, sizeof(out) - o, spec, (long)v);
-		} else {
-			o += (size_t)snprintf(out + o, sizeof(out) - o, spec, (int)(uint32_t)v);
-		}
-		if (o >= sizeof(out))
-			o = sizeof(out) - 1;
-	}
+	if ((n = dprintf_format(fmt, &src, out, sizeof(out))) < 0)
+		return -1;
 	pthread_mutex_lock(&printf_lock);
-	fwrite(out, 1, o, stdout);
+	fwrite(out, 1, (size_t)n, stdout);
 	pthread_mutex_unlock(&printf_lock);
-	return (int)o;
+	return n;
 }

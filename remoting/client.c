@@ -224,6 +224,23 @@ static int client_deliver(struct vcuda_client *c, const Vcuda__Reply *rp, const 
 	return 0;
 }
 
+/* A reply's payload is what the device printed; it becomes Reply.output,
+ * which vcuda__reply__free_unpacked frees with the rest. */
+static int client_take_output(Vcuda__Reply *rp, const struct vcuda_msg *m)
+{
+	if (!m->payload_len)
+		return 0;
+	if (rp->output.data)
+		free(rp->output.data);
+	if (!(rp->output.data = malloc(m->payload_len))) {
+		rp->output.len = 0;
+		return VCUDA_E_NOMEM;
+	}
+	memcpy(rp->output.data, m->payload, m->payload_len);
+	rp->output.len = m->payload_len;
+	return 0;
+}
+
 /* Receives until the reply to seq arrives. Called with the lock held. */
 static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
 {
@@ -250,11 +267,17 @@ static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
 				return rc;
 			continue;
 		}
-		vcuda_chan_release(c->chan, &m);
 		if (rp->seq == seq) {
+			rc = client_take_output(rp, &m);
+			vcuda_chan_release(c->chan, &m);
+			if (rc) {
+				vcuda_client_reply_free(rp);
+				return rc;
+			}
 			*out = rp;
 			return 0;
 		}
+		vcuda_chan_release(c->chan, &m);
 		VWARN(remoting, "unexpected reply to request %llu dropped",
 		      (unsigned long long)rp->seq);
 		vcuda_client_reply_free(rp);

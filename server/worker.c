@@ -156,10 +156,14 @@ static int session_send_reply(struct session *s, struct session_reply *out,
 	out->rp.seq = rq->seq;
 	out->rp.result = (int32_t)result;
 	out->rp.deferred = (int32_t)s->deferred;
-	out->rp.output = (ProtobufCBinaryData){len, text};
 	s->deferred = CUDA_SUCCESS;
-	rc = vcuda_wire_send(s->chan, &out->rp.base, NULL, 0, 0);
-	free(text);
+	/* What the device printed travels as the reply's payload, which has
+	 * room for all of it (OUTPUT_MAX < VCUDA_MAX_PAYLOAD); the header
+	 * would not. */
+	rc = vcuda_wire_send(s->chan, &out->rp.base, len ? text : NULL, len,
+			     len ? VCUDA_SEND_GIFT : VCUDA_SEND_COPY);
+	if (!len)
+		free(text);
 	return rc;
 }
 

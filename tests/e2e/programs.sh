@@ -14,6 +14,12 @@ run "$E2E_BIN/launch" 2>/dev/null | grep -q "^device says hello, tag 7$" || fail
 grep -q "device says hello" "$WORK/server.log" && fail "device printf went to the server"
 out=$(run "$E2E_BIN/lastwords" 2>&1)
 [ "$(echo "$out" | grep -c '^last words')" -eq 3 ] || fail "output of a kernel left running at exit was lost: $out"
+# Output larger than one reply header arrives whole; %n prints literally.
+out=$(run "$E2E_BIN/chatty" 2>&1)
+echo "$out" | grep -q "^chatty: done$" || fail "chatty did not finish: $(echo "$out" | tail -n 3)"
+n=$(echo "$out" | grep '^chatty line ' | sort -u | wc -l)
+[ "$n" -eq 4096 ] || fail "device printf lost lines: $n of 4096 arrived"
+echo "$out" | grep -q '^hostile %n format 7$' || fail "a %n format was not printed literally"
 # Every example, each checking its own answer.
 for ex in $(cat "$EXAMPLES/list"); do
 	out=$(run "$EXAMPLES/$ex" 2>&1)
