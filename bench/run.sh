@@ -17,6 +17,7 @@ for transport in ipc tcp; do
 	tcp) listen="tcp://127.0.0.1:*" ;;
 	esac
 	VCUDA_CPU_MEMORY=1G "$VCUDAD" --listen "$listen" --backend "${VCUDA_TEST_BACKEND:-cpu}" \
+		$([ "$(id -u)" -eq 0 ] && echo --allow-root) \
 		--cpu-device "$VCUDA_CPU_DEVICE" >"$work/log" 2>&1 &
 	pid=$!
 	url=

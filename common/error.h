@@ -21,7 +21,8 @@
 	X(E_URL, -11, "unsupported or malformed endpoint URL")                                     \
 	X(E_BACKEND, -12, "backend could not be loaded")                                           \
 	X(E_FULL, -13, "table full")                                                               \
-	X(E_SYSTEM, -14, "system call failed")
+	X(E_SYSTEM, -14, "system call failed")                                                     \
+	X(E_BUSY, -15, "busy; try again shortly")
 
 enum vcuda_status {
 #define VCUDA_ERR_ENUM(name, value, msg) VCUDA_##name = value,

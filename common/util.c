@@ -6,6 +6,9 @@
 #include <time.h>
 
 #include "error.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "util.h"
 
 int vcuda_parse_size(const char *s, uint64_t *out)
@@ -83,4 +86,22 @@ void vcuda_hex(const void *buf, size_t len, char *out)
 		out[2 * i + 1] = digits[p[i] & 15];
 	}
 	out[2 * len] = '\0';
+}
+
+char *vcuda_printable(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+
+	for (; src && src[i] && i + 1 < cap; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+	if (cap)
+		dst[i < cap ? i : cap - 1] = '\0';
+	return dst;
+}
+
+int vcuda_socket_protect(const char *path, unsigned mode, long gid)
+{
+	if (chmod(path, (mode_t)mode) != 0)
+		return -1;
+	return gid >= 0 ? chown(path, (uid_t)-1, (gid_t)gid) : 0;
 }

@@ -14,5 +14,12 @@ uint64_t vcuda_now_ns(void);
 int vcuda_random(void *buf, size_t len);
 /* Hex of len bytes into out (2 * len + 1 bytes). */
 void vcuda_hex(const void *buf, size_t len, char *out);
+/* Copies src into dst (cap bytes, NUL-terminated), every byte that is not
+ * printable ASCII replaced by '?', so that what a guest names cannot forge
+ * log lines or terminal escapes. Returns dst. */
+char *vcuda_printable(char *dst, size_t cap, const char *src);
+/* Gives the Unix socket at path this mode and, when gid >= 0, group.
+ * 0 or -1 with errno. */
+int vcuda_socket_protect(const char *path, unsigned mode, long gid);
 
 #endif

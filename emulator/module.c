@@ -84,7 +84,8 @@ static CUresult module_ptx(const void *image, char **ptx, char *log, size_t log_
 				 "vcuda's CPU device runs PTX");
 			return CUDA_ERROR_NO_BINARY_FOR_GPU;
 		}
-		if (vcuda_fatbin_extract(e, &text, &len, log, log_len) != 0) {
+		/* The PTX parser takes no more than PTX_MAX_TEXT bytes either. */
+		if (vcuda_fatbin_extract(e, PTX_MAX_TEXT, &text, &len, log, log_len) != 0) {
 			vcuda_fatbin_free(&fb);
 			return CUDA_ERROR_INVALID_IMAGE;
 		}

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "log.h"
 #include "transport.h"
+#include "util.h"
 #include "wire.h"
 
 /* A copy from the device whose data messages have not all arrived. */
@@ -130,8 +131,17 @@ int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client 
 	if (!c)
 		return VCUDA_E_NOMEM;
 	pthread_mutex_init(&c->lock, NULL);
-	if ((rc = client_hello(o, &hr, why, why_len)) != 0)
-		goto out_free;
+	/* A server that is starting many sessions at once asks new ones to
+	 * come back shortly; they do, within the connect timeout. */
+	for (uint64_t deadline = vcuda_now_ns() + (uint64_t)o->connect_timeout_ms * 1000000u;;) {
+		if ((rc = client_hello(o, &hr, why, why_len)) != 0)
+			goto out_free;
+		if (hr->status != VCUDA_E_BUSY || vcuda_now_ns() > deadline)
+			break;
+		vcuda__hello_reply__free_unpacked(hr, NULL);
+		hr = NULL;
+		usleep(20000 + (unsigned)(vcuda_now_ns() % 80000));
+	}
 	if (hr->status != 0) {
 		rc = hr->status;
 		snprintf(why, why_len, "the server at %s refused the session: %s", o->url,

@@ -120,9 +120,10 @@ extern const struct vcuda_transport_ops vcuda_zmq_ipc_ops;
 /* ---- URLs ----------------------------------------------------------------- */
 
 /* The URL a session worker binds for a client that came in on listen_url:
- * the same host with a system-chosen port, or a socket beside the
- * listener's. 0 or VCUDA_E_URL. */
-int vcuda_url_worker(const char *listen_url, long id, char *out, size_t cap);
+ * the same host with a system-chosen port, or the socket dir/name (the
+ * listener's private directory and an unguessable name). 0 or VCUDA_E_URL. */
+int vcuda_url_worker(const char *listen_url, const char *dir, const char *name, char *out,
+		     size_t cap);
 /* The URL a client connects to for a worker endpoint that a listener at
  * server_url announced: a tcp endpoint keeps the host the client already
  * reaches the server by. 0 or VCUDA_E_URL. */

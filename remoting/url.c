@@ -68,7 +68,8 @@ static int url_tcp_host(const char *url, char *host, size_t cap)
 	return 0;
 }
 
-int vcuda_url_worker(const char *listen_url, long id, char *out, size_t cap)
+int vcuda_url_worker(const char *listen_url, const char *dir, const char *name, char *out,
+		     size_t cap)
 {
 	char host[200];
 
@@ -78,7 +79,7 @@ int vcuda_url_worker(const char *listen_url, long id, char *out, size_t cap)
 		return url_fmt(out, cap, "tcp://%s:*", host);
 	}
 	if (url_has_scheme(listen_url, "ipc") || url_has_scheme(listen_url, "shm"))
-		return url_fmt(out, cap, "ipc://%s.w%ld", listen_url + 6, id);
+		return url_fmt(out, cap, "ipc://%s/%s", dir, name);
 	return VCUDA_E_URL;
 }
 

@@ -295,6 +295,10 @@ static int zchan_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
 
 		if (timeout_ms >= 0 && now >= deadline)
 			return VCUDA_E_TIMEOUT;
+		/* A peer that left is gone even if its messages are still
+		 * queued: a worker must not run what a departed guest sent. */
+		if (zchan_monitor(z))
+			return VCUDA_E_PEER_LOST;
 		n = zmq_poll(items, 2, left > 250 ? 250 : left);
 		if (n < 0 && errno != EINTR)
 			return VCUDA_E_TRANSPORT;

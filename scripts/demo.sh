@@ -11,7 +11,9 @@ B=$TOP/build
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/vcuda-demo.XXXXXX")
 url="ipc://$run_dir/vcudad.sock"
 say "starting vcudad (CPU device) at $url"
-VCUDA_CPU_MEMORY=${VCUDA_CPU_MEMORY:-1G} "$B/server/vcudad" --listen "$url" --backend cpu \
+allow_root=
+[ "$(id -u)" -eq 0 ] && allow_root=--allow-root # a demo; a real server runs as its own user
+VCUDA_CPU_MEMORY=${VCUDA_CPU_MEMORY:-1G} "$B/server/vcudad" --listen "$url" --backend cpu $allow_root \
 	--cpu-device "$B/emulator/.libs/libcuda.so.1" >"$run_dir/vcudad.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$run_dir"' EXIT

@@ -155,6 +155,8 @@ void session_release(struct session *s, int dev)
 			if (dev >= 0 && sm->device != dev)
 				continue;
 			s->be->cuModuleUnload(sm->m);
+			s->nmodules--;
+			s->module_bytes -= sm->bytes;
 		}
 		vcuda_handle_free(&s->handles, (enum vcuda_handle_type)type, id);
 		free(obj);

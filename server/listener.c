@@ -13,7 +13,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -25,17 +30,25 @@
 #include "vcuda.pb-c.h"
 #include "vcudad.h"
 
-#define LISTENER_MAX_WORKERS	  1024
+#define LISTENER_MAX_WORKERS	  65536
 #define LISTENER_START_TIMEOUT_MS 15000
+/* A handshake frame: the Hello is a few hundred bytes; ZeroMQ drops the
+ * connection of a peer that sends a larger frame before buffering it. */
+#define LISTENER_MAX_HELLO 4096
+/* Handshakes from local sockets (which have no address to tell peers
+ * apart) share one allowance of this many times the per-peer one. */
+#define LISTENER_LOCAL_PENDING_FACTOR 8
 
 struct worker {
 	pid_t pid;
-	int pipe_fd;	 /* until the worker reports its endpoint; -1 after */
+	int pipe_fd;	 /* until the worker's guest attaches; -1 after */
+	int reported;	 /* the worker said where it listens */
 	int sock;	 /* index of the listen socket the client came on */
 	zmq_msg_t route; /* the client's routing id, while starting */
 	uint64_t started_ns;
 	char bind_url[512];
 	char peer[256];
+	char addr[64]; /* the peer's address ("" for a local socket) */
 	char buf[600];
 	size_t buf_len;
 };
@@ -44,9 +57,11 @@ struct listener {
 	const struct vcudad_config *cfg;
 	const char *backend_kind;
 	void *socks[VCUDAD_MAX_LISTEN];
-	struct worker *workers[LISTENER_MAX_WORKERS];
+	char dirs[VCUDAD_MAX_LISTEN][512]; /* ipc: the private directory of worker sockets */
+	struct worker **workers;
 	int nworkers;
-	long next_id;
+	uint64_t refused_log_ns; /* refusals are logged at most once a second */
+	unsigned refused_quiet;	 /* refusals not logged since */
 };
 
 static volatile sig_atomic_t listener_stop, listener_child;
@@ -93,7 +108,9 @@ static void listener_send_hello_reply(struct listener *l, int sock, zmq_msg_t *r
 /* Runs this program again as the session's worker, its pipe on fd 3. */
 static pid_t listener_spawn(struct listener *l, struct worker *w)
 {
-	char parent[32], timeout[32];
+	const struct vcudad_limits *lim = &l->cfg->limits;
+	char parent[32], timeout[32], modules[32], handles[32], mbytes[32], smbytes[32], kt[32];
+	char mode[16], group[32];
 	int fds[2];
 	pid_t pid;
 
@@ -101,6 +118,13 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 		return -1;
 	snprintf(parent, sizeof(parent), "%ld", (long)getpid());
 	snprintf(timeout, sizeof(timeout), "%d", l->cfg->attach_timeout_ms);
+	snprintf(modules, sizeof(modules), "%u", lim->modules);
+	snprintf(handles, sizeof(handles), "%u", lim->handles);
+	snprintf(mbytes, sizeof(mbytes), "%llu", (unsigned long long)lim->module_bytes);
+	snprintf(smbytes, sizeof(smbytes), "%llu", (unsigned long long)lim->session_module_bytes);
+	snprintf(kt, sizeof(kt), "%d", lim->kernel_timeout_s);
+	snprintf(mode, sizeof(mode), "%o", (unsigned)l->cfg->socket_mode);
+	snprintf(group, sizeof(group), "%ld", (long)l->cfg->socket_gid);
 	pid = fork();
 	if (pid == 0) {
 		char *argv[] = {"vcudad",
@@ -117,6 +141,21 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 				(char *)l->cfg->cpu_device,
 				"--attach-timeout",
 				timeout,
+				"--max-modules",
+				modules,
+				"--max-handles",
+				handles,
+				"--max-module-size",
+				mbytes,
+				"--max-session-modules",
+				smbytes,
+				"--kernel-timeout",
+				kt,
+				"--socket-mode",
+				mode,
+				"--socket-gid",
+				group,
+				"--allow-root",
 				NULL};
 		dup2(fds[1], 3);
 		for (int fd = 4; fd < 1024; fd++)
@@ -133,15 +172,72 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 	return pid;
 }
 
+/* Logs a refused handshake, at most once a second: a flood of them must not
+ * flood the log too. */
+static void listener_refused(struct listener *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void listener_refused(struct listener *l, const char *fmt, ...)
+{
+	uint64_t now = vcuda_now_ns();
+	char msg[512];
+	va_list ap;
+
+	if (now - l->refused_log_ns < 1000000000ull) {
+		l->refused_quiet++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (l->refused_quiet)
+		VWARN(server, "refused handshake: %s (and %u more refusals in the last second)",
+		      msg, l->refused_quiet);
+	else
+		VWARN(server, "refused handshake: %s", msg);
+	l->refused_log_ns = now;
+	l->refused_quiet = 0;
+}
+
+/* Whether a new session from addr may start: the number of sessions, and
+ * of handshakes whose guest has not attached yet, from addr and in all, are
+ * bounded. 0, or a status with why. */
+static int listener_admit(struct listener *l, const char *addr, char *why, size_t why_len)
+{
+	const struct vcudad_limits *lim = &l->cfg->limits;
+	uint32_t pending = 0, from_addr = 0;
+	uint32_t allowed = *addr ? lim->pending_per_peer
+				 : lim->pending_per_peer * LISTENER_LOCAL_PENDING_FACTOR;
+
+	for (int i = 0; i < l->nworkers; i++) {
+		if (l->workers[i]->pipe_fd < 0)
+			continue;
+		pending++;
+		from_addr += strcmp(l->workers[i]->addr, addr) == 0;
+	}
+	if ((uint32_t)l->nworkers >= lim->sessions) {
+		snprintf(why, why_len, "the server holds its limit of %u sessions", lim->sessions);
+		return VCUDA_E_FULL;
+	}
+	if (from_addr >= allowed || pending >= lim->sessions / 2 + allowed) {
+		snprintf(why, why_len, "%u handshakes from %s are still in progress", from_addr,
+			 *addr ? addr : "local sockets");
+		return VCUDA_E_BUSY;
+	}
+	return 0;
+}
+
 static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const uint8_t *data,
-			   size_t len)
+			   size_t len, const char *addr)
 {
 	Vcuda__Hello *h = vcuda__hello__unpack(NULL, len, data);
-	char why[256];
+	char why[256], host[64], program[64], name[2 * 16 + 1];
+	uint8_t rnd[16];
 	struct worker *w;
+	int rc;
 
 	if (!h) {
-		VWARN(server, "refused handshake: malformed hello");
+		listener_refused(l, "malformed hello from %s", *addr ? addr : "a local socket");
 		listener_send_hello_reply(l, sock, route, VCUDA_E_PROTO, "malformed hello", NULL,
 					  NULL, 0);
 		return;
@@ -153,21 +249,38 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 			 h->protocol_version, VCUDA_PROTOCOL_VERSION,
 			 h->protocol_version < VCUDA_PROTOCOL_VERSION ? "guest's (vcuda shim)"
 								      : "server");
-		VWARN(server, "refused pid %u on %s: %s", h->pid, h->hostname, why);
+		listener_refused(l, "pid %u on %s: %s", h->pid,
+				 vcuda_printable(host, sizeof(host), h->hostname), why);
 		listener_send_hello_reply(l, sock, route, VCUDA_E_VERSION, why, NULL, NULL, 0);
 		goto out_free;
 	}
-	if (l->nworkers == LISTENER_MAX_WORKERS || !(w = calloc(1, sizeof(*w)))) {
-		listener_send_hello_reply(l, sock, route, VCUDA_E_FULL,
-					  "the server has too many sessions", NULL, NULL, 0);
+	if ((rc = listener_admit(l, addr, why, sizeof(why))) != 0 ||
+	    (rc = VCUDA_E_NOMEM, !(w = calloc(1, sizeof(*w))))) {
+		listener_refused(l, "pid %u on %s: %s", h->pid,
+				 vcuda_printable(host, sizeof(host), h->hostname),
+				 rc == VCUDA_E_NOMEM ? "out of memory" : why);
+		listener_send_hello_reply(l, sock, route, rc, rc == VCUDA_E_NOMEM ? "" : why, NULL,
+					  NULL, 0);
 		goto out_free;
 	}
-	snprintf(w->peer, sizeof(w->peer), "pid %u on %s (%s)", h->pid, h->hostname, h->program);
+	/* What the guest names itself is only for logs, and made printable. */
+	snprintf(w->peer, sizeof(w->peer), "pid %u on %s (%s)", h->pid,
+		 vcuda_printable(host, sizeof(host), h->hostname),
+		 vcuda_printable(program, sizeof(program), h->program));
+	snprintf(w->addr, sizeof(w->addr), "%s", addr);
 	w->sock = sock;
 	w->started_ns = vcuda_now_ns();
 	zmq_msg_init(&w->route);
 	zmq_msg_copy(&w->route, route);
-	vcuda_url_worker(l->cfg->listen[sock], ++l->next_id, w->bind_url, sizeof(w->bind_url));
+	/* A worker socket's name is the capability to reach it. */
+	if (vcuda_random(rnd, sizeof(rnd)) != 0) {
+		zmq_msg_close(&w->route);
+		free(w);
+		goto out_free;
+	}
+	vcuda_hex(rnd, sizeof(rnd), name);
+	vcuda_url_worker(l->cfg->listen[sock], l->dirs[sock], name, w->bind_url,
+			 sizeof(w->bind_url));
 	if ((w->pid = listener_spawn(l, w)) < 0) {
 		VERR(server, "cannot start a worker for %s: %s", w->peer, strerror(errno));
 		listener_send_hello_reply(l, sock, route, VCUDA_E_SYSTEM,
@@ -191,10 +304,15 @@ static void listener_recv(struct listener *l, int sock)
 	zmq_msg_init(&body);
 	if (zmq_msg_recv(&route, l->socks[sock], ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&route) &&
 	    zmq_msg_recv(&body, l->socks[sock], ZMQ_DONTWAIT) >= 0) {
-		if (zmq_msg_more(&body) || zmq_msg_size(&body) > 4096)
-			VWARN(server, "refused handshake: oversized or multi-part hello");
+		const char *a = zmq_msg_gets(&body, "Peer-Address");
+		char addr[64];
+		vcuda_printable(addr, sizeof(addr), a ? a : "");
+		if (zmq_msg_more(&body) || zmq_msg_size(&body) > LISTENER_MAX_HELLO)
+			listener_refused(l, "oversized or multi-part hello from %s",
+					 *addr ? addr : "a local socket");
 		else
-			listener_hello(l, sock, &route, zmq_msg_data(&body), zmq_msg_size(&body));
+			listener_hello(l, sock, &route, zmq_msg_data(&body), zmq_msg_size(&body),
+				       addr);
 	}
 	/* Drop whatever else the message had. */
 	while (zmq_msg_more(&body) && zmq_msg_recv(&body, l->socks[sock], ZMQ_DONTWAIT) >= 0)
@@ -203,22 +321,35 @@ static void listener_recv(struct listener *l, int sock)
 	zmq_msg_close(&body);
 }
 
-/* A starting worker's pipe: "ENDPOINT TOKENHEX\n", or EOF if it failed. */
+/* A starting worker's pipe: "ENDPOINT TOKENHEX\n" once it listens, then
+ * EOF when its guest has attached (or it failed). */
 static void listener_worker_report(struct listener *l, struct worker *w)
 {
 	uint8_t token[64];
 	char *space, *nl;
 	size_t tlen;
-	ssize_t n = read(w->pipe_fd, w->buf + w->buf_len, sizeof(w->buf) - 1 - w->buf_len);
+	ssize_t n;
 
+	if (w->reported) { /* the rest is the end of the handshake */
+		char b[64];
+		if (read(w->pipe_fd, b, sizeof(b)) <= 0) {
+			close(w->pipe_fd);
+			w->pipe_fd = -1;
+		}
+		return;
+	}
+	n = read(w->pipe_fd, w->buf + w->buf_len, sizeof(w->buf) - 1 - w->buf_len);
 	if (n > 0) {
 		w->buf_len += (size_t)n;
 		w->buf[w->buf_len] = '\0';
 		if (!strchr(w->buf, '\n') && w->buf_len < sizeof(w->buf) - 1)
 			return;
 	}
-	close(w->pipe_fd);
-	w->pipe_fd = -1;
+	w->reported = 1;
+	if (n <= 0) {
+		close(w->pipe_fd);
+		w->pipe_fd = -1;
+	}
 	space = strchr(w->buf, ' ');
 	nl = strchr(w->buf, '\n');
 	tlen = space && nl ? (size_t)(nl - space - 1) / 2 : 0;
@@ -269,20 +400,93 @@ static void listener_reap(struct listener *l)
 	}
 }
 
+/* Whether a Unix socket at path has a live server behind it. */
+static int listener_socket_live(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, live;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return 0;
+	memcpy(sa.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return live;
+}
+
+/* Removes a directory of worker sockets and the sockets in it. */
+static void listener_remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[1024];
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* An ipc:// endpoint: refuses to take the socket of a live server, removes
+ * a stale one and its worker directory, and makes the private directory
+ * the workers' sockets go in. Only the daemon may list it; where the
+ * socket's mode lets others connect, they may pass through it to a socket
+ * whose unguessable name the listener told them. */
+static int listener_prepare_ipc(struct listener *l, int i)
+{
+	const char *path = l->cfg->listen[i] + 6;
+	mode_t m = l->cfg->socket_mode;
+	mode_t dmode = 0700 | ((m & 0060) ? 0010 : 0) | ((m & 0006) ? 0001 : 0);
+
+	if (listener_socket_live(path)) {
+		VERR(server, "cannot listen at %s: another server is serving it", l->cfg->listen[i]);
+		return VCUDA_E_TRANSPORT;
+	}
+	if (unlink(path) == 0)
+		VINFO(server, "removed the stale socket %s", path);
+	if (snprintf(l->dirs[i], sizeof(l->dirs[i]), "%s.w", path) >= (int)sizeof(l->dirs[i]))
+		return VCUDA_E_URL;
+	listener_remove_dir(l->dirs[i]);
+	if (mkdir(l->dirs[i], 0700) != 0 || chmod(l->dirs[i], dmode) != 0 ||
+	    (l->cfg->socket_gid >= 0 && chown(l->dirs[i], (uid_t)-1, (gid_t)l->cfg->socket_gid))) {
+		VERR(server, "cannot make the worker directory %s: %s", l->dirs[i],
+		     strerror(errno));
+		return VCUDA_E_SYSTEM;
+	}
+	return 0;
+}
+
 static int listener_bind(struct listener *l)
 {
 	void *ctx = vcuda_zmq_context();
 	int linger = 0;
+	int64_t maxmsg = LISTENER_MAX_HELLO;
 
 	for (int i = 0; i < l->cfg->nlisten; i++) {
 		const char *url = l->cfg->listen[i];
+		int ipc = strncmp(url, "ipc://", 6) == 0;
 		l->socks[i] = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
 		if (!l->socks[i])
 			return VCUDA_E_TRANSPORT;
 		zmq_setsockopt(l->socks[i], ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_setsockopt(l->socks[i], ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+		if (ipc && listener_prepare_ipc(l, i) != 0)
+			return VCUDA_E_TRANSPORT;
 		if (zmq_bind(l->socks[i], url) != 0) {
 			VERR(server, "cannot listen at %s: %s", url, zmq_strerror(errno));
 			return VCUDA_E_TRANSPORT;
+		}
+		if (ipc && vcuda_socket_protect(url + 6, l->cfg->socket_mode, l->cfg->socket_gid)) {
+			VERR(server, "cannot set the mode of %s: %s", url + 6, strerror(errno));
+			return VCUDA_E_SYSTEM;
 		}
 		{
 			char ep[256];
@@ -297,8 +501,8 @@ static int listener_bind(struct listener *l)
 
 static void listener_poll(struct listener *l)
 {
-	zmq_pollitem_t items[VCUDAD_MAX_LISTEN + LISTENER_MAX_WORKERS];
-	struct worker *starting[LISTENER_MAX_WORKERS];
+	static zmq_pollitem_t items[VCUDAD_MAX_LISTEN + LISTENER_MAX_WORKERS];
+	static struct worker *starting[LISTENER_MAX_WORKERS];
 	int n = 0, ns = 0;
 
 	for (int i = 0; i < l->cfg->nlisten; i++)
@@ -337,8 +541,10 @@ static void listener_shutdown(struct listener *l)
 		listener_reap(l);
 	for (int i = 0; i < l->cfg->nlisten; i++) {
 		zmq_close(l->socks[i]);
-		if (strncmp(l->cfg->listen[i], "ipc://", 6) == 0)
+		if (strncmp(l->cfg->listen[i], "ipc://", 6) == 0) {
 			unlink(l->cfg->listen[i] + 6);
+			listener_remove_dir(l->dirs[i]);
+		}
 	}
 }
 
@@ -349,6 +555,10 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	char why[512];
 
 	l.cfg = cfg;
+	if (!(l.workers = calloc(cfg->limits.sessions, sizeof(*l.workers)))) {
+		VERR(server, "out of memory");
+		return 1;
+	}
 	listener_signals();
 	if (vcuda_backend_open(cfg->backend, cfg->cpu_device, &be, why, sizeof(why)) != 0) {
 		VERR(server, "no backend: %s", why);

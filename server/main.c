@@ -2,12 +2,15 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "transport.h"
+#include "util.h"
 #include "vcudad.h"
 #include <vcuda/version.h>
 
@@ -29,6 +32,26 @@ static void usage(FILE *f)
 	      "      --attach-timeout MS  how long a new session waits for its guest\n"
 	      "                           (default 10000)\n"
 	      "      --log SPEC           what to log, as VCUDA_LOG (e.g. server:debug)\n"
+	      "      --socket-mode MODE   permissions of ipc:// sockets, octal (default\n"
+	      "                           0660: the daemon's user and group may connect)\n"
+	      "      --socket-group GROUP the group of ipc:// sockets (name or number)\n"
+	      "      --allow-root         run as root (refused otherwise: run vcudad as\n"
+	      "                           a user of its own with access to the GPU)\n"
+	      "\n"
+	      "Limits on what one guest may make the host hold (SIZE takes K, M, G):\n"
+	      "      --max-sessions N     sessions at once, all guests (default 1024)\n"
+	      "      --max-pending N      handshakes in progress from one address\n"
+	      "                           (default 8); more are refused and logged\n"
+	      "      --max-modules N      modules a session holds at once (default 1024)\n"
+	      "      --max-handles N      streams, events, modules and kernels a session\n"
+	      "                           holds at once (default 65536)\n"
+	      "      --max-module-size SIZE  one module's fat binary, every entry\n"
+	      "                           decompressed (default 256M)\n"
+	      "      --max-session-modules SIZE  all of one session's modules, so\n"
+	      "                           measured (default 1G)\n"
+	      "      --kernel-timeout SECONDS  end a kernel that runs longer with\n"
+	      "                           CUDA_ERROR_LAUNCH_TIMEOUT (CPU device; default\n"
+	      "                           0, no limit, as on a GPU without a display)\n"
 	      "  -h, --help               show this help and exit\n"
 	      "  -V, --version            show the version and exit\n"
 	      "\n"
@@ -48,7 +71,18 @@ enum {
 	OPT_WORKER,
 	OPT_BIND,
 	OPT_PEER,
-	OPT_PARENT
+	OPT_PARENT,
+	OPT_ALLOW_ROOT,
+	OPT_MAX_SESSIONS,
+	OPT_MAX_PENDING,
+	OPT_MAX_MODULES,
+	OPT_MAX_HANDLES,
+	OPT_MAX_MODULE_SIZE,
+	OPT_MAX_SESSION_MODULES,
+	OPT_KERNEL_TIMEOUT,
+	OPT_SOCKET_MODE,
+	OPT_SOCKET_GROUP,
+	OPT_SOCKET_GID,
 };
 
 static const struct option long_opts[] = {
@@ -63,6 +97,17 @@ static const struct option long_opts[] = {
     {"bind", required_argument, NULL, OPT_BIND},
     {"peer", required_argument, NULL, OPT_PEER},
     {"parent", required_argument, NULL, OPT_PARENT},
+    {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
+    {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
+    {"max-pending", required_argument, NULL, OPT_MAX_PENDING},
+    {"max-modules", required_argument, NULL, OPT_MAX_MODULES},
+    {"max-handles", required_argument, NULL, OPT_MAX_HANDLES},
+    {"max-module-size", required_argument, NULL, OPT_MAX_MODULE_SIZE},
+    {"max-session-modules", required_argument, NULL, OPT_MAX_SESSION_MODULES},
+    {"kernel-timeout", required_argument, NULL, OPT_KERNEL_TIMEOUT},
+    {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+    {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
+    {"socket-gid", required_argument, NULL, OPT_SOCKET_GID},
     {NULL, 0, NULL, 0},
 };
 
@@ -79,9 +124,89 @@ static int parse_backend(const char *s, enum vcuda_backend_choice *out)
 	return 0;
 }
 
+/* A count option: a whole number from min to max. */
+static int parse_count(const char *opt, const char *arg, uint64_t min, uint64_t max,
+		       uint32_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+
+	if (!*arg || *end || *arg == '-' || v < min || v > max) {
+		fprintf(stderr, "vcudad: --%s takes a number from %llu to %llu, not '%s'\n", opt,
+			(unsigned long long)min, (unsigned long long)max, arg);
+		return 2;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_size_opt(const char *opt, const char *arg, uint64_t *out)
+{
+	if (vcuda_parse_size(arg, out) != 0 || *out == 0) {
+		fprintf(stderr, "vcudad: --%s takes a size such as 256M, not '%s'\n", opt, arg);
+		return 2;
+	}
+	return 0;
+}
+
+/* The options that set limits; 0, 2 on a bad value, 1 if c is not one. */
+static int parse_limit(int c, struct vcudad_limits *l)
+{
+	uint32_t v;
+	int rc;
+
+	switch (c) {
+	case OPT_MAX_SESSIONS:
+		return parse_count("max-sessions", optarg, 1, 65536, &l->sessions);
+	case OPT_MAX_PENDING:
+		return parse_count("max-pending", optarg, 1, 1024, &l->pending_per_peer);
+	case OPT_MAX_MODULES:
+		return parse_count("max-modules", optarg, 1, 1u << 20, &l->modules);
+	case OPT_MAX_HANDLES:
+		return parse_count("max-handles", optarg, 16, 1u << 24, &l->handles);
+	case OPT_MAX_MODULE_SIZE:
+		return parse_size_opt("max-module-size", optarg, &l->module_bytes);
+	case OPT_MAX_SESSION_MODULES:
+		return parse_size_opt("max-session-modules", optarg, &l->session_module_bytes);
+	case OPT_KERNEL_TIMEOUT:
+		if ((rc = parse_count("kernel-timeout", optarg, 0, 86400 * 365, &v)) == 0)
+			l->kernel_timeout_s = (int)v;
+		return rc;
+	}
+	return 1;
+}
+
+static int parse_socket_opt(int c, const char *arg, struct vcudad_config *cfg)
+{
+	struct group *g;
+	char *end;
+	long v;
+
+	if (c == OPT_SOCKET_MODE) {
+		v = strtol(arg, &end, 8);
+		if (!*arg || *end || v < 0 || v > 0777) {
+			fprintf(stderr, "vcudad: --socket-mode takes an octal mode such as 0660\n");
+			return 2;
+		}
+		cfg->socket_mode = (unsigned)v;
+		return 0;
+	}
+	v = strtol(arg, &end, 10);
+	if (*arg && !*end && v >= (c == OPT_SOCKET_GID ? -1 : 0)) {
+		cfg->socket_gid = v;
+		return 0;
+	}
+	if (c == OPT_SOCKET_GROUP && (g = getgrnam(arg)) != NULL) {
+		cfg->socket_gid = (long)g->gr_gid;
+		return 0;
+	}
+	fprintf(stderr, "vcudad: --socket-group: no group '%s'\n", arg);
+	return 2;
+}
+
 static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const char **log_spec)
 {
-	int c;
+	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "l:b:hV", long_opts, NULL)) != -1) {
 		switch (c) {
@@ -122,6 +247,15 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 		case OPT_PARENT:
 			cfg->parent = atol(optarg);
 			break;
+		case OPT_ALLOW_ROOT:
+			cfg->allow_root = 1;
+			break;
+		case OPT_SOCKET_MODE:
+		case OPT_SOCKET_GROUP:
+		case OPT_SOCKET_GID:
+			if (parse_socket_opt(c, optarg, cfg) != 0)
+				return 2;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -130,7 +264,10 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 			       VCUDA_PROTOCOL_VERSION);
 			exit(0);
 		default:
-			usage(stderr);
+			if ((rc = parse_limit(c, &cfg->limits)) == 0)
+				break;
+			if (rc == 1)
+				usage(stderr);
 			return 2;
 		}
 	}
@@ -158,6 +295,14 @@ static int check_config(const struct vcudad_config *cfg)
 			return 2;
 		}
 	}
+	if (geteuid() == 0 && !cfg->allow_root) {
+		fprintf(stderr,
+			"vcudad: refusing to run as root: a guest's kernels and the files it\n"
+			"names would be handled with root's rights. Run vcudad as a user of its\n"
+			"own with access to the GPU's device nodes (the installed systemd unit\n"
+			"uses 'vcuda'), or pass --allow-root to accept the risk.\n");
+		return 2;
+	}
 	if (cfg->attach_timeout_ms <= 0) {
 		fprintf(stderr,
 			"vcudad: --attach-timeout must be a positive number of milliseconds\n");
@@ -173,6 +318,14 @@ int main(int argc, char **argv)
 	    .cpu_device =
 		getenv("VCUDA_CPU_DEVICE") ? getenv("VCUDA_CPU_DEVICE") : VCUDA_CPU_DEVICE_PATH,
 	    .attach_timeout_ms = 10000,
+	    .socket_mode = 0660,
+	    .socket_gid = -1,
+	    .limits = {.module_bytes = 256u << 20,
+		       .session_module_bytes = 1u << 30,
+		       .modules = 1024,
+		       .handles = 65536,
+		       .sessions = 1024,
+		       .pending_per_peer = 8},
 	};
 	const char *log_spec = NULL;
 	int rc = parse_args(argc, argv, &cfg, &log_spec);

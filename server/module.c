@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,15 +21,33 @@ CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const stru
 	char why[256];
 	CUresult rc;
 
+	const struct vcudad_limits *lim = s->limits;
+	uint64_t bytes;
+
 	/* The driver trusts the bytes it loads; we do not. */
 	if (!m->payload ||
 	    vcuda_fatbin_parse(m->payload, m->payload_len, &fb, why, sizeof(why)) != 0)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_IMAGE,
 				      m->payload ? why : "no fat binary");
+	/* What the backend may decompress is bounded before it sees a byte. */
+	bytes = vcuda_fatbin_unpacked_size(&fb) + m->payload_len;
 	vcuda_fatbin_free(&fb);
+	if (bytes > lim->module_bytes) {
+		snprintf(why, sizeof(why), "a module of %llu bytes decompressed is over the %llu allowed",
+			 (unsigned long long)bytes, (unsigned long long)lim->module_bytes);
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_IMAGE, why);
+	}
+	if (s->nmodules >= lim->modules ||
+	    bytes > lim->session_module_bytes - s->module_bytes) {
+		snprintf(why, sizeof(why), "the session holds %u modules of %llu bytes (limits %u, %llu)",
+			 s->nmodules, (unsigned long long)s->module_bytes, lim->modules,
+			 (unsigned long long)lim->session_module_bytes);
+		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, why);
+	}
 	if (!(sm = calloc(1, sizeof(*sm))))
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	sm->device = rq->device;
+	sm->bytes = bytes;
 	if ((rc = s->be->cuModuleLoadData(&sm->m, m->payload)) != CUDA_SUCCESS) {
 		free(sm);
 		return rc;
@@ -36,7 +55,10 @@ CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const stru
 	if ((rc = session_reply_handle(s, rq, VCUDA_HT_MODULE, sm, out)) != CUDA_SUCCESS) {
 		s->be->cuModuleUnload(sm->m);
 		free(sm);
+		return rc;
 	}
+	s->nmodules++;
+	s->module_bytes += bytes;
 	return rc;
 }
 
@@ -54,6 +76,8 @@ CUresult srv_module_unload(struct session *s, const Vcuda__Request *rq, const st
 		if (s->mem.r[i].data == sm)
 			vcuda_rangemap_remove(&s->mem, s->mem.r[i].base, NULL);
 	rc = s->be->cuModuleUnload(sm->m);
+	s->nmodules--;
+	s->module_bytes -= sm->bytes;
 	free(sm);
 	return rc;
 }

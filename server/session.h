@@ -13,6 +13,7 @@
 #include "rangemap.h"
 #include "transport.h"
 #include "vcuda.pb-c.h"
+#include "vcudad.h"
 
 #define SESSION_MAX_DEVICES 16
 #define SESSION_TOKEN_LEN   16
@@ -26,6 +27,7 @@ struct session_stream {
 struct session_module {
 	CUmodule m;
 	int device;
+	uint64_t bytes; /* its fat binary, every entry decompressed */
 };
 
 struct session_function {
@@ -51,6 +53,7 @@ struct session_thread_stream {
 struct session {
 	struct vcuda_chan *chan;
 	struct vcuda_backend *be;
+	const struct vcudad_limits *limits;
 	uint8_t token[SESSION_TOKEN_LEN];
 	int attached;
 	const char *peer; /* for logs: "pid 123 on host (program)" */
@@ -63,6 +66,8 @@ struct session {
 	struct session_thread_stream thread_streams[SESSION_THREAD_STREAMS];
 	int nthread_streams;
 	uint64_t calls;
+	uint32_t nmodules;     /* loaded now */
+	uint64_t module_bytes; /* their sizes, decompressed */
 };
 
 /* What a handler fills in besides the result. */

@@ -2,17 +2,34 @@
 #ifndef VCUDA_VCUDAD_H
 #define VCUDA_VCUDAD_H
 
+#include <stdint.h>
+
 #include "backend.h"
 
 #define VCUDAD_MAX_LISTEN 8
 
+/* What one guest may make the host hold (defaults in main.c; --help). */
+struct vcudad_limits {
+	uint64_t module_bytes;	       /* one module, every entry decompressed */
+	uint64_t session_module_bytes; /* all of a session's loaded modules */
+	uint32_t modules;	       /* modules loaded at once, per session */
+	uint32_t handles;	       /* streams, events, modules, kernels, per session */
+	uint32_t sessions;	       /* sessions at once, all guests */
+	uint32_t pending_per_peer;     /* handshakes being answered for one address */
+	int kernel_timeout_s;	       /* 0: kernels may run for ever */
+};
+
 /* Everything vcudad is told, read and checked in one place (main.c). */
 struct vcudad_config {
+	struct vcudad_limits limits;
 	const char *listen[VCUDAD_MAX_LISTEN];
 	int nlisten;
 	enum vcuda_backend_choice backend;
 	const char *cpu_device; /* path of the CPU device library */
 	int attach_timeout_ms;
+	int allow_root;
+	unsigned socket_mode; /* of ipc:// sockets, the listener's and the workers' */
+	long socket_gid;      /* their group, or -1 */
 	/* Worker role (started by the listener, never by hand). */
 	int worker;
 	const char *bind_url;

@@ -203,6 +203,8 @@ static int session_handle(struct session *s, const struct vcuda_msg *m)
 	}
 	if (rq->call_case == VCUDA__REQUEST__CALL_ATTACH && !s->attached)
 		rc = VCUDA_E_AUTH;
+	else if (rq->call_case == VCUDA__REQUEST__CALL_ATTACH)
+		close(3); /* tells the listener the handshake is over */
 	if (rq->flags & VCUDA_REQ_WANT_REPLY) {
 		if (session_send_reply(s, &out, rq, result) != 0 && rc == 0)
 			rc = VCUDA_E_PEER_LOST;
@@ -264,8 +266,7 @@ static int worker_report(const char *endpoint, const uint8_t *token)
 	n = snprintf(line, sizeof(line), "%s %s\n", endpoint, hex);
 	if (n < 0 || (size_t)n >= sizeof(line) || write(3, line, (size_t)n) != n)
 		return -1;
-	close(3);
-	return 0;
+	return 0; /* fd 3 stays open until the guest attaches */
 }
 
 int vcudad_worker(const struct vcudad_config *cfg)
@@ -275,8 +276,11 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	char why[512];
 	int rc;
 
-	/* A worker never outlives its listener. */
+	/* A worker never outlives its listener, and nothing it runs for a
+	 * guest gains privileges (no setuid programs, no file capabilities). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* no core files of guest data */
 	if (cfg->parent && getppid() != (pid_t)cfg->parent)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
@@ -289,8 +293,9 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		      cfg->peer);
 	s.be = &be;
 	s.peer = cfg->peer;
+	s.limits = &cfg->limits;
 	s.current = -1;
-	vcuda_handle_table_init(&s.handles, 0);
+	vcuda_handle_table_init(&s.handles, cfg->limits.handles);
 	vcuda_rangemap_init(&s.mem);
 	if (be.cuDeviceGetCount(&s.ndevices) != CUDA_SUCCESS)
 		s.ndevices = 0;
@@ -299,6 +304,13 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	if ((rc = vcuda_chan_bind(cfg->bind_url, &s.chan)) != 0) {
 		VERR(server, "worker for %s: cannot listen at %s: %s", cfg->peer, cfg->bind_url,
 		     vcuda_strerror(rc));
+		return 1;
+	}
+	if (strncmp(cfg->bind_url, "ipc://", 6) == 0 &&
+	    vcuda_socket_protect(cfg->bind_url + 6, cfg->socket_mode, cfg->socket_gid) != 0) {
+		VERR(server, "worker for %s: cannot set the mode of its socket: %s", cfg->peer,
+		     strerror(errno));
+		vcuda_chan_close(s.chan);
 		return 1;
 	}
 	if (vcuda_random(s.token, sizeof(s.token)) != 0 ||

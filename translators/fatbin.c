@@ -207,13 +207,29 @@ int vcuda_lz4_block_decode(const uint8_t *in, size_t in_len, uint8_t *out, size_
 	return op == out_len ? 0 : VCUDA_E_PROTO;
 }
 
-int vcuda_fatbin_extract(const struct vcuda_fatbin_entry *e, uint8_t **out, size_t *len, char *why,
-			 size_t why_len)
+uint64_t vcuda_fatbin_unpacked_size(const struct vcuda_fatbin *fb)
 {
-	uint8_t *buf = malloc(e->size + 1);
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < fb->n; i++)
+		total += fb->entries[i].size; /* each at most FATBIN_MAX_ENTRY */
+	return total;
+}
+
+int vcuda_fatbin_extract(const struct vcuda_fatbin_entry *e, size_t max, uint8_t **out,
+			 size_t *len, char *why, size_t why_len)
+{
+	uint8_t *buf;
 	size_t n;
 
-	if (!buf)
+	if (e->size > max) {
+		fatbin_fail(why, why_len,
+			    "a fat binary entry of %zu bytes once decompressed is over the "
+			    "limit of %zu",
+			    e->size, max);
+		return VCUDA_E_TOOBIG;
+	}
+	if (!(buf = malloc(e->size + 1)))
 		return VCUDA_E_NOMEM;
 	if (e->compression == 2) {
 		n = ZSTD_decompress(buf, e->size, e->payload, e->payload_len);

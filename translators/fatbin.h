@@ -55,10 +55,19 @@ int vcuda_fatbin_parse(const void *data, size_t avail, struct vcuda_fatbin *fb, 
 		       size_t why_len);
 void vcuda_fatbin_free(struct vcuda_fatbin *fb);
 
+/* The default bound on one entry's decompressed size: a 17 KB zstd frame
+ * can claim a gigabyte. */
+#define VCUDA_FATBIN_MAX_ENTRY_DEFAULT (256u << 20)
+
 /* The entry's contents, decompressed, in a malloc()ed buffer with a NUL
- * after the last byte (so PTX is a C string). 0, VCUDA_E_PROTO, VCUDA_E_NOMEM. */
-int vcuda_fatbin_extract(const struct vcuda_fatbin_entry *e, uint8_t **out, size_t *len, char *why,
-			 size_t why_len);
+ * after the last byte (so PTX is a C string). An entry that would be
+ * larger than max bytes is refused before anything is allocated.
+ * 0, VCUDA_E_PROTO, VCUDA_E_TOOBIG, VCUDA_E_NOMEM. */
+int vcuda_fatbin_extract(const struct vcuda_fatbin_entry *e, size_t max, uint8_t **out,
+			 size_t *len, char *why, size_t why_len);
+
+/* What decompressing every entry would take: the sum of their sizes. */
+uint64_t vcuda_fatbin_unpacked_size(const struct vcuda_fatbin *fb);
 
 /* The PTX entry best suited to a device of compute capability arch (the
  * newest not above it), or NULL. */

@@ -13,6 +13,9 @@ if [ -n "${VCUDA_TEST_PRELOAD:-}" ]; then
 	ASAN_OPTIONS=verify_asan_link_order=0:${ASAN_OPTIONS:-}
 	export LD_PRELOAD ASAN_OPTIONS
 fi
+# vcudad refuses root without --allow-root; CI runs as root.
+ALLOW_ROOT=
+[ "$(id -u)" -eq 0 ] && ALLOW_ROOT=--allow-root
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vcuda-e2e.XXXXXX")
 SERVER_PID=
 SERVER_URL=
@@ -40,7 +43,7 @@ start_server() {
 	*) fail "unknown transport $1" ;;
 	esac
 	"$VCUDAD" --listen "$listen" --backend "$BACKEND" --cpu-device "$VCUDA_CPU_DEVICE" \
-		>"$WORK/server.log" 2>&1 &
+		$ALLOW_ROOT ${VCUDAD_OPTS:-} >"$WORK/server.log" 2>&1 &
 	SERVER_PID=$!
 	for _ in $(seq 100); do
 		SERVER_URL=$(sed -n 's/.*listening at \([^ ]*\).*/\1/p' "$WORK/server.log" | head -n 1)

@@ -51,7 +51,7 @@ static uint8_t *fatbin_ptx(const char *fatbin_name, int want_compression, size_t
 	e = vcuda_fatbin_best_ptx(&f, 1000);
 	assert_non_null(e);
 	assert_int_equal(e->compression, want_compression);
-	assert_int_equal(vcuda_fatbin_extract(e, &text, len, why, sizeof(why)), 0);
+	assert_int_equal(vcuda_fatbin_extract(e, VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &text, len, why, sizeof(why)), 0);
 	vcuda_fatbin_free(&f);
 	free(fb);
 	return text;
@@ -169,7 +169,7 @@ static void test_corrupt(void **state)
 		for (size_t i = 0; i < f.n; i++) {
 			uint8_t *out;
 			size_t n;
-			if (vcuda_fatbin_extract(&f.entries[i], &out, &n, why, sizeof(why)) == 0) {
+			if (vcuda_fatbin_extract(&f.entries[i], VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &out, &n, why, sizeof(why)) == 0) {
 				assert_true(n <= f.entries[i].size);
 				free(out);
 			}
@@ -215,7 +215,7 @@ static void test_kernel_layouts(void **state)
 
 	assert_int_equal(vcuda_fatbin_parse(fb, len, &f, why, sizeof(why)), 0);
 	assert_int_equal(
-	    vcuda_fatbin_extract(vcuda_fatbin_best_ptx(&f, 1000), &img, &n, why, sizeof(why)), 0);
+	    vcuda_fatbin_extract(vcuda_fatbin_best_ptx(&f, 1000), VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &img, &n, why, sizeof(why)), 0);
 	assert_int_equal(vcuda_kernels_from_ptx((char *)img, &from_ptx, why, sizeof(why)), 0);
 	free(img);
 	assert_true(from_ptx.n >= 14);
@@ -233,7 +233,8 @@ static void test_kernel_layouts(void **state)
 		if (f.entries[i].kind != VCUDA_FATBIN_ELF)
 			continue;
 		cubins++;
-		assert_int_equal(vcuda_fatbin_extract(&f.entries[i], &img, &n, why, sizeof(why)),
+		assert_int_equal(vcuda_fatbin_extract(&f.entries[i], VCUDA_FATBIN_MAX_ENTRY_DEFAULT,
+						      &img, &n, why, sizeof(why)),
 				 0);
 		assert_int_equal(vcuda_kernels_from_cubin(img, n, &from_elf, why, sizeof(why)), 0);
 		assert_int_equal(from_elf.n, from_ptx.n);
@@ -267,9 +268,52 @@ static void test_kernel_layouts(void **state)
 	free(fb);
 }
 
+/* An entry may claim any decompressed size: a 17 KB zstd frame claimed a
+ * gigabyte once. The claim is checked against the caller's limit before
+ * anything is allocated, and the server counts every entry's claim. */
+static void test_decompression_is_bounded(void **state)
+{
+	size_t len;
+	uint8_t *fb = slurp("kernels.fatbin", &len), *img;
+	struct vcuda_fatbin f;
+	char why[256];
+	int patched = 0;
+
+	(void)state;
+	/* Walk the container: header length at byte 6, entries after it, each
+	 * with its header length at 4, stored size at 8 and flags at 40. */
+	for (size_t off = (size_t)(fb[6] | fb[7] << 8); off + 64 <= len;) {
+		uint32_t hdr;
+		uint64_t stored, flags, claim = 1ull << 30;
+		memcpy(&hdr, fb + off + 4, 4);
+		memcpy(&stored, fb + off + 8, 8);
+		memcpy(&flags, fb + off + 40, 8);
+		if (flags & 0xa000u) { /* compressed: the decompressed size is at 56 */
+			memcpy(fb + off + 56, &claim, 8);
+			patched++;
+		}
+		off += hdr + stored;
+	}
+	assert_true(patched > 0);
+	assert_int_equal(vcuda_fatbin_parse(fb, len, &f, why, sizeof(why)), 0);
+	assert_true(vcuda_fatbin_unpacked_size(&f) >= (1ull << 30));
+	for (size_t i = 0; i < f.n; i++) {
+		size_t n;
+		if (!f.entries[i].compression)
+			continue;
+		assert_int_equal(vcuda_fatbin_extract(&f.entries[i], VCUDA_FATBIN_MAX_ENTRY_DEFAULT,
+						      &img, &n, why, sizeof(why)),
+				 VCUDA_E_TOOBIG);
+		assert_non_null(strstr(why, "limit"));
+	}
+	vcuda_fatbin_free(&f);
+	free(fb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_decompression_is_bounded),
 	    cmocka_unit_test(test_zstd),	   cmocka_unit_test(test_lz4),
 	    cmocka_unit_test(test_uncompressed),   cmocka_unit_test(test_several_targets),
 	    cmocka_unit_test(test_ptx_only),	   cmocka_unit_test(test_wrapper),
