@@ -131,7 +131,16 @@ static int run_warp(struct block *B, struct warp *w)
 		if (m == 0)
 			continue;
 		B->insns += (uint64_t)__builtin_popcount(m);
+		if (__builtin_expect((in->mods & MOD_CC) != 0, 0)) {
+			do_carry(&X, in, m);
+			continue;
+		}
 		switch (in->op) {
+		case OP_ADDC:
+		case OP_SUBC:
+		case OP_MADC:
+			do_carry(&X, in, m);
+			break;
 		case OP_MOV:
 			do_mov(&X, in, m);
 			break;

@@ -43,6 +43,7 @@ struct warp {
 	int id;
 	uint32_t valid, exited;
 	int done, at_barrier, depth;
+	uint32_t carry; /* CC.CF of each lane, for the add.cc/addc family */
 	struct frame frames[MAX_DEPTH];
 	const uint32_t (*tid)[32]; /* [3][32], the launch's table for this warp */
 };
@@ -237,6 +238,8 @@ void do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 void do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 void do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 void do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+/* add.cc, addc, sub.cc, subc, mad.cc, madc: arithmetic through CC.CF. */
+void do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc);
 void do_return(struct xctx *X);
 const uint64_t *lane_values(const struct xctx *X, const struct ptx_operand *o, uint64_t *tmp);

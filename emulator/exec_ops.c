@@ -397,6 +397,59 @@ void do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 		fesetround(old);
 }
 
+/* The high half of a*b, for mad.hi.cc/madc.hi. */
+static uint64_t carry_mul_hi(uint64_t a, uint64_t b, unsigned size, int is_signed)
+{
+	if (size == 4)
+		return is_signed ? (uint64_t)(uint32_t)(((int64_t)(int32_t)a * (int32_t)b) >> 32)
+				 : ((a & 0xffffffffu) * (b & 0xffffffffu)) >> 32;
+	if (is_signed)
+		return (uint64_t)(((__int128)(int64_t)a * (int64_t)b) >> 64);
+	return (uint64_t)(((unsigned __int128)a * b) >> 64);
+}
+
+/*
+ * The extended-precision family, as the PTX ISA defines it: add.cc writes
+ * the carry out of an addition to CC.CF, addc adds CC.CF in; sub.cc and
+ * subc do the same with the borrow; mad.cc and madc add to the low or high
+ * half of a product. Multi-word arithmetic (unsigned __int128) compiles to
+ * chains of these.
+ */
+void do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	unsigned size = PTX_SIZE(in->type);
+	uint64_t mask = size == 8 ? ~0ull : 0xffffffffull;
+	int use_cf = in->op == OP_ADDC || in->op == OP_SUBC || in->op == OP_MADC;
+	int sets_cf = (in->mods & MOD_CC) != 0;
+	int is_sub = in->op == OP_SUB || in->op == OP_SUBC;
+	int is_mad = in->op == OP_MAD || in->op == OP_MADC;
+	uint32_t cf_out = X->w->carry & ~m;
+
+	LANES(m)
+	{
+		uint64_t a = opv(X, &in->o[1], (int)l) & mask, b = opv(X, &in->o[2], (int)l) & mask;
+		uint64_t cin = use_cf ? (X->w->carry >> l) & 1 : 0, r, cout;
+		if (is_mad) {
+			uint64_t c = opv(X, &in->o[3], (int)l) & mask;
+			a = (in->mods & MOD_HI) ? carry_mul_hi(a, b, size, PTX_KIND(in->type) == PK_S)
+						: (a * b) & mask;
+			b = c;
+		}
+		if (is_sub) { /* a - (b + cin): a borrow when b + cin exceeds a */
+			r = (a - b - cin) & mask;
+			cout = (unsigned __int128)b + cin > a;
+		} else {
+			unsigned __int128 sum = (unsigned __int128)a + b + cin;
+			r = (uint64_t)sum & mask;
+			cout = (uint64_t)(sum >> (size * 8)) & 1;
+		}
+		set_reg(X, &in->o[0], (int)l, r);
+		cf_out |= (uint32_t)cout << l;
+	}
+	if (sets_cf)
+		X->w->carry = cf_out;
+}
+
 /* Calls: device functions get a new frame; vprintf and friends run here. */
 int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 {

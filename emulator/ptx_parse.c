@@ -927,10 +927,8 @@ static void parse_call(struct parser *p, struct ptx_insn *in)
 	c.func = m->syms[fsym].func;
 	if (strcmp(p->tok, "vprintf") == 0)
 		c.builtin = 1;
-	else if (strcmp(p->tok, "malloc") == 0)
-		c.builtin = 2;
-	else if (strcmp(p->tok, "free") == 0)
-		c.builtin = 3;
+	else if (strcmp(p->tok, "malloc") == 0 || strcmp(p->tok, "free") == 0)
+		parse_fail(p, "device-side %s is not supported by the CPU device", p->tok);
 	else if (!m->funcs[c.func].defined && !m->funcs[c.func].insns && m->funcs[c.func].is_extern)
 		c.builtin = -1; /* resolved once the whole module is read */
 	if (accept_char(p, ',')) {
@@ -986,6 +984,10 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 	mod = strtok_r(opname, ".", &save);
 	if ((op = op_of(mod)) < 0)
 		parse_fail(p, "unsupported instruction '%s'", p->tok);
+	/* Known to the parser, not run by the interpreter: refused at load,
+	 * never at launch. */
+	if (op == OP_DP4A || op == OP_DP2A || op == OP_SAD || op == OP_FNS)
+		parse_fail(p, "instruction '%s' is not supported by the CPU device", p->tok);
 	in->op = (uint16_t)op;
 	if (op == OP_SHF || op == OP_PRMT) {
 		/* Their modes: shf.l/.r, .clamp/.wrap; prmt.f4e... (only default supported). */

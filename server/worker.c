@@ -167,14 +167,38 @@ static int session_send_reply(struct session *s, struct session_reply *out,
 	return rc;
 }
 
+/* VCUDA_RECORD_DIR: each request header received is written there as a
+ * file, the protocol fuzzer's seeds (tests/fuzz). For testing only. */
+static void session_record(const struct vcuda_msg *m)
+{
+	static const char *dir;
+	static int checked;
+	static unsigned n;
+	char path[512];
+	FILE *f;
+
+	if (!checked++)
+		dir = getenv("VCUDA_RECORD_DIR");
+	if (!dir || n >= 10000)
+		return;
+	snprintf(path, sizeof(path), "%s/req-%d-%u", dir, (int)getpid(), n++);
+	if ((f = fopen(path, "wb")) != NULL) {
+		fwrite(m->hdr, 1, m->hdr_len, f);
+		fclose(f);
+	}
+}
+
 /* Handles one request. Returns nonzero when the session must end. */
 static int session_handle(struct session *s, const struct vcuda_msg *m)
 {
 	static struct session_reply out; /* large; one request at a time */
-	Vcuda__Request *rq = vcuda_wire_request(m);
+	Vcuda__Request *rq;
 	const struct session_call *call;
 	CUresult result;
 	int rc = 0;
+
+	session_record(m);
+	rq = vcuda_wire_request(m);
 
 	if (!rq) {
 		session_refuse(s, NULL, CUDA_ERROR_INVALID_VALUE,

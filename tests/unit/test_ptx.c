@@ -459,6 +459,44 @@ static void test_unsupported_is_refused(void **state)
 	assert_non_null(strstr(log, "NOWHERE"));
 }
 
+/* The carry chain that unsigned __int128 compiles to: add.cc/addc,
+ * sub.cc/subc, mad.cc/madc, in 32 and 64 bits, against the host's own
+ * wide arithmetic. */
+#define JOIN_HI_LO "cvt.u64.u32 %rd7, %r5; shl.b64 %rd7, %rd7, 32; cvt.u64.u32 %rd8, %r3;" \
+		   "or.b64 %rd9, %rd7, %rd8;"
+static void test_carry_chains(void **state)
+{
+	uint64_t out[32];
+
+	(void)state;
+	run_u32("add.cc.u32 %r3, %r1, %r2; addc.u32 %r5, 0, 0;" JOIN_HI_LO, out);
+	CHECK_LANES((uint64_t)A[i] + B[i]);
+	run_u32("sub.cc.u32 %r3, %r1, %r2; subc.u32 %r5, 0, 0;" JOIN_HI_LO, out);
+	CHECK_LANES(((uint64_t)(A[i] < B[i] ? 0xffffffffu : 0) << 32) | (uint32_t)(A[i] - B[i]));
+	run_u32("mad.lo.cc.u32 %r3, %r1, %r2, %r4; madc.hi.u32 %r5, %r1, %r2, 0;" JOIN_HI_LO, out);
+	CHECK_LANES((uint64_t)A[i] * B[i] + C[i]);
+	/* A three-word chain: addc.cc passes the carry on. */
+	run_u32("add.cc.u32 %r3, %r1, -1; addc.cc.u32 %r5, %r2, -1; addc.u32 %r6, 0, 0;"
+		"cvt.u64.u32 %rd9, %r6;",
+		out);
+	CHECK_LANES((((uint64_t)B[i] << 32) | A[i]) != 0);
+	/* 64 bits: the carry out of all ones plus a. */
+	run_u32("mov.b64 %rd5, -1; cvt.u64.u32 %rd6, %r1; add.cc.u64 %rd7, %rd5, %rd6;"
+		"addc.u64 %rd9, %rd7, 0;",
+		out);
+	CHECK_LANES((uint64_t)A[i] - 1 + (A[i] != 0));
+	run_u32("cvt.u64.u32 %rd5, %r1; cvt.u64.u32 %rd6, %r2; sub.cc.u64 %rd7, %rd5, %rd6;"
+		"subc.u64 %rd9, 0, 0;",
+		out);
+	CHECK_LANES(A[i] < B[i] ? ~0ull : 0);
+	run_u32("cvt.u64.u32 %rd5, %r1; shl.b64 %rd5, %rd5, 33; cvt.u64.u32 %rd6, %r2;"
+		"shl.b64 %rd6, %rd6, 31; mul.hi.u64 %rd9, %rd5, %rd6;",
+		out);
+	CHECK_LANES((uint64_t)(((unsigned __int128)((uint64_t)A[i] << 33) *
+				((uint64_t)B[i] << 31)) >>
+			       64));
+}
+
 /* Loads a whole module's text; returns the result, the log in log. */
 static CUresult load_text(const char *ptx, char *log, size_t log_len)
 {
@@ -485,6 +523,9 @@ static void test_hostile_ptx_is_refused(void **state)
 	    {"", "bra DONE2;\nbra NOWHERE;\nDONE2:", "NOWHERE"},
 	    /* a number where a label belongs: read before an array once */
 	    {"", "bra 4;", "label"},
+	    /* parsed but not run: refused at load, never at launch */
+	    {"", "dp4a.u32.u32 %r3, %r1, %r2, %r4;", "dp4a"},
+	    {"", "sad.u32 %r3, %r1, %r2, %r4;", "sad"},
 	    {"", "@%p1 bra %r1;", "label"},
 	    /* a register count that looped until the host ran out of memory */
 	    {".reg .b32 %big<9223372036854775807>;", "", "register count"},
@@ -605,6 +646,7 @@ int main(void)
 	    cmocka_unit_test(test_unsupported_is_refused),
 	    cmocka_unit_test(test_mutated_ptx_is_safe),
 	    cmocka_unit_test(test_hostile_ptx_is_refused),
+	    cmocka_unit_test(test_carry_chains),
 	    cmocka_unit_test(test_large_cfg_loads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
