@@ -51,6 +51,21 @@ static int branch(struct frame *F, const struct ptx_insn *in, uint32_t active, u
 	return 0;
 }
 
+/* A watchdog's look at a launch that may be running for ever: called
+ * between blocks and on every 1024th backward branch of a warp. Returns
+ * nonzero (with the launch failed) once it is past its deadline. */
+static int launch_overdue(struct block *B, const struct ptx_insn *in)
+{
+	struct exec_launch *L = B->L;
+
+	if (!L->deadline_ns || vcuda_now_ns() < L->deadline_ns)
+		return 0;
+	exec_fail(B, in, CUDA_ERROR_LAUNCH_TIMEOUT,
+		  "the kernel ran longer than the CPU device's kernel timeout "
+		  "(VCUDA_CPU_KERNEL_TIMEOUT)");
+	return 1;
+}
+
 static int run_warp(struct block *B, struct warp *w)
 {
 	struct xctx X = {B, w, &w->frames[w->depth - 1]};
@@ -89,6 +104,9 @@ static int run_warp(struct block *B, struct warp *w)
 			m &= in->guard_neg ? ~F->P[in->guard] : F->P[in->guard];
 		switch (in->op) {
 		case OP_BRA:
+			if (in->target <= pc && (++B->backward & 1023) == 0 &&
+			    launch_overdue(B, in))
+				return RUN_FAULT;
 			if (branch(F, in, active, m) != 0)
 				goto out_nomem;
 			continue;
@@ -465,6 +483,11 @@ static void pool_drain(struct exec_launch *L)
 		for (uint64_t i = first; i < first + chunk; i++) {
 			if (i >= pool.total || L->error != CUDA_SUCCESS)
 				return;
+			if (L->deadline_ns && vcuda_now_ns() > L->deadline_ns) {
+				struct block b = {.L = L};
+				launch_overdue(&b, NULL);
+				return;
+			}
 			block_run(L, i);
 		}
 	}
@@ -573,6 +596,16 @@ static CUresult exec_cooperative(struct exec_launch *L, uint64_t total)
 	return L->error;
 }
 
+/* When a launch starting now must end: VCUDA_CPU_KERNEL_TIMEOUT seconds
+ * from now (vcudad --kernel-timeout sets it), or 0 for no limit. */
+static uint64_t exec_deadline(void)
+{
+	const char *env = getenv("VCUDA_CPU_KERNEL_TIMEOUT");
+	long s = env ? atol(env) : 0;
+
+	return s > 0 ? vcuda_now_ns() + (uint64_t)s * 1000000000ull : 0;
+}
+
 /* One launch at a time runs on the pool; the calling thread works too. */
 static pthread_mutex_t launch_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -582,6 +615,7 @@ CUresult exec_launch(struct exec_launch *L)
 
 	L->error = CUDA_SUCCESS;
 	L->message[0] = '\0';
+	L->deadline_ns = exec_deadline();
 	L->local_stride =
 	    (L->kernel->local_size + (kernel_calls(L) ? EXEC_STACK_BYTES : 0) + 15) & ~15u;
 	if (launch_tids(L) != 0)

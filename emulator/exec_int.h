@@ -58,7 +58,8 @@ struct block {
 	struct warp *warps;
 	int nwarps;
 	uint32_t nthreads;
-	uint64_t insns; /* lane-instructions executed */
+	uint64_t insns;	   /* lane-instructions executed */
+	uint32_t backward; /* backward branches taken, for the watchdog */
 };
 
 /* ---- values ------------------------------------------------------------------------ */

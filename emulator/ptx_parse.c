@@ -982,6 +982,8 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 	in->guard = (int16_t)guard;
 	in->guard_neg = (uint8_t)guard_neg;
 	mod = strtok_r(opname, ".", &save);
+	if (!mod) /* a token of dots alone */
+		parse_fail(p, "unexpected '%s'", p->tok);
 	if ((op = op_of(mod)) < 0)
 		parse_fail(p, "unsupported instruction '%s'", p->tok);
 	/* Known to the parser, not run by the interpreter: refused at load,

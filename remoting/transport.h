@@ -75,6 +75,10 @@ struct vcuda_transport_ops {
 
 	/* Closes the channel; queued messages are dropped. */
 	void (*close)(struct vcuda_chan *c);
+
+	/* Whether the peer is known to be gone (sticky). Unlike the other ops
+	 * it may be called from another thread while one uses the channel. */
+	int (*peer_lost)(struct vcuda_chan *c);
 };
 
 struct vcuda_chan {
@@ -106,6 +110,11 @@ static inline int vcuda_chan_recv(struct vcuda_chan *c, struct vcuda_msg *m, int
 static inline void vcuda_chan_release(struct vcuda_chan *c, struct vcuda_msg *m)
 {
 	c->ops->release(c, m);
+}
+
+static inline int vcuda_chan_peer_lost(struct vcuda_chan *c)
+{
+	return c->ops->peer_lost(c);
 }
 
 static inline void vcuda_chan_close(struct vcuda_chan *c)

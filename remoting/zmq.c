@@ -29,6 +29,7 @@ struct zchan {
 	int open_conns; /* live connections the monitor reported */
 	int ever_connected;
 	int lost;
+	pthread_mutex_t mon_lock; /* the monitor socket is read from two threads */
 	char endpoint[256];
 };
 
@@ -86,6 +87,7 @@ static void zchan_close(struct vcuda_chan *c)
 	}
 	if (z->mon)
 		zmq_close(z->mon);
+	pthread_mutex_destroy(&z->mon_lock);
 	free(z);
 }
 
@@ -98,6 +100,7 @@ static int zchan_open(const struct vcuda_transport_ops *ops, const char *url, in
 
 	if (!z)
 		return VCUDA_E_NOMEM;
+	pthread_mutex_init(&z->mon_lock, NULL);
 	z->base.ops = ops;
 	z->bound = bind;
 	if ((rc = zchan_setup(z)) != 0)
@@ -131,9 +134,13 @@ static const char *zchan_endpoint(struct vcuda_chan *c)
 	return ((struct zchan *)c)->endpoint;
 }
 
-/* Reads the monitor's pending events; returns 1 once the peer is gone. */
+/* Reads the monitor's pending events; returns 1 once the peer is gone.
+ * Thread-safe: a worker's watchdog asks while its main thread is busy. */
 static int zchan_monitor(struct zchan *z)
 {
+	int lost;
+
+	pthread_mutex_lock(&z->mon_lock);
 	for (;;) {
 		zmq_msg_t ev, addr;
 		uint16_t event;
@@ -157,7 +164,14 @@ static int zchan_monitor(struct zchan *z)
 	}
 	if (z->ever_connected && z->open_conns == 0)
 		z->lost = 1;
-	return z->lost;
+	lost = z->lost;
+	pthread_mutex_unlock(&z->mon_lock);
+	return lost;
+}
+
+static int zchan_peer_lost(struct vcuda_chan *c)
+{
+	return zchan_monitor((struct zchan *)c);
 }
 
 static void zchan_free_gift(void *data, void *hint)
@@ -171,7 +185,7 @@ static void zchan_free_gift(void *data, void *hint)
  */
 static int zchan_send_frame(struct zchan *z, zmq_msg_t *m, int more)
 {
-	zmq_pollitem_t items[2] = {{z->sock, 0, ZMQ_POLLOUT, 0}, {z->mon, 0, ZMQ_POLLIN, 0}};
+	zmq_pollitem_t items[1] = {{z->sock, 0, ZMQ_POLLOUT, 0}};
 
 	for (;;) {
 		if (zmq_msg_send(m, z->sock, ZMQ_DONTWAIT | more) >= 0)
@@ -180,7 +194,7 @@ static int zchan_send_frame(struct zchan *z, zmq_msg_t *m, int more)
 			return VCUDA_E_TRANSPORT;
 		if (zchan_monitor(z))
 			return VCUDA_E_PEER_LOST;
-		if (zmq_poll(items, 2, 250) < 0 && errno != EINTR)
+		if (zmq_poll(items, 1, 100) < 0 && errno != EINTR)
 			return VCUDA_E_TRANSPORT;
 	}
 }
@@ -283,14 +297,14 @@ out_free:
 static int zchan_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
 {
 	struct zchan *z = (struct zchan *)c;
-	zmq_pollitem_t items[2] = {{z->sock, 0, ZMQ_POLLIN, 0}, {z->mon, 0, ZMQ_POLLIN, 0}};
+	zmq_pollitem_t items[1] = {{z->sock, 0, ZMQ_POLLIN, 0}};
 	uint64_t deadline = vcuda_now_ns() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms) * 1000000u;
 
 	for (;;) {
 		/* Wake up now and then: a disconnect may have been reported
 		 * before this call started to wait. */
 		uint64_t now = vcuda_now_ns();
-		long left = timeout_ms < 0 ? 250 : (long)((deadline - now) / 1000000u);
+		long left = timeout_ms < 0 ? 100 : (long)((deadline - now) / 1000000u);
 		int n;
 
 		if (timeout_ms >= 0 && now >= deadline)
@@ -299,7 +313,7 @@ static int zchan_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
 		 * queued: a worker must not run what a departed guest sent. */
 		if (zchan_monitor(z))
 			return VCUDA_E_PEER_LOST;
-		n = zmq_poll(items, 2, left > 250 ? 250 : left);
+		n = zmq_poll(items, 1, left > 100 ? 100 : left);
 		if (n < 0 && errno != EINTR)
 			return VCUDA_E_TRANSPORT;
 		if (n > 0 && (items[0].revents & ZMQ_POLLIN))
@@ -325,7 +339,7 @@ static void zchan_release(struct vcuda_chan *c, struct vcuda_msg *m)
 	{                                                                                          \
 		.scheme = name, .bind = zchan_bind, .connect = zchan_connect,                      \
 		.endpoint = zchan_endpoint, .send = zchan_send, .recv = zchan_recv,                \
-		.release = zchan_release, .close = zchan_close,                                    \
+		.release = zchan_release, .close = zchan_close, .peer_lost = zchan_peer_lost,      \
 	}
 
 const struct vcuda_transport_ops vcuda_zmq_tcp_ops = ZCHAN_OPS("tcp");

@@ -167,6 +167,9 @@ static int session_send_reply(struct session *s, struct session_reply *out,
 	return rc;
 }
 
+static int watchdog_in_call; /* the main thread is in a handler (atomic) */
+static volatile int watchdog_stop;
+
 /* VCUDA_RECORD_DIR: each request header received is written there as a
  * file, the protocol fuzzer's seeds (tests/fuzz). For testing only. */
 static void session_record(const struct vcuda_msg *m)
@@ -223,7 +226,9 @@ static int session_handle(struct session *s, const struct vcuda_msg *m)
 	} else if (call->needs_device && (result = session_use_device(s, rq)) != CUDA_SUCCESS) {
 		/* result says why */
 	} else {
+		__atomic_store_n(&watchdog_in_call, 1, __ATOMIC_RELEASE);
 		result = call->fn(s, rq, m, &out);
+		__atomic_store_n(&watchdog_in_call, 0, __ATOMIC_RELEASE);
 	}
 	if (rq->call_case == VCUDA__REQUEST__CALL_ATTACH && !s->attached)
 		rc = VCUDA_E_AUTH;
@@ -280,6 +285,29 @@ int session_run(struct session *s, int attach_timeout_ms)
 	return rc == 0 ? 0 : 1;
 }
 
+/* ---- the watchdog --------------------------------------------------------------
+ * While the main thread is inside the backend (a kernel that runs for
+ * minutes, or for ever), nothing reads the channel. This thread notices a
+ * guest that left meanwhile and ends the worker: the process's exit ends
+ * the kernel, on the CPU device and on a GPU (the driver destroys the
+ * context), and frees everything the session held. */
+
+
+static void *watchdog_main(void *arg)
+{
+	struct session *s = arg;
+
+	while (!watchdog_stop) {
+		usleep(200000);
+		if (watchdog_stop || !__atomic_load_n(&watchdog_in_call, __ATOMIC_ACQUIRE) ||
+		    !vcuda_chan_peer_lost(s->chan))
+			continue;
+		VINFO(server, "%s left while its call was running; ending the session", s->peer);
+		_exit(0);
+	}
+	return NULL;
+}
+
 /* Tells the listener where this worker listens: "ENDPOINT TOKENHEX\n" on fd 3. */
 static int worker_report(const char *endpoint, const uint8_t *token)
 {
@@ -308,6 +336,11 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	if (cfg->parent && getppid() != (pid_t)cfg->parent)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
+	if (cfg->limits.kernel_timeout_s > 0) { /* read by the CPU device at each launch */
+		char t[32];
+		snprintf(t, sizeof(t), "%d", cfg->limits.kernel_timeout_s);
+		setenv("VCUDA_CPU_KERNEL_TIMEOUT", t, 1);
+	}
 	if (vcuda_backend_open(cfg->backend, cfg->cpu_device, &be, why, sizeof(why)) != 0) {
 		VERR(server, "worker for %s: no backend: %s", cfg->peer, why);
 		return 1;
@@ -342,7 +375,14 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		vcuda_chan_close(s.chan);
 		return 1;
 	}
-	rc = session_run(&s, cfg->attach_timeout_ms);
+	{
+		pthread_t wd;
+		int have_wd = pthread_create(&wd, NULL, watchdog_main, &s) == 0;
+		rc = session_run(&s, cfg->attach_timeout_ms);
+		watchdog_stop = 1;
+		if (have_wd)
+			pthread_join(wd, NULL);
+	}
 	vcuda_chan_close(s.chan);
 	vcuda_handle_table_fini(&s.handles);
 	vcuda_rangemap_fini(&s.mem);

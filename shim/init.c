@@ -132,6 +132,7 @@ static int shim_is_sticky(int cu)
 {
 	switch (cu) {
 	case 700:
+	case 702: /* a launch timeout: the context must be destroyed, as after a fault */
 	case 710:
 	case 714:
 	case 715:
