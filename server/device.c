@@ -92,6 +92,13 @@ CUresult srv_ctx_reset(struct session *s, const Vcuda__Request *rq, const struct
 	session_release(s, rq->device);
 	if ((r = s->be->cuDeviceGet(&h, rq->device)) != CUDA_SUCCESS)
 		return r;
+	/* NVIDIA's driver destroys the primary context on reset: the handle
+	 * retained before names a destroyed context (found on an H200), so it
+	 * is given up and the next call retains a fresh one. */
+	if (s->primary[rq->device]) {
+		s->be->cuDevicePrimaryCtxRelease(h);
+		s->primary[rq->device] = NULL;
+	}
 	r = s->be->cuDevicePrimaryCtxReset(h);
 	s->current = -1;
 	return r;
