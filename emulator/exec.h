@@ -37,8 +37,8 @@ struct exec_launch {
 	uint64_t grid_workspace;  /* cooperative launches: device memory for grid.sync */
 	int cooperative;	  /* every block on a thread of its own, all at once */
 	uint32_t (*tids)[32];	  /* per warp: x, y, z of each lane (set by exec_launch) */
-	uint64_t deadline_ns; /* CLOCK_MONOTONIC time the launch must end by; 0: none (set
-				 by exec_launch from VCUDA_CPU_KERNEL_TIMEOUT) */
+	uint64_t deadline_ns;	  /* CLOCK_MONOTONIC time the launch must end by; 0: none (set
+				     by exec_launch from VCUDA_CPU_KERNEL_TIMEOUT) */
 	/* Filled by the launch. */
 	CUresult error;
 	char message[512];

@@ -431,8 +431,9 @@ void do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 		uint64_t cin = use_cf ? (X->w->carry >> l) & 1 : 0, r, cout;
 		if (is_mad) {
 			uint64_t c = opv(X, &in->o[3], (int)l) & mask;
-			a = (in->mods & MOD_HI) ? carry_mul_hi(a, b, size, PTX_KIND(in->type) == PK_S)
-						: (a * b) & mask;
+			a = (in->mods & MOD_HI)
+				? carry_mul_hi(a, b, size, PTX_KIND(in->type) == PK_S)
+				: (a * b) & mask;
 			b = c;
 		}
 		if (is_sub) { /* a - (b + cin): a borrow when b + cin exceeds a */

@@ -351,17 +351,17 @@ struct ptx_module {
  * more than 48 KiB of static shared memory, 64 KiB of constants, 512 KiB of
  * local memory per thread and 32764 bytes of kernel parameters).
  */
-#define PTX_MAX_TEXT	      (64u << 20) /* bytes of PTX text in one module */
-#define PTX_MAX_REGS	      (1 << 20)	  /* registers (and predicates) of one function */
-#define PTX_MAX_INSNS	      (1 << 22)	  /* instructions of one function */
-#define PTX_MAX_VAR_BYTES     (256ull << 20) /* one variable */
-#define PTX_MAX_GLOBAL_BYTES  (1ull << 30)   /* all of a module's .global variables */
-#define PTX_MAX_CONST_BYTES   (64u << 10)
-#define PTX_MAX_SHARED_BYTES  (48u << 10) /* static .shared of a module */
-#define PTX_MAX_LOCAL_BYTES   (512u << 10) /* .local of one function's frame */
-#define PTX_MAX_KPARAM_BYTES  32764u
-#define PTX_MAX_FPARAM_BYTES  (64u << 10) /* a device function's parameters and call-site params */
-#define PTX_MAX_ALIGN	      65536u
+#define PTX_MAX_TEXT	     (64u << 20)    /* bytes of PTX text in one module */
+#define PTX_MAX_REGS	     (1 << 20)	    /* registers (and predicates) of one function */
+#define PTX_MAX_INSNS	     (1 << 22)	    /* instructions of one function */
+#define PTX_MAX_VAR_BYTES    (256ull << 20) /* one variable */
+#define PTX_MAX_GLOBAL_BYTES (1ull << 30)   /* all of a module's .global variables */
+#define PTX_MAX_CONST_BYTES  (64u << 10)
+#define PTX_MAX_SHARED_BYTES (48u << 10)  /* static .shared of a module */
+#define PTX_MAX_LOCAL_BYTES  (512u << 10) /* .local of one function's frame */
+#define PTX_MAX_KPARAM_BYTES 32764u
+#define PTX_MAX_FPARAM_BYTES (64u << 10) /* a device function's parameters and call-site params */
+#define PTX_MAX_ALIGN	     65536u
 
 /* Parses PTX text. On failure returns NULL and writes a message naming the
  * line and the construct to log. */

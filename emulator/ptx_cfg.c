@@ -83,7 +83,8 @@ static int cfg_build(const struct ptx_func *f, struct cfg *g)
 static int cfg_postdominators(struct cfg *g)
 {
 	int n = g->nblocks + 1, exit_node = g->nblocks, k = 0, changed = 1;
-	int *npred = calloc((size_t)n + 1, sizeof(int)), *pred = malloc((size_t)n * 2 * sizeof(int));
+	int *npred = calloc((size_t)n + 1, sizeof(int)),
+	    *pred = malloc((size_t)n * 2 * sizeof(int));
 	int *po = malloc((size_t)n * sizeof(int)), *order = malloc((size_t)n * sizeof(int));
 	int *stack = malloc((size_t)n * sizeof(int)), *next = calloc((size_t)n, sizeof(int));
 	int rc = -1, sp = 0;

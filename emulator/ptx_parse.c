@@ -1088,10 +1088,10 @@ static void parse_param_list(struct parser *p, struct ptx_param **out, int *n, u
 		sym = add_sym(p, pp->name, kind, pp->size, pp->align);
 		{
 			uint64_t total = *size;
-			pp->offset = (uint32_t)place(
-			    p, &total, &p->m->syms[sym],
-			    kind == SYM_KPARAM ? PTX_MAX_KPARAM_BYTES : PTX_MAX_FPARAM_BYTES,
-			    "parameters");
+			pp->offset = (uint32_t)place(p, &total, &p->m->syms[sym],
+						     kind == SYM_KPARAM ? PTX_MAX_KPARAM_BYTES
+									: PTX_MAX_FPARAM_BYTES,
+						     "parameters");
 			*size = (uint32_t)total;
 		}
 		p->m->syms[sym].offset = pp->offset;
@@ -1162,7 +1162,8 @@ static void parse_body(struct parser *p)
 			struct ptx_sym *s = &p->m->syms[sym];
 			if (kind == SYM_LOCAL) {
 				uint64_t total = p->f->local_size;
-				s->offset = place(p, &total, s, PTX_MAX_LOCAL_BYTES, "local memory");
+				s->offset =
+				    place(p, &total, s, PTX_MAX_LOCAL_BYTES, "local memory");
 				p->f->local_size = (uint32_t)total;
 			} else if (kind == SYM_FPARAM) {
 				uint64_t total = p->f->frame_param_size;

@@ -206,8 +206,8 @@ static int listener_admit(struct listener *l, const char *addr, char *why, size_
 {
 	const struct vcudad_limits *lim = &l->cfg->limits;
 	uint32_t pending = 0, from_addr = 0;
-	uint32_t allowed = *addr ? lim->pending_per_peer
-				 : lim->pending_per_peer * LISTENER_LOCAL_PENDING_FACTOR;
+	uint32_t allowed =
+	    *addr ? lim->pending_per_peer : lim->pending_per_peer * LISTENER_LOCAL_PENDING_FACTOR;
 
 	for (int i = 0; i < l->nworkers; i++) {
 		if (l->workers[i]->pipe_fd < 0)
@@ -447,7 +447,8 @@ static int listener_prepare_ipc(struct listener *l, int i)
 	mode_t dmode = 0700 | ((m & 0060) ? 0010 : 0) | ((m & 0006) ? 0001 : 0);
 
 	if (listener_socket_live(path)) {
-		VERR(server, "cannot listen at %s: another server is serving it", l->cfg->listen[i]);
+		VERR(server, "cannot listen at %s: another server is serving it",
+		     l->cfg->listen[i]);
 		return VCUDA_E_TRANSPORT;
 	}
 	if (unlink(path) == 0)

@@ -125,8 +125,7 @@ static int parse_backend(const char *s, enum vcuda_backend_choice *out)
 }
 
 /* A count option: a whole number from min to max. */
-static int parse_count(const char *opt, const char *arg, uint64_t min, uint64_t max,
-		       uint32_t *out)
+static int parse_count(const char *opt, const char *arg, uint64_t min, uint64_t max, uint32_t *out)
 {
 	char *end;
 	unsigned long long v = strtoull(arg, &end, 10);

@@ -33,13 +33,14 @@ CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const stru
 	bytes = vcuda_fatbin_unpacked_size(&fb) + m->payload_len;
 	vcuda_fatbin_free(&fb);
 	if (bytes > lim->module_bytes) {
-		snprintf(why, sizeof(why), "a module of %llu bytes decompressed is over the %llu allowed",
+		snprintf(why, sizeof(why),
+			 "a module of %llu bytes decompressed is over the %llu allowed",
 			 (unsigned long long)bytes, (unsigned long long)lim->module_bytes);
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_IMAGE, why);
 	}
-	if (s->nmodules >= lim->modules ||
-	    bytes > lim->session_module_bytes - s->module_bytes) {
-		snprintf(why, sizeof(why), "the session holds %u modules of %llu bytes (limits %u, %llu)",
+	if (s->nmodules >= lim->modules || bytes > lim->session_module_bytes - s->module_bytes) {
+		snprintf(why, sizeof(why),
+			 "the session holds %u modules of %llu bytes (limits %u, %llu)",
 			 s->nmodules, (unsigned long long)s->module_bytes, lim->modules,
 			 (unsigned long long)lim->session_module_bytes);
 		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, why);

@@ -292,7 +292,6 @@ int session_run(struct session *s, int attach_timeout_ms)
  * the kernel, on the CPU device and on a GPU (the driver destroys the
  * context), and frees everything the session held. */
 
-
 static void *watchdog_main(void *arg)
 {
 	struct session *s = arg;

@@ -225,8 +225,8 @@ static void module_read_layouts(struct shim_fatbin *fb)
 		int rc;
 		if (f.entries[i].kind != VCUDA_FATBIN_ELF && f.entries[i].kind != VCUDA_FATBIN_PTX)
 			continue;
-		if (vcuda_fatbin_extract(&f.entries[i], VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &img, &n, why,
-					 sizeof(why)) != 0)
+		if (vcuda_fatbin_extract(&f.entries[i], VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &img, &n,
+					 why, sizeof(why)) != 0)
 			continue;
 		rc = f.entries[i].kind == VCUDA_FATBIN_ELF
 			 ? vcuda_kernels_from_cubin(img, n, &fb->layouts, why, sizeof(why))

@@ -216,8 +216,8 @@ uint64_t vcuda_fatbin_unpacked_size(const struct vcuda_fatbin *fb)
 	return total;
 }
 
-int vcuda_fatbin_extract(const struct vcuda_fatbin_entry *e, size_t max, uint8_t **out,
-			 size_t *len, char *why, size_t why_len)
+int vcuda_fatbin_extract(const struct vcuda_fatbin_entry *e, size_t max, uint8_t **out, size_t *len,
+			 char *why, size_t why_len)
 {
 	uint8_t *buf;
 	size_t n;

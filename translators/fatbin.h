@@ -63,8 +63,8 @@ void vcuda_fatbin_free(struct vcuda_fatbin *fb);
  * after the last byte (so PTX is a C string). An entry that would be
  * larger than max bytes is refused before anything is allocated.
  * 0, VCUDA_E_PROTO, VCUDA_E_TOOBIG, VCUDA_E_NOMEM. */
-int vcuda_fatbin_extract(const struct vcuda_fatbin_entry *e, size_t max, uint8_t **out,
-			 size_t *len, char *why, size_t why_len);
+int vcuda_fatbin_extract(const struct vcuda_fatbin_entry *e, size_t max, uint8_t **out, size_t *len,
+			 char *why, size_t why_len);
 
 /* What decompressing every entry would take: the sum of their sizes. */
 uint64_t vcuda_fatbin_unpacked_size(const struct vcuda_fatbin *fb);

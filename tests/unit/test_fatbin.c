@@ -51,7 +51,9 @@ static uint8_t *fatbin_ptx(const char *fatbin_name, int want_compression, size_t
 	e = vcuda_fatbin_best_ptx(&f, 1000);
 	assert_non_null(e);
 	assert_int_equal(e->compression, want_compression);
-	assert_int_equal(vcuda_fatbin_extract(e, VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &text, len, why, sizeof(why)), 0);
+	assert_int_equal(
+	    vcuda_fatbin_extract(e, VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &text, len, why, sizeof(why)),
+	    0);
 	vcuda_fatbin_free(&f);
 	free(fb);
 	return text;
@@ -169,7 +171,8 @@ static void test_corrupt(void **state)
 		for (size_t i = 0; i < f.n; i++) {
 			uint8_t *out;
 			size_t n;
-			if (vcuda_fatbin_extract(&f.entries[i], VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &out, &n, why, sizeof(why)) == 0) {
+			if (vcuda_fatbin_extract(&f.entries[i], VCUDA_FATBIN_MAX_ENTRY_DEFAULT,
+						 &out, &n, why, sizeof(why)) == 0) {
 				assert_true(n <= f.entries[i].size);
 				free(out);
 			}
@@ -214,8 +217,10 @@ static void test_kernel_layouts(void **state)
 	int cubins = 0;
 
 	assert_int_equal(vcuda_fatbin_parse(fb, len, &f, why, sizeof(why)), 0);
-	assert_int_equal(
-	    vcuda_fatbin_extract(vcuda_fatbin_best_ptx(&f, 1000), VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &img, &n, why, sizeof(why)), 0);
+	assert_int_equal(vcuda_fatbin_extract(vcuda_fatbin_best_ptx(&f, 1000),
+					      VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &img, &n, why,
+					      sizeof(why)),
+			 0);
 	assert_int_equal(vcuda_kernels_from_ptx((char *)img, &from_ptx, why, sizeof(why)), 0);
 	free(img);
 	assert_true(from_ptx.n >= 14);
@@ -314,10 +319,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_decompression_is_bounded),
-	    cmocka_unit_test(test_zstd),	   cmocka_unit_test(test_lz4),
-	    cmocka_unit_test(test_uncompressed),   cmocka_unit_test(test_several_targets),
-	    cmocka_unit_test(test_ptx_only),	   cmocka_unit_test(test_wrapper),
-	    cmocka_unit_test(test_corrupt),	   cmocka_unit_test(test_lz4_decoder),
+	    cmocka_unit_test(test_zstd),
+	    cmocka_unit_test(test_lz4),
+	    cmocka_unit_test(test_uncompressed),
+	    cmocka_unit_test(test_several_targets),
+	    cmocka_unit_test(test_ptx_only),
+	    cmocka_unit_test(test_wrapper),
+	    cmocka_unit_test(test_corrupt),
+	    cmocka_unit_test(test_lz4_decoder),
 	    cmocka_unit_test(test_kernel_layouts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -462,8 +462,9 @@ static void test_unsupported_is_refused(void **state)
 /* The carry chain that unsigned __int128 compiles to: add.cc/addc,
  * sub.cc/subc, mad.cc/madc, in 32 and 64 bits, against the host's own
  * wide arithmetic. */
-#define JOIN_HI_LO "cvt.u64.u32 %rd7, %r5; shl.b64 %rd7, %rd7, 32; cvt.u64.u32 %rd8, %r3;" \
-		   "or.b64 %rd9, %rd7, %rd8;"
+#define JOIN_HI_LO                                                                                 \
+	"cvt.u64.u32 %rd7, %r5; shl.b64 %rd7, %rd7, 32; cvt.u64.u32 %rd8, %r3;"                    \
+	"or.b64 %rd9, %rd7, %rd8;"
 static void test_carry_chains(void **state)
 {
 	uint64_t out[32];
@@ -492,9 +493,8 @@ static void test_carry_chains(void **state)
 	run_u32("cvt.u64.u32 %rd5, %r1; shl.b64 %rd5, %rd5, 33; cvt.u64.u32 %rd6, %r2;"
 		"shl.b64 %rd6, %rd6, 31; mul.hi.u64 %rd9, %rd5, %rd6;",
 		out);
-	CHECK_LANES((uint64_t)(((unsigned __int128)((uint64_t)A[i] << 33) *
-				((uint64_t)B[i] << 31)) >>
-			       64));
+	CHECK_LANES(
+	    (uint64_t)(((unsigned __int128)((uint64_t)A[i] << 33) * ((uint64_t)B[i] << 31)) >> 64));
 }
 
 /* Loads a whole module's text; returns the result, the log in log. */
@@ -546,29 +546,31 @@ static void test_hostile_ptx_is_refused(void **state)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
 		char log[512] = "";
-		CUresult rc = run_body(bad[i].decls, bad[i].body, out, in, sizeof(in), log,
-				       sizeof(log));
+		CUresult rc =
+		    run_body(bad[i].decls, bad[i].body, out, in, sizeof(in), log, sizeof(log));
 		if (rc != CUDA_ERROR_INVALID_PTX || !strstr(log, bad[i].says))
 			fail_msg("case %zu: result %d, log '%s' (want '%s')", i, (int)rc, log,
 				 bad[i].says);
 	}
 	{
 		char log[512] = "";
-		assert_int_equal(load_text(PTX_HEAD ".global .align 4 .b8 g[536870912];\n", log,
-					   sizeof(log)),
-				 CUDA_ERROR_INVALID_PTX);
+		assert_int_equal(
+		    load_text(PTX_HEAD ".global .align 4 .b8 g[536870912];\n", log, sizeof(log)),
+		    CUDA_ERROR_INVALID_PTX);
 		assert_non_null(strstr(log, "array size"));
-		assert_int_equal(load_text(PTX_HEAD ".const .align 4 .b8 c[65540];\n", log,
-					   sizeof(log)),
-				 CUDA_ERROR_INVALID_PTX);
+		assert_int_equal(
+		    load_text(PTX_HEAD ".const .align 4 .b8 c[65540];\n", log, sizeof(log)),
+		    CUDA_ERROR_INVALID_PTX);
 		assert_non_null(strstr(log, "constant memory"));
 		assert_int_equal(
-		    load_text(PTX_HEAD ".visible .entry k(.param .align 8 .b8 p[40000])\n{\nret;\n}\n",
+		    load_text(PTX_HEAD
+			      ".visible .entry k(.param .align 8 .b8 p[40000])\n{\nret;\n}\n",
 			      log, sizeof(log)),
 		    CUDA_ERROR_INVALID_PTX);
 		assert_non_null(strstr(log, "parameters"));
 		assert_int_equal(
-		    load_text(PTX_HEAD ".visible .entry k() .maxntid 4294967295, 1, 1\n{\nret;\n}\n",
+		    load_text(PTX_HEAD
+			      ".visible .entry k() .maxntid 4294967295, 1, 1\n{\nret;\n}\n",
 			      log, sizeof(log)),
 		    CUDA_ERROR_INVALID_PTX);
 		assert_non_null(strstr(log, "block dimension"));

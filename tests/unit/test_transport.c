@@ -206,11 +206,12 @@ static void test_url_derivation(void **state)
 {
 	char out[256];
 
-	assert_int_equal(vcuda_url_worker("tcp://10.0.0.5:7000", NULL, "ab12", out, sizeof(out)), 0);
+	assert_int_equal(vcuda_url_worker("tcp://10.0.0.5:7000", NULL, "ab12", out, sizeof(out)),
+			 0);
 	assert_string_equal(out, "tcp://10.0.0.5:*");
-	assert_int_equal(
-	    vcuda_url_worker("ipc:///run/vcuda/sock", "/run/vcuda/sock.w", "ab12", out, sizeof(out)),
-	    0);
+	assert_int_equal(vcuda_url_worker("ipc:///run/vcuda/sock", "/run/vcuda/sock.w", "ab12", out,
+					  sizeof(out)),
+			 0);
 	assert_string_equal(out, "ipc:///run/vcuda/sock.w/ab12");
 	assert_int_equal(
 	    vcuda_url_for_client("tcp://gpuhost:7000", "tcp://0.0.0.0:41234", out, sizeof(out)), 0);
