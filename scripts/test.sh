@@ -2,7 +2,8 @@
 # Installs vcuda's dependencies, builds it, and runs every test: unit tests,
 # the transport conformance suite and the end-to-end programs, first in the
 # normal build, then in an AddressSanitizer/UndefinedBehaviorSanitizer build;
-# then checks that the release tarball builds and passes (make distcheck)
+# then runs each libFuzzer target over its corpus (make fuzz-check),
+# checks that the release tarball builds and passes (make distcheck)
 # and that the sources are formatted with the checked-in .clang-format.
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    the normal build's tests only
@@ -60,6 +61,8 @@ check_format() {
 if [ $quick -eq 0 ]; then
 	configure_build "$TOP/build-asan" --enable-sanitizers
 	run_suite sanitizers "$TOP/build-asan"
+	# Every decoder of guest input over its corpus, then briefly at random.
+	run_step fuzz make -C "$TOP/build" fuzz-check
 	run_step distcheck make -C "$TOP/build" -j"$JOBS" distcheck
 	run_step format check_format
 fi
