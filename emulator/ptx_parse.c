@@ -931,7 +931,13 @@ static void parse_call(struct parser *p, struct ptx_insn *in)
 		parse_fail(p, "device-side %s is not supported by the CPU device", p->tok);
 	else if (!m->funcs[c.func].defined && !m->funcs[c.func].insns && m->funcs[c.func].is_extern)
 		c.builtin = -1; /* resolved once the whole module is read */
+	/* The module owns the record before its arguments are read, so that a
+	 * failure among them frees what was read (found by fuzz_ptx). */
+	m->calls = xrealloc(p, m->calls, (size_t)(m->ncalls + 1) * sizeof(*m->calls));
+	m->calls[m->ncalls] = c;
+	in->target = m->ncalls++;
 	if (accept_char(p, ',')) {
+		struct ptx_call *rc = &m->calls[in->target];
 		expect(p, "(");
 		while (!accept_char(p, ')')) {
 			int a;
@@ -940,16 +946,13 @@ static void parse_call(struct parser *p, struct ptx_insn *in)
 				continue;
 			if ((a = lookup_symbol(p, p->tok)) < 0)
 				parse_fail(p, "bad argument '%s' in call", p->tok);
-			c.args = xrealloc(p, c.args, (size_t)(c.nargs + 1) * sizeof(*c.args));
-			c.args[c.nargs++] = a;
+			rc->args = xrealloc(p, rc->args, (size_t)(rc->nargs + 1) * sizeof(*rc->args));
+			rc->args[rc->nargs++] = a;
 		}
 		if (accept_char(p, ','))
 			parse_fail(p, "calls through a prototype are not supported");
 	}
 	expect(p, ";");
-	m->calls = xrealloc(p, m->calls, (size_t)(m->ncalls + 1) * sizeof(*m->calls));
-	m->calls[m->ncalls] = c;
-	in->target = m->ncalls++;
 	in->nops = 0;
 }
 
