@@ -559,11 +559,33 @@ struct coop_block {
 	uint64_t index;
 };
 
+/* Frees this thread's block cache: a cooperative block's thread ends with
+ * its block, and its cache with it. */
+static void block_cache_free(void)
+{
+	for (int i = 0; i < block_cache_warps; i++) {
+		for (int d = 0; d < MAX_DEPTH; d++) {
+			struct frame *F = &block_cache.warps[i].frames[d];
+			free(F->R);
+			free(F->P);
+			free(F->fparam);
+			free(F->stack);
+		}
+	}
+	free(block_cache.warps);
+	free(block_cache.smem);
+	free(block_cache.local);
+	memset(&block_cache, 0, sizeof(block_cache));
+	block_cache_warps = 0;
+	block_cache_smem = block_cache_local = 0;
+}
+
 static void *coop_main(void *arg)
 {
 	struct coop_block *b = arg;
 
 	block_run(b->L, b->index);
+	block_cache_free();
 	return NULL;
 }
 

@@ -946,7 +946,8 @@ static void parse_call(struct parser *p, struct ptx_insn *in)
 				continue;
 			if ((a = lookup_symbol(p, p->tok)) < 0)
 				parse_fail(p, "bad argument '%s' in call", p->tok);
-			rc->args = xrealloc(p, rc->args, (size_t)(rc->nargs + 1) * sizeof(*rc->args));
+			rc->args =
+			    xrealloc(p, rc->args, (size_t)(rc->nargs + 1) * sizeof(*rc->args));
 			rc->args[rc->nargs++] = a;
 		}
 		if (accept_char(p, ','))

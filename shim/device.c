@@ -233,7 +233,7 @@ cudaError_t cudaDeviceSynchronize(void)
 	if (e)
 		return shim_ret(e);
 	SHIM_REQUEST(rq, CTX_SYNCHRONIZE, ctx_synchronize, m);
-	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
+	return shim_ret(shim_call_sync(&rq, NULL, 0, 0, NULL, 0, NULL));
 }
 
 static void device_forget(int device)
@@ -258,6 +258,8 @@ cudaError_t cudaDeviceReset(void)
 	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
 	device_forget(shim_device);
 	shim_modules_forget(shim_device);
+	shim_handles_forget(shim_device);
+	__atomic_store_n(&shim.async_error, 0, __ATOMIC_RELAXED);
 	/* A reset device starts over: errors that stuck to it are gone. */
 	if (e == cudaSuccess)
 		__atomic_store_n(&shim.sticky, 0, __ATOMIC_RELAXED);

@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "errors.h"
+#include "handle.h"
 #include "log.h"
 #include "shim.h"
 #include "transport.h"
@@ -79,6 +80,7 @@ static void shim_connect(void)
 	vcuda_log_init("vcuda", VCUDA_LEVEL_WARN, NULL);
 	vcuda_rangemap_init(&shim.dmem);
 	vcuda_rangemap_init(&shim.hmem);
+	vcuda_rangemap_init(&shim.handles);
 	shim_configure(&o);
 	if (!o.url || !*o.url) {
 		VERR(shim,
@@ -172,9 +174,15 @@ cudaError_t shim_call(Vcuda__Request *rq, const void *payload, size_t len, unsig
 
 	if (rc)
 		return shim_transport_error(rc);
-	if (rp->deferred)
-		e = shim_result(rp->deferred);
-	else if (rp->status)
+	if (rp->deferred) {
+		/* An earlier posted call failed. It is not this call's result
+		 * (a cudaMalloc that succeeded must say so, or its memory would
+		 * be lost): it becomes the last error, and the next
+		 * synchronizing call reports it. */
+		shim_ret(shim_result(rp->deferred));
+		__atomic_store_n(&shim.async_error, rp->deferred, __ATOMIC_RELAXED);
+	}
+	if (rp->status)
 		e = rp->status == VCUDA_E_PROTO ? cudaErrorNotSupported : cudaErrorUnknown;
 	else
 		e = shim_result(rp->result);
@@ -188,6 +196,18 @@ cudaError_t shim_call(Vcuda__Request *rq, const void *payload, size_t len, unsig
 	else
 		vcuda_client_reply_free(rp);
 	return e;
+}
+
+cudaError_t shim_call_sync(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+			   void *recv, size_t recv_len, Vcuda__Reply **reply)
+{
+	cudaError_t e = shim_call(rq, payload, len, flags, recv, recv_len, reply);
+	int pending;
+
+	if (e != cudaSuccess)
+		return e;
+	pending = __atomic_exchange_n(&shim.async_error, 0, __ATOMIC_RELAXED);
+	return pending ? shim_result(pending) : e;
 }
 
 cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
@@ -213,6 +233,60 @@ uint64_t shim_stream_id(cudaStream_t s, int per_thread)
 	if (s == NULL)
 		return per_thread ? 2 : 0;
 	return (uint64_t)(uintptr_t)s;
+}
+
+void shim_handle_add(uint64_t id, int device)
+{
+	struct vcuda_range r = {.base = id, .size = 1, .tag = (uint64_t)device};
+
+	pthread_mutex_lock(&shim.lock);
+	vcuda_rangemap_insert(&shim.handles, &r);
+	pthread_mutex_unlock(&shim.lock);
+}
+
+void shim_handle_remove(uint64_t id)
+{
+	pthread_mutex_lock(&shim.lock);
+	vcuda_rangemap_remove(&shim.handles, id, NULL);
+	pthread_mutex_unlock(&shim.lock);
+}
+
+void shim_handles_forget(int device)
+{
+	pthread_mutex_lock(&shim.lock);
+	for (size_t i = shim.handles.n; i-- > 0;)
+		if (shim.handles.r[i].tag == (uint64_t)device)
+			vcuda_rangemap_remove(&shim.handles, shim.handles.r[i].base, NULL);
+	pthread_mutex_unlock(&shim.lock);
+}
+
+/* Whether id is a live handle of this type (the server's ids carry their
+ * type in the top byte). */
+static int shim_handle_known(uint64_t id, enum vcuda_handle_type type)
+{
+	int known;
+
+	if (id >> 56 != (uint64_t)type)
+		return 0;
+	pthread_mutex_lock(&shim.lock);
+	known = vcuda_rangemap_find(&shim.handles, id) != NULL;
+	pthread_mutex_unlock(&shim.lock);
+	return known;
+}
+
+cudaError_t shim_stream(cudaStream_t s, int per_thread, uint64_t *id)
+{
+	*id = shim_stream_id(s, per_thread);
+	if (*id <= 2 || shim_handle_known(*id, VCUDA_HT_STREAM))
+		return cudaSuccess;
+	return cudaErrorInvalidResourceHandle;
+}
+
+cudaError_t shim_event(cudaEvent_t ev, uint64_t *id)
+{
+	*id = (uint64_t)(uintptr_t)ev;
+	return shim_handle_known(*id, VCUDA_HT_EVENT) ? cudaSuccess
+						      : cudaErrorInvalidResourceHandle;
 }
 
 int shim_attribute(int device, int attr)

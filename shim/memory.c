@@ -279,11 +279,11 @@ static cudaError_t copy_dtod(const struct copy *c)
 static cudaError_t memory_copy(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
 			       cudaStream_t stream, int async, int per_thread)
 {
-	struct copy c = {dst, src, n, shim_stream_id(stream, per_thread), async};
+	struct copy c = {dst, src, n, 0, async};
 	enum mem_kind dk, sk;
 	cudaError_t e = shim_begin();
 
-	if (e)
+	if (e || (e = shim_stream(stream, per_thread, &c.stream)) != cudaSuccess)
 		return shim_ret(e);
 	if ((unsigned)kind > cudaMemcpyDefault)
 		return shim_ret(cudaErrorInvalidMemcpyDirection);
@@ -360,7 +360,8 @@ static cudaError_t memory_set(void *p, int value, size_t n, cudaStream_t s, int 
 	m.value = (uint32_t)(value & 0xff);
 	m.elem_size = 1;
 	m.count = n;
-	m.stream = shim_stream_id(s, per_thread);
+	if ((e = shim_stream(s, per_thread, &m.stream)) != cudaSuccess)
+		return shim_ret(e);
 	m.async = async;
 	SHIM_REQUEST(rq, MEMSET, memset, m);
 	e = async ? shim_post(&rq, NULL, 0, 0, NULL, 0) : shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);

@@ -36,6 +36,10 @@ struct shim_func {
 	char *name;
 	const struct vcuda_kernel_info *layout;
 	uint64_t server_func[SHIM_MAX_DEVICES];
+	/* The kernel's own launch limits, fetched at its first launch on a
+	 * device (limits_known), so that a launch CUDA refuses fails at once. */
+	int limits_known[SHIM_MAX_DEVICES];
+	int32_t max_threads[SHIM_MAX_DEVICES], max_dyn_smem[SHIM_MAX_DEVICES];
 	struct shim_func *next;
 };
 
@@ -201,8 +205,10 @@ void shim_modules_forget(int device)
 	pthread_mutex_lock(&module_lock);
 	for (struct shim_fatbin *f = fatbins; f; f = f->next)
 		f->server_module[device] = 0;
-	for (struct shim_func *f = funcs; f; f = f->next)
+	for (struct shim_func *f = funcs; f; f = f->next) {
 		f->server_func[device] = 0;
+		f->limits_known[device] = 0;
+	}
 	for (struct shim_var *v = vars; v; v = v->next)
 		v->dptr[device] = 0;
 	pthread_mutex_unlock(&module_lock);
@@ -371,6 +377,31 @@ static cudaError_t launch_check(dim3 grid, dim3 block, size_t shmem)
 	return cudaSuccess;
 }
 
+static cudaError_t func_attributes(struct shim_func *f, int32_t *out);
+
+/* What CUDA checks at once against the kernel itself: its maximum block
+ * size (registers, __launch_bounds__) and its dynamic shared memory. */
+static cudaError_t launch_check_func(struct shim_func *f, dim3 block, size_t shmem)
+{
+	int d = shim_device;
+	uint64_t threads = (uint64_t)block.x * block.y * block.z;
+
+	if (!__atomic_load_n(&f->limits_known[d], __ATOMIC_ACQUIRE)) {
+		int32_t a[CU_FUNC_ATTRIBUTE_MAX];
+		cudaError_t e = func_attributes(f, a);
+		if (e != cudaSuccess)
+			return e;
+		f->max_threads[d] = a[CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK];
+		f->max_dyn_smem[d] = a[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES];
+		__atomic_store_n(&f->limits_known[d], 1, __ATOMIC_RELEASE);
+	}
+	if (f->max_threads[d] > 0 && threads > (uint64_t)f->max_threads[d])
+		return cudaErrorLaunchOutOfResources;
+	if (f->max_dyn_smem[d] >= 0 && shmem > (size_t)f->max_dyn_smem[d])
+		return cudaErrorInvalidValue;
+	return cudaSuccess;
+}
+
 /* Packs the arguments at the offsets the kernel's layout gives. */
 static cudaError_t launch_pack(const struct shim_func *f, void **args, uint8_t **buf, size_t *len)
 {
@@ -409,13 +440,17 @@ static cudaError_t launch(struct shim_func *f, dim3 grid, dim3 block, void **arg
 	if ((e = launch_check(grid, block, shmem)) != cudaSuccess)
 		return shim_ret(e);
 	if ((e = module_func_handle(f, &handle)) != cudaSuccess ||
+	    (e = launch_check_func(f, block, shmem)) != cudaSuccess ||
 	    (e = launch_pack(f, args, &buf, &len)) != cudaSuccess)
 		return shim_ret(e);
 	m.func = handle;
 	m.grid_x = grid.x, m.grid_y = grid.y, m.grid_z = grid.z;
 	m.block_x = block.x, m.block_y = block.y, m.block_z = block.z;
 	m.shared_mem = (uint32_t)shmem;
-	m.stream = shim_stream_id(stream, per_thread);
+	if ((e = shim_stream(stream, per_thread, &m.stream)) != cudaSuccess) {
+		free(buf);
+		return shim_ret(e);
+	}
 	m.cooperative = cooperative;
 	SHIM_REQUEST(rq, LAUNCH, launch, m);
 	/* A cooperative grid too large to be resident is refused by the launch
@@ -537,7 +572,10 @@ cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, 
 		return shim_ret(cudaSuccess); /* the rest do not change what a launch does */
 	m.value = value;
 	SHIM_REQUEST(rq, FUNC_SET_ATTRIBUTE, func_set_attribute, m);
-	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+	/* The launch limits are fetched again at the next launch. */
+	__atomic_store_n(&f->limits_known[shim_device], 0, __ATOMIC_RELEASE);
+	return shim_ret(e);
 }
 
 cudaError_t cudaFuncSetCacheConfig(const void *func, enum cudaFuncCache config)

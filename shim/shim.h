@@ -24,11 +24,13 @@ struct shim_state {
 	int ndevices;
 	const Vcuda__DeviceInfo *devices[SHIM_MAX_DEVICES];
 	int driver_version;
-	size_t chunk;		    /* bytes per copy request */
-	pthread_mutex_t lock;	    /* guards the two maps */
-	struct vcuda_rangemap dmem; /* device allocations; tag = device */
-	struct vcuda_rangemap hmem; /* page-locked host allocations; tag = flags */
-	int sticky;		    /* a sticky error: every later call fails with it */
+	size_t chunk;		       /* bytes per copy request */
+	pthread_mutex_t lock;	       /* guards the two maps */
+	struct vcuda_rangemap dmem;    /* device allocations; tag = device */
+	struct vcuda_rangemap hmem;    /* page-locked host allocations; tag = flags */
+	struct vcuda_rangemap handles; /* live stream and event ids; tag = device */
+	int async_error; /* a posted call's failure, for the next synchronizing call */
+	int sticky;	 /* a sticky error: every later call fails with it */
 };
 
 extern struct shim_state shim;
@@ -44,11 +46,18 @@ cudaError_t shim_ret(cudaError_t e);
 
 /*
  * Sends a request for the current device and waits for its reply (reply may
- * be NULL when only the result matters). Returns the call's cudaError_t,
- * or the error of an earlier asynchronous call, or the lost-server error.
+ * be NULL when only the result matters). Returns the call's own cudaError_t
+ * or the lost-server error. The failure of an earlier posted call that the
+ * reply reports never replaces that result: it becomes the thread's last
+ * error, and the next synchronizing call (shim_call_sync) returns it.
  */
 cudaError_t shim_call(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
 		      void *recv, size_t recv_len, Vcuda__Reply **reply);
+/* shim_call for a call that waits for earlier work (a synchronize, a query):
+ * when it succeeds, a pending failure of a posted call is its result, as
+ * CUDA reports asynchronous errors at the next synchronizing call. */
+cudaError_t shim_call_sync(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+			   void *recv, size_t recv_len, Vcuda__Reply **reply);
 /* Sends a request without waiting; its failure surfaces at a later call. */
 cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
 		      void *recv, size_t recv_len);
@@ -68,6 +77,21 @@ uint32_t shim_thread_id(void);
  * 1 cudaStreamLegacy, 2 per-thread default, else the server's handle.
  * per_thread: the call came through a _ptds/_ptsz entry point. */
 uint64_t shim_stream_id(cudaStream_t s, int per_thread);
+
+/*
+ * The streams and events this process created and has not destroyed, so
+ * that a call naming any other value fails at once with
+ * cudaErrorInvalidResourceHandle, where CUDA checks it, rather than at a
+ * later synchronizing call.
+ */
+void shim_handle_add(uint64_t id, int device);
+void shim_handle_remove(uint64_t id);
+void shim_handles_forget(int device);
+/* The protocol's id of stream s (as shim_stream_id) in *id, or
+ * cudaErrorInvalidResourceHandle if s is no stream of this process. */
+cudaError_t shim_stream(cudaStream_t s, int per_thread, uint64_t *id);
+/* The id of event ev in *id, or cudaErrorInvalidResourceHandle. */
+cudaError_t shim_event(cudaEvent_t ev, uint64_t *id);
 
 /* Forgets what the server had loaded for a device (after a reset). */
 void shim_modules_forget(int device);

@@ -12,8 +12,10 @@ static cudaError_t stream_call_handle(Vcuda__Request *rq, void **out)
 
 	if (e == cudaSuccess && (!rp || rp->ret_case != VCUDA__REPLY__RET_HANDLE))
 		e = cudaErrorUnknown;
-	if (e == cudaSuccess)
+	if (e == cudaSuccess) {
 		*out = (void *)(uintptr_t)rp->handle->handle;
+		shim_handle_add(rp->handle->handle, shim_device);
+	}
 	vcuda_client_reply_free(rp);
 	return e;
 }
@@ -55,11 +57,13 @@ cudaError_t cudaStreamDestroy(cudaStream_t s)
 
 	if (e)
 		return shim_ret(e);
-	if (s == NULL || s == cudaStreamLegacy || s == cudaStreamPerThread)
+	if (s == NULL || s == cudaStreamLegacy || s == cudaStreamPerThread ||
+	    shim_stream(s, 0, &m.stream) != cudaSuccess)
 		return shim_ret(cudaErrorInvalidResourceHandle);
-	m.stream = (uintptr_t)s;
 	SHIM_REQUEST(rq, STREAM_DESTROY, stream_destroy, m);
-	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+	shim_handle_remove(m.stream);
+	return shim_ret(e);
 }
 
 static cudaError_t stream_synchronize(cudaStream_t s, int per_thread)
@@ -69,9 +73,10 @@ static cudaError_t stream_synchronize(cudaStream_t s, int per_thread)
 
 	if (e)
 		return shim_ret(e);
-	m.stream = shim_stream_id(s, per_thread);
+	if ((e = shim_stream(s, per_thread, &m.stream)) != cudaSuccess)
+		return shim_ret(e);
 	SHIM_REQUEST(rq, STREAM_SYNCHRONIZE, stream_synchronize, m);
-	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
+	return shim_ret(shim_call_sync(&rq, NULL, 0, 0, NULL, 0, NULL));
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t s)
@@ -92,9 +97,10 @@ static cudaError_t stream_query(cudaStream_t s, int per_thread)
 
 	if (e)
 		return shim_ret(e);
-	m.stream = shim_stream_id(s, per_thread);
+	if ((e = shim_stream(s, per_thread, &m.stream)) != cudaSuccess)
+		return shim_ret(e);
 	SHIM_REQUEST(rq, STREAM_QUERY, stream_query, m);
-	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+	e = shim_call_sync(&rq, NULL, 0, 0, NULL, 0, NULL);
 	return e == cudaErrorNotReady ? e : shim_ret(e);
 }
 
@@ -116,10 +122,9 @@ static cudaError_t stream_wait_event(cudaStream_t s, cudaEvent_t ev, unsigned in
 
 	if (e)
 		return shim_ret(e);
-	if (!ev)
-		return shim_ret(cudaErrorInvalidResourceHandle);
-	m.stream = shim_stream_id(s, per_thread);
-	m.event = (uintptr_t)ev;
+	if ((e = shim_stream(s, per_thread, &m.stream)) != cudaSuccess ||
+	    (e = shim_event(ev, &m.event)) != cudaSuccess)
+		return shim_ret(e);
 	m.flags = flags;
 	SHIM_REQUEST(rq, STREAM_WAIT_EVENT, stream_wait_event, m);
 	return shim_ret(shim_post(&rq, NULL, 0, 0, NULL, 0));
@@ -163,11 +168,12 @@ cudaError_t cudaEventDestroy(cudaEvent_t ev)
 
 	if (e)
 		return shim_ret(e);
-	if (!ev)
-		return shim_ret(cudaErrorInvalidResourceHandle);
-	m.event = (uintptr_t)ev;
+	if ((e = shim_event(ev, &m.event)) != cudaSuccess)
+		return shim_ret(e);
 	SHIM_REQUEST(rq, EVENT_DESTROY, event_destroy, m);
-	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+	shim_handle_remove(m.event);
+	return shim_ret(e);
 }
 
 static cudaError_t event_record(cudaEvent_t ev, cudaStream_t s, unsigned int flags, int per_thread)
@@ -177,10 +183,9 @@ static cudaError_t event_record(cudaEvent_t ev, cudaStream_t s, unsigned int fla
 
 	if (e)
 		return shim_ret(e);
-	if (!ev)
-		return shim_ret(cudaErrorInvalidResourceHandle);
-	m.event = (uintptr_t)ev;
-	m.stream = shim_stream_id(s, per_thread);
+	if ((e = shim_event(ev, &m.event)) != cudaSuccess ||
+	    (e = shim_stream(s, per_thread, &m.stream)) != cudaSuccess)
+		return shim_ret(e);
 	m.flags = flags;
 	SHIM_REQUEST(rq, EVENT_RECORD, event_record, m);
 	return shim_ret(shim_post(&rq, NULL, 0, 0, NULL, 0));
@@ -213,11 +218,10 @@ cudaError_t cudaEventSynchronize(cudaEvent_t ev)
 
 	if (e)
 		return shim_ret(e);
-	if (!ev)
-		return shim_ret(cudaErrorInvalidResourceHandle);
-	m.event = (uintptr_t)ev;
+	if ((e = shim_event(ev, &m.event)) != cudaSuccess)
+		return shim_ret(e);
 	SHIM_REQUEST(rq, EVENT_SYNCHRONIZE, event_synchronize, m);
-	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
+	return shim_ret(shim_call_sync(&rq, NULL, 0, 0, NULL, 0, NULL));
 }
 
 cudaError_t cudaEventQuery(cudaEvent_t ev)
@@ -227,11 +231,10 @@ cudaError_t cudaEventQuery(cudaEvent_t ev)
 
 	if (e)
 		return shim_ret(e);
-	if (!ev)
-		return shim_ret(cudaErrorInvalidResourceHandle);
-	m.event = (uintptr_t)ev;
+	if ((e = shim_event(ev, &m.event)) != cudaSuccess)
+		return shim_ret(e);
 	SHIM_REQUEST(rq, EVENT_QUERY, event_query, m);
-	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+	e = shim_call_sync(&rq, NULL, 0, 0, NULL, 0, NULL);
 	return e == cudaErrorNotReady ? e : shim_ret(e);
 }
 
@@ -245,10 +248,9 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
 		return shim_ret(e);
 	if (!ms)
 		return shim_ret(cudaErrorInvalidValue);
-	if (!start || !end)
-		return shim_ret(cudaErrorInvalidResourceHandle);
-	m.start = (uintptr_t)start;
-	m.end = (uintptr_t)end;
+	if ((e = shim_event(start, &m.start)) != cudaSuccess ||
+	    (e = shim_event(end, &m.end)) != cudaSuccess)
+		return shim_ret(e);
 	SHIM_REQUEST(rq, EVENT_ELAPSED_TIME, event_elapsed_time, m);
 	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
 	if (e == cudaSuccess && rp && rp->ret_case == VCUDA__REPLY__RET_ELAPSED)

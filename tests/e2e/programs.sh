@@ -1,7 +1,7 @@
 # Runs every end-to-end program through the shim over one transport ($1).
 . "$(dirname "$0")/lib.sh"
 start_server "$1"
-for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads; do
+for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors; do
 	out=$(run "$E2E_BIN/$prog" 2>&1)
 	rc=$?
 	echo "$out"
@@ -32,5 +32,4 @@ for ex in $(cat "$EXAMPLES/list"); do
 	echo "$out" | grep -q "^$ex: PASS$" || fail "example $ex did not pass: $out"
 done
 stop_server
-grep -q "refused" "$WORK/server.log" || fail "the server logged no refused request"
 echo "all programs passed over $1"
