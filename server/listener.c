@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -371,11 +372,13 @@ out_route:
 
 static void listener_reap(struct listener *l)
 {
+	struct rusage ru;
 	int status;
 	pid_t pid;
 
 	listener_child = 0;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		long peak_mib = ru.ru_maxrss / 1024; /* KiB on Linux */
 		for (int i = 0; i < l->nworkers; i++) {
 			struct worker *w = l->workers[i];
 			if (w->pid != pid)
@@ -386,8 +389,9 @@ static void listener_reap(struct listener *l)
 				VWARN(server, "worker %d for %s killed by signal %d", (int)pid,
 				      w->peer, WTERMSIG(status));
 			else
-				VINFO(server, "worker %d for %s exited (status %d)", (int)pid,
-				      w->peer, WEXITSTATUS(status));
+				VINFO(server,
+				      "worker %d for %s exited (status %d, peak memory %ld MiB)",
+				      (int)pid, w->peer, WEXITSTATUS(status), peak_mib);
 			if (strncmp(w->bind_url, "ipc://", 6) == 0)
 				unlink(w->bind_url + 6);
 			if (w->pipe_fd >= 0) {
