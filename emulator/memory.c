@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "emu.h"
 #include "exec.h"
 
@@ -27,6 +28,11 @@ void *emu_dev_span(uint64_t addr, size_t len)
 	return emu_dev_fast(addr, len);
 }
 
+/* The server's budget for the CPU device's memory of all its workers
+ * (VCUDA_CPU_BUDGET, set by vcudad), or NULL when the device is alone. */
+static struct vcuda_budget *emu_budget;
+static uint32_t emu_budget_slot;
+
 CUresult emu_memory_init(uint64_t size)
 {
 	struct vcuda_range all = {.base = 0, .size = size};
@@ -41,6 +47,7 @@ CUresult emu_memory_init(uint64_t size)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	emu.arena_size = size;
+	emu_budget = vcuda_budget_attach(getenv("VCUDA_CPU_BUDGET"), &emu_budget_slot);
 	emu_page_refs = calloc(size / HOST_PAGE + 1, sizeof(*emu_page_refs));
 	if (!emu_page_refs)
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -131,6 +138,11 @@ CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
 		pthread_mutex_unlock(&emu.lock);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
+	if (emu_budget && vcuda_budget_charge(emu_budget, emu_budget_slot, size) != 0) {
+		arena_free(off, size); /* the server's memory is taken by other guests */
+		pthread_mutex_unlock(&emu.lock);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
 	/* The range records the size asked for, so copies past it are refused. */
 	r = (struct vcuda_range){
 	    .base = (uintptr_t)emu.dev_va + off, .size = bytesize, .tag = size, .data = ctx};
@@ -165,6 +177,8 @@ static void memory_free_range(const struct vcuda_range *r)
 {
 	pages_mark(r->base - (uintptr_t)emu.dev_va, r->tag, -1);
 	arena_free(r->base - (uintptr_t)emu.dev_va, r->tag);
+	if (emu_budget)
+		vcuda_budget_credit(emu_budget, emu_budget_slot, r->tag);
 }
 
 CUresult cuMemFree(CUdeviceptr dptr)
@@ -215,6 +229,12 @@ CUresult cuMemGetInfo(size_t *free_bytes, size_t *total)
 	pthread_mutex_unlock(&emu.lock);
 	*free_bytes = (size_t)(emu.arena_size - used);
 	*total = (size_t)emu.arena_size;
+	if (emu_budget) { /* what the other guests leave */
+		uint64_t taken = __atomic_load_n(&emu_budget->used, __ATOMIC_RELAXED);
+		uint64_t left = taken < emu_budget->limit ? emu_budget->limit - taken : 0;
+		if (left < *free_bytes)
+			*free_bytes = (size_t)left;
+	}
 	return CUDA_SUCCESS;
 }
 

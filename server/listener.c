@@ -20,10 +20,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "budget.h"
 #include "error.h"
 #include "log.h"
 #include "transport.h"
@@ -50,6 +52,7 @@ struct worker {
 	char bind_url[512];
 	char peer[256];
 	char addr[64]; /* the peer's address ("" for a local socket) */
+	int slot;      /* its slot in the CPU device's memory budget */
 	char buf[600];
 	size_t buf_len;
 };
@@ -61,6 +64,9 @@ struct listener {
 	char dirs[VCUDAD_MAX_LISTEN][512]; /* ipc: the private directory of worker sockets */
 	struct worker **workers;
 	int nworkers;
+	struct vcuda_budget *budget; /* the CPU device's memory, all workers together */
+	int budget_fd;
+	uint8_t *slot_used; /* limits.sessions of them */
 	uint64_t refused_log_ns; /* refusals are logged at most once a second */
 	unsigned refused_quiet;	 /* refusals not logged since */
 };
@@ -128,6 +134,12 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 	snprintf(group, sizeof(group), "%ld", (long)l->cfg->socket_gid);
 	pid = fork();
 	if (pid == 0) {
+		char spec[32];
+		if (l->budget) { /* fd 4 and the slot: see common/budget.h */
+			snprintf(spec, sizeof(spec), "4:%d", w->slot);
+			dup2(l->budget_fd, 4);
+			setenv("VCUDA_CPU_BUDGET", spec, 1);
+		}
 		char *argv[] = {"vcudad",
 				"--worker",
 				"--bind",
@@ -159,7 +171,7 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 				"--allow-root",
 				NULL};
 		dup2(fds[1], 3);
-		for (int fd = 4; fd < 1024; fd++)
+		for (int fd = l->budget ? 5 : 4; fd < 1024; fd++)
 			close(fd);
 		execv("/proc/self/exe", argv);
 		_exit(127);
@@ -280,6 +292,9 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 		goto out_free;
 	}
 	vcuda_hex(rnd, sizeof(rnd), name);
+	for (w->slot = 0; l->slot_used[w->slot]; w->slot++)
+		; /* a free one exists: nworkers < sessions */
+	l->slot_used[w->slot] = 1;
 	vcuda_url_worker(l->cfg->listen[sock], l->dirs[sock], name, w->bind_url,
 			 sizeof(w->bind_url));
 	if ((w->pid = listener_spawn(l, w)) < 0) {
@@ -397,6 +412,13 @@ static void listener_reap(struct listener *l)
 			if (w->pipe_fd >= 0) {
 				listener_worker_report(l, w);
 			}
+			if (l->budget) {
+				uint64_t held = vcuda_budget_reclaim(l->budget, (uint32_t)w->slot);
+				if (held)
+					VDEBUG(server, "took back %llu bytes that worker %d held",
+					       (unsigned long long)held, (int)pid);
+			}
+			l->slot_used[w->slot] = 0;
 			free(w);
 			l->workers[i] = l->workers[--l->nworkers];
 			break;
@@ -553,6 +575,33 @@ static void listener_shutdown(struct listener *l)
 	}
 }
 
+/* The CPU device's memory is the host's: all guests together get
+ * --cpu-memory (default half the RAM, at most 32 GiB), and each guest's
+ * device has that size unless VCUDA_CPU_MEMORY says less. */
+static int listener_budget(struct listener *l)
+{
+	uint64_t limit = l->cfg->cpu_memory;
+	struct sysinfo si;
+
+	if (!limit) {
+		limit = sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit / 2 : 4ull << 30;
+		if (limit > (32ull << 30))
+			limit = 32ull << 30;
+	}
+	if (!(l->budget = vcuda_budget_create(limit, l->cfg->limits.sessions, &l->budget_fd))) {
+		VERR(server, "cannot make the CPU device's memory budget: %s", strerror(errno));
+		return -1;
+	}
+	if (!getenv("VCUDA_CPU_MEMORY")) {
+		char size[32];
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)limit & ~0xfffffull);
+		setenv("VCUDA_CPU_MEMORY", size, 1);
+	}
+	VINFO(server, "the CPU device's memory for all guests together: %llu MiB",
+	      (unsigned long long)(limit >> 20));
+	return 0;
+}
+
 int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 {
 	static struct listener l;
@@ -560,7 +609,8 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	char why[512];
 
 	l.cfg = cfg;
-	if (!(l.workers = calloc(cfg->limits.sessions, sizeof(*l.workers)))) {
+	if (!(l.workers = calloc(cfg->limits.sessions, sizeof(*l.workers))) ||
+	    !(l.slot_used = calloc(cfg->limits.sessions, 1))) {
 		VERR(server, "out of memory");
 		return 1;
 	}
@@ -571,6 +621,8 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	}
 	l.backend_kind = be.kind;
 	VINFO(server, "backend %s (%s)", be.kind, be.path);
+	if (strcmp(be.kind, "cpu") == 0 && listener_budget(&l) != 0)
+		return 1;
 	/* The library stays loaded: NVIDIA's driver is not made to be unloaded. */
 	if (listener_bind(&l) != 0)
 		return 1;

@@ -49,6 +49,10 @@ static void usage(FILE *f)
 	      "                           decompressed (default 256M)\n"
 	      "      --max-session-modules SIZE  all of one session's modules, so\n"
 	      "                           measured (default 1G)\n"
+	      "      --cpu-memory SIZE    the CPU device's memory for all guests together\n"
+	      "                           (default half the RAM, at most 32G); each\n"
+	      "                           guest's device is that large unless\n"
+	      "                           VCUDA_CPU_MEMORY says less\n"
 	      "      --kernel-timeout SECONDS  end a kernel that runs longer with\n"
 	      "                           CUDA_ERROR_LAUNCH_TIMEOUT (CPU device; default\n"
 	      "                           0, no limit, as on a GPU without a display)\n"
@@ -83,6 +87,7 @@ enum {
 	OPT_SOCKET_MODE,
 	OPT_SOCKET_GROUP,
 	OPT_SOCKET_GID,
+	OPT_CPU_MEMORY,
 };
 
 static const struct option long_opts[] = {
@@ -108,6 +113,7 @@ static const struct option long_opts[] = {
     {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
     {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
     {"socket-gid", required_argument, NULL, OPT_SOCKET_GID},
+    {"cpu-memory", required_argument, NULL, OPT_CPU_MEMORY},
     {NULL, 0, NULL, 0},
 };
 
@@ -248,6 +254,10 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 			break;
 		case OPT_ALLOW_ROOT:
 			cfg->allow_root = 1;
+			break;
+		case OPT_CPU_MEMORY:
+			if (parse_size_opt("cpu-memory", optarg, &cfg->cpu_memory) != 0)
+				return 2;
 			break;
 		case OPT_SOCKET_MODE:
 		case OPT_SOCKET_GROUP:

@@ -30,6 +30,7 @@ struct vcudad_config {
 	int allow_root;
 	unsigned socket_mode; /* of ipc:// sockets, the listener's and the workers' */
 	long socket_gid;      /* their group, or -1 */
+	uint64_t cpu_memory;  /* the CPU device's memory, all guests together; 0: default */
 	/* Worker role (started by the listener, never by hand). */
 	int worker;
 	const char *bind_url;

@@ -1,0 +1,81 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "budget.h"
+
+static size_t budget_size(uint32_t nslots)
+{
+	return sizeof(struct vcuda_budget) + (size_t)nslots * sizeof(uint64_t);
+}
+
+struct vcuda_budget *vcuda_budget_create(uint64_t limit, uint32_t nslots, int *fd)
+{
+	struct vcuda_budget *b;
+	size_t size = budget_size(nslots);
+
+	*fd = memfd_create("vcuda-budget", 0); /* inherited: no MFD_CLOEXEC */
+	if (*fd < 0)
+		return NULL;
+	if (ftruncate(*fd, (off_t)size) != 0 ||
+	    (b = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0)) == MAP_FAILED) {
+		close(*fd);
+		*fd = -1;
+		return NULL;
+	}
+	b->limit = limit;
+	b->nslots = nslots;
+	return b;
+}
+
+struct vcuda_budget *vcuda_budget_attach(const char *spec, uint32_t *slot)
+{
+	struct vcuda_budget *b;
+	struct stat st;
+	int fd;
+	unsigned s;
+
+	if (!spec || sscanf(spec, "%d:%u", &fd, &s) != 2 || fstat(fd, &st) != 0 ||
+	    (size_t)st.st_size < sizeof(*b))
+		return NULL;
+	b = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (b == MAP_FAILED)
+		return NULL;
+	if ((size_t)st.st_size != budget_size(b->nslots) || s >= b->nslots) {
+		munmap(b, (size_t)st.st_size);
+		return NULL;
+	}
+	*slot = s;
+	return b;
+}
+
+int vcuda_budget_charge(struct vcuda_budget *b, uint32_t slot, uint64_t bytes)
+{
+	uint64_t used = __atomic_load_n(&b->used, __ATOMIC_RELAXED);
+
+	do {
+		if (bytes > b->limit || used > b->limit - bytes)
+			return -1;
+	} while (!__atomic_compare_exchange_n(&b->used, &used, used + bytes, 1, __ATOMIC_ACQ_REL,
+					      __ATOMIC_RELAXED));
+	__atomic_add_fetch(&b->slot[slot], bytes, __ATOMIC_RELEASE);
+	return 0;
+}
+
+void vcuda_budget_credit(struct vcuda_budget *b, uint32_t slot, uint64_t bytes)
+{
+	__atomic_sub_fetch(&b->slot[slot], bytes, __ATOMIC_RELEASE);
+	__atomic_sub_fetch(&b->used, bytes, __ATOMIC_ACQ_REL);
+}
+
+uint64_t vcuda_budget_reclaim(struct vcuda_budget *b, uint32_t slot)
+{
+	uint64_t held = __atomic_exchange_n(&b->slot[slot], 0, __ATOMIC_ACQ_REL);
+
+	__atomic_sub_fetch(&b->used, held, __ATOMIC_ACQ_REL);
+	return held;
+}
