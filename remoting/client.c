@@ -277,7 +277,8 @@ static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
 				return rc;
 			continue;
 		}
-		if (rp->seq == seq) {
+		if (rp->seq == seq || (rp->seq == 0 && rp->status)) {
+			/* seq 0: the server could not read what was sent last */
 			rc = client_take_output(rp, &m);
 			vcuda_chan_release(c->chan, &m);
 			if (rc) {

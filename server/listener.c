@@ -66,7 +66,7 @@ struct listener {
 	int nworkers;
 	struct vcuda_budget *budget; /* the CPU device's memory, all workers together */
 	int budget_fd;
-	uint8_t *slot_used; /* limits.sessions of them */
+	uint8_t *slot_used;	 /* limits.sessions of them */
 	uint64_t refused_log_ns; /* refusals are logged at most once a second */
 	unsigned refused_quiet;	 /* refusals not logged since */
 };

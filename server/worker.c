@@ -254,7 +254,13 @@ int session_run(struct session *s, int attach_timeout_ms)
 
 		rc = vcuda_chan_recv(s->chan, &m, s->attached ? -1 : attach_timeout_ms);
 		if (rc == VCUDA_E_TOOBIG || rc == VCUDA_E_PROTO) {
+			/* Unread, so its seq is unknown: a seq-0 reply says the
+			 * message the guest sent last could not be read. */
+			Vcuda__Reply rp = VCUDA__REPLY__INIT;
 			session_refuse(s, NULL, CUDA_ERROR_INVALID_VALUE, vcuda_strerror(rc));
+			rp.status = rc;
+			if (vcuda_wire_send(s->chan, &rp.base, NULL, 0, 0) != 0)
+				break;
 			continue;
 		}
 		if (rc == VCUDA_E_TIMEOUT && !s->attached) {

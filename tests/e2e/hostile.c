@@ -394,6 +394,71 @@ static uint8_t *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* Receives one Reply on a raw socket within 5 s; NULL if none. */
+static Vcuda__Reply *raw_reply(void *s)
+{
+	zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+	static uint8_t buf[1 << 16];
+	int n;
+
+	if (zmq_poll(&item, 1, 5000) != 1 || (n = zmq_recv(s, buf, sizeof(buf), 0)) <= 0)
+		return NULL;
+	return vcuda__reply__unpack(NULL, (size_t)n, buf);
+}
+
+/* A header over the 64 KiB limit, sent on a session made by hand (the
+ * client library refuses to send one): the worker answers it with a seq-0
+ * reply that says why, rather than leaving the guest waiting. */
+static void oversized_header(const char *url)
+{
+	Vcuda__Hello h = VCUDA__HELLO__INIT;
+	Vcuda__HelloReply *hr = NULL;
+	Vcuda__Request rq = VCUDA__REQUEST__INIT;
+	Vcuda__Attach at = VCUDA__ATTACH__INIT;
+	Vcuda__Reply *rp;
+	void *hs = zmq_socket(vcuda_zmq_context(), ZMQ_DEALER);
+	void *s = zmq_socket(vcuda_zmq_context(), ZMQ_PAIR);
+	static uint8_t buf[100 * 1024];
+	char endpoint[512];
+	int linger = 0, n;
+	zmq_pollitem_t item = {hs, 0, ZMQ_POLLIN, 0};
+
+	zmq_setsockopt(hs, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	h.protocol_version = VCUDA_PROTOCOL_VERSION;
+	h.hostname = "hostile";
+	h.program = "hostile";
+	zmq_connect(hs, url);
+	zmq_send(hs, buf, vcuda__hello__pack(&h, buf), 0);
+	if (zmq_poll(&item, 1, 5000) == 1 && (n = zmq_recv(hs, buf, sizeof(buf), 0)) > 0)
+		hr = vcuda__hello_reply__unpack(NULL, (size_t)n, buf);
+	EXPECT(hr && hr->status == 0);
+	if (!hr || hr->status ||
+	    vcuda_url_for_client(url, hr->worker_endpoint, endpoint, sizeof(endpoint)) != 0)
+		goto out;
+	zmq_connect(s, endpoint);
+	at.token = hr->token;
+	rq.seq = 1;
+	rq.flags = VCUDA_REQ_WANT_REPLY;
+	rq.call_case = VCUDA__REQUEST__CALL_ATTACH;
+	rq.attach = &at;
+	zmq_send(s, buf, vcuda__request__pack(&rq, buf), 0);
+	rp = raw_reply(s);
+	EXPECT(rp && rp->seq == 1 && rp->status == 0);
+	vcuda__reply__free_unpacked(rp, NULL);
+	memset(buf, 0x55, sizeof(buf)); /* 100 KiB where at most 64 KiB may be */
+	zmq_send(s, buf, sizeof(buf), 0);
+	rp = raw_reply(s);
+	EXPECT(rp && rp->seq == 0 && rp->status == VCUDA_E_TOOBIG);
+	if (rp)
+		vcuda__reply__free_unpacked(rp, NULL);
+out:
+	if (hr)
+		vcuda__hello_reply__free_unpacked(hr, NULL);
+	zmq_close(s);
+	zmq_close(hs);
+}
+
 /* Loads a module; its handle, or 0 with the result in *result. */
 static uint64_t module_load(struct vcuda_client *c, const uint8_t *fb, size_t len, int *result)
 {
@@ -505,6 +570,7 @@ int main(int argc, char **argv)
 		return failures ? 1 : 0;
 	}
 	bad_handshakes(argv[1]);
+	oversized_header(argv[1]);
 	if ((c = session(argv[1])) != NULL) {
 		lying_requests(c);
 		forged_handles(c);
