@@ -20,6 +20,23 @@
 
 #define ZCHAN_HEARTBEAT_IVL_MS	   1000
 #define ZCHAN_HEARTBEAT_TIMEOUT_MS 5000
+/*
+ * The bound side (a worker) sends heartbeats but does not time its peer out
+ * by them: ZeroMQ stops reading a connection whose receive queue is full,
+ * so a guest with a long queue of posted work ahead of a busy worker would
+ * look silent and be dropped (it was, after 5 s of backlog). A guest that
+ * dies closes its socket, which the monitor reports at once; a guest whose
+ * host vanishes is found by TCP keepalive.
+ */
+#define ZCHAN_BOUND_TIMEOUT_MS	(24 * 3600 * 1000)
+#define ZCHAN_KEEPALIVE_IDLE_S	10
+#define ZCHAN_KEEPALIVE_INTVL_S 5
+#define ZCHAN_KEEPALIVE_CNT	3
+/* What the bound side queues: frames received and not yet read (each at
+ * most VCUDA_MAX_HEADER or VCUDA_MAX_PAYLOAD bytes), and frames sent to a
+ * guest that does not read them. A full queue holds the sender back. */
+#define ZCHAN_BOUND_RCVHWM 16
+#define ZCHAN_BOUND_SNDHWM 32
 
 struct zchan {
 	struct vcuda_chan base;
@@ -61,6 +78,17 @@ static int zchan_setup(struct zchan *z)
 	if (!ctx || !(z->sock = zmq_socket(ctx, ZMQ_PAIR)))
 		return VCUDA_E_TRANSPORT;
 	zmq_setsockopt(z->sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+	if (z->bound) {
+		int keep = 1, idle = ZCHAN_KEEPALIVE_IDLE_S, intvl = ZCHAN_KEEPALIVE_INTVL_S;
+		int cnt = ZCHAN_KEEPALIVE_CNT, rcv = ZCHAN_BOUND_RCVHWM, snd = ZCHAN_BOUND_SNDHWM;
+		hbt = ZCHAN_BOUND_TIMEOUT_MS;
+		zmq_setsockopt(z->sock, ZMQ_TCP_KEEPALIVE, &keep, sizeof(keep));
+		zmq_setsockopt(z->sock, ZMQ_TCP_KEEPALIVE_IDLE, &idle, sizeof(idle));
+		zmq_setsockopt(z->sock, ZMQ_TCP_KEEPALIVE_INTVL, &intvl, sizeof(intvl));
+		zmq_setsockopt(z->sock, ZMQ_TCP_KEEPALIVE_CNT, &cnt, sizeof(cnt));
+		zmq_setsockopt(z->sock, ZMQ_RCVHWM, &rcv, sizeof(rcv));
+		zmq_setsockopt(z->sock, ZMQ_SNDHWM, &snd, sizeof(snd));
+	}
 	zmq_setsockopt(z->sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt));
 	zmq_setsockopt(z->sock, ZMQ_RECONNECT_IVL, &no_reconnect, sizeof(no_reconnect));
 	zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof(linger));
