@@ -16,13 +16,16 @@ for transport in ipc tcp; do
 	ipc) listen="ipc://$work/vcudad.sock" ;;
 	tcp) listen="tcp://127.0.0.1:*" ;;
 	esac
+	# The redirection below happens in the background child: a log left
+	# from the last server must not be read as this one's.
+	rm -f "$work/log"
 	VCUDA_CPU_MEMORY=1G "$VCUDAD" --listen "$listen" --backend "${VCUDA_TEST_BACKEND:-cpu}" \
 		$([ "$(id -u)" -eq 0 ] && echo --allow-root) \
 		--cpu-device "$VCUDA_CPU_DEVICE" >"$work/log" 2>&1 &
 	pid=$!
 	url=
 	for _ in $(seq 50); do
-		url=$(sed -n 's/.*listening at \([^ ]*\).*/\1/p' "$work/log" | head -n 1)
+		url=$(sed -n 's/.*listening at \([^ ]*\).*/\1/p' "$work/log" 2>/dev/null | head -n 1)
 		[ -n "$url" ] && break
 		sleep 0.1
 	done

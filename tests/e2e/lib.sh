@@ -42,11 +42,16 @@ start_server() {
 	tcp) listen="tcp://127.0.0.1:*" ;;
 	*) fail "unknown transport $1" ;;
 	esac
+	# The redirection happens in the background child: the last server's
+	# log must not be read as this one's.
+	[ -f "$WORK/server.log" ] && cat "$WORK/server.log" >>"$WORK/server.log.old"
+	rm -f "$WORK/server.log"
 	"$VCUDAD" --listen "$listen" --backend "$BACKEND" --cpu-device "$VCUDA_CPU_DEVICE" \
 		$ALLOW_ROOT ${VCUDAD_OPTS:-} >"$WORK/server.log" 2>&1 &
 	SERVER_PID=$!
 	for _ in $(seq 100); do
-		SERVER_URL=$(sed -n 's/.*listening at \([^ ]*\).*/\1/p' "$WORK/server.log" | head -n 1)
+		SERVER_URL=$(sed -n 's/.*listening at \([^ ]*\).*/\1/p' "$WORK/server.log" 2>/dev/null |
+			head -n 1)
 		[ -n "$SERVER_URL" ] && break
 		kill -0 "$SERVER_PID" 2>/dev/null || fail "vcudad did not start"
 		sleep 0.1
