@@ -609,10 +609,9 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 	if (!block[0] || !block[1] || !block[2] || block[0] > 1024 || block[1] > 1024 ||
 	    block[2] > 64 || threads > 1024)
 		return CUDA_ERROR_INVALID_VALUE;
-	/* More threads than the kernel allows (.maxntid, __launch_bounds__):
-	 * "too many resources requested for launch", as a GPU says. */
+	/* More threads than the kernel allows (.maxntid, __launch_bounds__). */
 	if (threads > (uint64_t)func_max_threads(f))
-		return CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES;
+		return CUDA_ERROR_INVALID_VALUE;
 	if (smem > f->max_dyn_smem)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (!(params = calloc(1, k->param_size ? k->param_size : 1)))

@@ -361,17 +361,19 @@ static cudaError_t launch_check(dim3 grid, dim3 block, size_t shmem)
 	int d = shim_device;
 	uint64_t threads = (uint64_t)block.x * block.y * block.z;
 
+	/* CUDA 13's runtime answers cudaErrorInvalidValue for each of these
+	 * (seen with NVIDIA's runtime on an H200). */
 	if (!grid.x || !grid.y || !grid.z || !block.x || !block.y || !block.z)
-		return cudaErrorInvalidConfiguration;
+		return cudaErrorInvalidValue;
 	if (block.x > (unsigned)shim_attribute(d, cudaDevAttrMaxBlockDimX) ||
 	    block.y > (unsigned)shim_attribute(d, cudaDevAttrMaxBlockDimY) ||
 	    block.z > (unsigned)shim_attribute(d, cudaDevAttrMaxBlockDimZ) ||
 	    threads > (uint64_t)shim_attribute(d, cudaDevAttrMaxThreadsPerBlock))
-		return cudaErrorInvalidConfiguration;
+		return cudaErrorInvalidValue;
 	if (grid.x > (unsigned)shim_attribute(d, cudaDevAttrMaxGridDimX) ||
 	    grid.y > (unsigned)shim_attribute(d, cudaDevAttrMaxGridDimY) ||
 	    grid.z > (unsigned)shim_attribute(d, cudaDevAttrMaxGridDimZ))
-		return cudaErrorInvalidConfiguration;
+		return cudaErrorInvalidValue;
 	if (shmem > (size_t)shim_attribute(d, cudaDevAttrMaxSharedMemoryPerBlockOptin))
 		return cudaErrorInvalidValue;
 	return cudaSuccess;
@@ -396,7 +398,7 @@ static cudaError_t launch_check_func(struct shim_func *f, dim3 block, size_t shm
 		__atomic_store_n(&f->limits_known[d], 1, __ATOMIC_RELEASE);
 	}
 	if (f->max_threads[d] > 0 && threads > (uint64_t)f->max_threads[d])
-		return cudaErrorLaunchOutOfResources;
+		return cudaErrorInvalidValue;
 	if (f->max_dyn_smem[d] >= 0 && shmem > (size_t)f->max_dyn_smem[d])
 		return cudaErrorInvalidValue;
 	return cudaSuccess;

@@ -4,6 +4,7 @@
 // it; an error never replaces the result of a call that created something.
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 
 #include "check.h"
 
@@ -27,9 +28,10 @@ int main()
 	cudaStream_t st;
 
 	OK(cudaMalloc(&d, 4096));
-	// More threads than __launch_bounds__ allows: refused at the launch.
+	// More threads than __launch_bounds__ allows: refused at the launch,
+	// with cudaErrorInvalidValue (NVIDIA's runtime on an H200 says so).
 	bounded<<<1, 256>>>(d);
-	EXPECT_ERR(cudaGetLastError(), cudaErrorLaunchOutOfResources);
+	EXPECT_ERR(cudaGetLastError(), cudaErrorInvalidValue);
 	OK(cudaMalloc(&d2, 64)); // the next call is not the launch's
 	EXPECT(d2 != nullptr);
 	OK(cudaFree(d2));
@@ -46,16 +48,20 @@ int main()
 	OK(cudaGetLastError());
 	OK(cudaMemcpy(h, d, sizeof(h), cudaMemcpyDeviceToHost));
 	EXPECT(h[0] == 31 && h[31] == 0);
-	// A destroyed event or stream fails where it is named.
+	// A destroyed event or stream fails where it is named. What CUDA does
+	// with one is undefined (NVIDIA's runtime crashed here on an H200);
+	// vcuda refuses it, checked only under vcuda (VCUDA_SERVER is set).
 	OK(cudaEventCreate(&ev));
 	OK(cudaEventDestroy(ev));
-	EXPECT_ERR(cudaEventRecord(ev, 0), cudaErrorInvalidResourceHandle);
-	EXPECT_ERR(cudaGetLastError(), cudaErrorInvalidResourceHandle);
 	OK(cudaStreamCreate(&st));
 	OK(cudaStreamDestroy(st));
-	EXPECT_ERR(cudaMemsetAsync(d, 0, 16, st), cudaErrorInvalidResourceHandle);
-	OK(cudaMalloc(&d2, 64));
-	OK(cudaFree(d2));
+	if (getenv("VCUDA_SERVER")) {
+		EXPECT_ERR(cudaEventRecord(ev, 0), cudaErrorInvalidResourceHandle);
+		EXPECT_ERR(cudaGetLastError(), cudaErrorInvalidResourceHandle);
+		EXPECT_ERR(cudaMemsetAsync(d, 0, 16, st), cudaErrorInvalidResourceHandle);
+		OK(cudaMalloc(&d2, 64)); // the next call is not the refused one's
+		OK(cudaFree(d2));
+	}
 	OK(cudaDeviceSynchronize());
 	OK(cudaFree(d));
 	return check_done("errors");

@@ -70,12 +70,16 @@ int main()
 	float ms;
 	EXPECT_ERR(cudaEventElapsedTime(&ms, start[2], nt), cudaErrorInvalidResourceHandle);
 	OK(cudaEventDestroy(nt));
-	// Destroyed handles are refused.
+	// Destroyed handles are refused. (What CUDA does with one is undefined:
+	// NVIDIA's runtime crashed here on an H200. vcuda refuses them, checked
+	// only under vcuda, which sets VCUDA_SERVER.)
 	OK(cudaStreamDestroy(s[3]));
-	EXPECT_ERR(cudaStreamSynchronize(s[3]), cudaErrorInvalidResourceHandle);
 	OK(cudaEventDestroy(stop[3]));
-	EXPECT_ERR(cudaEventSynchronize(stop[3]), cudaErrorInvalidResourceHandle);
-	EXPECT_ERR(cudaEventQuery(stop[3]), cudaErrorInvalidResourceHandle);
+	if (getenv("VCUDA_SERVER")) {
+		EXPECT_ERR(cudaStreamSynchronize(s[3]), cudaErrorInvalidResourceHandle);
+		EXPECT_ERR(cudaEventSynchronize(stop[3]), cudaErrorInvalidResourceHandle);
+		EXPECT_ERR(cudaEventQuery(stop[3]), cudaErrorInvalidResourceHandle);
+	}
 	cudaGetLastError();
 	for (int i = 0; i < NS; i++) {
 		if (i != 3) {
