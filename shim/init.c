@@ -310,20 +310,20 @@ int vcuda_unimplemented(const char *name, int *warned)
 
 /* ---- errors ------------------------------------------------------------------ */
 
+/* As CUDA 13's runtime (seen on an H200): the last error is cleared even
+ * when it is a sticky one; every other call still returns the sticky
+ * error, which records it again. */
 cudaError_t cudaGetLastError(void)
 {
 	cudaError_t e = shim_last_error;
-	int sticky = __atomic_load_n(&shim.sticky, __ATOMIC_RELAXED);
 
-	shim_last_error = sticky ? (cudaError_t)sticky : cudaSuccess;
-	return e ? e : (cudaError_t)sticky;
+	shim_last_error = cudaSuccess;
+	return e;
 }
 
 cudaError_t cudaPeekAtLastError(void)
 {
-	int sticky = __atomic_load_n(&shim.sticky, __ATOMIC_RELAXED);
-
-	return shim_last_error ? shim_last_error : (cudaError_t)sticky;
+	return shim_last_error;
 }
 
 const char *cudaGetErrorName(cudaError_t e)
