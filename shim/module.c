@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,52 @@ cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 grid, dim3 block, void 
 
 /* ---- registration ----------------------------------------------------------------- */
 
+struct mapped_query {
+	uintptr_t addr;
+	size_t avail; /* bytes of the loaded segment from addr on; 0: none */
+};
+
+static int module_segment_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct mapped_query *q = arg;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (ph->p_type == PT_LOAD && q->addr >= lo && q->addr < hi) {
+			q->avail = hi - q->addr;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The bytes of a registered fat binary that are really there: nvcc puts it
+ * in a loaded segment of the program or a library, and its header's size
+ * must fit there (a larger claim had the I/O thread read unmapped memory,
+ * and abort). 0 if it is no fat binary, or does not fit. */
+static size_t module_fatbin_len(const void *container)
+{
+	struct mapped_query q = {(uintptr_t)container, 0};
+	size_t len;
+
+	if (!container)
+		return 0;
+	dl_iterate_phdr(module_segment_cb, &q);
+	if (q.avail < 16) {
+		VWARN(shim, "a registered fat binary is not inside a loaded program or library");
+		return 0;
+	}
+	len = vcuda_fatbin_size(container, q.avail);
+	if (len > q.avail) {
+		VWARN(shim, "a registered fat binary claims %zu bytes; its segment holds %zu", len,
+		      q.avail);
+		return 0;
+	}
+	return len;
+}
+
 void **__cudaRegisterFatBinary(void *fat_cubin)
 {
 	struct shim_fatbin *f = calloc(1, sizeof(*f));
@@ -100,7 +147,7 @@ void **__cudaRegisterFatBinary(void *fat_cubin)
 		abort();
 	}
 	f->container = vcuda_fatbin_from_wrapper(fat_cubin);
-	f->len = f->container ? vcuda_fatbin_size(f->container, 16) : 0;
+	f->len = module_fatbin_len(f->container);
 	if (!f->len)
 		VWARN(shim,
 		      "a registered fat binary is not one vcuda can read; its kernels cannot run");

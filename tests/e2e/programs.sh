@@ -1,7 +1,7 @@
 # Runs every end-to-end program through the shim over one transport ($1).
 . "$(dirname "$0")/lib.sh"
 start_server "$1"
-for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors; do
+for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors badfatbin; do
 	out=$(run "$E2E_BIN/$prog" 2>&1)
 	rc=$?
 	echo "$out"
