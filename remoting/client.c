@@ -23,12 +23,27 @@ struct pending_recv {
 	struct pending_recv *next;
 };
 
+/*
+ * Posted requests in flight are bounded: after this many frames, or bytes of
+ * payload, the next post waits for its reply. The worker's receive queue
+ * (ZCHAN_BOUND_RCVHWM frames) is larger, so a guest never fills it: a full
+ * queue stops ZeroMQ reading the connection, which delays heartbeats and,
+ * in libzmq 4.3.4, can abort the worker when the guest then disconnects.
+ */
+#define CLIENT_WINDOW_FRAMES 96
+#define CLIENT_WINDOW_BYTES  (64u << 20)
+
 struct vcuda_client {
 	pthread_mutex_t lock;
 	struct vcuda_chan *chan;
 	uint64_t next_seq;
 	int lost;
 	struct pending_recv *pending;
+	unsigned posted_frames; /* since the last reply */
+	size_t posted_bytes;
+	int32_t deferred; /* a posted call's failure learnt when its post waited */
+	uint8_t *output;  /* what the device printed, learnt then too */
+	size_t output_len;
 	Vcuda__AttachReply *attach;
 	Vcuda__Reply *attach_reply;
 };
@@ -181,6 +196,7 @@ void vcuda_client_close(struct vcuda_client *c)
 		free(p);
 	}
 	vcuda_client_reply_free(c->attach_reply);
+	free(c->output);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -277,6 +293,8 @@ static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
 				return rc;
 			continue;
 		}
+		c->posted_frames = 0;
+		c->posted_bytes = 0;
 		if (rp->seq == seq || (rp->seq == 0 && rp->status)) {
 			/* seq 0: the server could not read what was sent last */
 			rc = client_take_output(rp, &m);
@@ -342,6 +360,27 @@ static int client_failed(struct vcuda_client *c, int rc)
 	return rc;
 }
 
+/* Appends out (taking its buffer) to what the next reply will carry. */
+static void client_keep_output(struct vcuda_client *c, ProtobufCBinaryData *out)
+{
+	uint8_t *b;
+
+	if (!out->len)
+		return;
+	if (!c->output_len) {
+		c->output = out->data;
+		c->output_len = out->len;
+	} else if ((b = realloc(c->output, c->output_len + out->len)) != NULL) {
+		memcpy(b + c->output_len, out->data, out->len);
+		c->output = b;
+		c->output_len += out->len;
+		free(out->data);
+	} else {
+		free(out->data); /* out of memory: this output is dropped */
+	}
+	*out = (ProtobufCBinaryData){0, NULL};
+}
+
 int vcuda_client_call(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
 		      size_t payload_len, unsigned flags, void *recv, size_t recv_len,
 		      Vcuda__Reply **reply)
@@ -352,6 +391,17 @@ int vcuda_client_call(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 	rc = client_send(c, rq, 1, payload, payload_len, flags, recv, recv_len);
 	if (rc == 0)
 		rc = client_wait(c, rq->seq, reply);
+	/* A posted call's failure and output learnt early travel as they
+	 * would have. */
+	if (rc == 0 && c->deferred && !(*reply)->deferred)
+		(*reply)->deferred = c->deferred;
+	if (rc == 0) {
+		c->deferred = 0;
+		client_keep_output(c, &(*reply)->output);
+		(*reply)->output = (ProtobufCBinaryData){c->output_len, c->output};
+		c->output = NULL;
+		c->output_len = 0;
+	}
 	rc = rc ? client_failed(c, rc) : 0;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
@@ -363,7 +413,21 @@ int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	rc = client_send(c, rq, 0, payload, payload_len, flags, recv, recv_len);
+	c->posted_frames += payload ? 2 : 1;
+	c->posted_bytes += payload_len;
+	if (c->posted_frames < CLIENT_WINDOW_FRAMES && c->posted_bytes < CLIENT_WINDOW_BYTES) {
+		rc = client_send(c, rq, 0, payload, payload_len, flags, recv, recv_len);
+	} else { /* the window is full: this one waits for the worker */
+		Vcuda__Reply *rp = NULL;
+		rc = client_send(c, rq, 1, payload, payload_len, flags, recv, recv_len);
+		if (rc == 0 && (rc = client_wait(c, rq->seq, &rp)) == 0) {
+			int32_t failed = rp->deferred ? rp->deferred : rp->result;
+			if (failed && !c->deferred)
+				c->deferred = failed;
+			client_keep_output(c, &rp->output);
+			vcuda_client_reply_free(rp);
+		}
+	}
 	rc = rc ? client_failed(c, rc) : 0;
 	pthread_mutex_unlock(&c->lock);
 	return rc;

@@ -467,6 +467,40 @@ out:
 	zmq_close(hs);
 }
 
+/* Asks for device-to-host copies and never reads the data: what the worker
+ * queues for the guest is bounded (it waits for the guest instead), and the
+ * worker ends when the guest leaves. Its peak memory, logged when it ends,
+ * is checked by the test. */
+static void unread_copies(const char *url)
+{
+	struct vcuda_client *c = session(url);
+	Vcuda__MemAlloc ma = VCUDA__MEM_ALLOC__INIT;
+	Vcuda__Reply *rp = NULL;
+	uint8_t buf[256];
+	uint64_t dptr = 0;
+	REQ(alloc, MEM_ALLOC, mem_alloc, ma);
+
+	if (!c)
+		return;
+	ma.size = 64u << 20;
+	if (vcuda_client_call(c, &alloc, NULL, 0, 0, NULL, 0, &rp) == 0 && rp->mem_alloc)
+		dptr = rp->mem_alloc->dptr;
+	vcuda_client_reply_free(rp);
+	EXPECT(dptr != 0);
+	for (int i = 0; dptr && i < 64; i++) { /* 4 GiB asked for, none read */
+		Vcuda__MemcpyDtoH m = VCUDA__MEMCPY_DTO_H__INIT;
+		REQ(rq, MEMCPY_DTOH, memcpy_dtoh, m);
+		m.src = dptr;
+		m.size = 64u << 20;
+		rq.seq = 5000 + (uint64_t)i;
+		if (vcuda_chan_send(vcuda_client_channel(c), buf, vcuda__request__pack(&rq, buf),
+				    NULL, 0, 0) != 0)
+			break;
+	}
+	sleep(3);
+	vcuda_client_close(c);
+}
+
 /* Loads a module; its handle, or 0 with the result in *result. */
 static uint64_t module_load(struct vcuda_client *c, const uint8_t *fb, size_t len, int *result)
 {
@@ -574,6 +608,7 @@ int main(int argc, char **argv)
 		       closed);
 		if (fatbin)
 			hostile_modules(argv[1], fatbin, 1000, maxmod ? atoi(maxmod) : 1024);
+		unread_copies(argv[1]);
 		printf("hostile load: %s\n", failures ? "FAIL" : "PASS");
 		return failures ? 1 : 0;
 	}
