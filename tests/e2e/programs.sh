@@ -1,6 +1,21 @@
 # Runs every end-to-end program through the shim over one transport ($1).
 . "$(dirname "$0")/lib.sh"
 start_server "$1"
+# ipc: worker sockets live in a directory only the daemon may list, under
+# names that cannot be guessed; the sockets have the listener's mode.
+if [ "$1" = ipc ]; then
+	dir="$WORK/vcudad.sock.w"
+	[ "$(stat -c %a "$dir")" = 710 ] || fail "worker directory mode $(stat -c %a "$dir"), want 710"
+	[ "$(stat -c %a "$WORK/vcudad.sock")" = 660 ] || fail "listener socket mode is not 660"
+	"$VCUDA_RUN" --server "$SERVER_URL" -- "$E2E_BIN/alloc" hold 1 >"$WORK/holder.out" 2>&1 &
+	holder=$!
+	wait_for "$WORK/holder.out" '^holding' 30 || fail "no session: $(cat "$WORK/holder.out")"
+	name=$(ls "$dir" | head -n 1)
+	echo "$name" | grep -qE '^[0-9a-f]{32}$' || fail "worker socket name '$name' is guessable"
+	[ "$(stat -c %a "$dir/$name")" = 660 ] || fail "worker socket mode is not 660"
+	kill -KILL $holder
+	wait $holder 2>/dev/null
+fi
 for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors badfatbin; do
 	out=$(run "$E2E_BIN/$prog" 2>&1)
 	rc=$?
