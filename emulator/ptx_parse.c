@@ -62,6 +62,10 @@ static void parse_fail(struct parser *p, const char *fmt, ...)
 	if (n > 0 && (size_t)n < p->log_len)
 		vsnprintf(p->log + n, p->log_len - (size_t)n, fmt, ap);
 	va_end(ap);
+	/* The message quotes the guest's text, and ends up in the server's log. */
+	for (char *c = p->log; p->log_len && *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
+			*c = '?';
 	longjmp(p->fail, 1);
 }
 

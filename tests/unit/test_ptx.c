@@ -523,6 +523,8 @@ static void test_hostile_ptx_is_refused(void **state)
 	    {"", "bra DONE2;\nbra NOWHERE;\nDONE2:", "NOWHERE"},
 	    /* a number where a label belongs: read before an array once */
 	    {"", "bra 4;", "label"},
+	    /* a quoted token with a newline: the log line it lands in stays one */
+	    {"", "mov.u32 %r3, \"x\nforged\";", "\"x?forged\""},
 	    /* a token of dots where an opcode belongs (found by fuzz_ptx) */
 	    {"", "@%p1 ....;", "unexpected"},
 	    /* parsed but not run: refused at load, never at launch */
