@@ -592,13 +592,14 @@ static int listener_budget(struct listener *l)
 		VERR(server, "cannot make the CPU device's memory budget: %s", strerror(errno));
 		return -1;
 	}
-	if (!getenv("VCUDA_CPU_MEMORY")) {
+	if (l->cfg->session_memory || !getenv("VCUDA_CPU_MEMORY")) {
+		uint64_t each = l->cfg->session_memory ? l->cfg->session_memory : limit;
 		char size[32];
-		snprintf(size, sizeof(size), "%llu", (unsigned long long)limit & ~0xfffffull);
+		snprintf(size, sizeof(size), "%llu", (unsigned long long)each & ~0xfffffull);
 		setenv("VCUDA_CPU_MEMORY", size, 1);
 	}
-	VINFO(server, "the CPU device's memory for all guests together: %llu MiB",
-	      (unsigned long long)(limit >> 20));
+	VINFO(server, "the CPU device's memory: %llu MiB for all guests together, %s each",
+	      (unsigned long long)(limit >> 20), getenv("VCUDA_CPU_MEMORY"));
 	return 0;
 }
 

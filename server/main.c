@@ -53,6 +53,8 @@ static void usage(FILE *f)
 	      "                           (default half the RAM, at most 32G); each\n"
 	      "                           guest's device is that large unless\n"
 	      "                           VCUDA_CPU_MEMORY says less\n"
+	      "      --session-memory SIZE  the size of each guest's CPU device (default:\n"
+	      "                           VCUDA_CPU_MEMORY, else --cpu-memory)\n"
 	      "      --kernel-timeout SECONDS  end a kernel that runs longer with\n"
 	      "                           CUDA_ERROR_LAUNCH_TIMEOUT (CPU device; default\n"
 	      "                           0, no limit, as on a GPU without a display)\n"
@@ -88,6 +90,7 @@ enum {
 	OPT_SOCKET_GROUP,
 	OPT_SOCKET_GID,
 	OPT_CPU_MEMORY,
+	OPT_SESSION_MEMORY,
 };
 
 static const struct option long_opts[] = {
@@ -114,6 +117,7 @@ static const struct option long_opts[] = {
     {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
     {"socket-gid", required_argument, NULL, OPT_SOCKET_GID},
     {"cpu-memory", required_argument, NULL, OPT_CPU_MEMORY},
+    {"session-memory", required_argument, NULL, OPT_SESSION_MEMORY},
     {NULL, 0, NULL, 0},
 };
 
@@ -257,6 +261,10 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 			break;
 		case OPT_CPU_MEMORY:
 			if (parse_size_opt("cpu-memory", optarg, &cfg->cpu_memory) != 0)
+				return 2;
+			break;
+		case OPT_SESSION_MEMORY:
+			if (parse_size_opt("session-memory", optarg, &cfg->session_memory) != 0)
 				return 2;
 			break;
 		case OPT_SOCKET_MODE:

@@ -28,9 +28,10 @@ struct vcudad_config {
 	const char *cpu_device; /* path of the CPU device library */
 	int attach_timeout_ms;
 	int allow_root;
-	unsigned socket_mode; /* of ipc:// sockets, the listener's and the workers' */
-	long socket_gid;      /* their group, or -1 */
-	uint64_t cpu_memory;  /* the CPU device's memory, all guests together; 0: default */
+	unsigned socket_mode;	 /* of ipc:// sockets, the listener's and the workers' */
+	long socket_gid;	 /* their group, or -1 */
+	uint64_t cpu_memory;	 /* the CPU device's memory, all guests together; 0: default */
+	uint64_t session_memory; /* each guest's CPU device; 0: VCUDA_CPU_MEMORY or all */
 	/* Worker role (started by the listener, never by hand). */
 	int worker;
 	const char *bind_url;
