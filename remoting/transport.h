@@ -15,8 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VCUDA_MAX_HEADER  (64u * 1024)
-#define VCUDA_MAX_PAYLOAD (64u * 1024 * 1024)
+#define VCUDA_MAX_HEADER (64u * 1024)
+/* Small, so that what a worker may have to hold for a guest is small: bulk
+ * data (copies, fat binaries) travels in chunks of at most this. */
+#define VCUDA_MAX_PAYLOAD (4u * 1024 * 1024)
 
 /* Send flags: who owns the payload. */
 enum {

@@ -35,7 +35,7 @@
 /* What the bound side queues: frames received and not yet read (each at
  * most VCUDA_MAX_HEADER or VCUDA_MAX_PAYLOAD bytes), and frames sent to a
  * guest that does not read them. A full queue holds the sender back. */
-#define ZCHAN_BOUND_RCVHWM 256
+#define ZCHAN_BOUND_RCVHWM 128
 #define ZCHAN_BOUND_SNDHWM 32
 
 struct zchan {

@@ -128,6 +128,7 @@ void session_release(struct session *s, int dev)
 	uint64_t id;
 	void *obj;
 
+	session_staging_drop(s);
 	for (size_t i = s->mem.n; i-- > 0;) {
 		struct vcuda_range r = s->mem.r[i];
 		if (dev >= 0 && (int)r.tag != dev)

@@ -13,8 +13,82 @@
 #include "log.h"
 #include "session.h"
 
+static CUresult module_load(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			    struct session_reply *out);
+
+void session_staging_drop(struct session *s)
+{
+	if (s->staging)
+		s->module_bytes -= s->staging_total;
+	free(s->staging);
+	s->staging = NULL;
+	s->staging_len = s->staging_total = 0;
+}
+
+/* A part of a fat binary larger than one payload: parts come in order, the
+ * whole is bounded before anything is allocated. Returns 1 when the whole
+ * is there (in s->staging), 0 when more is to come, or a refusal < 0 with
+ * *rc set. */
+static int module_part(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+		       CUresult *rc)
+{
+	const Vcuda__ModuleLoad *ml = rq->module_load;
+	const struct vcudad_limits *lim = s->limits;
+
+	if (ml->offset == 0) {
+		session_staging_drop(s);
+		if (ml->total > lim->module_bytes ||
+		    ml->total > lim->session_module_bytes - s->module_bytes) {
+			*rc = session_refuse(s, rq, CUDA_ERROR_INVALID_IMAGE,
+					     "a fat binary larger than the module limits");
+			return -1;
+		}
+		if (!(s->staging = malloc(ml->total))) {
+			*rc = CUDA_ERROR_OUT_OF_MEMORY;
+			return -1;
+		}
+		s->staging_total = ml->total;
+		s->module_bytes += ml->total;
+	}
+	if (!s->staging || ml->total != s->staging_total || ml->offset != s->staging_len ||
+	    !m->payload || m->payload_len > s->staging_total - s->staging_len) {
+		session_staging_drop(s);
+		*rc = session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				     "a fat binary part out of order or too long");
+		return -1;
+	}
+	memcpy(s->staging + s->staging_len, m->payload, m->payload_len);
+	s->staging_len += m->payload_len;
+	*rc = CUDA_SUCCESS;
+	return s->staging_len == s->staging_total;
+}
+
 CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 			 struct session_reply *out)
+{
+	struct vcuda_msg whole = *m;
+	int part;
+	CUresult rc;
+
+	if (rq->module_load->total) {
+		if ((part = module_part(s, rq, m, &rc)) <= 0)
+			return rc;
+		/* The staged bytes are counted as the module's from here on. */
+		s->module_bytes -= s->staging_total;
+		whole.payload = s->staging;
+		whole.payload_len = s->staging_len;
+		rc = module_load(s, rq, &whole, out);
+		free(s->staging);
+		s->staging = NULL;
+		s->staging_len = s->staging_total = 0;
+		return rc;
+	}
+	return module_load(s, rq, m, out);
+}
+
+/* Loads the fat binary that is m's payload. */
+static CUresult module_load(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			    struct session_reply *out)
 {
 	struct vcuda_fatbin fb;
 	struct session_module *sm;

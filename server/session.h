@@ -68,6 +68,10 @@ struct session {
 	uint64_t calls;
 	uint32_t nmodules;     /* loaded now */
 	uint64_t module_bytes; /* their sizes, decompressed */
+	/* A fat binary arriving in parts (ModuleLoad.total): at most
+	 * limits->module_bytes, counted in module_bytes while it arrives. */
+	uint8_t *staging;
+	uint64_t staging_len, staging_total;
 };
 
 /* What a handler fills in besides the result. */
@@ -176,6 +180,8 @@ CUresult srv_launch(struct session *, const Vcuda__Request *, const struct vcuda
 
 /* Resolves a guest stream id (0, 1, 2 or a handle) for rq->device. */
 CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id, CUstream *out);
+/* Forgets a fat binary that was arriving in parts. */
+void session_staging_drop(struct session *s);
 /* Frees everything the session holds on device dev (-1: every device). */
 void session_release(struct session *s, int dev);
 

@@ -74,7 +74,9 @@ static uint8_t *output_buf;
 static size_t output_len, output_cap;
 static int output_fd = -1;
 
-#define OUTPUT_MAX (16u << 20) /* beyond this, printed text is dropped */
+/* Beyond this between two replies, printed text is dropped (CUDA's own
+ * printf buffer is 1 MiB unless the program sets cudaLimitPrintfFifoSize). */
+#define OUTPUT_MAX VCUDA_MAX_PAYLOAD
 
 /* Moves what the pipe holds into the buffer. Called with the lock held. */
 static void output_drain(void)
@@ -158,7 +160,7 @@ static int session_send_reply(struct session *s, struct session_reply *out,
 	out->rp.deferred = (int32_t)s->deferred;
 	s->deferred = CUDA_SUCCESS;
 	/* What the device printed travels as the reply's payload, which has
-	 * room for all of it (OUTPUT_MAX < VCUDA_MAX_PAYLOAD); the header
+	 * room for all of it (OUTPUT_MAX <= VCUDA_MAX_PAYLOAD); the header
 	 * would not. */
 	rc = vcuda_wire_send(s->chan, &out->rp.base, len ? text : NULL, len,
 			     len ? VCUDA_SEND_GIFT : VCUDA_SEND_COPY);

@@ -55,7 +55,7 @@ static void shim_configure(struct vcuda_client_opts *o)
 	if (chunk && vcuda_parse_size(chunk, &v) == 0 && v >= 4096 && v <= VCUDA_MAX_PAYLOAD)
 		shim.chunk = (size_t)v;
 	else if (chunk)
-		VWARN(shim, "ignoring VCUDA_CHUNK_SIZE=%s (4K to 64M)", chunk);
+		VWARN(shim, "ignoring VCUDA_CHUNK_SIZE=%s (4K to 4M)", chunk);
 }
 
 /* At exit, what the program launched last finishes and what it printed is

@@ -292,10 +292,32 @@ static void module_read_layouts(struct shim_fatbin *fb)
 	vcuda_fatbin_free(&f);
 }
 
+/* Sends a fat binary to the server: in one message, or in parts the size
+ * of a copy's chunks (VCUDA_CHUNK_SIZE), all but the last posted. */
+static cudaError_t module_send(const struct shim_fatbin *fb, Vcuda__Reply **rp)
+{
+	Vcuda__ModuleLoad m = VCUDA__MODULE_LOAD__INIT;
+	const uint8_t *p = fb->container;
+	cudaError_t e = cudaSuccess;
+
+	if (fb->len > shim.chunk)
+		m.total = fb->len;
+	for (size_t off = 0; off < fb->len && e == cudaSuccess;) {
+		size_t n = fb->len - off < shim.chunk ? fb->len - off : shim.chunk;
+		SHIM_REQUEST(rq, MODULE_LOAD, module_load, m);
+		m.offset = off;
+		off += n;
+		if (off < fb->len)
+			e = shim_post(&rq, p + m.offset, n, VCUDA_SEND_BORROW, NULL, 0);
+		else
+			e = shim_call(&rq, p + m.offset, n, VCUDA_SEND_BORROW, NULL, 0, rp);
+	}
+	return e;
+}
+
 /* The server's module for a fat binary on the current device, loaded on first use. */
 static cudaError_t module_load(struct shim_fatbin *fb, uint64_t *out)
 {
-	Vcuda__ModuleLoad m = VCUDA__MODULE_LOAD__INIT;
 	Vcuda__Reply *rp = NULL;
 	cudaError_t e = cudaSuccess;
 
@@ -304,8 +326,7 @@ static cudaError_t module_load(struct shim_fatbin *fb, uint64_t *out)
 		if (!fb->len) {
 			e = cudaErrorInvalidKernelImage;
 		} else {
-			SHIM_REQUEST(rq, MODULE_LOAD, module_load, m);
-			e = shim_call(&rq, fb->container, fb->len, VCUDA_SEND_BORROW, NULL, 0, &rp);
+			e = module_send(fb, &rp);
 			if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_HANDLE)
 				fb->server_module[shim_device] = rp->handle->handle;
 			else if (e == cudaSuccess)

@@ -569,6 +569,38 @@ static void hostile_modules(const char *url, const char *fatbin, int n, int max_
 		}
 	}
 	EXPECT(refused > 0);
+	/* A fat binary in parts: whole, it loads; out of order, too long or
+	 * larger than the limits, it is refused. */
+	if (good && c) {
+		Vcuda__ModuleLoad ml = VCUDA__MODULE_LOAD__INIT;
+		Vcuda__Reply *rp = NULL;
+		size_t part = len / 3 + 1;
+		REQ(rq, MODULE_LOAD, module_load, ml);
+		ml.total = len;
+		for (size_t off = 0; off < len; off += part) {
+			size_t plen = len - off < part ? len - off : part;
+			ml.offset = off;
+			EXPECT(vcuda_client_call(c, &rq, good + off, plen, 0, NULL, 0, &rp) == 0);
+			EXPECT(rp && rp->result == 0);
+			if (rp && off + plen == len && rp->handle)
+				module_unload(c, rp->handle->handle);
+			vcuda_client_reply_free(rp);
+			rp = NULL;
+		}
+		ml.offset = part; /* a part before the first */
+		EXPECT(vcuda_client_call(c, &rq, good, part, 0, NULL, 0, &rp) == 0 && rp &&
+		       rp->result == CUDA_ERROR_INVALID_VALUE);
+		vcuda_client_reply_free(rp);
+		ml.offset = 0;
+		ml.total = 1ull << 40; /* past --max-module-size */
+		EXPECT(vcuda_client_call(c, &rq, good, part, 0, NULL, 0, &rp) == 0 && rp &&
+		       rp->result == CUDA_ERROR_INVALID_IMAGE);
+		vcuda_client_reply_free(rp);
+		ml.total = 10; /* a part longer than the whole */
+		EXPECT(vcuda_client_call(c, &rq, good, part, 0, NULL, 0, &rp) == 0 && rp &&
+		       rp->result == CUDA_ERROR_INVALID_VALUE);
+		vcuda_client_reply_free(rp);
+	}
 	/* The count of modules a session holds is bounded. */
 	for (int i = 0; good && c && i < max_modules + 4 && nheld < 4096; i++) {
 		uint64_t h = module_load(c, good, len, &r);
