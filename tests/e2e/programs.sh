@@ -24,8 +24,8 @@ for prog in device_query memory streams launch launch_ptds fault twomod cooperat
 	[ $rc -eq 0 ] || fail "$prog exited with status $rc"
 	echo "$out" | grep -q "^$name: PASS$" || fail "$prog did not pass"
 done
-# Fat binaries larger than a chunk travel in parts (here 16 KiB ones).
-out=$(VCUDA_CHUNK_SIZE=16384 run "$E2E_BIN/launch" 2>&1)
+# Fat binaries larger than a chunk travel in parts (here 4 KiB ones).
+out=$(VCUDA_CHUNK_SIZE=4096 run "$E2E_BIN/launch" 2>&1)
 echo "$out" | grep -q "^launch: PASS$" || fail "launch with fat binaries in parts: $out"
 # Device printf reaches the program's own stdout, not the server's.
 run "$E2E_BIN/launch" 2>/dev/null | grep -q "^device says hello, tag 7$" || fail "device printf lost"
