@@ -30,7 +30,7 @@ struct pending_recv {
  * queue stops ZeroMQ reading the connection, which delays heartbeats and,
  * in libzmq 4.3.4, can abort the worker when the guest then disconnects.
  */
-#define CLIENT_WINDOW_FRAMES 64
+#define CLIENT_WINDOW_FRAMES 120
 #define CLIENT_WINDOW_BYTES  (64u << 20)
 
 struct vcuda_client {

@@ -37,6 +37,10 @@
  * guest that does not read them. A full queue holds the sender back. */
 #define ZCHAN_BOUND_RCVHWM 128
 #define ZCHAN_BOUND_SNDHWM 32
+/* How stale the bound side's knowledge of its peer may be when it reads the
+ * next request: requests of a guest that left more than this ago are not
+ * run. */
+#define ZCHAN_MON_RECHECK_NS 2000000ull
 
 struct zchan {
 	struct vcuda_chan base;
@@ -47,6 +51,7 @@ struct zchan {
 	int ever_connected;
 	int lost;
 	pthread_mutex_t mon_lock; /* the monitor socket is read from two threads */
+	uint64_t mon_checked_ns;  /* when recv last asked the monitor first */
 	char endpoint[256];
 };
 
@@ -338,9 +343,14 @@ static int zchan_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
 		if (timeout_ms >= 0 && now >= deadline)
 			return VCUDA_E_TIMEOUT;
 		/* A peer that left is gone even if its messages are still
-		 * queued: a worker must not run what a departed guest sent. */
-		if (zchan_monitor(z))
-			return VCUDA_E_PEER_LOST;
+		 * queued: a worker must not run what a departed guest sent.
+		 * (A guest reads its server's last words, so only the bound
+		 * side asks first.) */
+		if (z->bound && now - z->mon_checked_ns > ZCHAN_MON_RECHECK_NS) {
+			z->mon_checked_ns = now; /* at most so often: it costs a call per request */
+			if (zchan_monitor(z))
+				return VCUDA_E_PEER_LOST;
+		}
 		n = zmq_poll(items, 1, left > 100 ? 100 : left);
 		if (n < 0 && errno != EINTR)
 			return VCUDA_E_TRANSPORT;
