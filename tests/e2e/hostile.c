@@ -501,6 +501,39 @@ static void unread_copies(const char *url)
 	vcuda_client_close(c);
 }
 
+/* Posts a second of work and leaves at once: the worker does not run what
+ * a departed guest left queued (the test reads its call count in the log,
+ * under the program name "hostile-drop"). */
+static void leave_with_work_queued(const char *url)
+{
+	struct vcuda_client_opts o = {url, 5000, 13000, "hostile-drop"};
+	struct vcuda_client *c = NULL;
+	Vcuda__MemAlloc ma = VCUDA__MEM_ALLOC__INIT;
+	Vcuda__Reply *rp = NULL;
+	uint64_t dptr = 0;
+	char why[256];
+	REQ(alloc, MEM_ALLOC, mem_alloc, ma);
+
+	if (vcuda_client_connect(&o, &c, why, sizeof(why)) != 0) {
+		EXPECT(!"no session to leave");
+		return;
+	}
+	ma.size = 256u << 20;
+	if (vcuda_client_call(c, &alloc, NULL, 0, 0, NULL, 0, &rp) == 0 && rp->mem_alloc)
+		dptr = rp->mem_alloc->dptr;
+	vcuda_client_reply_free(rp);
+	for (int i = 0; dptr && i < 100; i++) { /* 25 GiB of memset */
+		Vcuda__Memset m = VCUDA__MEMSET__INIT;
+		REQ(rq, MEMSET, memset, m);
+		m.dst = dptr;
+		m.elem_size = 1;
+		m.count = 256u << 20;
+		m.async = 1;
+		vcuda_client_post(c, &rq, NULL, 0, 0, NULL, 0);
+	}
+	vcuda_client_close(c);
+}
+
 /* Loads a module; its handle, or 0 with the result in *result. */
 static uint64_t module_load(struct vcuda_client *c, const uint8_t *fb, size_t len, int *result)
 {
@@ -641,6 +674,7 @@ int main(int argc, char **argv)
 		if (fatbin)
 			hostile_modules(argv[1], fatbin, 1000, maxmod ? atoi(maxmod) : 1024);
 		unread_copies(argv[1]);
+		leave_with_work_queued(argv[1]);
 		printf("hostile load: %s\n", failures ? "FAIL" : "PASS");
 		return failures ? 1 : 0;
 	}

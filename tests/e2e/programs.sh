@@ -13,6 +13,9 @@ if [ "$1" = ipc ]; then
 	name=$(ls "$dir" | head -n 1)
 	echo "$name" | grep -qE '^[0-9a-f]{32}$' || fail "worker socket name '$name' is guessable"
 	[ "$(stat -c %a "$dir/$name")" = 660 ] || fail "worker socket mode is not 660"
+	# Workers gain no privileges and leave no core files.
+	w=$(sed -n 's/.*(alloc) connected.*worker pid \([0-9]*\).*/\1/p' "$WORK/server.log" | tail -n 1)
+	grep -q "^NoNewPrivs:[[:space:]]*1" "/proc/$w/status" || fail "worker $w may gain privileges"
 	kill -KILL $holder
 	wait $holder 2>/dev/null
 fi
