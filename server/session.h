@@ -56,6 +56,7 @@ struct session {
 	const struct vcudad_limits *limits;
 	uint8_t token[SESSION_TOKEN_LEN];
 	int attached;
+	int report_fd;	  /* the listener's pipe until the guest attaches, then -1 */
 	const char *peer; /* for logs: "pid 123 on host (program)" */
 	int ndevices;
 	CUcontext primary[SESSION_MAX_DEVICES];

@@ -232,10 +232,12 @@ static int session_handle(struct session *s, const struct vcuda_msg *m)
 		result = call->fn(s, rq, m, &out);
 		__atomic_store_n(&watchdog_in_call, 0, __ATOMIC_RELEASE);
 	}
-	if (rq->call_case == VCUDA__REQUEST__CALL_ATTACH && !s->attached)
+	if (rq->call_case == VCUDA__REQUEST__CALL_ATTACH && !s->attached) {
 		rc = VCUDA_E_AUTH;
-	else if (rq->call_case == VCUDA__REQUEST__CALL_ATTACH)
-		close(3); /* tells the listener the handshake is over */
+	} else if (s->report_fd >= 0) {
+		close(s->report_fd); /* tells the listener the handshake is over */
+		s->report_fd = -1;
+	}
 	if (rq->flags & VCUDA_REQ_WANT_REPLY) {
 		if (session_send_reply(s, &out, rq, result) != 0 && rc == 0)
 			rc = VCUDA_E_PEER_LOST;
@@ -358,6 +360,7 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	s.be = &be;
 	s.peer = cfg->peer;
 	s.limits = &cfg->limits;
+	s.report_fd = 3;
 	s.current = -1;
 	vcuda_handle_table_init(&s.handles, cfg->limits.handles);
 	vcuda_rangemap_init(&s.mem);
