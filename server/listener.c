@@ -301,6 +301,7 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 		VERR(server, "cannot start a worker for %s: %s", w->peer, strerror(errno));
 		listener_send_hello_reply(l, sock, route, VCUDA_E_SYSTEM,
 					  "the server could not start a session", NULL, NULL, 0);
+		l->slot_used[w->slot] = 0;
 		zmq_msg_close(&w->route);
 		free(w);
 		goto out_free;
