@@ -12,15 +12,15 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <dirent.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/resource.h>
 #include <sys/sysinfo.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -443,7 +443,17 @@ static int listener_socket_live(const char *path)
 	return live;
 }
 
-/* Removes a directory of worker sockets and the sockets in it. */
+/* Whether path is a Unix socket (a file vcudad may remove). */
+static int listener_is_socket(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* Removes a directory of worker sockets and the sockets in it. Only
+ * sockets are removed, and the directory only if nothing else is in it:
+ * a directory of the same name that is not vcudad's keeps its files. */
 static void listener_remove_dir(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -456,7 +466,8 @@ static void listener_remove_dir(const char *dir)
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
+		if (listener_is_socket(path))
+			unlink(path);
 	}
 	closedir(d);
 	rmdir(dir);
@@ -478,8 +489,13 @@ static int listener_prepare_ipc(struct listener *l, int i)
 		     l->cfg->listen[i]);
 		return VCUDA_E_TRANSPORT;
 	}
-	if (unlink(path) == 0)
+	if (listener_is_socket(path) && unlink(path) == 0) {
 		VINFO(server, "removed the stale socket %s", path);
+	} else if (access(path, F_OK) == 0) {
+		VERR(server, "cannot listen at %s: a file that is not a socket is there",
+		     l->cfg->listen[i]);
+		return VCUDA_E_TRANSPORT;
+	}
 	if (snprintf(l->dirs[i], sizeof(l->dirs[i]), "%s.w", path) >= (int)sizeof(l->dirs[i]))
 		return VCUDA_E_URL;
 	listener_remove_dir(l->dirs[i]);
