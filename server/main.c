@@ -50,9 +50,7 @@ static void usage(FILE *f)
 	      "      --max-session-modules SIZE  all of one session's modules, so\n"
 	      "                           measured (default 1G)\n"
 	      "      --cpu-memory SIZE    the CPU device's memory for all guests together\n"
-	      "                           (default half the RAM, at most 32G); each\n"
-	      "                           guest's device is that large unless\n"
-	      "                           VCUDA_CPU_MEMORY says less\n"
+	      "                           (default half the RAM, at most 32G)\n"
 	      "      --session-memory SIZE  the size of each guest's CPU device (default:\n"
 	      "                           VCUDA_CPU_MEMORY, else --cpu-memory)\n"
 	      "      --kernel-timeout SECONDS  end a kernel that runs longer with\n"
@@ -65,8 +63,10 @@ static void usage(FILE *f)
 	      "when the guest disconnects or dies, its worker frees everything it held.\n"
 	      "SIGINT or SIGTERM stops the server and its workers.\n"
 	      "\n"
-	      "Environment: VCUDA_LOG (log channels and levels), VCUDA_CPU_MEMORY (the\n"
-	      "CPU device's memory size, e.g. 8G).\n",
+	      "Environment: VCUDA_LOG (log channels and levels), VCUDA_CPU_MEMORY (each\n"
+	      "guest's CPU device size, e.g. 8G, where --session-memory is not given),\n"
+	      "VCUDA_RECORD_DIR (for testing: workers write each request they receive\n"
+	      "there, the protocol fuzzer's seeds).\n",
 	      f);
 }
 
