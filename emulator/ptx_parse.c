@@ -1045,6 +1045,14 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 		}
 	}
 	expect(p, ";");
+	/* .cc belongs to the carry family alone (it runs as one, see do_carry),
+	 * whose operands are a register and two or three sources. */
+	if ((in->mods & MOD_CC || in->op == OP_ADDC || in->op == OP_SUBC || in->op == OP_MADC) &&
+	    (!(in->op == OP_ADD || in->op == OP_SUB || in->op == OP_MAD || in->op == OP_ADDC ||
+	       in->op == OP_SUBC || in->op == OP_MADC) ||
+	     PTX_KIND(in->type) == PK_F || in->o[0].kind != OK_REG ||
+	     in->nops != ((in->op == OP_MAD || in->op == OP_MADC) ? 4 : 3)))
+		parse_fail(p, "bad carry instruction %s", opname);
 	if (in->op == OP_BRA && (in->nops != 1 || in->o[0].kind != OK_LABEL))
 		parse_fail(p, "bra takes one label (indirect branches are not supported)");
 	p->f->ninsns++;

@@ -530,6 +530,9 @@ static void test_hostile_ptx_is_refused(void **state)
 	    /* parsed but not run: refused at load, never at launch */
 	    {"", "dp4a.u32.u32 %r3, %r1, %r2, %r4;", "dp4a"},
 	    {"", "sad.u32 %r3, %r1, %r2, %r4;", "sad"},
+	    /* .cc outside the carry family, or a carry with a missing operand */
+	    {"", "mov.cc.u32 %r3, %r1;", "carry"},
+	    {"", "addc.u32 %r3, %r1;", "carry"},
 	    {"", "@%p1 bra %r1;", "label"},
 	    /* a register count that looped until the host ran out of memory */
 	    {".reg .b32 %big<9223372036854775807>;", "", "register count"},
@@ -614,7 +617,7 @@ static void test_mutated_ptx_is_safe(void **state)
 	static const char alphabet[] = " .%[]{};,-0129abxz\n@!|";
 	char ptx[sizeof(base)];
 	uint32_t seed = 12345;
-	int loaded = 0;
+	int loaded = 0, ran = 0;
 
 	for (int round = 0; round < 3000; round++) {
 		CUmodule mod;
@@ -630,11 +633,26 @@ static void test_mutated_ptx_is_safe(void **state)
 			ptx[pos] = alphabet[(seed >> 8) % (sizeof(alphabet) - 1)];
 		}
 		if (cuModuleLoadDataEx(&mod, ptx, 2, opts, vals) == CUDA_SUCCESS) {
+			/* What loads also runs, or fails as a kernel fails: a
+			 * damaged instruction that parses must not reach past its
+			 * operands when it executes. */
+			CUfunction f;
+			uint32_t n = 32;
+			void *args[] = {&d_out, &n};
+			if (cuModuleGetFunction(&f, mod, "t") == CUDA_SUCCESS &&
+			    cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL) ==
+				CUDA_SUCCESS)
+				ran += cuCtxSynchronize() == CUDA_SUCCESS;
 			loaded++;
 			cuModuleUnload(mod);
+			if (cuCtxSynchronize() != CUDA_SUCCESS) { /* a fault sticks: start again */
+				cuCtxDestroy(ctx);
+				assert_int_equal(setup(NULL), 0);
+			}
 		}
 	}
 	assert_true(loaded > 0);
+	assert_true(ran > 0);
 }
 
 int main(void)
