@@ -2,6 +2,7 @@
  * Transport conformance: the same tests over every session channel
  * transport (transport.h states the contract they check).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,16 +121,64 @@ static void test_order_kept(void **state)
 	struct pair *p = *state;
 	char hdr[32];
 
-	for (int i = 0; i < 2000; i++) {
-		int n = snprintf(hdr, sizeof(hdr), "m%d", i);
-		assert_int_equal(
-		    vcuda_chan_send(p->client, hdr, (size_t)n, i % 3 ? NULL : hdr, (size_t)n, 0),
-		    0);
+	/* In batches smaller than a worker's receive queue: a sender waits
+	 * while the queue is full, and here the same thread is the reader. */
+	for (int first = 0; first < 2000; first += 40) {
+		for (int i = first; i < first + 40; i++) {
+			int n = snprintf(hdr, sizeof(hdr), "m%d", i);
+			assert_int_equal(vcuda_chan_send(p->client, hdr, (size_t)n,
+							 i % 3 ? NULL : hdr, (size_t)n, 0),
+					 0);
+		}
+		for (int i = first; i < first + 40; i++) {
+			snprintf(hdr, sizeof(hdr), "m%d", i);
+			expect_msg(p->server, hdr, i % 3 ? NULL : hdr, strlen(hdr));
+		}
 	}
-	for (int i = 0; i < 2000; i++) {
-		snprintf(hdr, sizeof(hdr), "m%d", i);
-		expect_msg(p->server, hdr, i % 3 ? NULL : hdr, strlen(hdr));
+}
+
+struct flood_arg {
+	struct vcuda_chan *c;
+	int sent;
+};
+
+#define FLOOD_N	  2000
+#define FLOOD_LEN (16u << 10)
+static uint8_t flood_payload[FLOOD_LEN];
+
+static void *flood_main(void *arg)
+{
+	struct flood_arg *f = arg;
+	char hdr[32];
+
+	for (int i = 0; i < FLOOD_N; i++) {
+		int n = snprintf(hdr, sizeof(hdr), "f%d", i);
+		if (vcuda_chan_send(f->c, hdr, (size_t)n, flood_payload, FLOOD_LEN, 0) != 0)
+			break;
+		__atomic_add_fetch(&f->sent, 1, __ATOMIC_RELAXED);
 	}
+	return NULL;
+}
+
+/* A sender whose peer does not read waits, since the queues between them
+ * are bounded (32 MB is more than they hold), and goes on, in order and
+ * losing nothing, once the peer reads. */
+static void test_full_queue_waits(void **state)
+{
+	struct pair *p = *state;
+	struct flood_arg f = {p->client, 0};
+	pthread_t t;
+	char hdr[32];
+
+	assert_int_equal(pthread_create(&t, NULL, flood_main, &f), 0);
+	usleep(500000);
+	assert_true(__atomic_load_n(&f.sent, __ATOMIC_RELAXED) < FLOOD_N);
+	for (int i = 0; i < FLOOD_N; i++) {
+		snprintf(hdr, sizeof(hdr), "f%d", i);
+		expect_msg(p->server, hdr, flood_payload, FLOOD_LEN);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(f.sent, FLOOD_N);
 }
 
 static void test_ownership_modes(void **state)
@@ -228,6 +277,7 @@ static void test_url_derivation(void **state)
 	    cmocka_unit_test_setup_teardown(test_header_both_ways, setup, teardown_pair),          \
 	    cmocka_unit_test_setup_teardown(test_payload_sizes, setup, teardown_pair),             \
 	    cmocka_unit_test_setup_teardown(test_order_kept, setup, teardown_pair),                \
+	    cmocka_unit_test_setup_teardown(test_full_queue_waits, setup, teardown_pair),          \
 	    cmocka_unit_test_setup_teardown(test_ownership_modes, setup, teardown_pair),           \
 	    cmocka_unit_test_setup_teardown(test_oversize_refused, setup, teardown_pair),          \
 	    cmocka_unit_test_setup_teardown(test_recv_timeout, setup, teardown_pair),              \
