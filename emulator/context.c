@@ -3,7 +3,9 @@
 
 #include <stdlib.h>
 
+#include "dprintf.h"
 #include "emu.h"
+#include "ptx.h"
 
 #define CTX_STACK_MAX 64
 
@@ -329,5 +331,74 @@ CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags)
 		emu.primary->retain_count--;
 	}
 	emu.primary->flags = flags;
+	return CUDA_SUCCESS;
+}
+
+/*
+ * Limits. The CPU device keeps what a program sets and reports it back, as
+ * the driver does; none of them takes memory up front here. The stack size
+ * is bounded by the interpreter's frame limit, the printf FIFO by
+ * DPRINTF_MAX_FIFO and the heap by the device's memory, so a program sees at
+ * once that it asked for more than there is. The device runtime's limits and the L2
+ * persisting size are those of features the CPU device does not have.
+ */
+static const size_t ctx_limit_default[CU_LIMIT_MAX] = {
+    [CU_LIMIT_STACK_SIZE] = 1024,
+    [CU_LIMIT_PRINTF_FIFO_SIZE] = 1u << 20,
+    [CU_LIMIT_MALLOC_HEAP_SIZE] = 8u << 20,
+    [CU_LIMIT_DEV_RUNTIME_SYNC_DEPTH] = 2,
+    [CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT] = 2048,
+    [CU_LIMIT_MAX_L2_FETCH_GRANULARITY] = 64,
+    [CU_LIMIT_PERSISTING_L2_CACHE_SIZE] = 0,
+};
+
+static int ctx_limit_known(CUlimit limit)
+{
+	return (unsigned)limit < CU_LIMIT_MAX && (limit <= CU_LIMIT_PERSISTING_L2_CACHE_SIZE);
+}
+
+CUresult cuCtxGetLimit(size_t *value, CUlimit limit)
+{
+	struct CUctx_st *ctx;
+	CUresult rc = emu_ctx_require(&ctx);
+
+	if (rc)
+		return rc;
+	if (!value)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!ctx_limit_known(limit))
+		return CUDA_ERROR_UNSUPPORTED_LIMIT;
+	*value = ctx->limits[limit] ? ctx->limits[limit] : ctx_limit_default[limit];
+	return CUDA_SUCCESS;
+}
+
+CUresult cuCtxSetLimit(CUlimit limit, size_t value)
+{
+	struct CUctx_st *ctx;
+	CUresult rc = emu_ctx_require(&ctx);
+
+	if (rc)
+		return rc;
+	switch (limit) {
+	case CU_LIMIT_STACK_SIZE:
+		if (value > PTX_MAX_LOCAL_BYTES)
+			return CUDA_ERROR_INVALID_VALUE;
+		break;
+	case CU_LIMIT_PRINTF_FIFO_SIZE:
+		if (value == 0 || value > DPRINTF_MAX_FIFO)
+			return CUDA_ERROR_INVALID_VALUE;
+		break;
+	case CU_LIMIT_MALLOC_HEAP_SIZE:
+		if (value > emu.arena_size)
+			return CUDA_ERROR_INVALID_VALUE;
+		break;
+	case CU_LIMIT_MAX_L2_FETCH_GRANULARITY:
+		if (value > 128)
+			return CUDA_ERROR_INVALID_VALUE;
+		break;
+	default:
+		return CUDA_ERROR_UNSUPPORTED_LIMIT;
+	}
+	ctx->limits[limit] = value;
 	return CUDA_SUCCESS;
 }

@@ -13,10 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DPRINTF_MAX_FORMAT 1024 /* bytes of format string read */
-#define DPRINTF_MAX_OUTPUT 4096 /* bytes one call prints */
-#define DPRINTF_MAX_STRING 512	/* bytes of one %s argument read */
-#define DPRINTF_MAX_WIDTH  512	/* field width and precision */
+#define DPRINTF_MAX_FORMAT 1024	       /* bytes of format string read */
+#define DPRINTF_MAX_OUTPUT 4096	       /* bytes one call prints */
+#define DPRINTF_MAX_STRING 512	       /* bytes of one %s argument read */
+#define DPRINTF_MAX_WIDTH  512	       /* field width and precision */
+#define DPRINTF_MAX_FIFO   (64u << 20) /* the largest printf FIFO a context may set */
 
 /* Where the arguments come from. fetch copies size bytes (4 or 8) at offset
  * of the argument buffer into dst; string copies a NUL-terminated string at

@@ -34,7 +34,8 @@ struct CUctx_st {
 	int primary;	  /* the device's primary context */
 	int retain_count; /* primary contexts only */
 	uint64_t id;
-	CUresult sticky; /* a kernel fault: every later call fails with it */
+	CUresult sticky;	     /* a kernel fault: every later call fails with it */
+	size_t limits[CU_LIMIT_MAX]; /* cuCtxSetLimit; see context.c */
 };
 
 struct CUstream_st {

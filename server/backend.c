@@ -21,6 +21,11 @@ static int backend_resolve(struct vcuda_backend *be, char *why, size_t why_len)
 	}
 	VCUDA_BACKEND_FUNCTIONS(VCUDA_BACKEND_RESOLVE)
 #undef VCUDA_BACKEND_RESOLVE
+	/* A scalar call whose function the library lacks answers
+	 * CUDA_ERROR_NOT_SUPPORTED (server/scalar.c); the rest still work. */
+#define VCUDA_SCALAR(op, name, runtime_fn, driver_fn, ...)                                         \
+	be->sc.name = (__typeof__(driver_fn) *)dlsym(be->dl, BACKEND_STR(driver_fn));
+#include "calls.def"
 	return 0;
 }
 

@@ -62,6 +62,13 @@
 	X(cuLaunchCooperativeKernel)                                                               \
 	X(cuFuncGetParamInfo)
 
+/* The driver functions of calls.def's scalar calls, one member per row,
+ * named after the row; NULL where the library lacks the function. */
+struct vcuda_backend_scalar {
+#define VCUDA_SCALAR(op, name, runtime_fn, driver_fn, ...) __typeof__(driver_fn) *name;
+#include "calls.def"
+};
+
 struct vcuda_backend {
 	void *dl;
 	const char *kind; /* "cuda" or "cpu" */
@@ -69,6 +76,7 @@ struct vcuda_backend {
 #define VCUDA_BACKEND_MEMBER(fn) __typeof__(fn) *fn;
 	VCUDA_BACKEND_FUNCTIONS(VCUDA_BACKEND_MEMBER)
 #undef VCUDA_BACKEND_MEMBER
+	struct vcuda_backend_scalar sc;
 };
 
 enum vcuda_backend_choice { VCUDA_BACKEND_AUTO, VCUDA_BACKEND_CUDA, VCUDA_BACKEND_CPU };

@@ -185,3 +185,29 @@ void session_release(struct session *s, int dev)
 	}
 	s->current = -1;
 }
+
+/*
+ * cudaDeviceSetLimit. On a GPU the stack size is reserved for every thread
+ * the device can hold, and the heap and the printf FIFO are device memory
+ * too: a guest could take much of the GPU's memory with one call, beyond
+ * what its allocations are counted against. The server bounds each before
+ * the driver sees it.
+ */
+#define DEVICE_MAX_STACK (512u << 10)
+#define DEVICE_MAX_FIFO	 (64u << 20)
+#define DEVICE_MAX_HEAP	 (1ull << 30)
+
+CUresult srv_scalar_ctx_set_limit(struct session *s, const Vcuda__Request *rq, union session_arg *v)
+{
+	CUlimit limit = (CUlimit)v[0].i32;
+	uint64_t value = v[1].u64;
+
+	if ((limit == CU_LIMIT_STACK_SIZE && value > DEVICE_MAX_STACK) ||
+	    (limit == CU_LIMIT_PRINTF_FIFO_SIZE && value > DEVICE_MAX_FIFO) ||
+	    (limit == CU_LIMIT_MALLOC_HEAP_SIZE && value > DEVICE_MAX_HEAP))
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "limit over the server's bound");
+	if (!s->be->sc.ctx_set_limit)
+		return CUDA_ERROR_NOT_SUPPORTED;
+	return s->be->sc.ctx_set_limit(limit, (size_t)value);
+}

@@ -216,8 +216,7 @@ CUresult srv_module_get_global(struct session *s, const Vcuda__Request *rq,
 	return CUDA_SUCCESS;
 }
 
-static struct session_function *function_get(struct session *s, const Vcuda__Request *rq,
-					     uint64_t id)
+struct session_function *session_function(struct session *s, const Vcuda__Request *rq, uint64_t id)
 {
 	struct session_function *sf = vcuda_handle_get(&s->handles, VCUDA_HT_FUNCTION, id);
 
@@ -232,7 +231,7 @@ static struct session_function *function_get(struct session *s, const Vcuda__Req
 CUresult srv_func_get_attributes(struct session *s, const Vcuda__Request *rq,
 				 const struct vcuda_msg *m, struct session_reply *out)
 {
-	struct session_function *sf = function_get(s, rq, rq->func_get_attributes->func);
+	struct session_function *sf = session_function(s, rq, rq->func_get_attributes->func);
 
 	if (!sf)
 		return CUDA_ERROR_INVALID_HANDLE;
@@ -248,23 +247,11 @@ CUresult srv_func_get_attributes(struct session *s, const Vcuda__Request *rq,
 	return CUDA_SUCCESS;
 }
 
-CUresult srv_func_set_attribute(struct session *s, const Vcuda__Request *rq,
-				const struct vcuda_msg *m, struct session_reply *out)
-{
-	struct session_function *sf = function_get(s, rq, rq->func_set_attribute->func);
-
-	if (!sf)
-		return CUDA_ERROR_INVALID_HANDLE;
-	return s->be->cuFuncSetAttribute(sf->f,
-					 (CUfunction_attribute)rq->func_set_attribute->attribute,
-					 rq->func_set_attribute->value);
-}
-
 CUresult srv_occupancy(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 		       struct session_reply *out)
 {
 	const Vcuda__Occupancy *c = rq->occupancy;
-	struct session_function *sf = function_get(s, rq, c->func);
+	struct session_function *sf = session_function(s, rq, c->func);
 	int blocks = 0;
 	CUresult rc;
 
@@ -304,7 +291,7 @@ CUresult srv_launch(struct session *s, const Vcuda__Request *rq, const struct vc
 		    struct session_reply *out)
 {
 	const Vcuda__Launch *c = rq->launch;
-	struct session_function *sf = function_get(s, rq, c->func);
+	struct session_function *sf = session_function(s, rq, c->func);
 	size_t size = m->payload_len;
 	void *extra[5];
 	CUstream st;

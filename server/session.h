@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "calls.h"
 #include "handle.h"
 #include "rangemap.h"
 #include "transport.h"
@@ -75,20 +76,16 @@ struct session {
 	uint64_t staging_len, staging_total;
 };
 
-/* What a handler fills in besides the result. */
+/* What a handler fills in besides the result: the reply, and storage for
+ * the member of its ret it sets (one per VCUDA_REPLY row of calls.def). */
 struct session_reply {
 	Vcuda__Reply rp;
 	union {
-		Vcuda__AttachReply attach;
-		Vcuda__MemGetInfoReply mem_get_info;
-		Vcuda__MemAllocReply mem_alloc;
-		Vcuda__HandleReply handle;
-		Vcuda__ElapsedTimeReply elapsed;
-		Vcuda__GlobalReply global;
-		Vcuda__FuncAttributesReply func_attributes;
-		Vcuda__OccupancyReply occupancy;
+#define VCUDA_REPLY(NAME, name, Type) Vcuda__##Type name;
+#include "calls.def"
 	} u;
 	int32_t func_attrs[CU_FUNC_ATTRIBUTE_MAX];
+	uint64_t scalar_outs[VCUDA_SCALAR_MAX_ARGS];
 	Vcuda__DeviceInfo devices[SESSION_MAX_DEVICES];
 	Vcuda__DeviceInfo *device_ptrs[SESSION_MAX_DEVICES];
 	int32_t attrs[SESSION_MAX_DEVICES][CU_DEVICE_ATTRIBUTE_MAX];
@@ -116,69 +113,33 @@ CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,
 /* Logs a refused request with the stable tag "refused". Returns rc. */
 CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc, const char *why);
 
-/* Handlers (server/device.c, memory.c, stream.c), named after their calls. */
-CUresult srv_attach(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-		    struct session_reply *);
-CUresult srv_ctx_init(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-		      struct session_reply *);
-CUresult srv_ctx_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			     struct session_reply *);
-CUresult srv_ctx_reset(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-		       struct session_reply *);
-CUresult srv_mem_get_info(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			  struct session_reply *);
-CUresult srv_mem_alloc(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-		       struct session_reply *);
-CUresult srv_mem_free(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-		      struct session_reply *);
-CUresult srv_memcpy_htod(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			 struct session_reply *);
-CUresult srv_memcpy_dtoh(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			 struct session_reply *);
-CUresult srv_memcpy_dtod(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			 struct session_reply *);
-CUresult srv_memset(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-		    struct session_reply *);
-CUresult srv_stream_create(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			   struct session_reply *);
-CUresult srv_stream_destroy(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
+/* The handlers of calls.def's VCUDA_CALL rows, srv_<name>, in server/
+ * files named after their section (device.c, memory.c, stream.c,
+ * module.c, scalar.c). */
+#define VCUDA_CALL(NAME, name, needs_device)                                                       \
+	CUresult srv_##name(struct session *, const Vcuda__Request *, const struct vcuda_msg *,    \
 			    struct session_reply *);
-CUresult srv_stream_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-				struct session_reply *);
-CUresult srv_stream_query(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			  struct session_reply *);
-CUresult srv_stream_wait_event(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			       struct session_reply *);
-CUresult srv_event_create(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			  struct session_reply *);
-CUresult srv_event_destroy(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			   struct session_reply *);
-CUresult srv_event_record(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			  struct session_reply *);
-CUresult srv_event_synchronize(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			       struct session_reply *);
-CUresult srv_event_query(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			 struct session_reply *);
-CUresult srv_event_elapsed_time(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-				struct session_reply *);
+#include "calls.def"
 
-CUresult srv_module_load(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			 struct session_reply *);
-CUresult srv_module_unload(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			   struct session_reply *);
-CUresult srv_module_get_function(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-				 struct session_reply *);
-CUresult srv_module_get_global(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-			       struct session_reply *);
-CUresult srv_func_get_attributes(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-				 struct session_reply *);
-CUresult srv_func_set_attribute(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-				struct session_reply *);
-CUresult srv_occupancy(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-		       struct session_reply *);
-CUresult srv_launch(struct session *, const Vcuda__Request *, const struct vcuda_msg *,
-		    struct session_reply *);
+/* A scalar call's decoded arguments (server/scalar.c): in-values as their
+ * kinds say, handles as the backend's objects, out-values as pointers to
+ * the reply's slots. */
+union session_arg {
+	int32_t i32;
+	uint32_t u32;
+	uint64_t u64;
+	void *ptr;
+};
 
+/* The hand-written handlers of scalar calls flagged SC_HANDLER: checks of
+ * their own, then the backend call. */
+#define VCUDA_SCALAR(op, name, runtime_fn, driver_fn, flags, stub, ...)                            \
+	CUresult srv_scalar_##name(struct session *, const Vcuda__Request *, union session_arg *);
+#include "calls.def"
+
+/* Looks up a guest's function and event handles; refuses (logged) if unknown. */
+struct session_function *session_function(struct session *s, const Vcuda__Request *rq, uint64_t id);
+CUresult session_event(struct session *s, const Vcuda__Request *rq, uint64_t id, CUevent *out);
 /* Resolves a guest stream id (0, 1, 2 or a handle) for rq->device. */
 CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id, CUstream *out);
 /* Forgets a fat binary that was arriving in parts. */

@@ -59,7 +59,7 @@ CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id
 	return CUDA_SUCCESS;
 }
 
-static CUresult stream_event(struct session *s, const Vcuda__Request *rq, uint64_t id, CUevent *out)
+CUresult session_event(struct session *s, const Vcuda__Request *rq, uint64_t id, CUevent *out)
 {
 	struct session_event *ev = vcuda_handle_get(&s->handles, VCUDA_HT_EVENT, id);
 
@@ -102,37 +102,6 @@ CUresult srv_stream_destroy(struct session *s, const Vcuda__Request *rq, const s
 	return rc;
 }
 
-CUresult srv_stream_synchronize(struct session *s, const Vcuda__Request *rq,
-				const struct vcuda_msg *m, struct session_reply *out)
-{
-	CUstream st = NULL;
-	CUresult rc = session_stream(s, rq, rq->stream_synchronize->stream, &st);
-
-	return rc ? rc : s->be->cuStreamSynchronize(st);
-}
-
-CUresult srv_stream_query(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
-			  struct session_reply *out)
-{
-	CUstream st = NULL;
-	CUresult rc = session_stream(s, rq, rq->stream_query->stream, &st);
-
-	return rc ? rc : s->be->cuStreamQuery(st);
-}
-
-CUresult srv_stream_wait_event(struct session *s, const Vcuda__Request *rq,
-			       const struct vcuda_msg *m, struct session_reply *out)
-{
-	const Vcuda__StreamWaitEvent *c = rq->stream_wait_event;
-	CUstream st = NULL;
-	CUevent ev = NULL;
-	CUresult rc = session_stream(s, rq, c->stream, &st);
-
-	if (rc || (rc = stream_event(s, rq, c->event, &ev)) != CUDA_SUCCESS)
-		return rc;
-	return s->be->cuStreamWaitEvent(st, ev, c->flags);
-}
-
 CUresult srv_event_create(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 			  struct session_reply *out)
 {
@@ -162,53 +131,5 @@ CUresult srv_event_destroy(struct session *s, const Vcuda__Request *rq, const st
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE, "unknown event");
 	rc = s->be->cuEventDestroy(ev->e);
 	free(ev);
-	return rc;
-}
-
-CUresult srv_event_record(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
-			  struct session_reply *out)
-{
-	const Vcuda__EventRecord *c = rq->event_record;
-	CUstream st = NULL;
-	CUevent ev = NULL;
-	CUresult rc = session_stream(s, rq, c->stream, &st);
-
-	if (rc || (rc = stream_event(s, rq, c->event, &ev)) != CUDA_SUCCESS)
-		return rc;
-	return s->be->cuEventRecordWithFlags(ev, st, c->flags);
-}
-
-CUresult srv_event_synchronize(struct session *s, const Vcuda__Request *rq,
-			       const struct vcuda_msg *m, struct session_reply *out)
-{
-	CUevent ev = NULL;
-	CUresult rc = stream_event(s, rq, rq->event_synchronize->event, &ev);
-
-	return rc ? rc : s->be->cuEventSynchronize(ev);
-}
-
-CUresult srv_event_query(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
-			 struct session_reply *out)
-{
-	CUevent ev = NULL;
-	CUresult rc = stream_event(s, rq, rq->event_query->event, &ev);
-
-	return rc ? rc : s->be->cuEventQuery(ev);
-}
-
-CUresult srv_event_elapsed_time(struct session *s, const Vcuda__Request *rq,
-				const struct vcuda_msg *m, struct session_reply *out)
-{
-	CUevent a = NULL, b = NULL;
-	float ms = 0;
-	CUresult rc = stream_event(s, rq, rq->event_elapsed_time->start, &a);
-
-	if (rc || (rc = stream_event(s, rq, rq->event_elapsed_time->end, &b)) != CUDA_SUCCESS)
-		return rc;
-	rc = s->be->cuEventElapsedTime(&ms, a, b);
-	vcuda__elapsed_time_reply__init(&out->u.elapsed);
-	out->u.elapsed.ms = ms;
-	out->rp.ret_case = VCUDA__REPLY__RET_ELAPSED;
-	out->rp.elapsed = &out->u.elapsed;
 	return rc;
 }

@@ -621,29 +621,37 @@ cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *f
 	return cudaSuccess;
 }
 
+cudaError_t shim_func_id(const void *func, uint64_t *id)
+{
+	struct shim_func *f = module_func(func);
+
+	return f ? module_func_handle(f, id) : cudaErrorInvalidDeviceFunction;
+}
+
+/* A scalar call (calls.def) with a guest stub of its own: the runtime
+ * numbers two attributes differently from the driver, the rest do not
+ * change what a launch does, and the launch limits cached for the function
+ * must be fetched again. */
 cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, int value)
 {
-	Vcuda__FuncSetAttribute m = VCUDA__FUNC_SET_ATTRIBUTE__INIT;
 	struct shim_func *f = module_func(func);
+	uint64_t in[3];
 	cudaError_t e = shim_begin();
 
 	if (e)
 		return shim_ret(e);
 	if (!f)
 		return shim_ret(cudaErrorInvalidDeviceFunction);
-	if ((e = module_func_handle(f, &m.func)) != cudaSuccess)
+	if ((e = module_func_handle(f, &in[0])) != cudaSuccess)
 		return shim_ret(e);
-	/* The runtime's numbering of these two differs from the driver's. */
 	if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize)
-		m.attribute = CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+		in[1] = CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
 	else if (attr == cudaFuncAttributePreferredSharedMemoryCarveout)
-		m.attribute = CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT;
+		in[1] = CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT;
 	else
-		return shim_ret(cudaSuccess); /* the rest do not change what a launch does */
-	m.value = value;
-	SHIM_REQUEST(rq, FUNC_SET_ATTRIBUTE, func_set_attribute, m);
-	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
-	/* The launch limits are fetched again at the next launch. */
+		return shim_ret(cudaSuccess);
+	in[2] = (uint64_t)(int64_t)value;
+	e = shim_scalar(VCUDA_OP_func_set_attribute, in, NULL);
 	__atomic_store_n(&f->limits_known[shim_device], 0, __ATOMIC_RELEASE);
 	return shim_ret(e);
 }

@@ -12,6 +12,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "calls.h"
 #include "client.h"
 #include "rangemap.h"
 #include "vcuda.pb-c.h"
@@ -92,6 +93,17 @@ void shim_handles_forget(int device);
 cudaError_t shim_stream(cudaStream_t s, int per_thread, uint64_t *id);
 /* The id of event ev in *id, or cudaErrorInvalidResourceHandle. */
 cudaError_t shim_event(cudaEvent_t ev, uint64_t *id);
+
+/*
+ * Sends scalar call op (calls.def) with its in-values (as many as the call
+ * has) and stores its out-values through out (one pointer each, as wide as
+ * the kind says), waiting or not as the call's flags say. Returns the
+ * call's result; the caller records it (shim_ret).
+ */
+cudaError_t shim_scalar(uint32_t op, const uint64_t *in, void *const *out);
+/* The server's handle of the kernel whose host stub is func, in *id;
+ * cudaErrorInvalidDeviceFunction if func is no registered kernel. */
+cudaError_t shim_func_id(const void *func, uint64_t *id);
 
 /* Forgets what the server had loaded for a device (after a reset). */
 void shim_modules_forget(int device);

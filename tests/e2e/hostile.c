@@ -14,6 +14,7 @@
 
 #include <cuda.h>
 
+#include "calls.h"
 #include "client.h"
 #include "error.h"
 #include "hostile.h"
@@ -175,18 +176,39 @@ static void forged_handles(struct vcuda_client *c)
 	vcuda_client_reply_free(rp);
 	EXPECT(event != 0);
 	{
-		Vcuda__StreamSynchronize m = VCUDA__STREAM_SYNCHRONIZE__INIT;
-		REQ(rq, STREAM_SYNCHRONIZE, stream_synchronize, m);
-		m.stream = 0xdeadbeef;
+		uint64_t arg = 0xdeadbeef;
+		Vcuda__Scalar m = VCUDA__SCALAR__INIT;
+		REQ(rq, SCALAR, scalar, m);
+		m.op = VCUDA_OP_stream_synchronize;
+		m.n_args = 1;
+		m.args = &arg;
 		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_HANDLE);
-		m.stream = event; /* an event is not a stream */
+		arg = event; /* an event is not a stream */
 		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_HANDLE);
+		m.op = VCUDA_OP_event_query;
+		arg = event + (1ull << 32); /* the right slot, a stale generation */
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_HANDLE);
+		arg = event;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_SUCCESS);
+		m.n_args = 0; /* too few arguments */
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_VALUE);
+		m.op = 0xfffffff; /* no such call */
+		m.n_args = 1;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_NOT_SUPPORTED);
 	}
-	{
-		Vcuda__EventQuery m = VCUDA__EVENT_QUERY__INIT;
-		REQ(rq, EVENT_QUERY, event_query, m);
-		m.event = event + (1ull << 32); /* the right slot, a stale generation */
-		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_HANDLE);
+	{ /* an int argument that does not fit one */
+		uint64_t args[2] = {1ull << 40, 4096};
+		Vcuda__Scalar m = VCUDA__SCALAR__INIT;
+		REQ(rq, SCALAR, scalar, m);
+		m.op = VCUDA_OP_ctx_set_limit;
+		m.n_args = 2;
+		m.args = args;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_VALUE);
+		args[0] = CU_LIMIT_STACK_SIZE; /* over the server's bound */
+		args[1] = 1ull << 40;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_ERROR_INVALID_VALUE);
+		args[1] = 4096;
+		EXPECT(call(c, &rq, NULL, 0, &st) == CUDA_SUCCESS);
 	}
 	{
 		Vcuda__CtxSynchronize m = VCUDA__CTX_SYNCHRONIZE__INIT;

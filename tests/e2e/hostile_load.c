@@ -13,6 +13,7 @@
 
 #include <cuda.h>
 
+#include "calls.h"
 #include "client.h"
 #include "error.h"
 #include "hostile.h"
@@ -142,11 +143,12 @@ static int mutated_requests(const char *url, int n)
 
 	for (int i = 0; c && i < n; i++) {
 		Vcuda__Memset ms = VCUDA__MEMSET__INIT;
-		Vcuda__StreamQuery sq = VCUDA__STREAM_QUERY__INIT;
+		Vcuda__Scalar sq = VCUDA__SCALAR__INIT;
+		uint64_t sq_arg = ((uint64_t)rnd() << 32) | rnd();
 		Vcuda__MemAlloc ma = VCUDA__MEM_ALLOC__INIT;
 		Vcuda__CtxSynchronize cs = VCUDA__CTX_SYNCHRONIZE__INIT;
 		REQ(a, MEMSET, memset, ms);
-		REQ(b, STREAM_QUERY, stream_query, sq);
+		REQ(b, SCALAR, scalar, sq);
 		REQ(d, MEM_ALLOC, mem_alloc, ma);
 		REQ(sync, CTX_SYNCHRONIZE, ctx_synchronize, cs);
 		Vcuda__Request *rq = i % 3 == 0 ? &a : i % 3 == 1 ? &b : &d;
@@ -155,7 +157,9 @@ static int mutated_requests(const char *url, int n)
 		ms.dst = 0x10000 + rnd();
 		ms.count = rnd();
 		ms.elem_size = 1;
-		sq.stream = ((uint64_t)rnd() << 32) | rnd();
+		sq.op = VCUDA_OP_stream_query;
+		sq.n_args = 1;
+		sq.args = &sq_arg;
 		ma.size = 1 + rnd() % 4096;
 		rq->seq = 1000000 + (uint64_t)i;
 		len = vcuda__request__pack(rq, buf);
