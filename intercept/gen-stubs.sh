@@ -9,7 +9,7 @@
 set -eu
 mode=${1:?usage: gen-stubs.sh stubs|version EXPORTS [SONAME]}
 list=${2:?usage: gen-stubs.sh stubs|version EXPORTS [SONAME]}
-names() { grep -v '^#' "$list" | grep -v '^[[:space:]]*$'; }
+names() { grep -v '^#' "$list" | grep -v '^[[:space:]]*$' | awk '{ print $1 }'; }
 
 case $mode in
 stubs)

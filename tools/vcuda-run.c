@@ -13,14 +13,20 @@
 
 #include <vcuda/version.h>
 
+#include "coverage.h"
+
 static void usage(FILE *f)
 {
 	fputs("Usage: vcuda-run [--server URL] [--log SPEC] [--] PROGRAM [ARG]...\n"
+	      "       vcuda-run --list-calls [STATUS]\n"
 	      "Run an unmodified CUDA program with its CUDA runtime calls served by vcudad.\n"
 	      "\n"
 	      "  -s, --server URL  the vcudad to use: tcp://HOST:PORT or ipc:///PATH\n"
 	      "                    (default: $VCUDA_SERVER)\n"
 	      "      --log SPEC    what the shim logs, as VCUDA_LOG (e.g. shim:debug)\n"
+	      "      --list-calls [STATUS]\n"
+	      "                    list every CUDA runtime function with what vcuda does with\n"
+	      "                    it (remoted, guest, unsupported), or only those of STATUS\n"
 	      "  -h, --help        show this help and exit\n"
 	      "  -V, --version     show the version and exit\n"
 	      "\n"
@@ -111,11 +117,36 @@ static int run_prepend(const char *var, const char *value)
 	return rc;
 }
 
+/* --list-calls: the coverage table, one function a line. */
+static int run_list_calls(const char *status)
+{
+	unsigned shown = 0;
+
+	if (status && strcmp(status, "remoted") != 0 && strcmp(status, "guest") != 0 &&
+	    strcmp(status, "unsupported") != 0) {
+		fprintf(stderr, "vcuda-run: --list-calls takes remoted, guest or unsupported, not '%s'\n",
+			status);
+		return 2;
+	}
+	for (unsigned i = 0; i < vcuda_coverage_count; i++) {
+		const struct vcuda_coverage *c = &vcuda_coverage[i];
+		if (status && strcmp(status, c->status) != 0)
+			continue;
+		if (*c->note)
+			printf("%-52s %-11s %s\n", c->name, c->status, c->note);
+		else
+			printf("%-52s %s\n", c->name, c->status);
+		shown++;
+	}
+	return shown ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"server", required_argument, NULL, 's'},
 	    {"log", required_argument, NULL, 'l'},
+	    {"list-calls", no_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -132,6 +163,8 @@ int main(int argc, char **argv)
 		case 'l':
 			setenv("VCUDA_LOG", optarg, 1);
 			break;
+		case 'L':
+			return run_list_calls(optind < argc ? argv[optind] : NULL);
 		case 'h':
 			usage(stdout);
 			return 0;
