@@ -11,6 +11,7 @@
 #include "log.h"
 #include "transport.h"
 #include "util.h"
+#include "session.h"
 #include "vcudad.h"
 #include <vcuda/version.h>
 
@@ -345,6 +346,7 @@ int main(int argc, char **argv)
 		       .pending_per_peer = 8},
 	};
 	const char *log_spec = NULL;
+	char why[256];
 	int rc = parse_args(argc, argv, &cfg, &log_spec);
 
 	if (rc == 0)
@@ -356,5 +358,10 @@ int main(int argc, char **argv)
 		setenv("VCUDA_LOG", log_spec, 1);
 	if (vcuda_log_init("vcudad", VCUDA_LEVEL_INFO, NULL) != 0 && log_spec)
 		return 2;
+	if (session_calls_verify(&vcuda__request__descriptor, &vcuda__reply__descriptor, why,
+				 sizeof(why))) {
+		VERR(server, "this vcudad was built inconsistently: %s", why);
+		return 1;
+	}
 	return cfg.worker ? vcudad_worker(&cfg) : vcudad_listen(&cfg, argv[0]);
 }

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "log.h"
@@ -154,4 +155,30 @@ CUresult srv_scalar(struct session *s, const Vcuda__Request *rq, const struct vc
 	if (d->nout)
 		scalar_reply(d, out);
 	return rc;
+}
+
+const char *session_scalar_verify(char *why, size_t len)
+{
+	unsigned n;
+	const struct vcuda_scalar_desc *all = vcuda_scalar_all(&n);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct scalar_row *row = scalar_row(all[i].op);
+		if (!row) {
+			snprintf(why, len, "scalar call %s has no server row", all[i].name);
+			return why;
+		}
+		if (!(all[i].flags & SC_HANDLER) != !row->handler) {
+			snprintf(why, len, "scalar call %s: %s", all[i].name,
+				 row->handler ? "srv_scalar_ handler without SC_HANDLER"
+					      : "SC_HANDLER without its srv_scalar_ handler");
+			return why;
+		}
+		if (all[i].nin + all[i].nout != all[i].nargs ||
+		    all[i].nargs > VCUDA_SCALAR_MAX_ARGS) {
+			snprintf(why, len, "scalar call %s: argument counts disagree", all[i].name);
+			return why;
+		}
+	}
+	return NULL;
 }

@@ -106,6 +106,29 @@ struct session_call {
 /* The dispatch table, indexed by Request.call_case (server/dispatch.c). */
 const struct session_call *session_call_find(int call_case);
 
+/*
+ * Serves one request: its handler's CUresult, after making its device's
+ * primary context current when the call needs one. An unknown call is
+ * refused (out->rp.status VCUDA_E_PROTO). The caller has checked that the
+ * session is attached and sends the reply.
+ */
+CUresult session_dispatch(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			  struct session_reply *out);
+/* Makes rq->device's primary context current, retaining it first. */
+CUresult session_use_device(struct session *s, const Vcuda__Request *rq);
+
+/*
+ * Whether the protocol (the descriptors of Request and Reply), the dispatch
+ * table and the handlers agree: every call of Request.call has a row and
+ * every row a call of that name, likewise for Reply.ret, and every scalar
+ * call flagged SC_HANDLER has its handler and no other has one. Returns
+ * NULL, or why not (written to why). vcudad checks this at start.
+ */
+const char *session_calls_verify(const ProtobufCMessageDescriptor *request,
+				 const ProtobufCMessageDescriptor *reply, char *why, size_t len);
+/* The scalar calls' part of it (server/scalar.c). */
+const char *session_scalar_verify(char *why, size_t len);
+
 /* Names obj to the guest: a new handle id of type, in the reply. */
 CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,
 			      enum vcuda_handle_type type, void *obj, struct session_reply *out);

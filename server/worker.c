@@ -20,49 +20,6 @@
 #include "vcudad.h"
 #include "wire.h"
 
-CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc, const char *why)
-{
-	VWARN(server, "refused %s from %s: %s (%s)",
-	      rq ? vcuda_wire_call_name((int)rq->call_case) : "message", s->peer, why,
-	      vcuda_backend_errname(s->be, rc));
-	return rc;
-}
-
-CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,
-			      enum vcuda_handle_type type, void *obj, struct session_reply *out)
-{
-	uint64_t id;
-
-	if (vcuda_handle_alloc(&s->handles, type, obj, &id) != 0)
-		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, "handle table full");
-	vcuda__handle_reply__init(&out->u.handle);
-	out->u.handle.handle = id;
-	out->rp.ret_case = VCUDA__REPLY__RET_HANDLE;
-	out->rp.handle = &out->u.handle;
-	return CUDA_SUCCESS;
-}
-
-static CUresult session_use_device(struct session *s, const Vcuda__Request *rq)
-{
-	int dev = rq->device;
-	CUresult r;
-
-	if (dev < 0 || dev >= s->ndevices)
-		return session_refuse(s, rq, CUDA_ERROR_INVALID_DEVICE, "no such device");
-	if (!s->primary[dev]) {
-		r = s->be->cuDevicePrimaryCtxRetain(&s->primary[dev], dev);
-		if (r != CUDA_SUCCESS)
-			return r;
-		s->current = -1;
-	}
-	if (s->current != dev) {
-		if ((r = s->be->cuCtxSetCurrent(s->primary[dev])) != CUDA_SUCCESS)
-			return r;
-		s->current = dev;
-	}
-	return CUDA_SUCCESS;
-}
-
 /* ---- what the device prints ----------------------------------------------------
  * The worker's stdout is a pipe that a thread drains into a buffer; each
  * reply carries what accumulated, and the shim writes it to the guest
@@ -198,7 +155,6 @@ static int session_handle(struct session *s, const struct vcuda_msg *m)
 {
 	static struct session_reply out; /* large; one request at a time */
 	Vcuda__Request *rq;
-	const struct session_call *call;
 	CUresult result;
 	int rc = 0;
 
@@ -212,7 +168,6 @@ static int session_handle(struct session *s, const struct vcuda_msg *m)
 	}
 	memset(&out.rp, 0, sizeof(out.rp));
 	vcuda__reply__init(&out.rp);
-	call = session_call_find((int)rq->call_case);
 	s->calls++;
 	VTRACE(server, "<- %s seq %llu device %d", vcuda_wire_call_name((int)rq->call_case),
 	       (unsigned long long)rq->seq, rq->device);
@@ -222,16 +177,9 @@ static int session_handle(struct session *s, const struct vcuda_msg *m)
 		rc = VCUDA_E_AUTH;
 		goto out_free;
 	}
-	if (!call) {
-		out.rp.status = VCUDA_E_PROTO;
-		result = session_refuse(s, rq, CUDA_ERROR_NOT_SUPPORTED, "unknown call");
-	} else if (call->needs_device && (result = session_use_device(s, rq)) != CUDA_SUCCESS) {
-		/* result says why */
-	} else {
-		__atomic_store_n(&watchdog_in_call, 1, __ATOMIC_RELEASE);
-		result = call->fn(s, rq, m, &out);
-		__atomic_store_n(&watchdog_in_call, 0, __ATOMIC_RELEASE);
-	}
+	__atomic_store_n(&watchdog_in_call, 1, __ATOMIC_RELEASE);
+	result = session_dispatch(s, rq, m, &out);
+	__atomic_store_n(&watchdog_in_call, 0, __ATOMIC_RELEASE);
 	if (rq->call_case == VCUDA__REQUEST__CALL_ATTACH && !s->attached) {
 		rc = VCUDA_E_AUTH;
 	} else if (s->report_fd >= 0) {

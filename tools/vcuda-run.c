@@ -124,7 +124,8 @@ static int run_list_calls(const char *status)
 
 	if (status && strcmp(status, "remoted") != 0 && strcmp(status, "guest") != 0 &&
 	    strcmp(status, "unsupported") != 0) {
-		fprintf(stderr, "vcuda-run: --list-calls takes remoted, guest or unsupported, not '%s'\n",
+		fprintf(stderr,
+			"vcuda-run: --list-calls takes remoted, guest or unsupported, not '%s'\n",
 			status);
 		return 2;
 	}
@@ -144,12 +145,9 @@ static int run_list_calls(const char *status)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"server", required_argument, NULL, 's'},
-	    {"log", required_argument, NULL, 'l'},
-	    {"list-calls", no_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+	    {"server", required_argument, NULL, 's'}, {"log", required_argument, NULL, 'l'},
+	    {"list-calls", no_argument, NULL, 'L'},   {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
 	const char *shim_dir = getenv("VCUDA_SHIM_DIR") ? getenv("VCUDA_SHIM_DIR") : VCUDA_SHIM_DIR;
 	char preload[4096], found[4096];

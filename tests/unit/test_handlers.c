@@ -1,0 +1,354 @@
+/*
+ * Server handlers against a fake backend: what a guest sends is checked
+ * (handles, device pointers, argument ranges, bounds) before the backend
+ * sees it, and what the backend answers reaches the reply. No process, no
+ * transport: requests go straight to session_dispatch.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "session.h"
+#include "wire.h"
+
+/* ---- the fake backend: counts calls, hands out fake objects ---------------------- */
+
+static struct {
+	int alloc, free, htod, stream_create, stream_destroy, sync, priority, set_limit;
+	size_t last_limit;
+	uint64_t next_dptr;
+} fake;
+
+static int fake_ctx_obj, fake_stream_obj[8], fake_event_obj;
+
+static CUresult fake_retain(CUcontext *c, CUdevice d)
+{
+	*c = (CUcontext)&fake_ctx_obj;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_release(CUdevice d)
+{
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_device_get(CUdevice *d, int ordinal)
+{
+	*d = ordinal;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_set_current(CUcontext c)
+{
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_alloc(CUdeviceptr *p, size_t n)
+{
+	fake.alloc++;
+	*p = fake.next_dptr;
+	fake.next_dptr += (n + 0xfff) & ~(size_t)0xfff;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_free(CUdeviceptr p)
+{
+	fake.free++;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_htod(CUdeviceptr d, const void *src, size_t n)
+{
+	fake.htod++;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_stream_create(CUstream *s, unsigned int flags, int prio)
+{
+	*s = (CUstream)&fake_stream_obj[fake.stream_create++ % 8];
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_stream_destroy(CUstream s)
+{
+	fake.stream_destroy++;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_event_create(CUevent *e, unsigned int flags)
+{
+	*e = (CUevent)&fake_event_obj;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_event_destroy(CUevent e)
+{
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_stream_sync(CUstream s)
+{
+	fake.sync++;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_stream_priority(CUstream s, int *prio)
+{
+	fake.priority++;
+	*prio = -3;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_set_limit(CUlimit limit, size_t value)
+{
+	fake.set_limit++;
+	fake.last_limit = value;
+	return CUDA_SUCCESS;
+}
+
+static struct vcuda_backend be;
+static struct vcudad_limits limits;
+static struct session s;
+static struct session_reply out;
+
+static int setup(void **state)
+{
+	memset(&fake, 0, sizeof(fake));
+	fake.next_dptr = 0x7f0000000000ull;
+	memset(&be, 0, sizeof(be));
+	be.kind = "fake";
+	be.cuDevicePrimaryCtxRetain = fake_retain;
+	be.cuCtxSetCurrent = fake_set_current;
+	be.cuDevicePrimaryCtxRelease = fake_release;
+	be.cuDeviceGet = fake_device_get;
+	be.cuMemAlloc = fake_alloc;
+	be.cuMemFree = fake_free;
+	be.cuMemcpyHtoD = fake_htod;
+	be.cuStreamCreateWithPriority = fake_stream_create;
+	be.cuStreamDestroy = fake_stream_destroy;
+	be.cuEventCreate = fake_event_create;
+	be.cuEventDestroy = fake_event_destroy;
+	be.sc.stream_synchronize = fake_stream_sync;
+	be.sc.stream_get_priority = fake_stream_priority;
+	be.sc.ctx_set_limit = fake_set_limit;
+	limits = (struct vcudad_limits){.handles = 4, .modules = 4};
+	memset(&s, 0, sizeof(s));
+	s.be = &be;
+	s.limits = &limits;
+	s.peer = "test guest";
+	s.attached = 1;
+	s.ndevices = 1;
+	s.current = -1;
+	s.report_fd = -1;
+	vcuda_handle_table_init(&s.handles, limits.handles);
+	vcuda_rangemap_init(&s.mem);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	session_release(&s, -1);
+	vcuda_handle_table_fini(&s.handles);
+	vcuda_rangemap_fini(&s.mem);
+	return 0;
+}
+
+/* Serves rq (with an optional payload) and returns its result. */
+static CUresult serve(Vcuda__Request *rq, const void *payload, size_t len)
+{
+	struct vcuda_msg m = {.payload = (void *)payload, .payload_len = len};
+
+	memset(&out.rp, 0, sizeof(out.rp));
+	vcuda__reply__init(&out.rp);
+	return session_dispatch(&s, rq, &m, &out);
+}
+
+#define REQUEST(rq, NAME, name, msg)                                                               \
+	Vcuda__Request rq = VCUDA__REQUEST__INIT;                                                  \
+	rq.call_case = VCUDA__REQUEST__CALL_##NAME;                                                \
+	rq.name = &(msg)
+
+static uint64_t alloc(uint64_t size)
+{
+	Vcuda__MemAlloc ma = VCUDA__MEM_ALLOC__INIT;
+	REQUEST(rq, MEM_ALLOC, mem_alloc, ma);
+
+	ma.size = size;
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_SUCCESS);
+	assert_int_equal(out.rp.ret_case, VCUDA__REPLY__RET_MEM_ALLOC);
+	return out.rp.mem_alloc->dptr;
+}
+
+static uint64_t stream_create(void)
+{
+	Vcuda__StreamCreate sc = VCUDA__STREAM_CREATE__INIT;
+	REQUEST(rq, STREAM_CREATE, stream_create, sc);
+	CUresult r = serve(&rq, NULL, 0);
+
+	if (r != CUDA_SUCCESS)
+		return 0;
+	assert_int_equal(out.rp.ret_case, VCUDA__REPLY__RET_HANDLE);
+	return out.rp.handle->handle;
+}
+
+static CUresult scalar(uint32_t op, uint64_t *args, size_t n)
+{
+	Vcuda__Scalar sc = VCUDA__SCALAR__INIT;
+	REQUEST(rq, SCALAR, scalar, sc);
+
+	sc.op = op;
+	sc.args = args;
+	sc.n_args = n;
+	return serve(&rq, NULL, 0);
+}
+
+static void test_free_only_what_was_allocated(void **state)
+{
+	uint64_t p = alloc(4096);
+	Vcuda__MemFree mf = VCUDA__MEM_FREE__INIT;
+	REQUEST(rq, MEM_FREE, mem_free, mf);
+
+	assert_int_equal(serve(&(Vcuda__Request){0}, NULL, 0) == CUDA_ERROR_NOT_SUPPORTED, 1);
+	mf.dptr = p + 16; /* inside, not the start */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	mf.dptr = 0x1000; /* never allocated */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(fake.free, 0);
+	mf.dptr = p;
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_SUCCESS);
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE); /* twice */
+	assert_int_equal(fake.free, 1);
+}
+
+static void test_copy_bounds(void **state)
+{
+	uint8_t buf[64] = {0};
+	uint64_t p = alloc(32);
+	Vcuda__MemcpyHtoD c = VCUDA__MEMCPY_HTO_D__INIT;
+	REQUEST(rq, MEMCPY_HTOD, memcpy_htod, c);
+
+	c.dst = p;
+	c.size = 64; /* past the 32-byte allocation */
+	assert_int_equal(serve(&rq, buf, 64), CUDA_ERROR_INVALID_VALUE);
+	c.size = 32; /* the payload is not the copy's size */
+	assert_int_equal(serve(&rq, buf, 64), CUDA_ERROR_INVALID_VALUE);
+	c.dst = p + 16;
+	c.size = UINT64_MAX - 8; /* wraps around */
+	assert_int_equal(serve(&rq, buf, 64), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(fake.htod, 0);
+	c.dst = p;
+	c.size = 32;
+	assert_int_equal(serve(&rq, buf, 32), CUDA_SUCCESS);
+	assert_int_equal(fake.htod, 1);
+}
+
+static void test_device_checked(void **state)
+{
+	Vcuda__CtxInit ci = VCUDA__CTX_INIT__INIT;
+	REQUEST(rq, CTX_INIT, ctx_init, ci);
+
+	rq.device = 1;
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_DEVICE);
+	rq.device = -1;
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_DEVICE);
+	rq.device = 0;
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_SUCCESS);
+}
+
+static void test_handle_quota(void **state)
+{
+	uint64_t h[4];
+
+	for (int i = 0; i < 4; i++)
+		assert_true((h[i] = stream_create()) != 0);
+	assert_int_equal(stream_create(), 0);	  /* limits.handles is 4 */
+	assert_int_equal(fake.stream_destroy, 1); /* the fifth was given back */
+	(void)h;
+}
+
+static void test_scalar_decodes_and_checks(void **state)
+{
+	uint64_t st = stream_create(), arg;
+
+	arg = st;
+	assert_int_equal(scalar(VCUDA_OP_stream_get_priority, &arg, 1), CUDA_SUCCESS);
+	assert_int_equal(out.rp.ret_case, VCUDA__REPLY__RET_SCALAR);
+	assert_int_equal(out.rp.scalar->n_outs, 1);
+	assert_int_equal((int32_t)out.rp.scalar->outs[0], -3);
+	assert_int_equal(fake.priority, 1);
+
+	arg = st + 1; /* no such stream */
+	assert_int_equal(scalar(VCUDA_OP_stream_get_priority, &arg, 1), CUDA_ERROR_INVALID_HANDLE);
+	arg = st;
+	assert_int_equal(scalar(VCUDA_OP_stream_get_priority, &arg, 0), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(scalar(999999, &arg, 1), CUDA_ERROR_NOT_SUPPORTED);
+	assert_int_equal(fake.priority, 1);
+
+	/* A stream id is not an event. */
+	assert_int_equal(scalar(VCUDA_OP_event_synchronize, &arg, 1), CUDA_ERROR_INVALID_HANDLE);
+	/* The legacy default stream (0) needs no handle. */
+	arg = 0;
+	assert_int_equal(scalar(VCUDA_OP_stream_synchronize, &arg, 1), CUDA_SUCCESS);
+	assert_int_equal(fake.sync, 1);
+	/* A call whose driver function the backend lacks. */
+	assert_int_equal(scalar(VCUDA_OP_stream_query, &arg, 1), CUDA_ERROR_NOT_SUPPORTED);
+}
+
+static void test_scalar_int_ranges(void **state)
+{
+	uint64_t args[2];
+
+	args[0] = (uint64_t)INT32_MAX + 1; /* the limit is an int */
+	args[1] = 4096;
+	assert_int_equal(scalar(VCUDA_OP_ctx_set_limit, args, 2), CUDA_ERROR_INVALID_VALUE);
+	args[0] = (uint64_t)(int64_t)-1; /* -1 fits an int: the driver judges it */
+	assert_int_equal(scalar(VCUDA_OP_ctx_set_limit, args, 2), CUDA_SUCCESS);
+	assert_int_equal(fake.set_limit, 1);
+}
+
+static void test_set_limit_bounded(void **state)
+{
+	uint64_t args[2] = {CU_LIMIT_STACK_SIZE, 1ull << 30};
+
+	assert_int_equal(scalar(VCUDA_OP_ctx_set_limit, args, 2), CUDA_ERROR_INVALID_VALUE);
+	args[0] = CU_LIMIT_PRINTF_FIFO_SIZE;
+	args[1] = 1ull << 40;
+	assert_int_equal(scalar(VCUDA_OP_ctx_set_limit, args, 2), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(fake.set_limit, 0);
+	args[1] = 1u << 20;
+	assert_int_equal(scalar(VCUDA_OP_ctx_set_limit, args, 2), CUDA_SUCCESS);
+	assert_int_equal(fake.set_limit, 1);
+	assert_int_equal(fake.last_limit, 1u << 20);
+}
+
+static void test_release_frees_everything(void **state)
+{
+	alloc(100);
+	alloc(200);
+	stream_create();
+	session_release(&s, -1);
+	assert_int_equal(fake.free, 2);
+	assert_int_equal(fake.stream_destroy, 1);
+	assert_int_equal(s.mem.n, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_free_only_what_was_allocated, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_copy_bounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_device_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_handle_quota, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scalar_decodes_and_checks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scalar_int_ranges, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_limit_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_release_frees_everything, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
