@@ -87,6 +87,8 @@ struct vcuda_chan {
 	const struct vcuda_transport_ops *ops;
 };
 
+/* Every registered transport (*n of them), for the conformance suite. */
+const struct vcuda_transport_ops *const *vcuda_transports(size_t *n);
 /* The transport for a URL's scheme, or NULL. */
 const struct vcuda_transport_ops *vcuda_transport_find(const char *url);
 

@@ -13,6 +13,12 @@ static const struct vcuda_transport_ops *const transports[] = {
     &vcuda_zmq_ipc_ops,
 };
 
+const struct vcuda_transport_ops *const *vcuda_transports(size_t *n)
+{
+	*n = sizeof(transports) / sizeof(*transports);
+	return transports;
+}
+
 static int url_has_scheme(const char *url, const char *scheme)
 {
 	size_t n = strlen(scheme);

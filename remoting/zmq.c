@@ -77,7 +77,9 @@ static int zchan_setup(struct zchan *z)
 	char mon_url[64];
 	int ivl = ZCHAN_HEARTBEAT_IVL_MS, hbt = ZCHAN_HEARTBEAT_TIMEOUT_MS;
 	int no_reconnect = -1, linger = 0;
-	int64_t maxmsg = (int64_t)VCUDA_MAX_PAYLOAD + VCUDA_MAX_HEADER;
+	/* Per frame: a header is smaller, a payload at most this; ZeroMQ
+	 * drops a peer that sends a larger frame before allocating it. */
+	int64_t maxmsg = (int64_t)VCUDA_MAX_PAYLOAD;
 	void *ctx = vcuda_zmq_context();
 
 	if (!ctx || !(z->sock = zmq_socket(ctx, ZMQ_PAIR)))
@@ -304,7 +306,8 @@ static int zchan_recv_frames(struct zchan *z, struct vcuda_msg *out)
 		}
 		more = zmq_msg_more(f[inited - 1]);
 	}
-	if (more || zmq_msg_size(f[0]) > VCUDA_MAX_HEADER) {
+	if (more || zmq_msg_size(f[0]) > VCUDA_MAX_HEADER ||
+	    (inited == 2 && zmq_msg_size(f[1]) > VCUDA_MAX_PAYLOAD)) {
 		rc = more ? VCUDA_E_PROTO : VCUDA_E_TOOBIG;
 		zchan_drain(z);
 		goto out_free;

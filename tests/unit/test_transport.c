@@ -12,6 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <zmq.h>
 
 #include "error.h"
 #include "transport.h"
@@ -37,19 +40,51 @@ static int setup_pair(void **state, const char *url)
 	return 0;
 }
 
-static int setup_tcp(void **state)
-{
-	return setup_pair(state, "tcp://127.0.0.1:*");
-}
+/* The transport the conformance group is running over. */
+static const struct vcuda_transport_ops *current;
 
-static int setup_ipc(void **state)
+/* A URL to bind for the current transport. A transport added to the table
+ * without one here fails the suite, so that none goes untested. */
+static int setup(void **state)
 {
 	static int n;
 	char url[256];
 
-	/* A fresh path each time: a closed socket's file goes away late. */
-	snprintf(url, sizeof(url), "ipc://%s/chan%d", tmpdir, n++);
+	if (strcmp(current->scheme, "tcp") == 0)
+		snprintf(url, sizeof(url), "tcp://127.0.0.1:*");
+	else if (strcmp(current->scheme, "ipc") == 0) /* a fresh path: old files go late */
+		snprintf(url, sizeof(url), "ipc://%s/chan%d", tmpdir, n++);
+	else
+		fail_msg("no conformance URL for transport %s", current->scheme);
 	return setup_pair(state, url);
+}
+
+/* A peer that writes frames as it likes: what a hostile or broken guest
+ * sends. For the ZeroMQ transports, a bare PAIR socket. */
+static void *raw_peer(struct pair *p)
+{
+	void *s = zmq_socket(vcuda_zmq_context(), ZMQ_PAIR);
+	char url[300];
+
+	/* A channel has one peer: a fresh one for this peer alone. */
+	vcuda_chan_close(p->client);
+	vcuda_chan_close(p->server);
+	p->client = NULL;
+	snprintf(url, sizeof(url), "%s%s", p->url, p->url[strlen(p->url) - 1] == '*' ? "" : "-raw");
+	assert_int_equal(vcuda_chan_bind(url, &p->server), 0);
+	assert_non_null(s);
+	assert_int_equal(zmq_connect(s, vcuda_chan_endpoint(p->server)), 0);
+	return s;
+}
+
+static void raw_send(void *s, size_t nframes, const size_t *len)
+{
+	for (size_t i = 0; i < nframes; i++) {
+		char *buf = calloc(1, len[i] ? len[i] : 1);
+		assert_int_equal(zmq_send(s, buf, len[i], i + 1 < nframes ? ZMQ_SNDMORE : 0),
+				 (int)len[i]);
+		free(buf);
+	}
 }
 
 static int teardown_pair(void **state)
@@ -242,6 +277,95 @@ static void test_peer_lost(void **state)
 	assert_true(vcuda_now_ns() - t0 < 3000000000ull);
 }
 
+/* A message of three frames is not one of ours: refused, and the channel
+ * goes on with the next message. */
+static void test_three_frames(void **state)
+{
+	struct pair *p = *state;
+	void *raw = raw_peer(p);
+	struct vcuda_msg m;
+	size_t three[3] = {4, 8, 8}, two[2] = {5, 16};
+
+	raw_send(raw, 3, three);
+	raw_send(raw, 2, two);
+	assert_int_equal(vcuda_chan_recv(p->server, &m, 5000), VCUDA_E_PROTO);
+	assert_int_equal(vcuda_chan_recv(p->server, &m, 5000), 0);
+	assert_int_equal(m.hdr_len, 5);
+	assert_int_equal(m.payload_len, 16);
+	vcuda_chan_release(p->server, &m);
+	zmq_close(raw);
+}
+
+/* A payload over VCUDA_MAX_PAYLOAD from a peer that ignores the limit is
+ * never delivered: the receiver drops that peer before taking the frame
+ * in, and says so. */
+static void test_payload_over_limit(void **state)
+{
+	struct pair *p = *state;
+	void *raw = raw_peer(p);
+	struct vcuda_msg m;
+	size_t big[2] = {4, (size_t)VCUDA_MAX_PAYLOAD + 1};
+	int rc;
+
+	raw_send(raw, 2, big);
+	rc = vcuda_chan_recv(p->server, &m, 5000);
+	if (rc == 0)
+		vcuda_chan_release(p->server, &m);
+	assert_int_equal(rc, VCUDA_E_PEER_LOST);
+	zmq_close(raw);
+}
+
+static const char *self_path;
+
+/* A peer that dies while it sends: the receiver gets whole messages, then
+ * VCUDA_E_PEER_LOST; never a part of one. The peer is another process
+ * (test_transport --peer URL), killed while its 4 MiB messages flow. */
+static void test_peer_dies_mid_send(void **state)
+{
+	struct pair *p = *state;
+	struct vcuda_msg m;
+	pid_t pid;
+	int rc, got = 0, status;
+	uint64_t t0;
+
+	vcuda_chan_close(p->client); /* the other process is the client */
+	p->client = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(self_path, self_path, "--peer", vcuda_chan_endpoint(p->server), (char *)NULL);
+		_exit(127);
+	}
+	while ((rc = vcuda_chan_recv(p->server, &m, 10000)) == 0) {
+		assert_int_equal(m.hdr_len, 4);
+		assert_int_equal(m.payload_len, VCUDA_MAX_PAYLOAD);
+		assert_int_equal(((uint8_t *)m.payload)[VCUDA_MAX_PAYLOAD - 1], 0xa5);
+		vcuda_chan_release(p->server, &m);
+		if (++got == 2)
+			kill(pid, SIGKILL);
+	}
+	t0 = vcuda_now_ns();
+	assert_int_equal(rc, VCUDA_E_PEER_LOST);
+	assert_true(got >= 2);
+	assert_true(vcuda_now_ns() - t0 < 5000000000ull);
+	waitpid(pid, &status, 0);
+	assert_true(WIFSIGNALED(status));
+}
+
+/* --peer URL: sends 4 MiB messages to URL until killed. */
+static int peer_main(const char *url)
+{
+	struct vcuda_chan *c;
+	uint8_t *buf = malloc(VCUDA_MAX_PAYLOAD);
+
+	if (!buf || vcuda_chan_connect(url, &c) != 0)
+		return 1;
+	memset(buf, 0xa5, VCUDA_MAX_PAYLOAD);
+	for (;;)
+		if (vcuda_chan_send(c, "part", 4, buf, VCUDA_MAX_PAYLOAD, VCUDA_SEND_BORROW) != 0)
+			return 1;
+}
+
 static void test_bad_urls(void **state)
 {
 	struct vcuda_chan *c;
@@ -273,7 +397,10 @@ static void test_url_derivation(void **state)
 }
 
 #define CONFORMANCE(setup)                                                                         \
-	cmocka_unit_test_setup_teardown(test_endpoint_resolved, setup, teardown_pair),             \
+	cmocka_unit_test_setup_teardown(test_three_frames, setup, teardown_pair),                  \
+	    cmocka_unit_test_setup_teardown(test_payload_over_limit, setup, teardown_pair),        \
+	    cmocka_unit_test_setup_teardown(test_peer_dies_mid_send, setup, teardown_pair),        \
+	    cmocka_unit_test_setup_teardown(test_endpoint_resolved, setup, teardown_pair),         \
 	    cmocka_unit_test_setup_teardown(test_header_both_ways, setup, teardown_pair),          \
 	    cmocka_unit_test_setup_teardown(test_payload_sizes, setup, teardown_pair),             \
 	    cmocka_unit_test_setup_teardown(test_order_kept, setup, teardown_pair),                \
@@ -283,22 +410,32 @@ static void test_url_derivation(void **state)
 	    cmocka_unit_test_setup_teardown(test_recv_timeout, setup, teardown_pair),              \
 	    cmocka_unit_test_setup_teardown(test_peer_lost, setup, teardown_pair)
 
-int main(void)
+int main(int argc, char **argv)
 {
-	const struct CMUnitTest tcp[] = {CONFORMANCE(setup_tcp)};
-	const struct CMUnitTest ipc[] = {CONFORMANCE(setup_ipc)};
+	const struct CMUnitTest conformance[] = {CONFORMANCE(setup)};
+	const struct vcuda_transport_ops *const *all;
+	size_t n;
 	const struct CMUnitTest urls[] = {
 	    cmocka_unit_test(test_bad_urls),
 	    cmocka_unit_test(test_url_derivation),
 	};
 	int failed = 0;
 
+	if (argc == 3 && strcmp(argv[1], "--peer") == 0)
+		return peer_main(argv[2]);
+	self_path = argv[0];
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
 		return 1;
 	}
-	failed += cmocka_run_group_tests_name("transport tcp", tcp, NULL, NULL);
-	failed += cmocka_run_group_tests_name("transport ipc", ipc, NULL, NULL);
+	all = vcuda_transports(&n);
+	for (size_t i = 0; i < n; i++) {
+		char name[64];
+		current = all[i];
+		snprintf(name, sizeof(name), "transport %s", current->scheme);
+		failed += _cmocka_run_group_tests(
+		    name, conformance, sizeof(conformance) / sizeof(*conformance), NULL, NULL);
+	}
 	failed += cmocka_run_group_tests_name("urls", urls, NULL, NULL);
 	{
 		char cmd[300];
