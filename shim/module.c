@@ -138,13 +138,22 @@ static size_t module_fatbin_len(const void *container)
 	return len;
 }
 
+/*
+ * Registration cannot fail in cudart's interface, and a library the guest
+ * loads must not end the program: out of memory, a fat binary is
+ * registered as the empty one below, and a kernel or variable is left
+ * unregistered, so that using it fails with the error CUDA gives for a
+ * kernel image it cannot load or a symbol it does not know.
+ */
+static struct shim_fatbin module_unreadable;
+
 void **__cudaRegisterFatBinary(void *fat_cubin)
 {
 	struct shim_fatbin *f = calloc(1, sizeof(*f));
 
 	if (!f) {
-		VERR(shim, "out of memory registering a fat binary");
-		abort();
+		VERR(shim, "out of memory registering a fat binary; its kernels cannot run");
+		return &module_unreadable.module_slot;
 	}
 	f->container = vcuda_fatbin_from_wrapper(fat_cubin);
 	f->len = module_fatbin_len(f->container);
@@ -179,8 +188,10 @@ void __cudaRegisterFunction(void **handle, const char *host_fun, char *device_fu
 	struct shim_func *f = calloc(1, sizeof(*f));
 
 	if (!f || !(f->name = strdup(device_fun))) {
-		VERR(shim, "out of memory registering kernel %s", device_name);
-		abort();
+		VERR(shim, "out of memory registering kernel %s; it cannot be launched",
+		     device_name);
+		free(f);
+		return;
 	}
 	f->host_fun = host_fun;
 	f->fb = (struct shim_fatbin *)handle;
@@ -195,8 +206,9 @@ static void module_register_var(void **handle, const void *host_var, const char 
 	struct shim_var *v = calloc(1, sizeof(*v));
 
 	if (!v || !(v->name = strdup(name))) {
-		VERR(shim, "out of memory registering variable %s", name);
-		abort();
+		VERR(shim, "out of memory registering variable %s; it cannot be used", name);
+		free(v);
+		return;
 	}
 	v->host_var = host_var;
 	v->fb = (struct shim_fatbin *)handle;
