@@ -66,284 +66,119 @@ static int launch_overdue(struct block *B, const struct ptx_insn *in)
 	return 1;
 }
 
+/* Control flow at pc of the top entry: runs it and returns 1, or returns
+ * 0 for an op that is not control flow. RUN_* in *result when the warp must
+ * stop. */
+static int run_control(struct xctx *X, const struct ptx_insn *in, uint32_t m, int *result)
+{
+	struct block *B = X->B;
+	struct warp *w = X->w;
+	struct frame *F = X->F;
+	struct simt *top = &F->stack[F->sp - 1];
+	int pc = top->pc;
+
+	switch (in->op) {
+	case OP_BRA:
+		if (in->target <= pc && (++B->backward & 1023) == 0 && launch_overdue(B, in))
+			*result = RUN_FAULT;
+		else if (branch(F, in, X->active, m) != 0) {
+			exec_fail(B, NULL, CUDA_ERROR_OUT_OF_MEMORY, "out of host memory");
+			*result = RUN_FAULT;
+		}
+		return 1;
+	case OP_EXIT:
+	case OP_RET:
+		if (in->op == OP_EXIT || w->depth == 1) {
+			w->exited |= m;
+			for (int i = 0; i < w->depth; i++)
+				simt_remove(&w->frames[i], m);
+		} else {
+			F->ret_mask |= m;
+			simt_remove(F, m);
+		}
+		if (m != X->active)
+			top->pc = pc + 1;
+		return 1;
+	case OP_CALL:
+		top->pc = pc + 1;
+		if (m && do_call(X, in, m, pc) != 0)
+			*result = RUN_FAULT;
+		return 1;
+	case OP_BAR:
+		top->pc = pc + 1;
+		if (m) {
+			w->at_barrier = 1;
+			*result = RUN_BARRIER;
+		}
+		return 1;
+	case OP_TRAP:
+		top->pc = pc + 1;
+		if (m) {
+			exec_fail(B, in, CUDA_ERROR_LAUNCH_FAILED, "trap");
+			*result = RUN_FAULT;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* The frame's reconvergence stack is empty or its top has nothing left to
+ * run: pops it, and returns from the function when the frame is done.
+ * Returns RUN_DONE when the warp has finished, else -1. */
+static int run_unwind(struct xctx *X)
+{
+	struct frame *F = X->F;
+	struct simt *top = F->sp ? &F->stack[F->sp - 1] : NULL;
+
+	if (top && top->pc >= F->f->ninsns && top->mask) {
+		/* Falling off the end is a return. */
+		F->ret_mask |= top->mask;
+		simt_remove(F, top->mask);
+	}
+	if (F->sp > 0 && --F->sp > 0)
+		return -1;
+	if (X->w->depth == 1) {
+		X->w->done = 1;
+		return RUN_DONE;
+	}
+	do_return(X);
+	return -1;
+}
+
+/* Runs a warp until it finishes, waits at a barrier or faults: control
+ * flow here, every other op through the op table. */
 static int run_warp(struct block *B, struct warp *w)
 {
-	struct xctx X = {B, w, &w->frames[w->depth - 1]};
+	struct xctx X = {B, w, &w->frames[w->depth - 1], 0};
 
 	for (;;) {
 		struct frame *F = X.F;
-		struct simt *top;
+		struct simt *top = F->sp ? &F->stack[F->sp - 1] : NULL;
 		const struct ptx_insn *in;
-		uint32_t active, m;
-		int pc;
+		uint32_t m;
+		int result = -1;
 
-		if (F->sp == 0 || (top = &F->stack[F->sp - 1])->mask == 0 || top->pc == top->rpc ||
-		    top->pc >= F->f->ninsns) {
-			if (F->sp > 0 && top->pc >= F->f->ninsns && top->mask) {
-				/* Falling off the end is a return. */
-				F->ret_mask |= top->mask;
-				simt_remove(F, top->mask);
-			}
-			if (F->sp > 0) {
-				F->sp--;
-				if (F->sp > 0)
-					continue;
-			}
-			if (w->depth == 1) {
-				w->done = 1;
-				return RUN_DONE;
-			}
-			do_return(&X);
+		if (!top || top->mask == 0 || top->pc == top->rpc || top->pc >= F->f->ninsns) {
+			if ((result = run_unwind(&X)) >= 0)
+				return result;
 			continue;
 		}
-		pc = top->pc;
-		in = &F->f->insns[pc];
-		active = top->mask;
-		m = active;
+		in = &F->f->insns[top->pc];
+		X.active = m = top->mask;
 		if (in->guard >= 0)
 			m &= in->guard_neg ? ~F->P[in->guard] : F->P[in->guard];
-		switch (in->op) {
-		case OP_BRA:
-			if (in->target <= pc && (++B->backward & 1023) == 0 &&
-			    launch_overdue(B, in))
-				return RUN_FAULT;
-			if (branch(F, in, active, m) != 0)
-				goto out_nomem;
+		if (run_control(&X, in, m, &result)) {
+			if (result >= 0)
+				return result;
 			continue;
-		case OP_EXIT:
-		case OP_RET:
-			if (in->op == OP_EXIT || w->depth == 1) {
-				w->exited |= m;
-				for (int i = 0; i < w->depth; i++)
-					simt_remove(&w->frames[i], m);
-			} else {
-				F->ret_mask |= m;
-				simt_remove(F, m);
-			}
-			if (m != active)
-				top->pc = pc + 1;
-			continue;
-		case OP_CALL:
-			top->pc = pc + 1;
-			if (m == 0)
-				continue;
-			if (do_call(&X, in, m, pc) != 0)
-				return RUN_FAULT;
-			continue;
-		case OP_BAR:
-			top->pc = pc + 1;
-			if (m == 0)
-				continue;
-			w->at_barrier = 1;
-			return RUN_BARRIER;
-		case OP_TRAP:
-			if (m) {
-				exec_fail(B, in, CUDA_ERROR_LAUNCH_FAILED, "trap");
-				return RUN_FAULT;
-			}
-			break;
-		default:
-			break;
 		}
-		top->pc = pc + 1;
+		top->pc++;
 		if (m == 0)
 			continue;
 		B->insns += (uint64_t)__builtin_popcount(m);
-		if (__builtin_expect((in->mods & MOD_CC) != 0, 0)) {
-			do_carry(&X, in, m);
-			continue;
-		}
-		switch (in->op) {
-		case OP_ADDC:
-		case OP_SUBC:
-		case OP_MADC:
-			do_carry(&X, in, m);
-			break;
-		case OP_MOV:
-			do_mov(&X, in, m);
-			break;
-		case OP_LD:
-			if (!fast_mem(&X, in, m) && do_ld(&X, in, m) != 0)
-				return RUN_FAULT;
-			break;
-		case OP_ST:
-			if (!fast_mem(&X, in, m) && do_st(&X, in, m) != 0)
-				return RUN_FAULT;
-			break;
-		case OP_ATOM:
-		case OP_RED:
-			if (do_atom(&X, in, m) != 0)
-				return RUN_FAULT;
-			break;
-		case OP_CVTA: {
-			/* cvta.space: to generic; cvta.to.space: from generic. */
-			uint64_t win = in->space == PS_SHARED  ? GWIN_SHARED
-				       : in->space == PS_LOCAL ? GWIN_LOCAL
-				       : in->space == PS_CONST ? GWIN_CONST
-				       : in->space == PS_PARAM ? GWIN_PARAM
-							       : 0;
-			int to = (in->mods & MOD_TO) != 0;
-			if (win == 0 && in->o[1].kind == OK_REG && in->o[0].kind == OK_REG) {
-				uint64_t *D = F->R + in->o[0].reg * 32,
-					 *A = F->R + in->o[1].reg * 32;
-				LANES(m) D[l] = A[l];
-				break;
-			}
-			LANES(m)
-			{
-				uint64_t v = opv(&X, &in->o[1], (int)l);
-				set_reg(&X, &in->o[0], (int)l,
-					win == 0 ? v
-					: to	 ? (v & GWIN_MASK)
-						 : (v | win));
-			}
-			break;
-		}
-		case OP_CVT:
-			LANES(m)
-			set_reg(&X, &in->o[0], (int)l, convert(in, opv(&X, &in->o[1], (int)l)));
-			break;
-		case OP_SETP:
-			if (!fast_setp(&X, in, m))
-				do_setp(&X, in, m);
-			break;
-		case OP_SET:
-			LANES(m)
-			{
-				int r =
-				    compare(in->cmp, in->type2 ? in->type2 : in->type,
-					    opv(&X, &in->o[1], (int)l), opv(&X, &in->o[2], (int)l));
-				uint64_t v = PTX_KIND(in->type) == PK_F ? (r ? bf32(1.0f) : 0)
-									: (r ? 0xffffffffu : 0);
-				set_reg(&X, &in->o[0], (int)l, v);
-			}
-			break;
-		case OP_SELP:
-			LANES(m)
-			set_reg(&X, &in->o[0], (int)l,
-				opv(&X, &in->o[3], (int)l) ? opv(&X, &in->o[1], (int)l)
-							   : opv(&X, &in->o[2], (int)l));
-			break;
-		case OP_SLCT:
-			LANES(m)
-			{
-				uint64_t c = opv(&X, &in->o[3], (int)l);
-				int ge = PTX_KIND(in->type2) == PK_F ? !(f32(c) < 0.0f)
-								     : (int32_t)c >= 0;
-				set_reg(&X, &in->o[0], (int)l,
-					ge ? opv(&X, &in->o[1], (int)l)
-					   : opv(&X, &in->o[2], (int)l));
-			}
-			break;
-		case OP_TESTP:
-			LANES(m)
-			{
-				uint64_t v = opv(&X, &in->o[1], (int)l);
-				int cls = PTX_SIZE(in->type) == 4 ? fpclassify(f32(v))
-								  : fpclassify(f64(v));
-				set_pred(&X, &in->o[0], (int)l, testp(in->sub, cls));
-			}
-			break;
-		case OP_BFI:
-			LANES(m)
-			set_reg(&X, &in->o[0], (int)l,
-				bfi(opv(&X, &in->o[1], (int)l), opv(&X, &in->o[2], (int)l),
-				    opv(&X, &in->o[3], (int)l), opv(&X, &in->o[4], (int)l),
-				    PTX_SIZE(in->type)));
-			break;
-		case OP_LOP3:
-			LANES(m)
-			set_reg(&X, &in->o[0], (int)l,
-				lop3((uint32_t)opv(&X, &in->o[1], (int)l),
-				     (uint32_t)opv(&X, &in->o[2], (int)l),
-				     (uint32_t)opv(&X, &in->o[3], (int)l),
-				     (uint32_t)opv(&X, &in->o[4], (int)l)));
-			break;
-		case OP_PRMT:
-			LANES(m)
-			set_reg(&X, &in->o[0], (int)l,
-				prmt((uint32_t)opv(&X, &in->o[1], (int)l),
-				     (uint32_t)opv(&X, &in->o[2], (int)l),
-				     (uint32_t)opv(&X, &in->o[3], (int)l)));
-			break;
-		case OP_SHF:
-			LANES(m)
-			set_reg(&X, &in->o[0], (int)l,
-				shf((uint32_t)opv(&X, &in->o[1], (int)l),
-				    (uint32_t)opv(&X, &in->o[2], (int)l),
-				    (uint32_t)opv(&X, &in->o[3], (int)l), (in->mods & MOD_L) != 0,
-				    (in->mods & MOD_CLAMP) != 0));
-			break;
-		case OP_SHFL:
-			do_shfl(&X, in, m);
-			break;
-		case OP_VOTE:
-			do_vote(&X, in, m);
-			break;
-		case OP_MATCH:
-			do_match(&X, in, m);
-			break;
-		case OP_REDUX:
-			do_redux(&X, in, m);
-			break;
-		case OP_ACTIVEMASK:
-			LANES(m) set_reg(&X, &in->o[0], (int)l, active);
-			break;
-		case OP_MEMBAR:
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			break;
-		case OP_BARWARP:
-		case OP_NOP:
-		case OP_PREFETCH:
-			break;
-		case OP_ADD:
-		case OP_SUB:
-		case OP_MUL:
-		case OP_MAD:
-		case OP_MUL24:
-		case OP_MAD24:
-		case OP_DIV:
-		case OP_REM:
-		case OP_ABS:
-		case OP_NEG:
-		case OP_MIN:
-		case OP_MAX:
-		case OP_POPC:
-		case OP_CLZ:
-		case OP_BFIND:
-		case OP_BREV:
-		case OP_BFE:
-		case OP_AND:
-		case OP_OR:
-		case OP_XOR:
-		case OP_NOT:
-		case OP_CNOT:
-		case OP_SHL:
-		case OP_SHR:
-		case OP_FMA:
-		case OP_RCP:
-		case OP_SQRT:
-		case OP_RSQRT:
-		case OP_SIN:
-		case OP_COS:
-		case OP_LG2:
-		case OP_EX2:
-		case OP_TANH:
-		case OP_COPYSIGN:
-			if (!fast_alu(&X, in, m))
-				do_alu(&X, in, m);
-			break;
-		default:
-			exec_fail(B, in, CUDA_ERROR_NOT_SUPPORTED,
-				  "instruction not supported by the CPU device");
-			return RUN_FAULT;
-		}
-		if (exec_failed(B))
+		if (exec_table[in->op](&X, in, m) != 0 || exec_failed(B))
 			return RUN_FAULT;
 	}
-out_nomem:
-	exec_fail(B, NULL, CUDA_ERROR_OUT_OF_MEMORY, "out of host memory");
-	return RUN_FAULT;
 }
 
 /* ---- blocks --------------------------------------------------------------------------- */

@@ -153,7 +153,16 @@ struct xctx {
 	struct block *B;
 	struct warp *w;
 	struct frame *F;
+	uint32_t active; /* the lanes executing the instruction, before its guard */
 };
+
+/* An op's executor (exec_table.c): runs in for the lanes m; 0, or nonzero
+ * once the launch has failed. */
+typedef int (*exec_fn)(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+/* Indexed by op; NULL for an op the CPU device does not run. */
+extern const exec_fn exec_table[OP_COUNT];
+/* Whether op is control flow, which run_warp runs itself. */
+int exec_is_control(int op);
 
 uint64_t sreg_value(const struct xctx *X, int sr, int lane);
 uint64_t sym_address(const struct xctx *X, int s);

@@ -169,7 +169,9 @@ static CUresult module_load(CUmodule *out, const void *image, char *log, size_t 
 	mod->ctx = ctx;
 	mod->ptx = ptx_parse(ptx, log, log_len);
 	free(ptx);
-	if (!mod->ptx) {
+	if (!mod->ptx || exec_check_module(mod->ptx, log, log_len) != 0) {
+		if (mod->ptx)
+			ptx_module_free(mod->ptx);
 		free(mod);
 		return CUDA_ERROR_INVALID_PTX;
 	}

@@ -39,85 +39,93 @@ enum {
 
 enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS_GENERIC };
 
+/*
+ * Every opcode the parser knows, with its executor in the interpreter
+ * (exec_table.c): exec_control marks the ops run_warp runs itself
+ * (branches, calls, returns, barriers, traps); NONE an op the CPU device
+ * does not run, which a module may not use (refused at load with
+ * CUDA_ERROR_INVALID_PTX, naming it and its line). Adding an instruction:
+ * its row here, its executor, and its operands in the parser.
+ */
 /* clang-format off */
 #define PTX_OPS(X) \
-	X(MOV) \
-	X(LD) \
-	X(ST) \
-	X(CVTA) \
-	X(CVT) \
-	X(ADD) \
-	X(SUB) \
-	X(MUL) \
-	X(MAD) \
-	X(MUL24) \
-	X(MAD24) \
-	X(DIV) \
-	X(REM) \
-	X(ABS) \
-	X(NEG) \
-	X(MIN) \
-	X(MAX) \
-	X(POPC) \
-	X(CLZ) \
-	X(BFIND) \
-	X(BREV) \
-	X(BFE) \
-	X(BFI) \
-	X(AND) \
-	X(OR) \
-	X(XOR) \
-	X(NOT) \
-	X(CNOT) \
-	X(SHL) \
-	X(SHR) \
-	X(LOP3) \
-	X(SHF) \
-	X(PRMT) \
-	X(FMA) \
-	X(RCP) \
-	X(SQRT) \
-	X(RSQRT) \
-	X(SIN) \
-	X(COS) \
-	X(LG2) \
-	X(EX2) \
-	X(TANH) \
-	X(COPYSIGN) \
-	X(TESTP) \
-	X(SETP) \
-	X(SET) \
-	X(SELP) \
-	X(SLCT) \
-	X(BRA) \
-	X(CALL) \
-	X(RET) \
-	X(EXIT) \
-	X(BAR) \
-	X(BARWARP) \
-	X(MEMBAR) \
-	X(SHFL) \
-	X(VOTE) \
-	X(MATCH) \
-	X(ACTIVEMASK) \
-	X(REDUX) \
-	X(ATOM) \
-	X(RED) \
-	X(NOP) \
-	X(TRAP) \
-	X(ADDC) \
-	X(SUBC) \
-	X(MADC) \
-	X(DP4A) \
-	X(DP2A) \
-	X(SAD) \
-	X(FNS) \
-	X(PREFETCH) \
+	X(MOV, exec_mov) \
+	X(LD, exec_ld) \
+	X(ST, exec_st) \
+	X(CVTA, exec_cvta) \
+	X(CVT, exec_cvt) \
+	X(ADD, exec_alu) \
+	X(SUB, exec_alu) \
+	X(MUL, exec_alu) \
+	X(MAD, exec_alu) \
+	X(MUL24, exec_alu) \
+	X(MAD24, exec_alu) \
+	X(DIV, exec_alu) \
+	X(REM, exec_alu) \
+	X(ABS, exec_alu) \
+	X(NEG, exec_alu) \
+	X(MIN, exec_alu) \
+	X(MAX, exec_alu) \
+	X(POPC, exec_alu) \
+	X(CLZ, exec_alu) \
+	X(BFIND, exec_alu) \
+	X(BREV, exec_alu) \
+	X(BFE, exec_alu) \
+	X(BFI, exec_bfi) \
+	X(AND, exec_alu) \
+	X(OR, exec_alu) \
+	X(XOR, exec_alu) \
+	X(NOT, exec_alu) \
+	X(CNOT, exec_alu) \
+	X(SHL, exec_alu) \
+	X(SHR, exec_alu) \
+	X(LOP3, exec_lop3) \
+	X(SHF, exec_shf) \
+	X(PRMT, exec_prmt) \
+	X(FMA, exec_alu) \
+	X(RCP, exec_alu) \
+	X(SQRT, exec_alu) \
+	X(RSQRT, exec_alu) \
+	X(SIN, exec_alu) \
+	X(COS, exec_alu) \
+	X(LG2, exec_alu) \
+	X(EX2, exec_alu) \
+	X(TANH, exec_alu) \
+	X(COPYSIGN, exec_alu) \
+	X(TESTP, exec_testp) \
+	X(SETP, exec_setp) \
+	X(SET, exec_set) \
+	X(SELP, exec_selp) \
+	X(SLCT, exec_slct) \
+	X(BRA, exec_control) \
+	X(CALL, exec_control) \
+	X(RET, exec_control) \
+	X(EXIT, exec_control) \
+	X(BAR, exec_control) \
+	X(BARWARP, exec_nop) \
+	X(MEMBAR, exec_membar) \
+	X(SHFL, exec_shfl) \
+	X(VOTE, exec_vote) \
+	X(MATCH, exec_match) \
+	X(ACTIVEMASK, exec_activemask) \
+	X(REDUX, exec_redux) \
+	X(ATOM, exec_atom) \
+	X(RED, exec_atom) \
+	X(NOP, exec_nop) \
+	X(TRAP, exec_control) \
+	X(ADDC, exec_carry) \
+	X(SUBC, exec_carry) \
+	X(MADC, exec_carry) \
+	X(DP4A, NONE) \
+	X(DP2A, NONE) \
+	X(SAD, NONE) \
+	X(FNS, NONE) \
+	X(PREFETCH, exec_nop) \
 	/* end */
 /* clang-format on */
 
 enum ptx_op {
-#define PTX_OP_ENUM(name) OP_##name,
+#define PTX_OP_ENUM(name, executor) OP_##name,
 	PTX_OPS(PTX_OP_ENUM)
 #undef PTX_OP_ENUM
 	    OP_COUNT
@@ -366,6 +374,8 @@ struct ptx_module {
 /* Parses PTX text. On failure returns NULL and writes a message naming the
  * line and the construct to log. */
 struct ptx_module *ptx_parse(const char *text, char *log, size_t log_len);
+/* An op's name as PTX spells it ("dp4a"), written to buf. */
+const char *ptx_op_name(int op, char *buf, size_t len);
 void ptx_module_free(struct ptx_module *m);
 int ptx_find_func(const struct ptx_module *m, const char *name);
 int ptx_find_sym(const struct ptx_module *m, const char *name);

@@ -383,10 +383,24 @@ static const char *const ignored_mods[] = {
 };
 
 static const char *const op_names[] = {
-#define PTX_OP_NAME(name) #name,
+#define PTX_OP_NAME(name, executor) #name,
     PTX_OPS(PTX_OP_NAME)
 #undef PTX_OP_NAME
 };
+
+const char *ptx_op_name(int op, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	if (op < 0 || op >= OP_COUNT)
+		snprintf(buf, len, "?");
+	else {
+		for (; i + 1 < len && op_names[op][i]; i++)
+			buf[i] = (char)tolower((unsigned char)op_names[op][i]);
+		buf[i] = 0;
+	}
+	return buf;
+}
 
 /* The op of a base name ("ld", "setp"), or -1. */
 static int op_of(const char *base)
@@ -994,10 +1008,6 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 		parse_fail(p, "unexpected '%s'", p->tok);
 	if ((op = op_of(mod)) < 0)
 		parse_fail(p, "unsupported instruction '%s'", p->tok);
-	/* Known to the parser, not run by the interpreter: refused at load,
-	 * never at launch. */
-	if (op == OP_DP4A || op == OP_DP2A || op == OP_SAD || op == OP_FNS)
-		parse_fail(p, "instruction '%s' is not supported by the CPU device", p->tok);
 	in->op = (uint16_t)op;
 	if (op == OP_SHF || op == OP_PRMT) {
 		/* Their modes: shf.l/.r, .clamp/.wrap; prmt.f4e... (only default supported). */

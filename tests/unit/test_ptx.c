@@ -527,9 +527,10 @@ static void test_hostile_ptx_is_refused(void **state)
 	    {"", "mov.u32 %r3, \"x\nforged\";", "\"x?forged\""},
 	    /* a token of dots where an opcode belongs (found by fuzz_ptx) */
 	    {"", "@%p1 ....;", "unexpected"},
-	    /* parsed but not run: refused at load, never at launch */
-	    {"", "dp4a.u32.u32 %r3, %r1, %r2, %r4;", "dp4a"},
-	    {"", "sad.u32 %r3, %r1, %r2, %r4;", "sad"},
+	    /* parsed but without an executor: refused at load, with its line,
+	     * never at launch */
+	    {"", "dp4a.u32.u32 %r3, %r1, %r2, %r4;", ": instruction 'dp4a' is not supported"},
+	    {"", "sad.u32 %r3, %r1, %r2, %r4;", ": instruction 'sad' is not supported"},
 	    /* .cc outside the carry family, or a carry with a missing operand */
 	    {"", "mov.cc.u32 %r3, %r1;", "carry"},
 	    {"", "addc.u32 %r3, %r1;", "carry"},

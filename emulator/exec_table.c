@@ -1,0 +1,246 @@
+/*
+ * The interpreter's op table: each op of PTX_OPS (ptx.h) runs through its
+ * executor here, called by run_warp (exec.c) for the active lanes m of a
+ * warp once control flow has been decided. An executor returns 0, or
+ * nonzero when the launch has failed (exec_fail says why).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "exec.h"
+#include "exec_int.h"
+
+static int exec_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	do_mov(X, in, m);
+	return 0;
+}
+
+static int exec_ld(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return !fast_mem(X, in, m) && do_ld(X, in, m) != 0;
+}
+
+static int exec_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return !fast_mem(X, in, m) && do_st(X, in, m) != 0;
+}
+
+static int exec_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return do_atom(X, in, m) != 0;
+}
+
+static int exec_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	do_carry(X, in, m);
+	return 0;
+}
+
+/* The ALU ops; their .cc forms feed the lanes' carry flags. */
+static int exec_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	if (__builtin_expect((in->mods & MOD_CC) != 0, 0))
+		do_carry(X, in, m);
+	else if (!fast_alu(X, in, m))
+		do_alu(X, in, m);
+	return 0;
+}
+
+/* cvta.space: to generic; cvta.to.space: from generic. */
+static int exec_cvta(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	uint64_t win = in->space == PS_SHARED  ? GWIN_SHARED
+		       : in->space == PS_LOCAL ? GWIN_LOCAL
+		       : in->space == PS_CONST ? GWIN_CONST
+		       : in->space == PS_PARAM ? GWIN_PARAM
+					       : 0;
+	int to = (in->mods & MOD_TO) != 0;
+
+	if (win == 0 && in->o[1].kind == OK_REG && in->o[0].kind == OK_REG) {
+		uint64_t *D = X->F->R + in->o[0].reg * 32, *A = X->F->R + in->o[1].reg * 32;
+		LANES(m) D[l] = A[l];
+		return 0;
+	}
+	LANES(m)
+	{
+		uint64_t v = opv(X, &in->o[1], (int)l);
+		set_reg(X, &in->o[0], (int)l, win == 0 ? v : to ? (v & GWIN_MASK) : (v | win));
+	}
+	return 0;
+}
+
+static int exec_cvt(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m) set_reg(X, &in->o[0], (int)l, convert(in, opv(X, &in->o[1], (int)l)));
+	return 0;
+}
+
+static int exec_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	if (!fast_setp(X, in, m))
+		do_setp(X, in, m);
+	return 0;
+}
+
+static int exec_set(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	{
+		int r = compare(in->cmp, in->type2 ? in->type2 : in->type,
+				opv(X, &in->o[1], (int)l), opv(X, &in->o[2], (int)l));
+		uint64_t v =
+		    PTX_KIND(in->type) == PK_F ? (r ? bf32(1.0f) : 0) : (r ? 0xffffffffu : 0);
+		set_reg(X, &in->o[0], (int)l, v);
+	}
+	return 0;
+}
+
+static int exec_selp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	set_reg(X, &in->o[0], (int)l,
+		opv(X, &in->o[3], (int)l) ? opv(X, &in->o[1], (int)l) : opv(X, &in->o[2], (int)l));
+	return 0;
+}
+
+static int exec_slct(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	{
+		uint64_t c = opv(X, &in->o[3], (int)l);
+		int ge = PTX_KIND(in->type2) == PK_F ? !(f32(c) < 0.0f) : (int32_t)c >= 0;
+		set_reg(X, &in->o[0], (int)l,
+			ge ? opv(X, &in->o[1], (int)l) : opv(X, &in->o[2], (int)l));
+	}
+	return 0;
+}
+
+static int exec_testp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	{
+		uint64_t v = opv(X, &in->o[1], (int)l);
+		int cls = PTX_SIZE(in->type) == 4 ? fpclassify(f32(v)) : fpclassify(f64(v));
+		set_pred(X, &in->o[0], (int)l, testp(in->sub, cls));
+	}
+	return 0;
+}
+
+static int exec_bfi(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	set_reg(X, &in->o[0], (int)l,
+		bfi(opv(X, &in->o[1], (int)l), opv(X, &in->o[2], (int)l), opv(X, &in->o[3], (int)l),
+		    opv(X, &in->o[4], (int)l), PTX_SIZE(in->type)));
+	return 0;
+}
+
+static int exec_lop3(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	set_reg(X, &in->o[0], (int)l,
+		lop3((uint32_t)opv(X, &in->o[1], (int)l), (uint32_t)opv(X, &in->o[2], (int)l),
+		     (uint32_t)opv(X, &in->o[3], (int)l), (uint32_t)opv(X, &in->o[4], (int)l)));
+	return 0;
+}
+
+static int exec_prmt(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	set_reg(X, &in->o[0], (int)l,
+		prmt((uint32_t)opv(X, &in->o[1], (int)l), (uint32_t)opv(X, &in->o[2], (int)l),
+		     (uint32_t)opv(X, &in->o[3], (int)l)));
+	return 0;
+}
+
+static int exec_shf(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	set_reg(X, &in->o[0], (int)l,
+		shf((uint32_t)opv(X, &in->o[1], (int)l), (uint32_t)opv(X, &in->o[2], (int)l),
+		    (uint32_t)opv(X, &in->o[3], (int)l), (in->mods & MOD_L) != 0,
+		    (in->mods & MOD_CLAMP) != 0));
+	return 0;
+}
+
+static int exec_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	do_shfl(X, in, m);
+	return 0;
+}
+
+static int exec_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	do_vote(X, in, m);
+	return 0;
+}
+
+static int exec_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	do_match(X, in, m);
+	return 0;
+}
+
+static int exec_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	do_redux(X, in, m);
+	return 0;
+}
+
+/* The lanes executing now, whatever the guard says. */
+static int exec_activemask(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m) set_reg(X, &in->o[0], (int)l, X->active);
+	return 0;
+}
+
+static int exec_membar(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static int exec_nop(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return 0;
+}
+
+/* Control flow is run_warp's own; reaching this is a bug in it. */
+static int exec_control(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	exec_fail(X->B, in, CUDA_ERROR_ILLEGAL_INSTRUCTION,
+		  "control flow op outside the warp loop");
+	return 1;
+}
+
+#define NONE NULL
+const exec_fn exec_table[OP_COUNT] = {
+#define EXEC_ROW(name, executor) [OP_##name] = executor,
+    PTX_OPS(EXEC_ROW)
+#undef EXEC_ROW
+};
+#undef NONE
+
+int exec_is_control(int op)
+{
+	return op >= 0 && op < OP_COUNT && exec_table[op] == exec_control;
+}
+
+int exec_check_module(const struct ptx_module *mod, char *log, size_t log_len)
+{
+	for (int f = 0; f < mod->nfuncs; f++)
+		for (int i = 0; i < mod->funcs[f].ninsns; i++) {
+			const struct ptx_insn *in = &mod->funcs[f].insns[i];
+			char name[16];
+			if (in->op < OP_COUNT && exec_table[in->op])
+				continue;
+			snprintf(log, log_len,
+				 "line %d: instruction '%s' is not supported by the CPU device",
+				 (int)in->line, ptx_op_name(in->op, name, sizeof(name)));
+			return -1;
+		}
+	return 0;
+}
