@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "emu.h"
+#include "log.h"
 #include "errors.h"
 #include "util.h"
 
@@ -30,7 +31,7 @@ static uint64_t device_memory_size(void)
 	if (env && vcuda_parse_size(env, &size) == 0 && size >= (1u << 20))
 		return size;
 	if (env)
-		fprintf(stderr, "vcuda CPU device: ignoring bad VCUDA_CPU_MEMORY '%s'\n", env);
+		VWARN(emulator, "ignoring bad VCUDA_CPU_MEMORY '%s'", env);
 	if (sysinfo(&si) != 0)
 		return 4ull << 30;
 	size = (uint64_t)si.totalram * si.mem_unit / 2;
@@ -58,6 +59,9 @@ CUresult cuInit(unsigned int flags)
 		return CUDA_ERROR_INVALID_VALUE;
 	pthread_mutex_lock(&emu.lock);
 	if (!emu.initialized) {
+		/* The library's own log settings, from VCUDA_LOG, as a program
+		 * that loads it directly has no vcuda code to set them. */
+		vcuda_log_init("vcuda-cpu", VCUDA_LEVEL_WARN, NULL);
 		device_describe(&emu.dev);
 		emu.dev.total_mem = device_memory_size();
 		rc = emu_memory_init(emu.dev.total_mem);

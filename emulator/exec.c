@@ -45,8 +45,8 @@ static int branch(struct frame *F, const struct ptx_insn *in, uint32_t active, u
 	}
 	/* Divergence: this entry waits at the reconvergence point for both sides. */
 	top->pc = in->reconv;
-	if (simt_push(F, pc + 1, in->reconv, active & ~taken) != 0 ||
-	    simt_push(F, in->target, in->reconv, taken) != 0)
+	if (emu_simt_push(F, pc + 1, in->reconv, active & ~taken) != 0 ||
+	    emu_simt_push(F, in->target, in->reconv, taken) != 0)
 		return -1;
 	return 0;
 }
@@ -60,9 +60,9 @@ static int launch_overdue(struct block *B, const struct ptx_insn *in)
 
 	if (!L->deadline_ns || vcuda_now_ns() < L->deadline_ns)
 		return 0;
-	exec_fail(B, in, CUDA_ERROR_LAUNCH_TIMEOUT,
-		  "the kernel ran longer than the CPU device's kernel timeout "
-		  "(VCUDA_CPU_KERNEL_TIMEOUT)");
+	emu_exec_fail(B, in, CUDA_ERROR_LAUNCH_TIMEOUT,
+		      "the kernel ran longer than the CPU device's kernel timeout "
+		      "(VCUDA_CPU_KERNEL_TIMEOUT)");
 	return 1;
 }
 
@@ -82,7 +82,7 @@ static int run_control(struct xctx *X, const struct ptx_insn *in, uint32_t m, in
 		if (in->target <= pc && (++B->backward & 1023) == 0 && launch_overdue(B, in))
 			*result = RUN_FAULT;
 		else if (branch(F, in, X->active, m) != 0) {
-			exec_fail(B, NULL, CUDA_ERROR_OUT_OF_MEMORY, "out of host memory");
+			emu_exec_fail(B, NULL, CUDA_ERROR_OUT_OF_MEMORY, "out of host memory");
 			*result = RUN_FAULT;
 		}
 		return 1;
@@ -91,17 +91,17 @@ static int run_control(struct xctx *X, const struct ptx_insn *in, uint32_t m, in
 		if (in->op == OP_EXIT || w->depth == 1) {
 			w->exited |= m;
 			for (int i = 0; i < w->depth; i++)
-				simt_remove(&w->frames[i], m);
+				emu_simt_remove(&w->frames[i], m);
 		} else {
 			F->ret_mask |= m;
-			simt_remove(F, m);
+			emu_simt_remove(F, m);
 		}
 		if (m != X->active)
 			top->pc = pc + 1;
 		return 1;
 	case OP_CALL:
 		top->pc = pc + 1;
-		if (m && do_call(X, in, m, pc) != 0)
+		if (m && emu_do_call(X, in, m, pc) != 0)
 			*result = RUN_FAULT;
 		return 1;
 	case OP_BAR:
@@ -114,7 +114,7 @@ static int run_control(struct xctx *X, const struct ptx_insn *in, uint32_t m, in
 	case OP_TRAP:
 		top->pc = pc + 1;
 		if (m) {
-			exec_fail(B, in, CUDA_ERROR_LAUNCH_FAILED, "trap");
+			emu_exec_fail(B, in, CUDA_ERROR_LAUNCH_FAILED, "trap");
 			*result = RUN_FAULT;
 		}
 		return 1;
@@ -133,7 +133,7 @@ static int run_unwind(struct xctx *X)
 	if (top && top->pc >= F->f->ninsns && top->mask) {
 		/* Falling off the end is a return. */
 		F->ret_mask |= top->mask;
-		simt_remove(F, top->mask);
+		emu_simt_remove(F, top->mask);
 	}
 	if (F->sp > 0 && --F->sp > 0)
 		return -1;
@@ -141,7 +141,7 @@ static int run_unwind(struct xctx *X)
 		X->w->done = 1;
 		return RUN_DONE;
 	}
-	do_return(X);
+	emu_do_return(X);
 	return -1;
 }
 
@@ -176,7 +176,7 @@ static int run_warp(struct block *B, struct warp *w)
 		if (m == 0)
 			continue;
 		B->insns += (uint64_t)__builtin_popcount(m);
-		if (exec_table[in->op](&X, in, m) != 0 || exec_failed(B))
+		if (emu_exec_table[in->op](&X, in, m) != 0 || emu_exec_failed(B))
 			return RUN_FAULT;
 	}
 }
@@ -255,7 +255,7 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index)
 					  ? FULL
 					  : (1u << (B->nthreads - (uint32_t)wi * 32)) - 1);
 		w->tid = L->tids + (size_t)wi * 3;
-		if (frame_push(w, k, w->valid, 0) != 0)
+		if (emu_frame_push(w, k, w->valid, 0) != 0)
 			return -1;
 	}
 	return 0;
@@ -268,7 +268,7 @@ static void block_run(struct exec_launch *L, uint64_t index)
 	struct block B;
 
 	if (block_setup(&B, L, index) != 0) {
-		exec_fail(&B, NULL, CUDA_ERROR_OUT_OF_MEMORY, "out of host memory for a block");
+		emu_exec_fail(&B, NULL, CUDA_ERROR_OUT_OF_MEMORY, "out of host memory for a block");
 		return;
 	}
 	for (;;) {
@@ -466,7 +466,7 @@ static uint64_t exec_deadline(void)
 /* One launch at a time runs on the pool; the calling thread works too. */
 static pthread_mutex_t launch_lock = PTHREAD_MUTEX_INITIALIZER;
 
-CUresult exec_launch(struct exec_launch *L)
+CUresult emu_exec_launch(struct exec_launch *L)
 {
 	uint64_t total = (uint64_t)L->grid[0] * L->grid[1] * L->grid[2];
 

@@ -46,11 +46,11 @@ struct exec_launch {
 
 /* Runs the launch; returns CUDA_SUCCESS or the error that stopped it (with
  * a message in l->message). */
-CUresult exec_launch(struct exec_launch *l);
+CUresult emu_exec_launch(struct exec_launch *l);
 /* Whether every instruction of mod has an executor; if not, writes which
  * (name and line) to log and returns -1: the module is invalid PTX for
  * the CPU device, refused at load rather than at a launch. */
-int exec_check_module(const struct ptx_module *mod, char *log, size_t log_len);
+int emu_exec_check_module(const struct ptx_module *mod, char *log, size_t log_len);
 
 /* Host address of device memory [addr, addr + len) or NULL (memory.c). */
 void *emu_dev_span(uint64_t addr, size_t len);

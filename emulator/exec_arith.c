@@ -12,7 +12,7 @@
 #include "exec_int.h"
 #include "util.h"
 
-float half_to_float(uint16_t h)
+float emu_half_to_float(uint16_t h)
 {
 	uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
 	uint32_t u;
@@ -28,7 +28,7 @@ float half_to_float(uint16_t h)
 	return f32(u);
 }
 
-uint16_t float_to_half(float f)
+uint16_t emu_float_to_half(float f)
 {
 	uint32_t u = (uint32_t)bf32(f), sign = (u >> 16) & 0x8000;
 	float a = fabsf(f);
@@ -57,7 +57,7 @@ uint16_t float_to_half(float f)
 
 /* ---- integer and float arithmetic ------------------------------------------------------ */
 
-uint64_t mul_hi(uint64_t a, uint64_t b, unsigned size, int is_signed)
+uint64_t emu_mul_hi(uint64_t a, uint64_t b, unsigned size, int is_signed)
 {
 	if (size == 8) {
 		if (is_signed)
@@ -69,14 +69,14 @@ uint64_t mul_hi(uint64_t a, uint64_t b, unsigned size, int is_signed)
 	return trunc_to((trunc_to(a, size) * trunc_to(b, size)) >> (size * 8), size);
 }
 
-uint64_t mul_wide(uint64_t a, uint64_t b, unsigned size, int is_signed)
+uint64_t emu_mul_wide(uint64_t a, uint64_t b, unsigned size, int is_signed)
 {
 	if (is_signed)
 		return trunc_to((uint64_t)(sext(a, size) * sext(b, size)), size * 2);
 	return trunc_to(trunc_to(a, size) * trunc_to(b, size), size * 2);
 }
 
-uint64_t int_sat_add(uint64_t a, uint64_t b, int sub)
+uint64_t emu_int_sat_add(uint64_t a, uint64_t b, int sub)
 {
 	int64_t r = sub ? (int64_t)(int32_t)a - (int32_t)b : (int64_t)(int32_t)a + (int32_t)b;
 
@@ -87,7 +87,7 @@ uint64_t int_sat_add(uint64_t a, uint64_t b, int sub)
 	return (uint32_t)r;
 }
 
-uint64_t int_op(const struct ptx_insn *in, uint64_t a, uint64_t b, uint64_t c)
+uint64_t emu_int_op(const struct ptx_insn *in, uint64_t a, uint64_t b, uint64_t c)
 {
 	unsigned size = PTX_SIZE(in->type);
 	int s = PTX_KIND(in->type) == PK_S;
@@ -96,20 +96,20 @@ uint64_t int_op(const struct ptx_insn *in, uint64_t a, uint64_t b, uint64_t c)
 
 	switch (in->op) {
 	case OP_ADD:
-		return (in->mods & MOD_SAT) ? int_sat_add(a, b, 0) : trunc_to(a + b, size);
+		return (in->mods & MOD_SAT) ? emu_int_sat_add(a, b, 0) : trunc_to(a + b, size);
 	case OP_SUB:
-		return (in->mods & MOD_SAT) ? int_sat_add(a, b, 1) : trunc_to(a - b, size);
+		return (in->mods & MOD_SAT) ? emu_int_sat_add(a, b, 1) : trunc_to(a - b, size);
 	case OP_MUL:
 		if (in->mods & MOD_WIDE)
-			return mul_wide(a, b, size, s);
+			return emu_mul_wide(a, b, size, s);
 		if (in->mods & MOD_HI)
-			return mul_hi(a, b, size, s);
+			return emu_mul_hi(a, b, size, s);
 		return trunc_to(a * b, size);
 	case OP_MAD:
 		if (in->mods & MOD_WIDE)
-			return trunc_to(mul_wide(a, b, size, s) + c, size * 2);
+			return trunc_to(emu_mul_wide(a, b, size, s) + c, size * 2);
 		if (in->mods & MOD_HI)
-			r = mul_hi(a, b, size, s) + c;
+			r = emu_mul_hi(a, b, size, s) + c;
 		else
 			r = a * b + c;
 		return trunc_to(r, size);
@@ -200,7 +200,7 @@ uint64_t int_op(const struct ptx_insn *in, uint64_t a, uint64_t b, uint64_t c)
 	}
 }
 
-uint64_t bfi(uint64_t a, uint64_t b, uint64_t c, uint64_t d, unsigned size)
+uint64_t emu_bfi(uint64_t a, uint64_t b, uint64_t c, uint64_t d, unsigned size)
 {
 	unsigned pos = c & 0xff, len = d & 0xff, bits = size * 8;
 	uint64_t mask;
@@ -211,7 +211,7 @@ uint64_t bfi(uint64_t a, uint64_t b, uint64_t c, uint64_t d, unsigned size)
 	return trunc_to((b & ~mask) | ((a << pos) & mask), size);
 }
 
-uint32_t lop3(uint32_t a, uint32_t b, uint32_t c, uint32_t lut)
+uint32_t emu_lop3(uint32_t a, uint32_t b, uint32_t c, uint32_t lut)
 {
 	uint32_t r = 0;
 
@@ -223,7 +223,7 @@ uint32_t lop3(uint32_t a, uint32_t b, uint32_t c, uint32_t lut)
 	return r;
 }
 
-uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel)
+uint32_t emu_prmt(uint32_t a, uint32_t b, uint32_t sel)
 {
 	uint64_t src = (uint64_t)b << 32 | a;
 	uint32_t r = 0;
@@ -238,7 +238,7 @@ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel)
 	return r;
 }
 
-uint32_t shf(uint32_t a, uint32_t b, uint32_t n, int left, int clamp)
+uint32_t emu_shf(uint32_t a, uint32_t b, uint32_t n, int left, int clamp)
 {
 	uint64_t v = (uint64_t)b << 32 | a;
 
@@ -246,7 +246,7 @@ uint32_t shf(uint32_t a, uint32_t b, uint32_t n, int left, int clamp)
 	return left ? (uint32_t)((v << n) >> 32) : (uint32_t)(v >> n);
 }
 
-int set_round(uint32_t mods)
+int emu_set_round(uint32_t mods)
 {
 	int mode = FE_TONEAREST, old = fegetround();
 
@@ -261,7 +261,7 @@ int set_round(uint32_t mods)
 	return old;
 }
 
-double float_op(const struct ptx_insn *in, double a, double b, double c)
+double emu_float_op(const struct ptx_insn *in, double a, double b, double c)
 {
 	switch (in->op) {
 	case OP_ADD:
@@ -317,7 +317,7 @@ double float_op(const struct ptx_insn *in, double a, double b, double c)
 
 /* Float arithmetic in the instruction's precision: f32 operations are done in
  * float so that results round as the device rounds them. */
-uint64_t float_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_t rc)
+uint64_t emu_float_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_t rc)
 {
 	unsigned size = PTX_SIZE(in->type);
 	int ftz = in->mods & MOD_FTZ;
@@ -371,7 +371,7 @@ uint64_t float_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_
 			r = tanhf(a);
 			break;
 		default:
-			r = (float)float_op(in, a, b, c);
+			r = (float)emu_float_op(in, a, b, c);
 			break;
 		}
 		if (ftz)
@@ -382,7 +382,7 @@ uint64_t float_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_
 	}
 	{
 		double a = fval(ra, size), b = fval(rb, size), c = fval(rc, size);
-		double r = float_op(in, a, b, c);
+		double r = emu_float_op(in, a, b, c);
 		if (size == 8 && ftz)
 			r = ftz64(r);
 		if (in->mods & MOD_SAT)
@@ -391,7 +391,7 @@ uint64_t float_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_
 	}
 }
 
-int compare(int cmp, uint8_t type, uint64_t a, uint64_t b)
+int emu_compare(int cmp, uint8_t type, uint64_t a, uint64_t b)
 {
 	unsigned size = PTX_SIZE(type);
 
@@ -475,7 +475,7 @@ int compare(int cmp, uint8_t type, uint64_t a, uint64_t b)
 	}
 }
 
-uint64_t saturate_int(double d, uint8_t type)
+uint64_t emu_saturate_int(double d, uint8_t type)
 {
 	unsigned size = PTX_SIZE(type);
 
@@ -497,7 +497,7 @@ uint64_t saturate_int(double d, uint8_t type)
 	return (uint64_t)d;
 }
 
-double round_integral(double d, uint32_t mods)
+double emu_round_integral(double d, uint32_t mods)
 {
 	if (mods & MOD_RZ)
 		return trunc(d);
@@ -508,7 +508,7 @@ double round_integral(double d, uint32_t mods)
 	return nearbyint(d);
 }
 
-uint64_t convert(const struct ptx_insn *in, uint64_t v)
+uint64_t emu_convert(const struct ptx_insn *in, uint64_t v)
 {
 	uint8_t dt = in->type, st = in->type2;
 	unsigned ds = PTX_SIZE(dt), ss = PTX_SIZE(st);
@@ -520,9 +520,9 @@ uint64_t convert(const struct ptx_insn *in, uint64_t v)
 			x = ss == 4 ? (double)ftz32((float)x) : x;
 		if (dk == PK_F) {
 			if (in->mods & MOD_INTRND)
-				x = round_integral(x, in->mods);
+				x = emu_round_integral(x, in->mods);
 			if (ds == 4 && ss == 8 && (in->mods & (MOD_RZ | MOD_RM | MOD_RP))) {
-				int old = set_round(in->mods);
+				int old = emu_set_round(in->mods);
 				volatile float f = (float)x;
 				fesetround(old);
 				x = f;
@@ -540,29 +540,29 @@ uint64_t convert(const struct ptx_insn *in, uint64_t v)
 			u += 0x7fff + ((u >> 16) & 1);
 			return u >> 16;
 		}
-		return saturate_int(
-		    round_integral(x, in->mods | ((in->mods & MOD_ROUND) ? 0 : MOD_RZ)), dt);
+		return emu_saturate_int(
+		    emu_round_integral(x, in->mods | ((in->mods & MOD_ROUND) ? 0 : MOD_RZ)), dt);
 	}
 	{
 		int64_t si = sext(v, ss);
 		uint64_t ui = trunc_to(v, ss);
 		if (dk == PK_F) {
 			int old =
-			    (in->mods & (MOD_RZ | MOD_RM | MOD_RP)) ? set_round(in->mods) : -1;
+			    (in->mods & (MOD_RZ | MOD_RM | MOD_RP)) ? emu_set_round(in->mods) : -1;
 			uint64_t r;
 			if (ds == 8)
 				r = bf64(sk == PK_S ? (double)si : (double)ui);
 			else if (ds == 4)
 				r = bf32(sk == PK_S ? (float)si : (float)ui);
 			else
-				r = float_to_half(sk == PK_S ? (float)si : (float)ui);
+				r = emu_float_to_half(sk == PK_S ? (float)si : (float)ui);
 			if (old >= 0)
 				fesetround(old);
 			return r;
 		}
 		if (in->mods & MOD_SAT) {
 			double d = sk == PK_S ? (double)si : (double)ui;
-			return saturate_int(d, dt);
+			return emu_saturate_int(d, dt);
 		}
 		if (dk == PK_S && ds > ss)
 			return trunc_to((uint64_t)si, ds);
@@ -572,7 +572,7 @@ uint64_t convert(const struct ptx_insn *in, uint64_t v)
 	}
 }
 
-int testp(int sub, int cls)
+int emu_testp(int sub, int cls)
 {
 	switch (sub) {
 	case SUB_FINITE:
@@ -594,7 +594,7 @@ int testp(int sub, int cls)
 
 /* ---- atomics ------------------------------------------------------------------------- */
 
-uint64_t atomic_new(int sub, uint8_t type, uint64_t old, uint64_t b, uint64_t c)
+uint64_t emu_atomic_new(int sub, uint8_t type, uint64_t old, uint64_t b, uint64_t c)
 {
 	unsigned size = PTX_SIZE(type);
 	int k = PTX_KIND(type);
@@ -604,8 +604,8 @@ uint64_t atomic_new(int sub, uint8_t type, uint64_t old, uint64_t b, uint64_t c)
 		if (k == PK_F)
 			return size == 8   ? bf64(f64(old) + f64(b))
 			       : size == 4 ? bf32(f32(old) + f32(b))
-					   : float_to_half(half_to_float((uint16_t)old) +
-							   half_to_float((uint16_t)b));
+					   : emu_float_to_half(emu_half_to_float((uint16_t)old) +
+							       emu_half_to_float((uint16_t)b));
 		return trunc_to(old + b, size);
 	case SUB_INC:
 		return trunc_to(old, size) >= trunc_to(b, size) ? 0 : trunc_to(old + 1, size);
@@ -647,28 +647,28 @@ uint64_t atomic_new(int sub, uint8_t type, uint64_t old, uint64_t b, uint64_t c)
 
 /* One atomic read-modify-write; real atomics where other host threads may
  * touch the memory (global), plain ones in shared and local memory. */
-uint64_t atomic_rmw(uint8_t *p, int shared, int sub, uint8_t type, uint64_t b, uint64_t c)
+uint64_t emu_atomic_rmw(uint8_t *p, int shared, int sub, uint8_t type, uint64_t b, uint64_t c)
 {
 	unsigned size = PTX_SIZE(type);
 	uint64_t old = 0, nv;
 
 	if (shared || (size != 4 && size != 8)) {
 		memcpy(&old, p, size);
-		nv = atomic_new(sub, type, old, b, c);
+		nv = emu_atomic_new(sub, type, old, b, c);
 		memcpy(p, &nv, size);
 		return PTX_KIND(type) == PK_S ? (uint64_t)sext(old, size) : old;
 	}
 	if (size == 4) {
 		uint32_t o = __atomic_load_n((uint32_t *)p, __ATOMIC_RELAXED), n;
 		do {
-			n = (uint32_t)atomic_new(sub, type, o, b, c);
+			n = (uint32_t)emu_atomic_new(sub, type, o, b, c);
 		} while (!__atomic_compare_exchange_n((uint32_t *)p, &o, n, 1, __ATOMIC_SEQ_CST,
 						      __ATOMIC_RELAXED));
 		return PTX_KIND(type) == PK_S ? (uint64_t)(int64_t)(int32_t)o : o;
 	} else {
 		uint64_t o = __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED), n;
 		do {
-			n = atomic_new(sub, type, o, b, c);
+			n = emu_atomic_new(sub, type, o, b, c);
 		} while (!__atomic_compare_exchange_n((uint64_t *)p, &o, n, 1, __ATOMIC_SEQ_CST,
 						      __ATOMIC_RELAXED));
 		return o;

@@ -15,8 +15,8 @@
 #include "emu.h"
 #include "exec.h"
 
-float half_to_float(uint16_t h);
-uint16_t float_to_half(float f);
+float emu_half_to_float(uint16_t h);
+uint16_t emu_float_to_half(float f);
 
 #define FULL	  0xffffffffu
 #define MAX_DEPTH 64
@@ -139,12 +139,14 @@ static inline double sat64(double d)
 /* Reads a float operand value of the instruction's width as double. */
 static inline double fval(uint64_t v, unsigned size)
 {
-	return size == 8 ? f64(v) : size == 4 ? (double)f32(v) : (double)half_to_float((uint16_t)v);
+	return size == 8   ? f64(v)
+	       : size == 4 ? (double)f32(v)
+			   : (double)emu_half_to_float((uint16_t)v);
 }
 
 static inline uint64_t fbits(double d, unsigned size)
 {
-	return size == 8 ? bf64(d) : size == 4 ? bf32((float)d) : float_to_half((float)d);
+	return size == 8 ? bf64(d) : size == 4 ? bf32((float)d) : emu_float_to_half((float)d);
 }
 
 /* ---- operands ------------------------------------------------------------------------ */
@@ -158,14 +160,14 @@ struct xctx {
 
 /* An op's executor (exec_table.c): runs in for the lanes m; 0, or nonzero
  * once the launch has failed. */
-typedef int (*exec_fn)(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+typedef int (*emu_exec_fn)(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 /* Indexed by op; NULL for an op the CPU device does not run. */
-extern const exec_fn exec_table[OP_COUNT];
+extern const emu_exec_fn emu_exec_table[OP_COUNT];
 /* Whether op is control flow, which run_warp runs itself. */
-int exec_is_control(int op);
+int emu_exec_is_control(int op);
 
-uint64_t sreg_value(const struct xctx *X, int sr, int lane);
-uint64_t sym_address(const struct xctx *X, int s);
+uint64_t emu_sreg_value(const struct xctx *X, int sr, int lane);
+uint64_t emu_sym_address(const struct xctx *X, int s);
 
 static inline uint64_t opv(const struct xctx *X, const struct ptx_operand *o, int lane)
 {
@@ -177,9 +179,9 @@ static inline uint64_t opv(const struct xctx *X, const struct ptx_operand *o, in
 	case OK_PRED:
 		return ((X->F->P[o->reg] >> lane) & 1) ^ o->neg;
 	case OK_SREG:
-		return sreg_value(X, o->reg, lane);
+		return emu_sreg_value(X, o->reg, lane);
 	case OK_SYM:
-		return sym_address(X, o->reg) + (uint64_t)o->imm;
+		return emu_sym_address(X, o->reg) + (uint64_t)o->imm;
 	default:
 		return 0;
 	}
@@ -206,55 +208,55 @@ static inline void set_pred(const struct xctx *X, const struct ptx_operand *o, i
 
 enum { RUN_DONE, RUN_BARRIER, RUN_FAULT };
 
-void exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
+void emu_exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-uint64_t mul_hi(uint64_t a, uint64_t b, unsigned size, int is_signed);
-uint64_t mul_wide(uint64_t a, uint64_t b, unsigned size, int is_signed);
-uint64_t int_sat_add(uint64_t a, uint64_t b, int sub);
-uint64_t int_op(const struct ptx_insn *in, uint64_t a, uint64_t b, uint64_t c);
-uint64_t bfi(uint64_t a, uint64_t b, uint64_t c, uint64_t d, unsigned size);
-uint32_t lop3(uint32_t a, uint32_t b, uint32_t c, uint32_t lut);
-uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel);
-uint32_t shf(uint32_t a, uint32_t b, uint32_t n, int left, int clamp);
-int set_round(uint32_t mods);
-double float_op(const struct ptx_insn *in, double a, double b, double c);
-uint64_t float_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_t rc);
-int compare(int cmp, uint8_t type, uint64_t a, uint64_t b);
-uint64_t saturate_int(double d, uint8_t type);
-double round_integral(double d, uint32_t mods);
-uint64_t convert(const struct ptx_insn *in, uint64_t v);
-int testp(int sub, int cls);
-uint64_t atomic_new(int sub, uint8_t type, uint64_t old, uint64_t b, uint64_t c);
-uint64_t atomic_rmw(uint8_t *p, int shared, int sub, uint8_t type, uint64_t b, uint64_t c);
-int exec_failed(const struct block *B);
-uint8_t *mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, int lane);
-uint8_t *addr_of(const struct xctx *X, const struct ptx_insn *in, const struct ptx_operand *o,
-		 unsigned len, int lane);
-uint64_t load_elem(const uint8_t *p, uint8_t type);
-int device_string(const struct xctx *X, uint64_t a, char *out, size_t cap, int lane);
-int device_printf(const struct xctx *X, uint64_t fmt_addr, uint64_t args, int lane);
-int frame_buffer(void **buf, size_t *cap, size_t n, int zero);
-int frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint32_t local_base);
-void frame_pop(struct warp *w);
-int simt_push(struct frame *F, int pc, int rpc, uint32_t mask);
-void simt_remove(struct frame *F, uint32_t lanes);
-void do_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-int do_ld(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-int do_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-void do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-int do_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-void do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-void do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-void do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-void do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-void do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+uint64_t emu_mul_hi(uint64_t a, uint64_t b, unsigned size, int is_signed);
+uint64_t emu_mul_wide(uint64_t a, uint64_t b, unsigned size, int is_signed);
+uint64_t emu_int_sat_add(uint64_t a, uint64_t b, int sub);
+uint64_t emu_int_op(const struct ptx_insn *in, uint64_t a, uint64_t b, uint64_t c);
+uint64_t emu_bfi(uint64_t a, uint64_t b, uint64_t c, uint64_t d, unsigned size);
+uint32_t emu_lop3(uint32_t a, uint32_t b, uint32_t c, uint32_t lut);
+uint32_t emu_prmt(uint32_t a, uint32_t b, uint32_t sel);
+uint32_t emu_shf(uint32_t a, uint32_t b, uint32_t n, int left, int clamp);
+int emu_set_round(uint32_t mods);
+double emu_float_op(const struct ptx_insn *in, double a, double b, double c);
+uint64_t emu_float_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_t rc);
+int emu_compare(int cmp, uint8_t type, uint64_t a, uint64_t b);
+uint64_t emu_saturate_int(double d, uint8_t type);
+double emu_round_integral(double d, uint32_t mods);
+uint64_t emu_convert(const struct ptx_insn *in, uint64_t v);
+int emu_testp(int sub, int cls);
+uint64_t emu_atomic_new(int sub, uint8_t type, uint64_t old, uint64_t b, uint64_t c);
+uint64_t emu_atomic_rmw(uint8_t *p, int shared, int sub, uint8_t type, uint64_t b, uint64_t c);
+int emu_exec_failed(const struct block *B);
+uint8_t *emu_mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, int lane);
+uint8_t *emu_addr_of(const struct xctx *X, const struct ptx_insn *in, const struct ptx_operand *o,
+		     unsigned len, int lane);
+uint64_t emu_load_elem(const uint8_t *p, uint8_t type);
+int emu_device_string(const struct xctx *X, uint64_t a, char *out, size_t cap, int lane);
+int emu_device_printf(const struct xctx *X, uint64_t fmt_addr, uint64_t args, int lane);
+int emu_frame_buffer(void **buf, size_t *cap, size_t n, int zero);
+int emu_frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint32_t local_base);
+void emu_frame_pop(struct warp *w);
+int emu_simt_push(struct frame *F, int pc, int rpc, uint32_t mask);
+void emu_simt_remove(struct frame *F, uint32_t lanes);
+void emu_do_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_do_ld(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_do_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void emu_do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_do_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void emu_do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void emu_do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void emu_do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void emu_do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void emu_do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 /* add.cc, addc, sub.cc, subc, mad.cc, madc: arithmetic through CC.CF. */
-void do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc);
-void do_return(struct xctx *X);
-const uint64_t *lane_values(const struct xctx *X, const struct ptx_operand *o, uint64_t *tmp);
-int fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-int fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
-int fast_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+void emu_do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc);
+void emu_do_return(struct xctx *X);
+const uint64_t *emu_lane_values(const struct xctx *X, const struct ptx_operand *o, uint64_t *tmp);
+int emu_fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_fast_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 
 #endif

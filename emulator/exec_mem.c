@@ -17,10 +17,10 @@
 
 static pthread_mutex_t exec_error_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
+void emu_exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-void exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
+void emu_exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -39,12 +39,12 @@ void exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const ch
 	pthread_mutex_unlock(&exec_error_lock);
 }
 
-int exec_failed(const struct block *B)
+int emu_exec_failed(const struct block *B)
 {
 	return __atomic_load_n(&B->L->error, __ATOMIC_RELAXED) != CUDA_SUCCESS;
 }
 
-uint64_t sreg_value(const struct xctx *X, int sr, int lane)
+uint64_t emu_sreg_value(const struct xctx *X, int sr, int lane)
 {
 	const struct block *B = X->B;
 	const struct exec_launch *L = B->L;
@@ -116,7 +116,7 @@ uint64_t sreg_value(const struct xctx *X, int sr, int lane)
 }
 
 /* The address a symbol names, as the instruction sees it. */
-uint64_t sym_address(const struct xctx *X, int s)
+uint64_t emu_sym_address(const struct xctx *X, int s)
 {
 	const struct ptx_sym *sym = &X->B->L->mod->syms[s];
 
@@ -139,7 +139,7 @@ uint64_t sym_address(const struct xctx *X, int s)
 /* ---- memory ------------------------------------------------------------------------- */
 
 /* Resolves an address of a state space to a host pointer for lane, or NULL. */
-uint8_t *mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, int lane)
+uint8_t *emu_mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, int lane)
 {
 	struct block *B = X->B;
 
@@ -195,8 +195,8 @@ uint8_t *mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, int l
 }
 
 /* The host pointer for operand o (an address) of instruction in, for lane. */
-uint8_t *addr_of(const struct xctx *X, const struct ptx_insn *in, const struct ptx_operand *o,
-		 unsigned len, int lane)
+uint8_t *emu_addr_of(const struct xctx *X, const struct ptx_insn *in, const struct ptx_operand *o,
+		     unsigned len, int lane)
 {
 	uint64_t a;
 	const struct ptx_sym *sym = o->reg >= 0 ? &X->B->L->mod->syms[o->reg] : NULL;
@@ -211,30 +211,30 @@ uint8_t *addr_of(const struct xctx *X, const struct ptx_insn *in, const struct p
 		a = GWIN_PARAM | (sym->offset + (uint64_t)o->imm);
 	else
 		a = (o->base >= 0 ? X->F->R[o->base * 32 + lane]
-		     : sym	  ? sym_address(X, o->reg)
+		     : sym	  ? emu_sym_address(X, o->reg)
 				  : 0) +
 		    (uint64_t)o->imm;
 	if (in->space == PS_PARAM && a >> GWIN_SHIFT == 0)
 		a |= GWIN_PARAM;
-	p = mem_at(X, in->space, a, len, lane);
+	p = emu_mem_at(X, in->space, a, len, lane);
 	if (!p)
-		exec_fail(X->B, in, CUDA_ERROR_ILLEGAL_ADDRESS,
-			  "%s of %u bytes at address 0x%llx (%s space) by thread (%u,%u,%u) is "
-			  "outside any allocation",
-			  in->op == OP_ST || in->op == OP_RED ? "write"
-			  : in->op == OP_LD		      ? "read"
-							      : "access",
-			  len, (unsigned long long)a,
-			  in->space == PS_SHARED   ? "shared"
-			  : in->space == PS_LOCAL  ? "local"
-			  : in->space == PS_GLOBAL ? "global"
-			  : in->space == PS_CONST  ? "const"
-						   : "generic",
-			  X->w->tid[0][lane], X->w->tid[1][lane], X->w->tid[2][lane]);
+		emu_exec_fail(X->B, in, CUDA_ERROR_ILLEGAL_ADDRESS,
+			      "%s of %u bytes at address 0x%llx (%s space) by thread (%u,%u,%u) is "
+			      "outside any allocation",
+			      in->op == OP_ST || in->op == OP_RED ? "write"
+			      : in->op == OP_LD			  ? "read"
+								  : "access",
+			      len, (unsigned long long)a,
+			      in->space == PS_SHARED   ? "shared"
+			      : in->space == PS_LOCAL  ? "local"
+			      : in->space == PS_GLOBAL ? "global"
+			      : in->space == PS_CONST  ? "const"
+						       : "generic",
+			      X->w->tid[0][lane], X->w->tid[1][lane], X->w->tid[2][lane]);
 	return p;
 }
 
-uint64_t load_elem(const uint8_t *p, uint8_t type)
+uint64_t emu_load_elem(const uint8_t *p, uint8_t type)
 {
 	unsigned size = PTX_SIZE(type);
 	uint64_t v = 0;
@@ -250,12 +250,12 @@ uint64_t load_elem(const uint8_t *p, uint8_t type)
 static pthread_mutex_t printf_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Reads a NUL-terminated string from device memory (generic address). */
-int device_string(const struct xctx *X, uint64_t a, char *out, size_t cap, int lane)
+int emu_device_string(const struct xctx *X, uint64_t a, char *out, size_t cap, int lane)
 {
 	size_t n = 0;
 
 	while (n + 1 < cap) {
-		const uint8_t *p = mem_at(X, PS_GENERIC, a + n, 1, lane);
+		const uint8_t *p = emu_mem_at(X, PS_GENERIC, a + n, 1, lane);
 		if (!p)
 			return -1;
 		if ((out[n] = (char)*p) == '\0')
@@ -275,7 +275,7 @@ struct printf_ctx {
 static int printf_fetch(void *ctx, size_t offset, unsigned size, void *dst)
 {
 	struct printf_ctx *c = ctx;
-	const uint8_t *p = mem_at(c->X, PS_GENERIC, c->args + offset, size, c->lane);
+	const uint8_t *p = emu_mem_at(c->X, PS_GENERIC, c->args + offset, size, c->lane);
 
 	if (!p)
 		return -1;
@@ -287,19 +287,19 @@ static int printf_string(void *ctx, uint64_t addr, char *dst, size_t cap)
 {
 	struct printf_ctx *c = ctx;
 
-	return device_string(c->X, addr, dst, cap, c->lane);
+	return emu_device_string(c->X, addr, dst, cap, c->lane);
 }
 
 /* vprintf(format, args): formatted by dprintf.c. Output goes to stdout, one
  * call at a time. */
-int device_printf(const struct xctx *X, uint64_t fmt_addr, uint64_t args, int lane)
+int emu_device_printf(const struct xctx *X, uint64_t fmt_addr, uint64_t args, int lane)
 {
 	char fmt[DPRINTF_MAX_FORMAT], out[DPRINTF_MAX_OUTPUT];
 	struct printf_ctx ctx = {X, args, lane};
 	struct dprintf_source src = {printf_fetch, printf_string, &ctx};
 	int n;
 
-	if (device_string(X, fmt_addr, fmt, sizeof(fmt), lane) != 0)
+	if (emu_device_string(X, fmt_addr, fmt, sizeof(fmt), lane) != 0)
 		return -1;
 	if ((n = dprintf_format(fmt, &src, out, sizeof(out))) < 0)
 		return -1;

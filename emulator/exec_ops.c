@@ -15,7 +15,7 @@
 /* ---- frames --------------------------------------------------------------------------- */
 
 /* Makes *buf hold at least n zeroed bytes, keeping its memory when it can. */
-int frame_buffer(void **buf, size_t *cap, size_t n, int zero)
+int emu_frame_buffer(void **buf, size_t *cap, size_t n, int zero)
 {
 	if (n > *cap) {
 		void *p = realloc(*buf, n);
@@ -29,19 +29,19 @@ int frame_buffer(void **buf, size_t *cap, size_t n, int zero)
 	return 0;
 }
 
-int frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint32_t local_base)
+int emu_frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint32_t local_base)
 {
 	struct frame *F;
 
 	if (w->depth == MAX_DEPTH)
 		return -1;
 	F = &w->frames[w->depth];
-	if (frame_buffer((void **)&F->R, &F->R_cap,
-			 (size_t)(f->nregs ? f->nregs : 1) * 32 * sizeof(uint64_t), 0) ||
-	    frame_buffer((void **)&F->P, &F->P_cap,
-			 (size_t)(f->npreds ? f->npreds : 1) * sizeof(uint32_t), 1) ||
-	    frame_buffer((void **)&F->fparam, &F->fp_cap,
-			 32 * (size_t)(f->frame_param_size ? f->frame_param_size : 1), 1))
+	if (emu_frame_buffer((void **)&F->R, &F->R_cap,
+			     (size_t)(f->nregs ? f->nregs : 1) * 32 * sizeof(uint64_t), 0) ||
+	    emu_frame_buffer((void **)&F->P, &F->P_cap,
+			     (size_t)(f->npreds ? f->npreds : 1) * sizeof(uint32_t), 1) ||
+	    emu_frame_buffer((void **)&F->fparam, &F->fp_cap,
+			     32 * (size_t)(f->frame_param_size ? f->frame_param_size : 1), 1))
 		return -1;
 	if (!F->stack) {
 		F->cap = 16;
@@ -60,12 +60,12 @@ int frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint32_t
 }
 
 /* The frame's buffers stay with the warp slot for reuse. */
-void frame_pop(struct warp *w)
+void emu_frame_pop(struct warp *w)
 {
 	w->depth--;
 }
 
-int simt_push(struct frame *F, int pc, int rpc, uint32_t mask)
+int emu_simt_push(struct frame *F, int pc, int rpc, uint32_t mask)
 {
 	if (F->sp == F->cap) {
 		struct simt *n = realloc(F->stack, (size_t)F->cap * 2 * sizeof(*n));
@@ -79,7 +79,7 @@ int simt_push(struct frame *F, int pc, int rpc, uint32_t mask)
 }
 
 /* Lanes leave the current frame (exit, or ret): out of every entry. */
-void simt_remove(struct frame *F, uint32_t lanes)
+void emu_simt_remove(struct frame *F, uint32_t lanes)
 {
 	for (int i = 0; i < F->sp; i++)
 		F->stack[i].mask &= ~lanes;
@@ -87,7 +87,7 @@ void simt_remove(struct frame *F, uint32_t lanes)
 
 /* ---- instruction groups ---------------------------------------------------------------- */
 
-void do_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+void emu_do_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	const struct ptx_operand *d = &in->o[0], *a = &in->o[1];
 	unsigned size = PTX_SIZE(in->type);
@@ -128,10 +128,10 @@ void do_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 			return;
 		}
 		if (a->reg == SR_LANEID || a->reg >= SR_LANEMASK_EQ) {
-			LANES(m) D[l] = trunc_to(sreg_value(X, a->reg, (int)l), size);
+			LANES(m) D[l] = trunc_to(emu_sreg_value(X, a->reg, (int)l), size);
 			return;
 		}
-		v = trunc_to(sreg_value(X, a->reg, 0), size);
+		v = trunc_to(emu_sreg_value(X, a->reg, 0), size);
 		LANES(m) D[l] = v;
 		return;
 	}
@@ -150,38 +150,38 @@ void do_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 		trunc_to(opv(X, a, (int)l), size < 8 && a->kind == OK_SYM ? 8 : size));
 }
 
-int do_ld(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+int emu_do_ld(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	const struct ptx_operand *d = &in->o[0], *a = &in->o[1];
 	unsigned size = PTX_SIZE(in->type), n = in->vec ? in->vec : 1;
 
 	LANES(m)
 	{
-		const uint8_t *p = addr_of(X, in, a, size * n, (int)l);
+		const uint8_t *p = emu_addr_of(X, in, a, size * n, (int)l);
 		if (!p)
 			return -1;
 		if (d->kind == OK_VEC) {
 			for (unsigned i = 0; i < n; i++)
 				if (d->vec[i] >= 0)
 					X->F->R[d->vec[i] * 32 + (int)l] =
-					    load_elem(p + i * size, in->type);
+					    emu_load_elem(p + i * size, in->type);
 		} else if (d->kind == OK_PRED) {
-			set_pred(X, d, (int)l, load_elem(p, in->type) != 0);
+			set_pred(X, d, (int)l, emu_load_elem(p, in->type) != 0);
 		} else {
-			set_reg(X, d, (int)l, load_elem(p, in->type));
+			set_reg(X, d, (int)l, emu_load_elem(p, in->type));
 		}
 	}
 	return 0;
 }
 
-int do_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+int emu_do_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	const struct ptx_operand *a = &in->o[0], *v = &in->o[1];
 	unsigned size = PTX_SIZE(in->type), n = in->vec ? in->vec : 1;
 
 	LANES(m)
 	{
-		uint8_t *p = addr_of(X, in, a, size * n, (int)l);
+		uint8_t *p = emu_addr_of(X, in, a, size * n, (int)l);
 		if (!p)
 			return -1;
 		if (v->kind == OK_VEC) {
@@ -197,7 +197,7 @@ int do_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	return 0;
 }
 
-void do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+void emu_do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	int pair = (in->sub2 & 0x80) != 0;
 	const struct ptx_operand *p = &in->o[0], *q = pair ? &in->o[1] : NULL;
@@ -206,7 +206,8 @@ void do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 
 	LANES(m)
 	{
-		int r = compare(in->cmp, in->type, opv(X, a, (int)l), opv(X, b, (int)l)), r2 = !r;
+		int r = emu_compare(in->cmp, in->type, opv(X, a, (int)l), opv(X, b, (int)l)),
+		    r2 = !r;
 		if (c && in->sub) {
 			int cv = (int)opv(X, c, (int)l);
 			r = in->sub == SUB_AND	? (r && cv)
@@ -222,7 +223,7 @@ void do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	}
 }
 
-int do_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+int emu_do_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	int red = in->op == OP_RED;
 	const struct ptx_operand *d = red ? NULL : &in->o[0];
@@ -232,22 +233,22 @@ int do_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 
 	LANES(m)
 	{
-		uint8_t *p = addr_of(X, in, a, size, (int)l);
+		uint8_t *p = emu_addr_of(X, in, a, size, (int)l);
 		uint64_t old;
 		int shared;
 		if (!p)
 			return -1;
 		shared = in->space == PS_SHARED || in->space == PS_LOCAL ||
 			 (p >= X->B->smem && p < X->B->smem + X->B->smem_size);
-		old = atomic_rmw(p, shared, in->sub, in->type, opv(X, b, (int)l),
-				 c ? opv(X, c, (int)l) : 0);
+		old = emu_atomic_rmw(p, shared, in->sub, in->type, opv(X, b, (int)l),
+				     c ? opv(X, c, (int)l) : 0);
 		if (d)
 			set_reg(X, d, (int)l, old);
 	}
 	return 0;
 }
 
-void do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+void emu_do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	int pair = (in->sub2 & 0x80) != 0;
 	const struct ptx_operand *d = &in->o[0], *p = pair ? &in->o[1] : NULL;
@@ -296,7 +297,7 @@ void do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	}
 }
 
-void do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+void emu_do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	const struct ptx_operand *d = &in->o[0], *a = &in->o[1];
 	uint32_t yes = 0;
@@ -323,7 +324,7 @@ void do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	}
 }
 
-void do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+void emu_do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	const struct ptx_operand *d = &in->o[0], *p = (in->sub2 & 0x80) ? &in->o[1] : NULL;
 	const struct ptx_operand *a = &in->o[p ? 2 : 1];
@@ -344,7 +345,7 @@ void do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	}
 }
 
-void do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+void emu_do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	uint64_t acc = 0;
 	int first = 1;
@@ -352,14 +353,14 @@ void do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	LANES(m)
 	{
 		uint64_t v = trunc_to(opv(X, &in->o[1], (int)l), 4);
-		acc = first ? v : atomic_new(in->sub, in->type, acc, v, 0);
+		acc = first ? v : emu_atomic_new(in->sub, in->type, acc, v, 0);
 		first = 0;
 	}
 	LANES(m) set_reg(X, &in->o[0], (int)l, acc);
 }
 
 /* The usual arithmetic: d = op(a, b[, c]) for each lane. */
-void do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+void emu_do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	const struct ptx_operand *d = &in->o[0];
 	const struct ptx_operand *a = &in->o[1], *b = in->nops > 2 ? &in->o[2] : NULL;
@@ -381,17 +382,17 @@ void do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 		return;
 	}
 	if (fl && (in->mods & (MOD_RZ | MOD_RM | MOD_RP)))
-		old = set_round(in->mods);
+		old = emu_set_round(in->mods);
 	if (fl) {
 		LANES(m)
 		set_reg(X, d, (int)l,
-			float_exec(in, opv(X, a, (int)l), b ? opv(X, b, (int)l) : 0,
-				   c ? opv(X, c, (int)l) : 0));
+			emu_float_exec(in, opv(X, a, (int)l), b ? opv(X, b, (int)l) : 0,
+				       c ? opv(X, c, (int)l) : 0));
 	} else {
 		LANES(m)
 		set_reg(X, d, (int)l,
-			int_op(in, opv(X, a, (int)l), b ? opv(X, b, (int)l) : 0,
-			       c ? opv(X, c, (int)l) : 0));
+			emu_int_op(in, opv(X, a, (int)l), b ? opv(X, b, (int)l) : 0,
+				   c ? opv(X, c, (int)l) : 0));
 	}
 	if (old >= 0)
 		fesetround(old);
@@ -415,7 +416,7 @@ static uint64_t carry_mul_hi(uint64_t a, uint64_t b, unsigned size, int is_signe
  * half of a product. Multi-word arithmetic (unsigned __int128) compiles to
  * chains of these.
  */
-void do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+void emu_do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	unsigned size = PTX_SIZE(in->type);
 	uint64_t mask = size == 8 ? ~0ull : 0xffffffffull;
@@ -452,7 +453,7 @@ void do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 }
 
 /* Calls: device functions get a new frame; vprintf and friends run here. */
-int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
+int emu_do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 {
 	const struct ptx_module *mod = X->B->L->mod;
 	const struct ptx_call *c = &mod->calls[in->target];
@@ -468,7 +469,7 @@ int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 			int r;
 			memcpy(&fmt, caller->fparam + (size_t)l * fsz + s0->offset, 8);
 			memcpy(&args, caller->fparam + (size_t)l * fsz + s1->offset, 8);
-			r = device_printf(X, fmt, args, (int)l);
+			r = emu_device_printf(X, fmt, args, (int)l);
 			if (c->nret)
 				memcpy(caller->fparam + (size_t)l * fsz +
 					   mod->syms[c->ret[0]].offset,
@@ -477,8 +478,8 @@ int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 		return 0;
 	}
 	if (c->builtin) {
-		exec_fail(X->B, in, CUDA_ERROR_NOT_SUPPORTED, "device-side %s is not supported",
-			  mod->funcs[c->func].name);
+		emu_exec_fail(X->B, in, CUDA_ERROR_NOT_SUPPORTED, "device-side %s is not supported",
+			      mod->funcs[c->func].name);
 		return -1;
 	}
 	{
@@ -486,9 +487,9 @@ int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 		uint32_t base = caller->local_base + caller->f->local_size;
 		struct frame *callee;
 		if (base + f->local_size > X->B->local_stride ||
-		    frame_push(X->w, f, m, base) != 0) {
-			exec_fail(X->B, in, CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
-				  "call stack overflow calling %s", f->name);
+		    emu_frame_push(X->w, f, m, base) != 0) {
+			emu_exec_fail(X->B, in, CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+				      "call stack overflow calling %s", f->name);
 			return -1;
 		}
 		callee = &X->w->frames[X->w->depth - 1];
@@ -509,7 +510,7 @@ int do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 }
 
 /* A frame's lanes have all returned: back to the caller. */
-void do_return(struct xctx *X)
+void emu_do_return(struct xctx *X)
 {
 	const struct ptx_module *mod = X->B->L->mod;
 	struct warp *w = X->w;
@@ -526,7 +527,7 @@ void do_return(struct xctx *X)
 			   callee->f->rets[i].offset,
 		       s->size < callee->f->rets[i].size ? s->size : callee->f->rets[i].size);
 	}
-	frame_pop(w);
+	emu_frame_pop(w);
 	X->F = &w->frames[w->depth - 1];
 	X->F->stack[X->F->sp - 1].pc = ret_pc;
 }
@@ -535,7 +536,7 @@ void do_return(struct xctx *X)
 
 /* The 32 lane values of an operand: registers in place, anything else
  * expanded into tmp. */
-const uint64_t *lane_values(const struct xctx *X, const struct ptx_operand *o, uint64_t *tmp)
+const uint64_t *emu_lane_values(const struct xctx *X, const struct ptx_operand *o, uint64_t *tmp)
 {
 	uint64_t v;
 
@@ -581,7 +582,7 @@ static inline float f32u(uint64_t v)
 
 /* Integer and f32 arithmetic on 32/64-bit values in registers or immediates.
  * Returns 0 when the instruction needs the general path. */
-int fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+int emu_fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	uint64_t ta[32], tb[32], tc[32];
 	const uint64_t *A, *B, *C = NULL;
@@ -594,10 +595,10 @@ int fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	if (size != 4 && size != 8)
 		return 0;
 	D = X->F->R + in->o[0].reg * 32;
-	A = lane_values(X, &in->o[1], ta);
-	B = lane_values(X, &in->o[2], tb);
+	A = emu_lane_values(X, &in->o[1], ta);
+	B = emu_lane_values(X, &in->o[2], tb);
 	if (in->nops > 3)
-		C = lane_values(X, &in->o[3], tc);
+		C = emu_lane_values(X, &in->o[3], tc);
 	if (kind == PK_F) {
 		if (size != 4)
 			return 0;
@@ -704,7 +705,7 @@ int fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 
 /* Scalar loads and stores of 4 or 8 bytes through a register address in
  * global memory, or in shared memory. Returns 0 for the general path. */
-int fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+int emu_fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	/* Kernel parameters: the same value for every lane. */
 	if (in->op == OP_LD && in->space == PS_PARAM && in->vec <= 1 && in->o[1].base < 0 &&
@@ -715,7 +716,7 @@ int fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 		uint64_t *D = X->F->R + in->o[0].reg * 32;
 		if (sym->kind != SYM_KPARAM || off + sz > X->B->L->kernel->param_size)
 			return 0;
-		v = load_elem(X->B->L->params + off, in->type);
+		v = emu_load_elem(X->B->L->params + off, in->type);
 		LANES(m) D[l] = v;
 		return 1;
 	}
@@ -764,7 +765,7 @@ int fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 		}
 		return 1;
 	}
-	V = lane_values(X, v, tv);
+	V = emu_lane_values(X, v, tv);
 	if (size == 4) {
 		LANES(m)
 		{
@@ -777,7 +778,7 @@ int fast_mem(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	return 1;
 }
 
-int fast_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+int emu_fast_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	uint64_t ta[32], tb[32];
 	const uint64_t *A, *B;
@@ -787,8 +788,8 @@ int fast_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	if ((in->sub2 & 0x80) || in->nops != 3 || in->o[0].kind != OK_PRED ||
 	    PTX_SIZE(in->type) != 4 || PTX_KIND(in->type) == PK_F)
 		return 0;
-	A = lane_values(X, &in->o[1], ta);
-	B = lane_values(X, &in->o[2], tb);
+	A = emu_lane_values(X, &in->o[1], ta);
+	B = emu_lane_values(X, &in->o[2], tb);
 	switch (in->cmp) {
 #define SETP_CASE(c, sop, uop)                                                                     \
 	case c:                                                                                    \

@@ -14,28 +14,28 @@
 
 static int exec_mov(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	do_mov(X, in, m);
+	emu_do_mov(X, in, m);
 	return 0;
 }
 
 static int exec_ld(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	return !fast_mem(X, in, m) && do_ld(X, in, m) != 0;
+	return !emu_fast_mem(X, in, m) && emu_do_ld(X, in, m) != 0;
 }
 
 static int exec_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	return !fast_mem(X, in, m) && do_st(X, in, m) != 0;
+	return !emu_fast_mem(X, in, m) && emu_do_st(X, in, m) != 0;
 }
 
 static int exec_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	return do_atom(X, in, m) != 0;
+	return emu_do_atom(X, in, m) != 0;
 }
 
 static int exec_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	do_carry(X, in, m);
+	emu_do_carry(X, in, m);
 	return 0;
 }
 
@@ -43,9 +43,9 @@ static int exec_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t 
 static int exec_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	if (__builtin_expect((in->mods & MOD_CC) != 0, 0))
-		do_carry(X, in, m);
-	else if (!fast_alu(X, in, m))
-		do_alu(X, in, m);
+		emu_do_carry(X, in, m);
+	else if (!emu_fast_alu(X, in, m))
+		emu_do_alu(X, in, m);
 	return 0;
 }
 
@@ -74,14 +74,14 @@ static int exec_cvta(const struct xctx *X, const struct ptx_insn *in, uint32_t m
 
 static int exec_cvt(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	LANES(m) set_reg(X, &in->o[0], (int)l, convert(in, opv(X, &in->o[1], (int)l)));
+	LANES(m) set_reg(X, &in->o[0], (int)l, emu_convert(in, opv(X, &in->o[1], (int)l)));
 	return 0;
 }
 
 static int exec_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	if (!fast_setp(X, in, m))
-		do_setp(X, in, m);
+	if (!emu_fast_setp(X, in, m))
+		emu_do_setp(X, in, m);
 	return 0;
 }
 
@@ -89,8 +89,8 @@ static int exec_set(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	LANES(m)
 	{
-		int r = compare(in->cmp, in->type2 ? in->type2 : in->type,
-				opv(X, &in->o[1], (int)l), opv(X, &in->o[2], (int)l));
+		int r = emu_compare(in->cmp, in->type2 ? in->type2 : in->type,
+				    opv(X, &in->o[1], (int)l), opv(X, &in->o[2], (int)l));
 		uint64_t v =
 		    PTX_KIND(in->type) == PK_F ? (r ? bf32(1.0f) : 0) : (r ? 0xffffffffu : 0);
 		set_reg(X, &in->o[0], (int)l, v);
@@ -124,7 +124,7 @@ static int exec_testp(const struct xctx *X, const struct ptx_insn *in, uint32_t 
 	{
 		uint64_t v = opv(X, &in->o[1], (int)l);
 		int cls = PTX_SIZE(in->type) == 4 ? fpclassify(f32(v)) : fpclassify(f64(v));
-		set_pred(X, &in->o[0], (int)l, testp(in->sub, cls));
+		set_pred(X, &in->o[0], (int)l, emu_testp(in->sub, cls));
 	}
 	return 0;
 }
@@ -133,8 +133,8 @@ static int exec_bfi(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	LANES(m)
 	set_reg(X, &in->o[0], (int)l,
-		bfi(opv(X, &in->o[1], (int)l), opv(X, &in->o[2], (int)l), opv(X, &in->o[3], (int)l),
-		    opv(X, &in->o[4], (int)l), PTX_SIZE(in->type)));
+		emu_bfi(opv(X, &in->o[1], (int)l), opv(X, &in->o[2], (int)l),
+			opv(X, &in->o[3], (int)l), opv(X, &in->o[4], (int)l), PTX_SIZE(in->type)));
 	return 0;
 }
 
@@ -142,8 +142,8 @@ static int exec_lop3(const struct xctx *X, const struct ptx_insn *in, uint32_t m
 {
 	LANES(m)
 	set_reg(X, &in->o[0], (int)l,
-		lop3((uint32_t)opv(X, &in->o[1], (int)l), (uint32_t)opv(X, &in->o[2], (int)l),
-		     (uint32_t)opv(X, &in->o[3], (int)l), (uint32_t)opv(X, &in->o[4], (int)l)));
+		emu_lop3((uint32_t)opv(X, &in->o[1], (int)l), (uint32_t)opv(X, &in->o[2], (int)l),
+			 (uint32_t)opv(X, &in->o[3], (int)l), (uint32_t)opv(X, &in->o[4], (int)l)));
 	return 0;
 }
 
@@ -151,8 +151,8 @@ static int exec_prmt(const struct xctx *X, const struct ptx_insn *in, uint32_t m
 {
 	LANES(m)
 	set_reg(X, &in->o[0], (int)l,
-		prmt((uint32_t)opv(X, &in->o[1], (int)l), (uint32_t)opv(X, &in->o[2], (int)l),
-		     (uint32_t)opv(X, &in->o[3], (int)l)));
+		emu_prmt((uint32_t)opv(X, &in->o[1], (int)l), (uint32_t)opv(X, &in->o[2], (int)l),
+			 (uint32_t)opv(X, &in->o[3], (int)l)));
 	return 0;
 }
 
@@ -160,33 +160,33 @@ static int exec_shf(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	LANES(m)
 	set_reg(X, &in->o[0], (int)l,
-		shf((uint32_t)opv(X, &in->o[1], (int)l), (uint32_t)opv(X, &in->o[2], (int)l),
-		    (uint32_t)opv(X, &in->o[3], (int)l), (in->mods & MOD_L) != 0,
-		    (in->mods & MOD_CLAMP) != 0));
+		emu_shf((uint32_t)opv(X, &in->o[1], (int)l), (uint32_t)opv(X, &in->o[2], (int)l),
+			(uint32_t)opv(X, &in->o[3], (int)l), (in->mods & MOD_L) != 0,
+			(in->mods & MOD_CLAMP) != 0));
 	return 0;
 }
 
 static int exec_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	do_shfl(X, in, m);
+	emu_do_shfl(X, in, m);
 	return 0;
 }
 
 static int exec_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	do_vote(X, in, m);
+	emu_do_vote(X, in, m);
 	return 0;
 }
 
 static int exec_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	do_match(X, in, m);
+	emu_do_match(X, in, m);
 	return 0;
 }
 
 static int exec_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	do_redux(X, in, m);
+	emu_do_redux(X, in, m);
 	return 0;
 }
 
@@ -211,31 +211,31 @@ static int exec_nop(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 /* Control flow is run_warp's own; reaching this is a bug in it. */
 static int exec_control(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	exec_fail(X->B, in, CUDA_ERROR_ILLEGAL_INSTRUCTION,
-		  "control flow op outside the warp loop");
+	emu_exec_fail(X->B, in, CUDA_ERROR_ILLEGAL_INSTRUCTION,
+		      "control flow op outside the warp loop");
 	return 1;
 }
 
 #define NONE NULL
-const exec_fn exec_table[OP_COUNT] = {
+const emu_exec_fn emu_exec_table[OP_COUNT] = {
 #define EXEC_ROW(name, executor) [OP_##name] = executor,
     PTX_OPS(EXEC_ROW)
 #undef EXEC_ROW
 };
 #undef NONE
 
-int exec_is_control(int op)
+int emu_exec_is_control(int op)
 {
-	return op >= 0 && op < OP_COUNT && exec_table[op] == exec_control;
+	return op >= 0 && op < OP_COUNT && emu_exec_table[op] == exec_control;
 }
 
-int exec_check_module(const struct ptx_module *mod, char *log, size_t log_len)
+int emu_exec_check_module(const struct ptx_module *mod, char *log, size_t log_len)
 {
 	for (int f = 0; f < mod->nfuncs; f++)
 		for (int i = 0; i < mod->funcs[f].ninsns; i++) {
 			const struct ptx_insn *in = &mod->funcs[f].insns[i];
 			char name[16];
-			if (in->op < OP_COUNT && exec_table[in->op])
+			if (in->op < OP_COUNT && emu_exec_table[in->op])
 				continue;
 			snprintf(log, log_len,
 				 "line %d: instruction '%s' is not supported by the CPU device",

@@ -13,6 +13,7 @@
 #include "emu.h"
 #include "exec.h"
 #include "fatbin.h"
+#include "log.h"
 #include "ptx.h"
 
 #define EMU_MODULE_MAGIC 0x766d6f64u /* "vmod" */
@@ -169,7 +170,7 @@ static CUresult module_load(CUmodule *out, const void *image, char *log, size_t 
 	mod->ctx = ctx;
 	mod->ptx = ptx_parse(ptx, log, log_len);
 	free(ptx);
-	if (!mod->ptx || exec_check_module(mod->ptx, log, log_len) != 0) {
+	if (!mod->ptx || emu_exec_check_module(mod->ptx, log, log_len) != 0) {
 		if (mod->ptx)
 			ptx_module_free(mod->ptx);
 		free(mod);
@@ -196,7 +197,7 @@ static CUresult module_load_logged(CUmodule *out, const void *image)
 	CUresult rc = module_load(out, image, module_log, sizeof(module_log));
 
 	if (rc != CUDA_SUCCESS && module_log[0])
-		fprintf(stderr, "vcuda CPU device: cannot load module: %s\n", module_log);
+		VWARN(emulator, "cannot load module: %s", module_log);
 	return rc;
 }
 
@@ -228,7 +229,7 @@ CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int n,
 	if (errbuf && errlen)
 		snprintf(errbuf, errlen, "%s", rc == CUDA_SUCCESS ? "" : module_log);
 	else if (rc != CUDA_SUCCESS && module_log[0])
-		fprintf(stderr, "vcuda CPU device: cannot load module: %s\n", module_log);
+		VWARN(emulator, "cannot load module: %s", module_log);
 	return rc;
 }
 
@@ -648,7 +649,7 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 		L.grid_workspace = ws;
 		L.cooperative = 1;
 	}
-	rc = exec_launch(&L);
+	rc = emu_exec_launch(&L);
 	if (L.grid_workspace)
 		cuMemFree(L.grid_workspace);
 	free(params);
@@ -657,7 +658,7 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 	    rc == CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES || rc == CUDA_ERROR_OUT_OF_MEMORY) {
 		/* Like a GPU fault: the launch was accepted, the context is now
 		 * unusable, and every later call says why. */
-		fprintf(stderr, "vcuda CPU device: kernel fault: %s\n", L.message);
+		VWARN(emulator, "kernel fault: %s", L.message);
 		ctx->sticky = rc == CUDA_ERROR_NOT_SUPPORTED || rc == CUDA_ERROR_OUT_OF_MEMORY
 				  ? CUDA_ERROR_LAUNCH_FAILED
 				  : rc;
