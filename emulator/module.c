@@ -551,9 +551,17 @@ CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dyn, CUfunction f, int 
 {
 	if (!func_valid(f))
 		return CUDA_ERROR_INVALID_HANDLE;
+	size_t per_block, used;
+
 	if (!dyn || blocks <= 0)
 		return CUDA_ERROR_INVALID_VALUE;
-	*dyn = (164u * 1024) / (unsigned)blocks - f->mod->ptx->shared_size;
+	/* As on an sm_80 GPU: 164 KiB a multiprocessor, 1 KiB of it reserved
+	 * for each block, and no block above the 163 KiB opt-in limit. */
+	per_block = (164u * 1024) / (unsigned)blocks;
+	used = 1024 + f->mod->ptx->shared_size;
+	*dyn = per_block > used ? per_block - used : 0;
+	if (*dyn > 163u * 1024 - f->mod->ptx->shared_size)
+		*dyn = 163u * 1024 - f->mod->ptx->shared_size;
 	return CUDA_SUCCESS;
 }
 

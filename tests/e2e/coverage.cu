@@ -115,6 +115,16 @@ static void functions(void)
 	SUPPORTED(cudaFuncSetAttribute);
 	SUPPORTED(cudaMalloc);
 	SUPPORTED(cudaLaunchKernel);
+	size_t smem = 0;
+	int max_smem = 0;
+
+	SUPPORTED(cudaOccupancyAvailableDynamicSMemPerBlock);
+	OK(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+	OK(cudaOccupancyAvailableDynamicSMemPerBlock(&smem, coverage_kernel, 1, 32));
+	EXPECT(smem > 0 && smem <= (size_t)max_smem);
+	EXPECT_ERR(cudaOccupancyAvailableDynamicSMemPerBlock(&smem, (const void *)&smem, 1, 32),
+		   cudaErrorInvalidDeviceFunction);
+	cudaGetLastError();
 	OK(cudaFuncSetAttribute(coverage_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
 				1024));
 	OK(cudaMalloc(&d, sizeof(h)));
