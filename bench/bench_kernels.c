@@ -16,6 +16,7 @@
 #include <cuda.h>
 
 static CUmodule mod;
+static int failures; /* wrong results: the run fails */
 static unsigned long long (*lane_insns)(void);
 
 static double now(void)
@@ -88,7 +89,7 @@ static void bench_vec_add(int n)
 	}
 	CK(cuMemcpyDtoH(a, dc, bytes));
 	if (memcmp(a, c, bytes) != 0)
-		printf("  vec_add: WRONG RESULT\n");
+		printf("  vec_add: WRONG RESULT\n"), failures++;
 	report("vector add", t, h, insns);
 	cuMemFree(da), cuMemFree(db), cuMemFree(dc);
 	free(a), free(b), free(c);
@@ -145,7 +146,7 @@ static void bench_matmul(int n)
 	for (int i = 0; i < n * n; i++)
 		err = fmax(err, fabs(c[i] - d[i]));
 	if (err > 0)
-		printf("  matmul: WRONG RESULT (%g)\n", err);
+		printf("  matmul: WRONG RESULT (%g)\n", err), failures++;
 	report("tiled matrix multiply", t, h, insns);
 	cuMemFree(da), cuMemFree(db), cuMemFree(dc);
 	free(a), free(b), free(c), free(d);
@@ -178,7 +179,7 @@ static void bench_reduce(int n)
 	h = now() - h;
 	CK(cuMemcpyDtoH(&got, dout, 8));
 	if (got != sum)
-		printf("  reduce: WRONG RESULT\n");
+		printf("  reduce: WRONG RESULT\n"), failures++;
 	report("shuffle reduction", t, h, insns);
 	cuMemFree(din), cuMemFree(dout);
 	free(in);
@@ -208,5 +209,5 @@ int main(int argc, char **argv)
 	bench_vec_add(quick ? 1 << 20 : 16 << 20);
 	bench_matmul(quick ? 128 : 512);
 	bench_reduce(quick ? 1 << 20 : 16 << 20);
-	return 0;
+	return failures ? 1 : 0;
 }

@@ -74,6 +74,13 @@ static double raw_round_trips(const char *server_url, int n)
 	return n / s;
 }
 
+static int expect(int ok, const char *what)
+{
+	if (!ok)
+		printf("FAIL: %s\n", what);
+	return !ok;
+}
+
 static double shim_round_trips(int n)
 {
 	uint64_t t0 = vcuda_now_ns();
@@ -114,6 +121,7 @@ int main(int argc, char **argv)
 	void *d, *pinned;
 	char *a, *b;
 	double raw, rt, post, base;
+	int failures = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
@@ -146,6 +154,18 @@ int main(int argc, char **argv)
 	post = shim_posts(trips * 4, d);
 	printf("%-34s %12.0f /s   (%.2f per raw round trip)\n", "posted call (cudaMemsetAsync)",
 	       post, post / raw);
+	/* What a run must show, whatever the machine: every call worked, a
+	 * synchronous call costs a small multiple of the channel's own round
+	 * trip, and posting beats waiting (the point of the ordered queue). */
+	failures += expect(raw > 0 && rt > 0 && post > 0, "a call failed");
+	failures += expect(rt * 20 > raw, "a synchronous call costs over 20 raw round trips");
+	failures += expect(post > rt, "posted calls are no faster than synchronous ones");
+	{
+		unsigned char last = 0;
+		failures += expect(cudaMemcpy(&last, d, 1, cudaMemcpyDeviceToHost) == cudaSuccess &&
+					   last == (unsigned char)(trips * 4 - 1),
+				   "posted memsets ran out of order");
+	}
 	base = copy_rate(b, a, n, cudaMemcpyHostToHost, reps);
 	printf("\n%zu MiB copies; baseline memcpy in this process: %.0f MB/s\n", n >> 20, base);
 	struct {
@@ -163,10 +183,14 @@ int main(int argc, char **argv)
 		double r = copy_rate(runs[i].dst, runs[i].src, n, runs[i].kind, reps);
 		printf("  %-32s %8.0f MB/s   memcpy/this %.2f\n", runs[i].name, r,
 		       r > 0 ? base / r : 0);
+		failures += expect(r > 0, runs[i].name);
 	}
+	/* The pinned buffer's bytes (3) went to the device and came back into b. */
+	failures += expect(((unsigned char *)b)[0] == 3 && memcmp(b, b + 1, n - 1) == 0,
+			   "data changed on its way through the device");
 	cudaFree(d);
 	cudaFreeHost(pinned);
 	free(a);
 	free(b);
-	return 0;
+	return failures ? 1 : 0;
 }
