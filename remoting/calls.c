@@ -36,9 +36,10 @@ const struct vcuda_scalar_desc *vcuda_scalar_find(uint32_t op)
 {
 	switch (op) {
 #define VCUDA_SCALAR(op_, name, ...)                                                               \
-	case (op_):                                                                                \
+	case (op_): {                                                                              \
 		_Static_assert((op_) > 0, "scalar call numbers start at 1");                       \
-		return &calls_scalar[CALLS_IX_##name];
+		return &calls_scalar[CALLS_IX_##name];                                             \
+	}
 #include "calls.def"
 	}
 	return NULL;
