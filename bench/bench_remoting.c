@@ -163,7 +163,7 @@ int main(int argc, char **argv)
 	{
 		unsigned char last = 0;
 		failures += expect(cudaMemcpy(&last, d, 1, cudaMemcpyDeviceToHost) == cudaSuccess &&
-					   last == (unsigned char)(trips * 4 - 1),
+				       last == (unsigned char)(trips * 4 - 1),
 				   "posted memsets ran out of order");
 	}
 	base = copy_rate(b, a, n, cudaMemcpyHostToHost, reps);

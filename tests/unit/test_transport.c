@@ -61,17 +61,28 @@ static int setup(void **state)
 
 /* A peer that writes frames as it likes: what a hostile or broken guest
  * sends. For the ZeroMQ transports, a bare PAIR socket. */
-static void *raw_peer(struct pair *p)
+/* A channel has one peer, and the pair's client was it: a fresh server
+ * channel, with no peer yet, for a test that brings its own. */
+static void fresh_server(struct pair *p)
 {
-	void *s = zmq_socket(vcuda_zmq_context(), ZMQ_PAIR);
+	static int n;
 	char url[300];
 
-	/* A channel has one peer: a fresh one for this peer alone. */
 	vcuda_chan_close(p->client);
 	vcuda_chan_close(p->server);
 	p->client = NULL;
-	snprintf(url, sizeof(url), "%s%s", p->url, p->url[strlen(p->url) - 1] == '*' ? "" : "-raw");
+	if (p->url[strlen(p->url) - 1] == '*')
+		snprintf(url, sizeof(url), "%s", p->url);
+	else
+		snprintf(url, sizeof(url), "%s-fresh%d", p->url, n++);
 	assert_int_equal(vcuda_chan_bind(url, &p->server), 0);
+}
+
+static void *raw_peer(struct pair *p)
+{
+	void *s = zmq_socket(vcuda_zmq_context(), ZMQ_PAIR);
+
+	fresh_server(p);
 	assert_non_null(s);
 	assert_int_equal(zmq_connect(s, vcuda_chan_endpoint(p->server)), 0);
 	return s;
@@ -328,8 +339,7 @@ static void test_peer_dies_mid_send(void **state)
 	int rc, got = 0, status;
 	uint64_t t0;
 
-	vcuda_chan_close(p->client); /* the other process is the client */
-	p->client = NULL;
+	fresh_server(p); /* the other process is its client */
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
