@@ -69,6 +69,23 @@ CUresult session_event(struct session *s, const Vcuda__Request *rq, uint64_t id,
 	return CUDA_SUCCESS;
 }
 
+/*
+ * cudaStreamGetDevice. The session knows the device of every stream it
+ * named to the guest (and of the default streams: the request's), so the
+ * answer needs no driver call, which the CPU device does not have and
+ * drivers before CUDA 12.8 lack.
+ */
+CUresult srv_scalar_stream_get_device(struct session *s, const Vcuda__Request *rq,
+				      union session_arg *v)
+{
+	uint64_t id = rq->scalar->args[0];
+	const struct session_stream *st =
+	    id > 2 ? vcuda_handle_get(&s->handles, VCUDA_HT_STREAM, id) : NULL;
+
+	*(int *)v[1].ptr = st ? st->device : rq->device;
+	return CUDA_SUCCESS;
+}
+
 CUresult srv_stream_create(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 			   struct session_reply *out)
 {
