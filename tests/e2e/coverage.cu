@@ -76,6 +76,13 @@ static void streams_and_events(void)
 	EXPECT(prio == greatest);
 	OK(cudaStreamGetFlags(s, &flags));
 	EXPECT(flags == cudaStreamNonBlocking);
+	int dev = -1;
+	SUPPORTED(cudaStreamGetDevice);
+	OK(cudaStreamGetDevice(s, &dev));
+	EXPECT(dev == 0);
+	dev = -1;
+	OK(cudaStreamGetDevice(0, &dev));
+	EXPECT(dev == 0);
 	EXPECT_ERR(cudaStreamGetPriority(s, NULL), cudaErrorInvalidValue);
 	EXPECT_ERR(cudaGetLastError(), cudaErrorInvalidValue);
 	OK(cudaEventCreate(&a));

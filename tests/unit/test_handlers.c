@@ -296,6 +296,12 @@ static void test_scalar_decodes_and_checks(void **state)
 	arg = 0;
 	assert_int_equal(scalar(VCUDA_OP_stream_synchronize, &arg, 1), CUDA_SUCCESS);
 	assert_int_equal(fake.sync, 1);
+	/* cudaStreamGetDevice is answered from the session's table. */
+	arg = st;
+	assert_int_equal(scalar(VCUDA_OP_stream_get_device, &arg, 1), CUDA_SUCCESS);
+	assert_int_equal(out.rp.scalar->n_outs, 1);
+	assert_int_equal(out.rp.scalar->outs[0], 0);
+	arg = 0;
 	/* A call whose driver function the backend lacks. */
 	assert_int_equal(scalar(VCUDA_OP_stream_query, &arg, 1), CUDA_ERROR_NOT_SUPPORTED);
 }
