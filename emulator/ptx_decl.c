@@ -171,12 +171,7 @@ int ptx_parse_var(struct parser *p, int kind, int is_extern)
 				}
 				neg = 0;
 			} else if (fb == 64 && esize == 4) {
-				double d;
-				float f;
-				memcpy(&d, &v, 8);
-				f = (float)d;
-				v = 0;
-				memcpy(&v, &f, 4);
+				v = ptx_f64_to_f32_bits(v);
 			}
 			if (neg)
 				v = ptx_negate(v);

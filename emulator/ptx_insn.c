@@ -392,14 +392,8 @@ static void parse_operand(struct parser *p, struct ptx_insn *in, struct ptx_oper
 			v = ptx_negate(v);
 		/* A float immediate given in the other width. */
 		if (fb == 64 && PTX_KIND(in->type) == PK_F && PTX_SIZE(in->type) == 4 &&
-		    in->op != OP_CVT) {
-			double d;
-			float f;
-			memcpy(&d, &v, 8);
-			f = (float)d;
-			v = 0;
-			memcpy(&v, &f, 4);
-		}
+		    in->op != OP_CVT)
+			v = ptx_f64_to_f32_bits(v);
 		o->imm = v;
 		return;
 	}

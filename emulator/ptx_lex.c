@@ -247,3 +247,15 @@ int64_t ptx_negate(int64_t v)
 {
 	return (int64_t)(0 - (uint64_t)v);
 }
+
+uint64_t ptx_f64_to_f32_bits(uint64_t v)
+{
+	double d;
+	float f;
+
+	memcpy(&d, &v, 8);
+	f = (float)d;
+	v = 0;
+	memcpy(&v, &f, 4);
+	return v;
+}

@@ -54,6 +54,8 @@ void ptx_map_free(struct name_map *m);
 int ptx_map_get(const struct name_map *m, const char *k);
 void ptx_map_put(struct parser *p, struct name_map *m, const char *k, int v);
 int64_t ptx_negate(int64_t v);
+/* The bits of a float immediate written as a double (0d...), as a .f32. */
+uint64_t ptx_f64_to_f32_bits(uint64_t v);
 int ptx_next(struct parser *p);
 void ptx_parse_body(struct parser *p);
 void ptx_parse_fail(struct parser *p, const char *fmt, ...)
