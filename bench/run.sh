@@ -13,13 +13,13 @@ if [ -n "${BENCH_KERNELS:-}" ]; then
 fi
 for transport in ipc tcp; do
 	case $transport in
-	ipc) listen="ipc://$work/vcudad.sock" ;;
-	tcp) listen="tcp://127.0.0.1:*" ;;
+	ipc) listen="ipc://$work/vcudad.sock" extra= ;;
+	tcp) listen="tcp://127.0.0.1:*" extra=--insecure ;; # as the raw baseline: no CURVE
 	esac
 	# The redirection below happens in the background child: a log left
 	# from the last server must not be read as this one's.
 	rm -f "$work/log"
-	VCUDA_CPU_MEMORY=1G "$VCUDAD" --listen "$listen" --backend "${VCUDA_TEST_BACKEND:-cpu}" \
+	VCUDA_CPU_MEMORY=1G "$VCUDAD" --listen "$listen" $extra --backend "${VCUDA_TEST_BACKEND:-cpu}" \
 		$([ "$(id -u)" -eq 0 ] && echo --allow-root) \
 		--cpu-device "$VCUDA_CPU_DEVICE" >"$work/log" 2>&1 &
 	pid=$!

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "client.h"
+#include "curve.h"
 #include "error.h"
 #include "log.h"
 #include "transport.h"
@@ -50,15 +51,79 @@ struct vcuda_client {
 
 /* ---- handshake -------------------------------------------------------------- */
 
-static int client_hello(const struct vcuda_client_opts *o, Vcuda__HelloReply **out, char *why,
-			size_t why_len)
+/* What a handshake monitor saw: 0 nothing yet, else a sentence in why. */
+static int client_handshake_failed(void *mon, const char *url, char *why, size_t why_len)
+{
+	uint8_t ev[6];
+	uint16_t event;
+	char endpoint[256];
+
+	if (zmq_recv(mon, ev, sizeof(ev), ZMQ_DONTWAIT) != (int)sizeof(ev))
+		return 0;
+	zmq_recv(mon, endpoint, sizeof(endpoint), 0);
+	memcpy(&event, ev, sizeof(event));
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+		snprintf(why, why_len,
+			 "the server at %s refused this guest's key (VCUDA_KEY): ask its operator "
+			 "to accept it",
+			 url);
+	else
+		snprintf(why, why_len,
+			 "the server at %s and this guest disagree on keys: a server that wants "
+			 "them needs VCUDA_KEY (this guest's key file) and VCUDA_SERVER_KEY (the "
+			 "server's public key) set, and both must be the ones it knows",
+			 url);
+	return 1;
+}
+
+/* Sends the Hello and waits for the reply, or for the connection to fail
+ * its CURVE handshake (keys given, or the server asking for them). */
+static int client_hello_exchange(void *sock, void *mon, const struct vcuda_client_opts *o,
+				 const uint8_t *hello, int n, Vcuda__HelloReply **out, char *why,
+				 size_t why_len)
+{
+	zmq_pollitem_t items[2] = {{sock, 0, ZMQ_POLLIN, 0}, {mon, 0, ZMQ_POLLIN, 0}};
+	uint64_t deadline = vcuda_now_ns() + (uint64_t)o->connect_timeout_ms * 1000000u;
+	uint8_t buf[1024];
+
+	if (zmq_send(sock, hello, (size_t)n, 0) != n) {
+		snprintf(why, why_len, "cannot reach %s: %s", o->url, zmq_strerror(errno));
+		return VCUDA_E_TRANSPORT;
+	}
+	for (;;) {
+		uint64_t now = vcuda_now_ns();
+		if (now >= deadline) {
+			snprintf(why, why_len, "no vcudad answered at %s within %d ms", o->url,
+				 o->connect_timeout_ms);
+			return VCUDA_E_TIMEOUT;
+		}
+		if (zmq_poll(items, mon ? 2 : 1, (long)((deadline - now) / 1000000u) + 1) < 0 &&
+		    errno != EINTR)
+			return VCUDA_E_TRANSPORT;
+		if (mon && (items[1].revents & ZMQ_POLLIN) &&
+		    client_handshake_failed(mon, o->url, why, why_len))
+			return VCUDA_E_AUTH;
+		if (items[0].revents & ZMQ_POLLIN)
+			break;
+	}
+	n = zmq_recv(sock, buf, sizeof(buf), 0);
+	*out = n > 0 && n <= (int)sizeof(buf) ? vcuda__hello_reply__unpack(NULL, (size_t)n, buf)
+					      : NULL;
+	if (!*out) {
+		snprintf(why, why_len, "the server at %s sent a malformed handshake reply", o->url);
+		return VCUDA_E_PROTO;
+	}
+	return 0;
+}
+
+static int client_hello(const struct vcuda_client_opts *o, const struct vcuda_curve *keys,
+			Vcuda__HelloReply **out, char *why, size_t why_len)
 {
 	Vcuda__Hello hello = VCUDA__HELLO__INIT;
-	char url[512], host[256] = "";
+	char url[512], host[256] = "", mon_url[64];
 	uint8_t buf[1024];
-	void *sock = NULL;
+	void *sock = NULL, *mon = NULL;
 	int rc = VCUDA_E_TRANSPORT, n, linger = 0;
-	zmq_pollitem_t item;
 
 	if (vcuda_url_handshake(o->url, url, sizeof(url)) != 0) {
 		snprintf(why, why_len, "'%s' is not a server URL (tcp://HOST:PORT, ipc:///PATH)",
@@ -75,32 +140,40 @@ static int client_hello(const struct vcuda_client_opts *o, Vcuda__HelloReply **o
 	if (!vcuda_zmq_context() || !(sock = zmq_socket(vcuda_zmq_context(), ZMQ_DEALER)))
 		goto out_why;
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
-	if (zmq_connect(sock, url) != 0 || zmq_send(sock, buf, (size_t)n, 0) != n)
+	if (keys && vcuda_curve_apply(sock, keys, 0) != 0)
 		goto out_why;
-	item = (zmq_pollitem_t){sock, 0, ZMQ_POLLIN, 0};
-	if (zmq_poll(&item, 1, o->connect_timeout_ms) <= 0) {
-		rc = VCUDA_E_TIMEOUT;
-		snprintf(why, why_len, "no vcudad answered at %s within %d ms", o->url,
-			 o->connect_timeout_ms);
-		goto out_close;
+	/* A tcp:// handshake can fail on keys; the monitor says so at once
+	 * rather than after the connect timeout. */
+	snprintf(mon_url, sizeof(mon_url), "inproc://vcuda-hello-%p", sock);
+	if (strncmp(url, "tcp://", 6) == 0 &&
+	    zmq_socket_monitor(sock, mon_url,
+			       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+				   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0 &&
+	    (mon = zmq_socket(vcuda_zmq_context(), ZMQ_PAIR)) != NULL &&
+	    zmq_connect(mon, mon_url) != 0) {
+		zmq_close(mon);
+		mon = NULL;
 	}
-	n = zmq_recv(sock, buf, sizeof(buf), 0);
-	*out = n > 0 && n <= (int)sizeof(buf) ? vcuda__hello_reply__unpack(NULL, (size_t)n, buf)
-					      : NULL;
-	rc = *out ? 0 : VCUDA_E_PROTO;
-	if (rc)
-		snprintf(why, why_len, "the server at %s sent a malformed handshake reply", o->url);
+	if (zmq_connect(sock, url) != 0)
+		goto out_why;
+	rc = client_hello_exchange(sock, mon, o, buf, n, out, why, why_len);
 	goto out_close;
 out_why:
 	snprintf(why, why_len, "cannot reach %s: %s", o->url, zmq_strerror(errno));
 out_close:
+	if (mon) {
+		zmq_socket_monitor(sock, NULL, 0);
+		zmq_close(mon);
+	}
 	if (sock)
 		zmq_close(sock);
 	return rc;
 }
 
 static int client_attach(struct vcuda_client *c, const struct vcuda_client_opts *o,
-			 const char *endpoint, ProtobufCBinaryData token, char *why, size_t why_len)
+			 const struct vcuda_curve *keys, const char *endpoint,
+			 ProtobufCBinaryData token, char *why, size_t why_len)
 {
 	Vcuda__Request rq = VCUDA__REQUEST__INIT;
 	Vcuda__Attach at = VCUDA__ATTACH__INIT;
@@ -108,7 +181,7 @@ static int client_attach(struct vcuda_client *c, const struct vcuda_client_opts 
 	Vcuda__Reply *rp = NULL;
 	int rc;
 
-	if ((rc = vcuda_chan_connect(endpoint, &c->chan)) != 0) {
+	if ((rc = vcuda_chan_connect_keys(endpoint, keys, &c->chan)) != 0) {
 		snprintf(why, why_len, "cannot connect to the session worker at %s", endpoint);
 		return rc;
 	}
@@ -140,16 +213,26 @@ int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client 
 {
 	struct vcuda_client *c = calloc(1, sizeof(*c));
 	Vcuda__HelloReply *hr = NULL;
+	struct vcuda_curve keys;
+	const struct vcuda_curve *k = NULL;
 	char endpoint[512];
 	int rc;
 
 	if (!c)
 		return VCUDA_E_NOMEM;
+	/* tcp:// guests authenticate with their keys (curve.h). */
+	if (strncmp(o->url ? o->url : "", "tcp://", 6) == 0) {
+		if ((rc = vcuda_curve_from_env(&keys, why, why_len)) < 0) {
+			free(c);
+			return rc;
+		}
+		k = rc ? &keys : NULL;
+	}
 	pthread_mutex_init(&c->lock, NULL);
 	/* A server that is starting many sessions at once asks new ones to
 	 * come back shortly; they do, within the connect timeout. */
 	for (uint64_t deadline = vcuda_now_ns() + (uint64_t)o->connect_timeout_ms * 1000000u;;) {
-		if ((rc = client_hello(o, &hr, why, why_len)) != 0)
+		if ((rc = client_hello(o, k, &hr, why, why_len)) != 0)
 			goto out_free;
 		if (hr->status != VCUDA_E_BUSY || vcuda_now_ns() > deadline)
 			break;
@@ -171,9 +254,10 @@ int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client 
 	}
 	VDEBUG(remoting, "server %s: %s backend, session worker at %s", o->url, hr->backend,
 	       endpoint);
-	if ((rc = client_attach(c, o, endpoint, hr->token, why, why_len)) != 0)
+	if ((rc = client_attach(c, o, k, endpoint, hr->token, why, why_len)) != 0)
 		goto out_free;
 	vcuda__hello_reply__free_unpacked(hr, NULL);
+	memset(&keys, 0, sizeof(keys));
 	*out = c;
 	return 0;
 out_free:

@@ -40,19 +40,23 @@ struct vcuda_msg {
 };
 
 struct vcuda_chan;
+struct vcuda_curve;
 
 struct vcuda_transport_ops {
 	const char *scheme; /* "tcp", "ipc", "shm" */
 
 	/* Listens for the one peer of a new channel at url, which may leave the
-	 * port to the system ("tcp://127.0.0.1:*"). Does not block. Returns 0,
+	 * port to the system ("tcp://127.0.0.1:*"). Does not block. keys (may
+	 * be NULL): on tcp://, accept only CURVE clients, as the process's ZAP
+	 * handler allows (curve.h); other schemes ignore them. Returns 0,
 	 * VCUDA_E_URL, VCUDA_E_TRANSPORT. */
-	int (*bind)(const char *url, struct vcuda_chan **out);
+	int (*bind)(const char *url, const struct vcuda_curve *keys, struct vcuda_chan **out);
 
 	/* Connects to a bound channel. Does not wait for the connection: a
 	 * peer that never appears shows as VCUDA_E_TIMEOUT or
-	 * VCUDA_E_PEER_LOST from recv. */
-	int (*connect)(const char *url, struct vcuda_chan **out);
+	 * VCUDA_E_PEER_LOST from recv. keys (may be NULL): on tcp://, connect
+	 * as a CURVE client. */
+	int (*connect)(const char *url, const struct vcuda_curve *keys, struct vcuda_chan **out);
 
 	/* The URL a peer connects to (with the port the system chose). Owned
 	 * by the channel. */
@@ -94,6 +98,10 @@ const struct vcuda_transport_ops *vcuda_transport_find(const char *url);
 
 int vcuda_chan_bind(const char *url, struct vcuda_chan **out);
 int vcuda_chan_connect(const char *url, struct vcuda_chan **out);
+/* The same with CURVE keys for tcp:// (NULL: none). */
+int vcuda_chan_bind_keys(const char *url, const struct vcuda_curve *keys, struct vcuda_chan **out);
+int vcuda_chan_connect_keys(const char *url, const struct vcuda_curve *keys,
+			    struct vcuda_chan **out);
 
 static inline const char *vcuda_chan_endpoint(struct vcuda_chan *c)
 {

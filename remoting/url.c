@@ -34,18 +34,29 @@ const struct vcuda_transport_ops *vcuda_transport_find(const char *url)
 	return NULL;
 }
 
-int vcuda_chan_bind(const char *url, struct vcuda_chan **out)
+int vcuda_chan_bind_keys(const char *url, const struct vcuda_curve *keys, struct vcuda_chan **out)
 {
 	const struct vcuda_transport_ops *t = vcuda_transport_find(url);
 
-	return t ? t->bind(url, out) : VCUDA_E_URL;
+	return t ? t->bind(url, keys, out) : VCUDA_E_URL;
+}
+
+int vcuda_chan_connect_keys(const char *url, const struct vcuda_curve *keys,
+			    struct vcuda_chan **out)
+{
+	const struct vcuda_transport_ops *t = vcuda_transport_find(url);
+
+	return t ? t->connect(url, keys, out) : VCUDA_E_URL;
+}
+
+int vcuda_chan_bind(const char *url, struct vcuda_chan **out)
+{
+	return vcuda_chan_bind_keys(url, NULL, out);
 }
 
 int vcuda_chan_connect(const char *url, struct vcuda_chan **out)
 {
-	const struct vcuda_transport_ops *t = vcuda_transport_find(url);
-
-	return t ? t->connect(url, out) : VCUDA_E_URL;
+	return vcuda_chan_connect_keys(url, NULL, out);
 }
 
 static int url_fmt(char *out, size_t cap, const char *fmt, ...)

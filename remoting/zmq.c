@@ -13,10 +13,14 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "error.h"
 #include "log.h"
 #include "transport.h"
 #include "util.h"
+
+/* What CURVE adds to a frame: its command name, nonce and MAC, with room. */
+#define ZCHAN_FRAME_OVERHEAD 256
 
 #define ZCHAN_HEARTBEAT_IVL_MS	   1000
 #define ZCHAN_HEARTBEAT_TIMEOUT_MS 5000
@@ -77,9 +81,10 @@ static int zchan_setup(struct zchan *z)
 	char mon_url[64];
 	int ivl = ZCHAN_HEARTBEAT_IVL_MS, hbt = ZCHAN_HEARTBEAT_TIMEOUT_MS;
 	int no_reconnect = -1, linger = 0;
-	/* Per frame: a header is smaller, a payload at most this; ZeroMQ
-	 * drops a peer that sends a larger frame before allocating it. */
-	int64_t maxmsg = (int64_t)VCUDA_MAX_PAYLOAD;
+	/* Per frame: a header is smaller, a payload at most VCUDA_MAX_PAYLOAD
+	 * (checked when it arrives), and CURVE adds its box to each frame;
+	 * ZeroMQ drops a peer that sends a larger frame before allocating it. */
+	int64_t maxmsg = (int64_t)VCUDA_MAX_PAYLOAD + ZCHAN_FRAME_OVERHEAD;
 	void *ctx = vcuda_zmq_context();
 
 	if (!ctx || !(z->sock = zmq_socket(ctx, ZMQ_PAIR)))
@@ -127,7 +132,7 @@ static void zchan_close(struct vcuda_chan *c)
 }
 
 static int zchan_open(const struct vcuda_transport_ops *ops, const char *url, int bind,
-		      struct vcuda_chan **out)
+		      const struct vcuda_curve *keys, struct vcuda_chan **out)
 {
 	struct zchan *z = calloc(1, sizeof(*z));
 	size_t len = sizeof(z->endpoint);
@@ -139,6 +144,11 @@ static int zchan_open(const struct vcuda_transport_ops *ops, const char *url, in
 	z->base.ops = ops;
 	z->bound = bind;
 	if ((rc = zchan_setup(z)) != 0)
+		goto out_close;
+	/* Local sockets are guarded by their permissions (and the guest's
+	 * Unix user); keys are for tcp://. */
+	if (keys && strncmp(url, "tcp://", 6) == 0 &&
+	    (rc = vcuda_curve_apply(z->sock, keys, bind)) != 0)
 		goto out_close;
 	if ((bind ? zmq_bind(z->sock, url) : zmq_connect(z->sock, url)) != 0) {
 		VWARN(remoting, "%s %s: %s", bind ? "bind" : "connect", url, zmq_strerror(errno));
@@ -154,14 +164,14 @@ out_close:
 	return rc;
 }
 
-static int zchan_bind(const char *url, struct vcuda_chan **out)
+static int zchan_bind(const char *url, const struct vcuda_curve *keys, struct vcuda_chan **out)
 {
-	return zchan_open(vcuda_transport_find(url), url, 1, out);
+	return zchan_open(vcuda_transport_find(url), url, 1, keys, out);
 }
 
-static int zchan_connect(const char *url, struct vcuda_chan **out)
+static int zchan_connect(const char *url, const struct vcuda_curve *keys, struct vcuda_chan **out)
 {
-	return zchan_open(vcuda_transport_find(url), url, 0, out);
+	return zchan_open(vcuda_transport_find(url), url, 0, keys, out);
 }
 
 static const char *zchan_endpoint(struct vcuda_chan *c)

@@ -26,6 +26,7 @@
 #include <zmq.h>
 
 #include "budget.h"
+#include "curve.h"
 #include "error.h"
 #include "log.h"
 #include "transport.h"
@@ -52,6 +53,7 @@ struct worker {
 	char bind_url[512];
 	char peer[256];
 	char addr[64]; /* the peer's address ("" for a local socket) */
+	char key[41];  /* tcp:// with keys: the guest's public key (Z85), else "" */
 	int slot;      /* its slot in the CPU device's memory budget */
 	char buf[600];
 	size_t buf_len;
@@ -66,9 +68,14 @@ struct listener {
 	int nworkers;
 	struct vcuda_budget *budget; /* the CPU device's memory, all workers together */
 	int budget_fd;
-	uint8_t *slot_used;	 /* limits.sessions of them */
-	uint64_t refused_log_ns; /* refusals are logged at most once a second */
-	unsigned refused_quiet;	 /* refusals not logged since */
+	uint8_t *slot_used;	       /* limits.sessions of them */
+	uint64_t refused_log_ns;       /* refusals are logged at most once a second */
+	unsigned refused_quiet;	       /* refusals not logged since */
+	int curve;		       /* tcp:// sockets are CURVE servers */
+	char hello_key[41];	       /* the key of the hello being answered, or "" */
+	void *mons[VCUDAD_MAX_LISTEN]; /* tcp:// with keys: failed handshakes */
+	struct vcuda_curve keys;       /* the server's */
+	struct vcuda_keyset allowed;
 };
 
 static volatile sig_atomic_t listener_stop, listener_child;
@@ -169,7 +176,18 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 				"--socket-gid",
 				group,
 				"--allow-root",
+				NULL,
+				NULL,
+				NULL,
+				NULL,
 				NULL};
+		if (w->key[0]) { /* the worker's tcp:// socket takes this guest only */
+			size_t n = sizeof(argv) / sizeof(*argv) - 5;
+			argv[n] = "--key";
+			argv[n + 1] = (char *)l->cfg->key_file;
+			argv[n + 2] = "--peer-key";
+			argv[n + 3] = w->key;
+		}
 		dup2(fds[1], 3);
 		for (int fd = l->budget ? 5 : 4; fd < 1024; fd++)
 			close(fd);
@@ -281,6 +299,7 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 		 vcuda_printable(host, sizeof(host), h->hostname),
 		 vcuda_printable(program, sizeof(program), h->program));
 	snprintf(w->addr, sizeof(w->addr), "%s", addr);
+	snprintf(w->key, sizeof(w->key), "%s", l->hello_key);
 	w->sock = sock;
 	w->started_ns = vcuda_now_ns();
 	zmq_msg_init(&w->route);
@@ -306,8 +325,9 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 		free(w);
 		goto out_free;
 	}
-	VINFO(server, "client %s connected via %s (CUDA %u); worker pid %d", w->peer,
-	      l->cfg->listen[sock], h->cuda_version, (int)w->pid);
+	VINFO(server, "client %s connected via %s (CUDA %u)%s%.8s%s; worker pid %d", w->peer,
+	      l->cfg->listen[sock], h->cuda_version, w->key[0] ? " with key " : "", w->key,
+	      w->key[0] ? "..." : "", (int)w->pid);
 	l->workers[l->nworkers++] = w;
 out_free:
 	vcuda__hello__free_unpacked(h, NULL);
@@ -322,8 +342,11 @@ static void listener_recv(struct listener *l, int sock)
 	if (zmq_msg_recv(&route, l->socks[sock], ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&route) &&
 	    zmq_msg_recv(&body, l->socks[sock], ZMQ_DONTWAIT) >= 0) {
 		const char *a = zmq_msg_gets(&body, "Peer-Address");
+		const char *key = l->curve ? zmq_msg_gets(&body, "User-Id") : NULL;
 		char addr[64];
 		vcuda_printable(addr, sizeof(addr), a ? a : "");
+		snprintf(l->hello_key, sizeof(l->hello_key), "%s",
+			 key && strlen(key) == 40 ? key : "");
 		if (zmq_msg_more(&body) || zmq_msg_size(&body) > LISTENER_MAX_HELLO)
 			listener_refused(l, "oversized or multi-part hello from %s",
 					 *addr ? addr : "a local socket");
@@ -508,6 +531,22 @@ static int listener_prepare_ipc(struct listener *l, int i)
 	return 0;
 }
 
+/* Makes listen socket i a CURVE server, watched for failed handshakes. */
+static int listener_secure(struct listener *l, int i)
+{
+	char mon[64];
+
+	snprintf(mon, sizeof(mon), "inproc://vcudad-listen-%d", i);
+	if (vcuda_curve_apply(l->socks[i], &l->keys, 1) != 0 ||
+	    zmq_socket_monitor(l->socks[i], mon,
+			       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+	    !(l->mons[i] = zmq_socket(vcuda_zmq_context(), ZMQ_PAIR)) ||
+	    zmq_connect(l->mons[i], mon) != 0)
+		return -1;
+	return 0;
+}
+
 static int listener_bind(struct listener *l)
 {
 	void *ctx = vcuda_zmq_context();
@@ -524,6 +563,10 @@ static int listener_bind(struct listener *l)
 		zmq_setsockopt(l->socks[i], ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
 		if (ipc && listener_prepare_ipc(l, i) != 0)
 			return VCUDA_E_TRANSPORT;
+		if (l->curve && strncmp(url, "tcp://", 6) == 0 && listener_secure(l, i) != 0) {
+			VERR(server, "cannot use keys on %s: %s", url, zmq_strerror(errno));
+			return VCUDA_E_TRANSPORT;
+		}
 		if (zmq_bind(l->socks[i], url) != 0) {
 			VERR(server, "cannot listen at %s: %s", url, zmq_strerror(errno));
 			return VCUDA_E_TRANSPORT;
@@ -543,14 +586,35 @@ static int listener_bind(struct listener *l)
 	return 0;
 }
 
+/* A tcp:// connection that failed its CURVE handshake before ZAP saw a key:
+ * a guest without keys, or one speaking another mechanism. */
+static void listener_handshake_failed(struct listener *l, int i)
+{
+	uint8_t ev[6];
+	char endpoint[256];
+
+	if (zmq_recv(l->mons[i], ev, sizeof(ev), ZMQ_DONTWAIT) != (int)sizeof(ev))
+		return;
+	zmq_recv(l->mons[i], endpoint, sizeof(endpoint), 0);
+	listener_refused(l,
+			 "a guest without keys at %s (it needs VCUDA_KEY and "
+			 "VCUDA_SERVER_KEY)",
+			 l->cfg->listen[i]);
+}
+
 static void listener_poll(struct listener *l)
 {
-	static zmq_pollitem_t items[VCUDAD_MAX_LISTEN + LISTENER_MAX_WORKERS];
+	static zmq_pollitem_t items[2 * VCUDAD_MAX_LISTEN + LISTENER_MAX_WORKERS];
 	static struct worker *starting[LISTENER_MAX_WORKERS];
-	int n = 0, ns = 0;
+	int n = 0, ns = 0, nmon = 0, mon_of[VCUDAD_MAX_LISTEN];
 
 	for (int i = 0; i < l->cfg->nlisten; i++)
 		items[n++] = (zmq_pollitem_t){l->socks[i], 0, ZMQ_POLLIN, 0};
+	for (int i = 0; i < l->cfg->nlisten; i++)
+		if (l->mons[i]) {
+			mon_of[nmon++] = i;
+			items[n++] = (zmq_pollitem_t){l->mons[i], 0, ZMQ_POLLIN, 0};
+		}
 	for (int i = 0; i < l->nworkers; i++) {
 		if (l->workers[i]->pipe_fd < 0)
 			continue;
@@ -562,8 +626,11 @@ static void listener_poll(struct listener *l)
 	for (int i = 0; i < l->cfg->nlisten; i++)
 		if (items[i].revents & ZMQ_POLLIN)
 			listener_recv(l, i);
+	for (int i = 0; i < nmon; i++)
+		if (items[l->cfg->nlisten + i].revents & ZMQ_POLLIN)
+			listener_handshake_failed(l, mon_of[i]);
 	for (int i = 0; i < ns; i++)
-		if (items[l->cfg->nlisten + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+		if (items[l->cfg->nlisten + nmon + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
 			listener_worker_report(l, starting[i]);
 }
 
@@ -620,6 +687,54 @@ static int listener_budget(struct listener *l)
 	return 0;
 }
 
+/* ZAP, on its own thread: a tcp:// guest gets in only with a listed key.
+ * Refusals are logged at most once a second. */
+static int listener_allow(void *arg, const uint8_t key[32], const char *address)
+{
+	static uint64_t last_ns;
+	struct listener *l = arg;
+	char z85[41];
+	uint64_t now = vcuda_now_ns();
+
+	if (vcuda_keyset_has(&l->allowed, key))
+		return 1;
+	if (now - __atomic_load_n(&last_ns, __ATOMIC_RELAXED) > 1000000000ull) {
+		__atomic_store_n(&last_ns, now, __ATOMIC_RELAXED);
+		zmq_z85_encode(z85, key, 32);
+		VWARN(server, "refused handshake: unknown key %s from %s", z85, address);
+	}
+	return 0;
+}
+
+static int listener_keys(struct listener *l)
+{
+	const struct vcudad_config *cfg = l->cfg;
+	char why[512];
+
+	if (!cfg->key_file) {
+		for (int i = 0; i < cfg->nlisten; i++)
+			if (strncmp(cfg->listen[i], "tcp://", 6) == 0)
+				VWARN(server,
+				      "%s takes guests without keys (--insecure): anyone who can "
+				      "reach it can run code on this host's GPU",
+				      cfg->listen[i]);
+		return 0;
+	}
+	if (vcuda_curve_read_keyfile(cfg->key_file, &l->keys, why, sizeof(why)) != 0 ||
+	    vcuda_keyset_load(cfg->allow_keys, &l->allowed, why, sizeof(why)) != 0) {
+		VERR(server, "%s", why);
+		return 1;
+	}
+	if (vcuda_zap_start(listener_allow, l) != 0) {
+		VERR(server, "cannot check guests' keys: %s", zmq_strerror(errno));
+		return 1;
+	}
+	l->curve = 1;
+	VINFO(server, "tcp:// guests need one of the %zu keys of %s", l->allowed.n,
+	      cfg->allow_keys);
+	return 0;
+}
+
 int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 {
 	static struct listener l;
@@ -642,7 +757,7 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	if (strcmp(be.kind, "cpu") == 0 && listener_budget(&l) != 0)
 		return 1;
 	/* The library stays loaded: NVIDIA's driver is not made to be unloaded. */
-	if (listener_bind(&l) != 0)
+	if (listener_keys(&l) != 0 || listener_bind(&l) != 0)
 		return 1;
 	while (!listener_stop) {
 		listener_poll(&l);

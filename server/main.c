@@ -39,6 +39,15 @@ static void usage(FILE *f)
 	      "      --allow-root         run as root (refused otherwise: run vcudad as\n"
 	      "                           a user of its own with access to the GPU)\n"
 	      "\n"
+	      "Keys for tcp:// (ZeroMQ CURVE; make them with vcuda-keygen):\n"
+	      "      --key FILE           the server's key file (NAME.key)\n"
+	      "      --allow-keys PATH    the guests' public keys: a file of keys, one a\n"
+	      "                           line, or a directory of NAME.pub files; a guest\n"
+	      "                           whose key is not there is refused before any\n"
+	      "                           call, and logged\n"
+	      "      --insecure           listen on tcp:// without keys: anyone who can\n"
+	      "                           reach the port can run code on the GPU\n"
+	      "\n"
 	      "Limits on what one guest may make the host hold (SIZE takes K, M, G):\n"
 	      "      --max-sessions N     sessions at once, all guests (default 1024)\n"
 	      "      --max-pending N      handshakes in progress from one address\n"
@@ -92,6 +101,10 @@ enum {
 	OPT_SOCKET_GID,
 	OPT_CPU_MEMORY,
 	OPT_SESSION_MEMORY,
+	OPT_KEY,
+	OPT_ALLOW_KEYS,
+	OPT_INSECURE,
+	OPT_PEER_KEY,
 };
 
 static const struct option long_opts[] = {
@@ -119,6 +132,10 @@ static const struct option long_opts[] = {
     {"socket-gid", required_argument, NULL, OPT_SOCKET_GID},
     {"cpu-memory", required_argument, NULL, OPT_CPU_MEMORY},
     {"session-memory", required_argument, NULL, OPT_SESSION_MEMORY},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"allow-keys", required_argument, NULL, OPT_ALLOW_KEYS},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"peer-key", required_argument, NULL, OPT_PEER_KEY},
     {NULL, 0, NULL, 0},
 };
 
@@ -260,6 +277,18 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 		case OPT_ALLOW_ROOT:
 			cfg->allow_root = 1;
 			break;
+		case OPT_KEY:
+			cfg->key_file = optarg;
+			break;
+		case OPT_ALLOW_KEYS:
+			cfg->allow_keys = optarg;
+			break;
+		case OPT_INSECURE:
+			cfg->insecure = 1;
+			break;
+		case OPT_PEER_KEY:
+			cfg->peer_key = optarg;
+			break;
 		case OPT_CPU_MEMORY:
 			if (parse_size_opt("cpu-memory", optarg, &cfg->cpu_memory) != 0)
 				return 2;
@@ -296,6 +325,29 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 	return 0;
 }
 
+/* tcp:// is open to anyone who can reach the port: keys, or a stated
+ * --insecure. */
+static int check_keys(const struct vcudad_config *cfg)
+{
+	int tcp = 0;
+
+	for (int i = 0; i < cfg->nlisten; i++)
+		tcp |= strncmp(cfg->listen[i], "tcp://", 6) == 0;
+	if (!cfg->key_file != !cfg->allow_keys) {
+		fprintf(stderr, "vcudad: --key and --allow-keys go together: the server's key, and "
+				"the guests' it accepts\n");
+		return 2;
+	}
+	if (tcp && !cfg->key_file && !cfg->insecure) {
+		fprintf(stderr,
+			"vcudad: listening on tcp:// needs keys: give --key (the server's) and\n"
+			"--allow-keys (the guests'), made with vcuda-keygen; or --insecure to let\n"
+			"anyone who can reach the port run code on this host's GPU.\n");
+		return 2;
+	}
+	return 0;
+}
+
 static int check_config(const struct vcudad_config *cfg)
 {
 	if (cfg->worker)
@@ -313,6 +365,8 @@ static int check_config(const struct vcudad_config *cfg)
 			return 2;
 		}
 	}
+	if (check_keys(cfg) != 0)
+		return 2;
 	if (geteuid() == 0 && !cfg->allow_root) {
 		fprintf(stderr,
 			"vcudad: refusing to run as root: a guest's kernels and the files it\n"

@@ -32,10 +32,14 @@ struct vcudad_config {
 	long socket_gid;	 /* their group, or -1 */
 	uint64_t cpu_memory;	 /* the CPU device's memory, all guests together; 0: default */
 	uint64_t session_memory; /* each guest's CPU device; 0: VCUDA_CPU_MEMORY or all */
+	const char *key_file;	 /* the server's CURVE key file (tcp://) */
+	const char *allow_keys;	 /* the guests' public keys: a file or a directory */
+	int insecure;		 /* tcp:// without keys, as asked */
 	/* Worker role (started by the listener, never by hand). */
 	int worker;
 	const char *bind_url;
 	const char *peer;
+	const char *peer_key; /* tcp://: the one guest key the worker accepts (Z85) */
 	long parent;
 };
 

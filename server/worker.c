@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
+#include <zmq.h>
 
+#include "curve.h"
 #include "error.h"
 #include "log.h"
 #include "session.h"
@@ -278,8 +280,41 @@ static int worker_report(const char *endpoint, const uint8_t *token)
 	return 0; /* fd 3 stays open until the guest attaches */
 }
 
+/* The one key the worker's tcp:// socket lets in: its guest's, as the
+ * listener checked it (ZAP, on a thread of its own). */
+static uint8_t worker_peer_key[32];
+
+static int worker_allow(void *arg, const uint8_t key[32], const char *address)
+{
+	if (memcmp(key, worker_peer_key, 32) == 0)
+		return 1;
+	VWARN(server, "refused a connection to worker %d from %s: not its guest's key",
+	      (int)getpid(), address);
+	return 0;
+}
+
+static int worker_keys(const struct vcudad_config *cfg, struct vcuda_curve *keys)
+{
+	char why[512] = "cannot check its guest's key";
+
+	if (!cfg->peer_key)
+		return 0;
+	if (!cfg->key_file || strlen(cfg->peer_key) != 40 ||
+	    !zmq_z85_decode(worker_peer_key, cfg->peer_key)) {
+		VERR(server, "worker for %s: --peer-key needs --key and a Z85 key", cfg->peer);
+		return 1;
+	}
+	if (vcuda_curve_read_keyfile(cfg->key_file, keys, why, sizeof(why)) != 0 ||
+	    vcuda_zap_start(worker_allow, NULL) != 0) {
+		VERR(server, "worker for %s: %s", cfg->peer, why);
+		return 1;
+	}
+	return 0;
+}
+
 int vcudad_worker(const struct vcudad_config *cfg)
 {
+	struct vcuda_curve keys;
 	static struct vcuda_backend be;
 	static struct session s;
 	char why[512];
@@ -316,7 +351,10 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		s.ndevices = 0;
 	if (s.ndevices > SESSION_MAX_DEVICES)
 		s.ndevices = SESSION_MAX_DEVICES;
-	if ((rc = vcuda_chan_bind(cfg->bind_url, &s.chan)) != 0) {
+	if (worker_keys(cfg, &keys) != 0)
+		return 1;
+	if ((rc = vcuda_chan_bind_keys(cfg->bind_url, cfg->peer_key ? &keys : NULL, &s.chan)) !=
+	    0) {
 		VERR(server, "worker for %s: cannot listen at %s: %s", cfg->peer, cfg->bind_url,
 		     vcuda_strerror(rc));
 		return 1;

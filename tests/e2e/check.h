@@ -9,24 +9,22 @@
 
 static int check_failures;
 
-#define EXPECT(cond)                                                           \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: expected %s\n", __FILE__,      \
-				__LINE__, #cond);                              \
-			check_failures++;                                      \
-		}                                                              \
+#define EXPECT(cond)                                                                               \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);        \
+			check_failures++;                                                          \
+		}                                                                                  \
 	} while (0)
 
-#define EXPECT_ERR(call, want)                                                 \
-	do {                                                                   \
-		cudaError_t got_ = (call);                                     \
-		if (got_ != (want)) {                                          \
-			fprintf(stderr, "%s:%d: %s returned %s, expected %s\n", \
-				__FILE__, __LINE__, #call,                     \
-				cudaGetErrorName(got_), cudaGetErrorName(want)); \
-			check_failures++;                                      \
-		}                                                              \
+#define EXPECT_ERR(call, want)                                                                     \
+	do {                                                                                       \
+		cudaError_t got_ = (call);                                                         \
+		if (got_ != (want)) {                                                              \
+			fprintf(stderr, "%s:%d: %s returned %s, expected %s\n", __FILE__,          \
+				__LINE__, #call, cudaGetErrorName(got_), cudaGetErrorName(want));  \
+			check_failures++;                                                          \
+		}                                                                                  \
 	} while (0)
 
 #define OK(call) EXPECT_ERR(call, cudaSuccess)

@@ -16,6 +16,7 @@
 
 #include "calls.h"
 #include "client.h"
+#include "curve.h"
 #include "error.h"
 #include "hostile.h"
 #include "transport.h"
@@ -23,6 +24,15 @@
 #include "wire.h"
 
 int failures;
+
+void hostile_keys(void *sock, const char *url)
+{
+	struct vcuda_curve k;
+	char why[256];
+
+	if (strncmp(url, "tcp://", 6) == 0 && vcuda_curve_from_env(&k, why, sizeof(why)) == 1)
+		vcuda_curve_apply(sock, &k, 0);
+}
 
 /* One raw message to the listener; returns the reply's status, or 1 if none came. */
 static int raw_hello(const char *url, const void *buf, size_t len, char *msg, size_t msg_len)
@@ -34,6 +44,7 @@ static int raw_hello(const char *url, const void *buf, size_t len, char *msg, si
 	Vcuda__HelloReply *hr;
 
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	hostile_keys(s, url);
 	zmq_connect(s, url);
 	zmq_send(s, buf, len, 0);
 	if (zmq_poll(&item, 1, 5000) == 1 && (n = zmq_recv(s, reply, sizeof(reply), 0)) > 0 &&
@@ -272,6 +283,8 @@ static void oversized_header(const char *url)
 	h.protocol_version = VCUDA_PROTOCOL_VERSION;
 	h.hostname = "hostile";
 	h.program = "hostile";
+	hostile_keys(hs, url);
+	hostile_keys(s, url);
 	zmq_connect(hs, url);
 	zmq_send(hs, buf, vcuda__hello__pack(&h, buf), 0);
 	if (zmq_poll(&item, 1, 5000) == 1 && (n = zmq_recv(hs, buf, sizeof(buf), 0)) > 0)

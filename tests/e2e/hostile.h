@@ -33,6 +33,10 @@ struct vcuda_client *session(const char *url);
 /* Sends rq on c's channel and returns the reply's CUresult (status in
  * *status), or -1 with the transport's status. */
 int call(struct vcuda_client *c, Vcuda__Request *rq, const void *payload, size_t len, int *status);
+/* A raw socket speaks to a tcp:// server with the guest's keys
+ * (VCUDA_KEY, VCUDA_SERVER_KEY), as a guest with a listed key that turned
+ * hostile would: the attacks must reach the protocol, past the keys. */
+void hostile_keys(void *sock, const char *url);
 /* The load: returns the number of failures it saw. fatbin may be NULL. */
 int hostile_load(const char *url, const char *fatbin, int max_modules);
 

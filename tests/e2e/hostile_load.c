@@ -45,6 +45,7 @@ static int flood(const char *url, int n, size_t (*make)(int i, uint8_t *buf), in
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	hostile_keys(s, url);
 	zmq_connect(s, url);
 	/* In batches: a ROUTER drops what it cannot queue for a peer that
 	 * does not read, which is right for a flood but not what is measured. */

@@ -2,6 +2,7 @@
 # through the shim, stop it. Paths come from the Makefile's test environment.
 set -u
 : "${VCUDAD:?} ${VCUDA_RUN:?} ${VCUDA_SHIM_DIR:?} ${VCUDA_CPU_DEVICE:?} ${E2E_BIN:?}"
+: "${VCUDA_KEYGEN:=$(dirname "$VCUDA_RUN")/vcuda-keygen}"
 BACKEND=${VCUDA_TEST_BACKEND:-cpu}
 export VCUDA_SHIM_DIR VCUDA_CPU_DEVICE
 # The CPU device's memory: enough for the biggest test, small enough for CI.
@@ -35,11 +36,30 @@ fail() {
 	exit 1
 }
 
+# Keys for tcp:// servers: the server's, and a guest's it accepts; guests
+# (run, and the hostile client) use them through the environment.
+make_keys() {
+	[ -f "$WORK/keys/guest.key" ] && return 0
+	mkdir -p "$WORK/keys/allowed"
+	"$VCUDA_KEYGEN" -d "$WORK/keys" server guest >/dev/null || fail "vcuda-keygen failed"
+	cp "$WORK/keys/guest.pub" "$WORK/keys/allowed/"
+	VCUDA_KEY=$WORK/keys/guest.key
+	VCUDA_SERVER_KEY=$WORK/keys/server.pub
+	export VCUDA_KEY VCUDA_SERVER_KEY
+}
+
 # start_server ipc|tcp: a vcudad on a private endpoint; sets SERVER_URL.
+# tcp:// servers take keys (make_keys), unless VCUDAD_KEYS is set to other
+# options (--insecure, or keys of the test's own).
 start_server() {
+	keys=
 	case $1 in
 	ipc) listen="ipc://$WORK/vcudad.sock" ;;
-	tcp) listen="tcp://127.0.0.1:*" ;;
+	tcp)
+		listen="tcp://127.0.0.1:*"
+		make_keys
+		keys=${VCUDAD_KEYS:---key $WORK/keys/server.key --allow-keys $WORK/keys/allowed}
+		;;
 	*) fail "unknown transport $1" ;;
 	esac
 	# The redirection happens in the background child: the last server's
@@ -47,7 +67,7 @@ start_server() {
 	[ -f "$WORK/server.log" ] && cat "$WORK/server.log" >>"$WORK/server.log.old"
 	rm -f "$WORK/server.log"
 	"$VCUDAD" --listen "$listen" --backend "$BACKEND" --cpu-device "$VCUDA_CPU_DEVICE" \
-		$ALLOW_ROOT ${VCUDAD_OPTS:-} >"$WORK/server.log" 2>&1 &
+		$ALLOW_ROOT $keys ${VCUDAD_OPTS:-} >"$WORK/server.log" 2>&1 &
 	SERVER_PID=$!
 	for _ in $(seq 100); do
 		SERVER_URL=$(sed -n 's/.*listening at \([^ ]*\).*/\1/p' "$WORK/server.log" 2>/dev/null |

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "error.h"
 #include "transport.h"
 #include "util.h"
@@ -27,14 +28,19 @@ struct pair {
 
 static char tmpdir[] = "/tmp/vcuda-test-XXXXXX";
 
+/* Keys of the "tcp with keys" run (NULL in the others): the server's, and
+ * a client's that knows the server's public key. */
+static struct vcuda_curve *srv_keys, *cli_keys;
+static struct vcuda_curve srv_key_store, cli_key_store;
+
 static int setup_pair(void **state, const char *url)
 {
 	struct pair *p = calloc(1, sizeof(*p));
 
 	snprintf(p->url, sizeof(p->url), "%s", url);
-	if (vcuda_chan_bind(p->url, &p->server) != 0)
+	if (vcuda_chan_bind_keys(p->url, srv_keys, &p->server) != 0)
 		return -1;
-	if (vcuda_chan_connect(vcuda_chan_endpoint(p->server), &p->client) != 0)
+	if (vcuda_chan_connect_keys(vcuda_chan_endpoint(p->server), cli_keys, &p->client) != 0)
 		return -1;
 	*state = p;
 	return 0;
@@ -75,7 +81,7 @@ static void fresh_server(struct pair *p)
 		snprintf(url, sizeof(url), "%s", p->url);
 	else
 		snprintf(url, sizeof(url), "%s-fresh%d", p->url, n++);
-	assert_int_equal(vcuda_chan_bind(url, &p->server), 0);
+	assert_int_equal(vcuda_chan_bind_keys(url, srv_keys, &p->server), 0);
 }
 
 static void *raw_peer(struct pair *p)
@@ -84,6 +90,8 @@ static void *raw_peer(struct pair *p)
 
 	fresh_server(p);
 	assert_non_null(s);
+	if (cli_keys)
+		assert_int_equal(vcuda_curve_apply(s, cli_keys, 0), 0);
 	assert_int_equal(zmq_connect(s, vcuda_chan_endpoint(p->server)), 0);
 	return s;
 }
@@ -308,18 +316,24 @@ static void test_three_frames(void **state)
 }
 
 /* A payload over VCUDA_MAX_PAYLOAD from a peer that ignores the limit is
- * never delivered: the receiver drops that peer before taking the frame
- * in, and says so. */
+ * never delivered: the receiver refuses it (VCUDA_E_TOOBIG) or, past what
+ * the socket takes in at all, drops that peer. */
 static void test_payload_over_limit(void **state)
 {
 	struct pair *p = *state;
 	void *raw = raw_peer(p);
 	struct vcuda_msg m;
-	size_t big[2] = {4, (size_t)VCUDA_MAX_PAYLOAD + 1};
+	size_t big[2] = {4, (size_t)VCUDA_MAX_PAYLOAD + 1}, huge[2] = {4, 2 * VCUDA_MAX_PAYLOAD};
 	int rc;
 
 	raw_send(raw, 2, big);
 	rc = vcuda_chan_recv(p->server, &m, 5000);
+	if (rc == 0)
+		vcuda_chan_release(p->server, &m);
+	assert_true(rc == VCUDA_E_TOOBIG || rc == VCUDA_E_PEER_LOST);
+	raw_send(raw, 2, huge);
+	while ((rc = vcuda_chan_recv(p->server, &m, 5000)) == VCUDA_E_TOOBIG)
+		;
 	if (rc == 0)
 		vcuda_chan_release(p->server, &m);
 	assert_int_equal(rc, VCUDA_E_PEER_LOST);
@@ -343,7 +357,13 @@ static void test_peer_dies_mid_send(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		execl(self_path, self_path, "--peer", vcuda_chan_endpoint(p->server), (char *)NULL);
+		if (cli_keys)
+			execl(self_path, self_path, "--peer", vcuda_chan_endpoint(p->server),
+			      cli_keys->public_key, cli_keys->secret_key, cli_keys->server_key,
+			      (char *)NULL);
+		else
+			execl(self_path, self_path, "--peer", vcuda_chan_endpoint(p->server),
+			      (char *)NULL);
 		_exit(127);
 	}
 	while ((rc = vcuda_chan_recv(p->server, &m, 10000)) == 0) {
@@ -362,13 +382,20 @@ static void test_peer_dies_mid_send(void **state)
 	assert_true(WIFSIGNALED(status));
 }
 
-/* --peer URL: sends 4 MiB messages to URL until killed. */
-static int peer_main(const char *url)
+/* --peer URL [PUBLIC SECRET SERVER]: sends 4 MiB messages to URL until
+ * killed, with those keys if given. */
+static int peer_main(const char *url, char **keys)
 {
 	struct vcuda_chan *c;
+	struct vcuda_curve k;
 	uint8_t *buf = malloc(VCUDA_MAX_PAYLOAD);
 
-	if (!buf || vcuda_chan_connect(url, &c) != 0)
+	if (keys) {
+		snprintf(k.public_key, sizeof(k.public_key), "%s", keys[0]);
+		snprintf(k.secret_key, sizeof(k.secret_key), "%s", keys[1]);
+		snprintf(k.server_key, sizeof(k.server_key), "%s", keys[2]);
+	}
+	if (!buf || vcuda_chan_connect_keys(url, keys ? &k : NULL, &c) != 0)
 		return 1;
 	memset(buf, 0xa5, VCUDA_MAX_PAYLOAD);
 	for (;;)
@@ -420,6 +447,11 @@ static void test_url_derivation(void **state)
 	    cmocka_unit_test_setup_teardown(test_recv_timeout, setup, teardown_pair),              \
 	    cmocka_unit_test_setup_teardown(test_peer_lost, setup, teardown_pair)
 
+static int allow_any(void *arg, const uint8_t key[32], const char *address)
+{
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest conformance[] = {CONFORMANCE(setup)};
@@ -431,8 +463,8 @@ int main(int argc, char **argv)
 	};
 	int failed = 0;
 
-	if (argc == 3 && strcmp(argv[1], "--peer") == 0)
-		return peer_main(argv[2]);
+	if ((argc == 3 || argc == 6) && strcmp(argv[1], "--peer") == 0)
+		return peer_main(argv[2], argc == 6 ? argv + 3 : NULL);
 	self_path = argv[0];
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
@@ -445,6 +477,22 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "transport %s", current->scheme);
 		failed += _cmocka_run_group_tests(
 		    name, conformance, sizeof(conformance) / sizeof(*conformance), NULL, NULL);
+	}
+	/* tcp:// again with keys, as vcudad runs it: every case through CURVE,
+	 * with a ZAP handler that lets in any key. */
+	if (zmq_curve_keypair(srv_key_store.public_key, srv_key_store.secret_key) == 0 &&
+	    zmq_curve_keypair(cli_key_store.public_key, cli_key_store.secret_key) == 0 &&
+	    vcuda_zap_start(allow_any, NULL) == 0) {
+		memcpy(cli_key_store.server_key, srv_key_store.public_key, VCUDA_KEY_Z85);
+		srv_keys = &srv_key_store;
+		cli_keys = &cli_key_store;
+		current = vcuda_transport_find("tcp://x");
+		failed +=
+		    _cmocka_run_group_tests("transport tcp with keys", conformance,
+					    sizeof(conformance) / sizeof(*conformance), NULL, NULL);
+	} else {
+		fprintf(stderr, "no CURVE in this libzmq\n");
+		failed++;
 	}
 	failed += cmocka_run_group_tests_name("urls", urls, NULL, NULL);
 	{
