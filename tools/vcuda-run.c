@@ -34,6 +34,9 @@ static void usage(FILE *f)
 	      "puts the shim first on the library path and preloads it; the program's own\n"
 	      "environment is otherwise unchanged.\n"
 	      "\n"
+	      "tcp:// servers want keys: VCUDA_KEY (this guest's key file, from\n"
+	      "vcuda-keygen) and VCUDA_SERVER_KEY (the server's public key or .pub file).\n"
+	      "\n"
 	      "Environment: VCUDA_SERVER, VCUDA_LOG, VCUDA_CONNECT_TIMEOUT (ms, default\n"
 	      "10000), VCUDA_CHUNK_SIZE (bytes per copy message, default 4M),\n"
 	      "VCUDA_SHIM_DIR (where the shim is, default " VCUDA_SHIM_DIR ").\n",
