@@ -58,7 +58,8 @@ int vcuda_budget_charge(struct vcuda_budget *b, uint32_t slot, uint64_t bytes)
 	uint64_t used = __atomic_load_n(&b->used, __ATOMIC_RELAXED);
 
 	do {
-		if (bytes > b->limit || used > b->limit - bytes)
+		if (bytes > __atomic_load_n(&b->limit, __ATOMIC_RELAXED) ||
+		    used > __atomic_load_n(&b->limit, __ATOMIC_RELAXED) - bytes)
 			return -1;
 	} while (!__atomic_compare_exchange_n(&b->used, &used, used + bytes, 1, __ATOMIC_ACQ_REL,
 					      __ATOMIC_RELAXED));
@@ -78,4 +79,12 @@ uint64_t vcuda_budget_reclaim(struct vcuda_budget *b, uint32_t slot)
 
 	__atomic_sub_fetch(&b->used, held, __ATOMIC_ACQ_REL);
 	return held;
+}
+
+void vcuda_budget_destroy(struct vcuda_budget *b, int fd)
+{
+	if (b)
+		munmap(b, budget_size(b->nslots));
+	if (fd >= 0)
+		close(fd);
 }

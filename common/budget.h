@@ -33,5 +33,7 @@ int vcuda_budget_charge(struct vcuda_budget *b, uint32_t slot, uint64_t bytes);
 void vcuda_budget_credit(struct vcuda_budget *b, uint32_t slot, uint64_t bytes);
 /* Takes back everything slot still holds (its worker has ended); returns it. */
 uint64_t vcuda_budget_reclaim(struct vcuda_budget *b, uint32_t slot);
+/* Unmaps a budget this process created and closes its file. */
+void vcuda_budget_destroy(struct vcuda_budget *b, int fd);
 
 #endif

@@ -110,6 +110,18 @@ CUresult srv_mem_get_info(struct session *s, const Vcuda__Request *rq, const str
 	size_t free_bytes = 0, total = 0;
 	CUresult r = s->be->cuMemGetInfo(&free_bytes, &total);
 
+	/* A client with a quota sees the quota as its device's memory, so
+	 * that programs that size their work from it fit themselves to it. */
+	if (r == CUDA_SUCCESS && s->quota) {
+		uint64_t limit = __atomic_load_n(&s->quota->limit, __ATOMIC_RELAXED);
+		uint64_t used = __atomic_load_n(&s->quota->used, __ATOMIC_RELAXED);
+		uint64_t left = used < limit ? limit - used : 0;
+		if (limit < total)
+			total = (size_t)limit;
+		if (left < free_bytes)
+			free_bytes = (size_t)left;
+	}
+
 	vcuda__mem_get_info_reply__init(&out->u.mem_get_info);
 	out->u.mem_get_info.free = free_bytes;
 	out->u.mem_get_info.total = total;
@@ -140,6 +152,7 @@ void session_release(struct session *s, int dev)
 		if (s->current != (int)r.tag && s->primary[r.tag])
 			s->be->cuCtxSetCurrent(s->primary[r.tag]), s->current = (int)r.tag;
 		s->be->cuMemFree(r.base);
+		session_quota_credit(s, r.size);
 		vcuda_rangemap_remove(&s->mem, r.base, NULL);
 	}
 	while ((obj = vcuda_handle_next(&s->handles, 0, &cursor, &id)) != NULL) {

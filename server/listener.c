@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <dirent.h>
@@ -26,6 +27,7 @@
 #include <zmq.h>
 
 #include "budget.h"
+#include "clients.h"
 #include "curve.h"
 #include "error.h"
 #include "log.h"
@@ -52,9 +54,10 @@ struct worker {
 	uint64_t started_ns;
 	char bind_url[512];
 	char peer[256];
-	char addr[64]; /* the peer's address ("" for a local socket) */
-	char key[41];  /* tcp:// with keys: the guest's public key (Z85), else "" */
-	int slot;      /* its slot in the CPU device's memory budget */
+	char addr[64];		    /* the peer's address ("" for a local socket) */
+	char key[41];		    /* tcp:// with keys: the guest's public key (Z85), else "" */
+	struct vcudad_ident *ident; /* its client */
+	int slot;		    /* its slot in the CPU device's memory budget */
 	char buf[600];
 	size_t buf_len;
 };
@@ -76,14 +79,19 @@ struct listener {
 	void *mons[VCUDAD_MAX_LISTEN]; /* tcp:// with keys: failed handshakes */
 	struct vcuda_curve keys;       /* the server's */
 	struct vcuda_keyset allowed;
+	struct vcudad_idents idents; /* clients with live sessions */
+	pthread_mutex_t conf_lock;   /* idents.conf: the ZAP thread reads its keys */
+	char hello_peer[64];	     /* the raw peer address of the hello being answered */
 };
 
-static volatile sig_atomic_t listener_stop, listener_child;
+static volatile sig_atomic_t listener_stop, listener_child, listener_reload;
 
 static void listener_on_signal(int sig)
 {
 	if (sig == SIGCHLD)
 		listener_child = 1;
+	else if (sig == SIGHUP)
+		listener_reload = 1;
 	else
 		listener_stop = sig;
 }
@@ -96,6 +104,7 @@ static void listener_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -147,6 +156,10 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 			dup2(l->budget_fd, 4);
 			setenv("VCUDA_CPU_BUDGET", spec, 1);
 		}
+		/* fd 5: the client's memory quota, shared by its workers */
+		snprintf(spec, sizeof(spec), "5:%d", w->slot);
+		dup2(w->ident->budget_fd, 5);
+		setenv("VCUDA_CLIENT_BUDGET", spec, 1);
 		char *argv[] = {"vcudad",
 				"--worker",
 				"--bind",
@@ -176,6 +189,8 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 				"--socket-gid",
 				group,
 				"--allow-root",
+				"--client",
+				w->ident->id,
 				NULL,
 				NULL,
 				NULL,
@@ -189,7 +204,7 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 			argv[n + 3] = w->key;
 		}
 		dup2(fds[1], 3);
-		for (int fd = l->budget ? 5 : 4; fd < 1024; fd++)
+		for (int fd = 6; fd < 1024; fd++)
 			close(fd);
 		execv("/proc/self/exe", argv);
 		_exit(127);
@@ -258,10 +273,47 @@ static int listener_admit(struct listener *l, const char *addr, char *why, size_
 	return 0;
 }
 
+/* The client the hello comes from, with a session counted for it; refused
+ * (E_BUSY) when it holds its max-sessions already. */
+static int listener_client(struct listener *l, int sock, struct vcudad_ident **out, char *why,
+			   size_t why_len)
+{
+	struct vcudad_ident *id =
+	    vcudad_ident_get(&l->idents, l->hello_key[0] ? l->hello_key : NULL, l->hello_peer,
+			     strncmp(l->cfg->listen[sock], "ipc://", 6) == 0);
+
+	if (!id) {
+		snprintf(why, why_len, "out of memory");
+		return VCUDA_E_NOMEM;
+	}
+	id->sessions++;
+	*out = id;
+	/* Busy, not full: guests retry within their connect timeout, and a
+	 * session that is ending frees its place within milliseconds. */
+	if (id->conf->max_sessions && (uint32_t)id->sessions > id->conf->max_sessions) {
+		snprintf(why, why_len, "client %s holds its %u sessions (max-sessions)", id->id,
+			 id->conf->max_sessions);
+		return VCUDA_E_BUSY;
+	}
+	return 0;
+}
+
+/* Undoes listener_client for a session that did not start. */
+static void listener_client_drop(struct listener *l, struct vcudad_ident *id)
+{
+	if (id->sessions > 1) {
+		id->sessions--;
+		return;
+	}
+	/* Its only session: no slot of its budget was used. */
+	vcudad_ident_put(&l->idents, id, 0);
+}
+
 static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const uint8_t *data,
 			   size_t len, const char *addr)
 {
 	Vcuda__Hello *h = vcuda__hello__unpack(NULL, len, data);
+	struct vcudad_ident *ident = NULL;
 	char why[256], host[64], program[64], name[2 * 16 + 1];
 	uint8_t rnd[16];
 	struct worker *w;
@@ -286,14 +338,18 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 		goto out_free;
 	}
 	if ((rc = listener_admit(l, addr, why, sizeof(why))) != 0 ||
+	    (rc = listener_client(l, sock, &ident, why, sizeof(why))) != 0 ||
 	    (rc = VCUDA_E_NOMEM, !(w = calloc(1, sizeof(*w))))) {
 		listener_refused(l, "pid %u on %s: %s", h->pid,
 				 vcuda_printable(host, sizeof(host), h->hostname),
 				 rc == VCUDA_E_NOMEM ? "out of memory" : why);
 		listener_send_hello_reply(l, sock, route, rc, rc == VCUDA_E_NOMEM ? "" : why, NULL,
 					  NULL, 0);
+		if (ident)
+			listener_client_drop(l, ident);
 		goto out_free;
 	}
+	w->ident = ident;
 	/* What the guest names itself is only for logs, and made printable. */
 	snprintf(w->peer, sizeof(w->peer), "pid %u on %s (%s)", h->pid,
 		 vcuda_printable(host, sizeof(host), h->hostname),
@@ -321,13 +377,13 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 		listener_send_hello_reply(l, sock, route, VCUDA_E_SYSTEM,
 					  "the server could not start a session", NULL, NULL, 0);
 		l->slot_used[w->slot] = 0;
+		vcudad_ident_put(&l->idents, ident, (uint32_t)w->slot);
 		zmq_msg_close(&w->route);
 		free(w);
 		goto out_free;
 	}
-	VINFO(server, "client %s connected via %s (CUDA %u)%s%.8s%s; worker pid %d", w->peer,
-	      l->cfg->listen[sock], h->cuda_version, w->key[0] ? " with key " : "", w->key,
-	      w->key[0] ? "..." : "", (int)w->pid);
+	VINFO(server, "client %s connected via %s (CUDA %u) as client '%s'; worker pid %d", w->peer,
+	      l->cfg->listen[sock], h->cuda_version, ident->id, (int)w->pid);
 	l->workers[l->nworkers++] = w;
 out_free:
 	vcuda__hello__free_unpacked(h, NULL);
@@ -345,6 +401,7 @@ static void listener_recv(struct listener *l, int sock)
 		const char *key = l->curve ? zmq_msg_gets(&body, "User-Id") : NULL;
 		char addr[64];
 		vcuda_printable(addr, sizeof(addr), a ? a : "");
+		snprintf(l->hello_peer, sizeof(l->hello_peer), "%s", a ? a : "");
 		snprintf(l->hello_key, sizeof(l->hello_key), "%s",
 			 key && strlen(key) == 40 ? key : "");
 		if (zmq_msg_more(&body) || zmq_msg_size(&body) > LISTENER_MAX_HELLO)
@@ -443,6 +500,7 @@ static void listener_reap(struct listener *l)
 					       (unsigned long long)held, (int)pid);
 			}
 			l->slot_used[w->slot] = 0;
+			vcudad_ident_put(&l->idents, w->ident, (uint32_t)w->slot);
 			free(w);
 			l->workers[i] = l->workers[--l->nworkers];
 			break;
@@ -696,7 +754,12 @@ static int listener_allow(void *arg, const uint8_t key[32], const char *address)
 	char z85[41];
 	uint64_t now = vcuda_now_ns();
 
-	if (vcuda_keyset_has(&l->allowed, key))
+	int known;
+
+	pthread_mutex_lock(&l->conf_lock);
+	known = vcuda_keyset_has(&l->allowed, key) || vcudad_client_by_key(&l->idents.conf, key);
+	pthread_mutex_unlock(&l->conf_lock);
+	if (known)
 		return 1;
 	if (now - __atomic_load_n(&last_ns, __ATOMIC_RELAXED) > 1000000000ull) {
 		__atomic_store_n(&last_ns, now, __ATOMIC_RELAXED);
@@ -721,7 +784,8 @@ static int listener_keys(struct listener *l)
 		return 0;
 	}
 	if (vcuda_curve_read_keyfile(cfg->key_file, &l->keys, why, sizeof(why)) != 0 ||
-	    vcuda_keyset_load(cfg->allow_keys, &l->allowed, why, sizeof(why)) != 0) {
+	    (cfg->allow_keys &&
+	     vcuda_keyset_load(cfg->allow_keys, &l->allowed, why, sizeof(why)) != 0)) {
 		VERR(server, "%s", why);
 		return 1;
 	}
@@ -730,9 +794,33 @@ static int listener_keys(struct listener *l)
 		return 1;
 	}
 	l->curve = 1;
-	VINFO(server, "tcp:// guests need one of the %zu keys of %s", l->allowed.n,
-	      cfg->allow_keys);
+	VINFO(server, "tcp:// guests need one of the %zu keys of %s or a [client] key of %s",
+	      l->allowed.n, cfg->allow_keys ? cfg->allow_keys : "(no --allow-keys)",
+	      cfg->config_file ? cfg->config_file : "(no --config)");
 	return 0;
+}
+
+/* SIGHUP: the configuration file again. A bad file changes nothing. */
+static void listener_reconfigure(struct listener *l)
+{
+	struct vcudad_config scratch = *l->cfg;
+	struct vcudad_clients conf;
+	char why[512];
+
+	listener_reload = 0;
+	if (!l->cfg->config_file) {
+		VWARN(server, "SIGHUP: no --config file to read again");
+		return;
+	}
+	if (vcudad_config_load(l->cfg->config_file, &scratch, 0, &conf, why, sizeof(why)) != 0) {
+		VERR(server, "configuration not reloaded: %s; the old one stays", why);
+		return;
+	}
+	pthread_mutex_lock(&l->conf_lock);
+	vcudad_idents_reconfigure(&l->idents, &conf);
+	pthread_mutex_unlock(&l->conf_lock);
+	VINFO(server, "configuration reloaded from %s: %d client%s", l->cfg->config_file,
+	      l->idents.conf.n, l->idents.conf.n == 1 ? "" : "s");
 }
 
 int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
@@ -742,6 +830,9 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	char why[512];
 
 	l.cfg = cfg;
+	pthread_mutex_init(&l.conf_lock, NULL);
+	l.idents.conf = cfg->clients;
+	l.idents.slots = cfg->limits.sessions;
 	if (!(l.workers = calloc(cfg->limits.sessions, sizeof(*l.workers))) ||
 	    !(l.slot_used = calloc(cfg->limits.sessions, 1))) {
 		VERR(server, "out of memory");
@@ -760,6 +851,8 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	if (listener_keys(&l) != 0 || listener_bind(&l) != 0)
 		return 1;
 	while (!listener_stop) {
+		if (listener_reload)
+			listener_reconfigure(&l);
 		listener_poll(&l);
 		if (listener_child)
 			listener_reap(&l);

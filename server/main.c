@@ -36,6 +36,9 @@ static void usage(FILE *f)
 	      "      --socket-mode MODE   permissions of ipc:// sockets, octal (default\n"
 	      "                           0660: the daemon's user and group may connect)\n"
 	      "      --socket-group GROUP the group of ipc:// sockets (name or number)\n"
+	      "      --config FILE        read settings and clients from FILE (INI; see\n"
+	      "                           docs/operations.md); the other options override\n"
+	      "                           it; SIGHUP reads its clients again\n"
 	      "      --allow-root         run as root (refused otherwise: run vcudad as\n"
 	      "                           a user of its own with access to the GPU)\n"
 	      "\n"
@@ -105,6 +108,8 @@ enum {
 	OPT_ALLOW_KEYS,
 	OPT_INSECURE,
 	OPT_PEER_KEY,
+	OPT_CONFIG,
+	OPT_CLIENT,
 };
 
 static const struct option long_opts[] = {
@@ -136,6 +141,8 @@ static const struct option long_opts[] = {
     {"allow-keys", required_argument, NULL, OPT_ALLOW_KEYS},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"peer-key", required_argument, NULL, OPT_PEER_KEY},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"client", required_argument, NULL, OPT_CLIENT},
     {NULL, 0, NULL, 0},
 };
 
@@ -289,6 +296,11 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 		case OPT_PEER_KEY:
 			cfg->peer_key = optarg;
 			break;
+		case OPT_CONFIG: /* read before the other options (main) */
+			break;
+		case OPT_CLIENT:
+			cfg->client = optarg;
+			break;
 		case OPT_CPU_MEMORY:
 			if (parse_size_opt("cpu-memory", optarg, &cfg->cpu_memory) != 0)
 				return 2;
@@ -333,9 +345,18 @@ static int check_keys(const struct vcudad_config *cfg)
 
 	for (int i = 0; i < cfg->nlisten; i++)
 		tcp |= strncmp(cfg->listen[i], "tcp://", 6) == 0;
-	if (!cfg->key_file != !cfg->allow_keys) {
-		fprintf(stderr, "vcudad: --key and --allow-keys go together: the server's key, and "
-				"the guests' it accepts\n");
+	int client_keys = 0;
+
+	for (int i = 0; i < cfg->clients.n; i++)
+		client_keys |= cfg->clients.c[i].nkeys > 0;
+	if (cfg->key_file && !cfg->allow_keys && !client_keys) {
+		fprintf(stderr,
+			"vcudad: --key needs the guests' keys it accepts: --allow-keys, or\n"
+			"key = lines in the [client] sections of --config\n");
+		return 2;
+	}
+	if (cfg->allow_keys && !cfg->key_file) {
+		fprintf(stderr, "vcudad: --allow-keys needs the server's own key: --key\n");
 		return 2;
 	}
 	if (tcp && !cfg->key_file && !cfg->insecure) {
@@ -344,6 +365,29 @@ static int check_keys(const struct vcudad_config *cfg)
 			"--allow-keys (the guests'), made with vcuda-keygen; or --insecure to let\n"
 			"anyone who can reach the port run code on this host's GPU.\n");
 		return 2;
+	}
+	return 0;
+}
+
+/* --config FILE is read first, so that the other options override it. */
+static int read_config(int argc, char **argv, struct vcudad_config *cfg)
+{
+	char why[512];
+
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		if (!path)
+			continue;
+		if (vcudad_config_load(path, cfg, 1, &cfg->clients, why, sizeof(why)) != 0) {
+			fprintf(stderr, "vcudad: %s\n", why);
+			return 2;
+		}
+		cfg->config_file = path;
+		return 0;
 	}
 	return 0;
 }
@@ -392,6 +436,7 @@ int main(int argc, char **argv)
 	    .attach_timeout_ms = 10000,
 	    .socket_mode = 0660,
 	    .socket_gid = -1,
+	    .clients = {.defaults = {.name = "default", .share = 1}},
 	    .limits = {.module_bytes = 256u << 20,
 		       .session_module_bytes = 1u << 30,
 		       .modules = 1024,
@@ -400,8 +445,11 @@ int main(int argc, char **argv)
 		       .pending_per_peer = 8},
 	};
 	const char *log_spec = NULL;
-	char why[256];
-	int rc = parse_args(argc, argv, &cfg, &log_spec);
+	char why[512];
+	int rc = read_config(argc, argv, &cfg);
+
+	if (rc == 0)
+		rc = parse_args(argc, argv, &cfg, &log_spec);
 
 	if (rc == 0)
 		rc = check_config(&cfg);

@@ -19,6 +19,12 @@ static int memory_owned(const struct session *s, uint64_t p, uint64_t n, int dev
 	return r && (int)r->tag == dev;
 }
 
+void session_quota_credit(struct session *s, uint64_t bytes)
+{
+	if (s->quota)
+		vcuda_budget_credit(s->quota, s->quota_slot, bytes);
+}
+
 CUresult srv_mem_alloc(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 		       struct session_reply *out)
 {
@@ -29,11 +35,23 @@ CUresult srv_mem_alloc(struct session *s, const Vcuda__Request *rq, const struct
 
 	if (size == 0)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "zero-byte allocation");
-	if ((rc = s->be->cuMemAlloc(&p, (size_t)size)) != CUDA_SUCCESS)
+	if (s->quota && vcuda_budget_charge(s->quota, s->quota_slot, size) != 0) {
+		VWARN(server,
+		      "refused mem_alloc from %s: %llu bytes over client %s's quota of %llu "
+		      "(%llu in use by its sessions)",
+		      s->peer, (unsigned long long)size, s->client ? s->client : "?",
+		      (unsigned long long)__atomic_load_n(&s->quota->limit, __ATOMIC_RELAXED),
+		      (unsigned long long)__atomic_load_n(&s->quota->used, __ATOMIC_RELAXED));
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	if ((rc = s->be->cuMemAlloc(&p, (size_t)size)) != CUDA_SUCCESS) {
+		session_quota_credit(s, size);
 		return rc;
+	}
 	r = (struct vcuda_range){.base = p, .size = size, .tag = (uint64_t)rq->device};
 	if (vcuda_rangemap_insert(&s->mem, &r) != 0) {
 		s->be->cuMemFree(p);
+		session_quota_credit(s, size);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	vcuda__mem_alloc_reply__init(&out->u.mem_alloc);
@@ -53,8 +71,10 @@ CUresult srv_mem_free(struct session *s, const Vcuda__Request *rq, const struct 
 	if (!r || r->base != p || (int)r->tag != rq->device || r->data)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
 				      "not the start of an allocation of this session");
-	if ((rc = s->be->cuMemFree(p)) == CUDA_SUCCESS)
+	if ((rc = s->be->cuMemFree(p)) == CUDA_SUCCESS) {
+		session_quota_credit(s, r->size);
 		vcuda_rangemap_remove(&s->mem, p, NULL);
+	}
 	return rc;
 }
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "budget.h"
 #include "calls.h"
 #include "handle.h"
 #include "rangemap.h"
@@ -74,6 +75,11 @@ struct session {
 	 * limits->module_bytes, counted in module_bytes while it arrives. */
 	uint8_t *staging;
 	uint64_t staging_len, staging_total;
+	/* The client's device memory quota, shared with its other sessions
+	 * (the listener's budget for it; NULL: none). */
+	struct vcuda_budget *quota;
+	uint32_t quota_slot;
+	const char *client; /* for logs */
 };
 
 /* What a handler fills in besides the result: the reply, and storage for
@@ -165,6 +171,8 @@ struct session_function *session_function(struct session *s, const Vcuda__Reques
 CUresult session_event(struct session *s, const Vcuda__Request *rq, uint64_t id, CUevent *out);
 /* Resolves a guest stream id (0, 1, 2 or a handle) for rq->device. */
 CUresult session_stream(struct session *s, const Vcuda__Request *rq, uint64_t id, CUstream *out);
+/* Gives back bytes of the client's quota (an allocation freed). */
+void session_quota_credit(struct session *s, uint64_t bytes);
 /* Forgets a fat binary that was arriving in parts. */
 void session_staging_drop(struct session *s);
 /* Frees everything the session holds on device dev (-1: every device). */

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "conf.h"
 
 #define VCUDAD_MAX_LISTEN 8
 
@@ -32,9 +33,12 @@ struct vcudad_config {
 	long socket_gid;	 /* their group, or -1 */
 	uint64_t cpu_memory;	 /* the CPU device's memory, all guests together; 0: default */
 	uint64_t session_memory; /* each guest's CPU device; 0: VCUDA_CPU_MEMORY or all */
-	const char *key_file;	 /* the server's CURVE key file (tcp://) */
-	const char *allow_keys;	 /* the guests' public keys: a file or a directory */
-	int insecure;		 /* tcp:// without keys, as asked */
+	const char *config_file; /* --config: clients, their quotas (conf.h) */
+	struct vcudad_clients clients; /* from it; empty without one */
+	const char *client;	       /* worker: its guest's client identity, for logs */
+	const char *key_file;	       /* the server's CURVE key file (tcp://) */
+	const char *allow_keys;	       /* the guests' public keys: a file or a directory */
+	int insecure;		       /* tcp:// without keys, as asked */
 	/* Worker role (started by the listener, never by hand). */
 	int worker;
 	const char *bind_url;

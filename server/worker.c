@@ -342,6 +342,8 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		      cfg->peer);
 	s.be = &be;
 	s.peer = cfg->peer;
+	s.client = cfg->client;
+	s.quota = vcuda_budget_attach(getenv("VCUDA_CLIENT_BUDGET"), &s.quota_slot);
 	s.limits = &cfg->limits;
 	s.report_fd = 3;
 	s.current = -1;
