@@ -94,6 +94,18 @@ static int config_client_value(struct config_state *st, const char *name, const 
 	return 1;
 }
 
+/* The [server] strings the configuration keeps for the process's life
+ * (listen URLs, paths): held here, where they stay reachable. */
+static char *config_strings[64];
+
+static char *config_keep(const char *value)
+{
+	for (size_t i = 0; i < sizeof(config_strings) / sizeof(*config_strings); i++)
+		if (!config_strings[i])
+			return config_strings[i] = strdup(value);
+	return NULL;
+}
+
 static int config_server_value(struct config_state *st, const char *name, const char *value)
 {
 	struct vcudad_config *cfg = st->cfg;
@@ -102,8 +114,8 @@ static int config_server_value(struct config_state *st, const char *name, const 
 
 	if (!st->server)
 		return 1; /* a reload: the caller compares what needs a restart */
-	if (!(v = strdup(value)))
-		return config_fail(st, "out of memory%s%s", "", "");
+	if (!(v = config_keep(value)))
+		return config_fail(st, "out of memory, or too many settings%s%s", "", "");
 	if (strcmp(name, "listen") == 0) {
 		if (cfg->nlisten == VCUDAD_MAX_LISTEN)
 			return config_fail(st, "at most 8 listen URLs%s%s", "", "");
