@@ -53,6 +53,14 @@ int vcuda_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+uint64_t vcuda_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t vcuda_now_ns(void)
 {
 	struct timespec ts;

@@ -10,6 +10,8 @@
 int vcuda_parse_size(const char *s, uint64_t *out);
 /* Monotonic clock in nanoseconds. */
 uint64_t vcuda_now_ns(void);
+/* CLOCK_REALTIME in nanoseconds: a date, for reports. */
+uint64_t vcuda_realtime_ns(void);
 /* Fills buf with len random bytes from the kernel; 0 or VCUDA_E_SYSTEM. */
 int vcuda_random(void *buf, size_t len);
 /* Hex of len bytes into out (2 * len + 1 bytes). */

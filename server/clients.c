@@ -9,6 +9,7 @@
 
 #include "clients.h"
 #include "log.h"
+#include "util.h"
 
 static const struct vcudad_client_conf *ident_conf(const struct vcudad_idents *t,
 						   const struct vcudad_ident *id)
@@ -88,6 +89,13 @@ struct vcudad_ident *vcudad_ident_get(struct vcudad_idents *t, const char *key_z
 	t->v = v;
 	*id = probe;
 	ident_name(id);
+	id->since_ns = vcuda_realtime_ns();
+	/* A free scheduler slot exists: clients <= sessions <= slots. */
+	for (id->sched_client = 0;
+	     id->sched_client < t->slots && vcuda_sched_client(t->sched, id->sched_client)->share;
+	     id->sched_client++)
+		;
+	vcuda_sched_set_client(t->sched, id->sched_client, id->conf->share ? id->conf->share : 1);
 	if (!(id->budget = vcuda_budget_create(ident_limit(id->conf), t->slots, &id->budget_fd))) {
 		free(id);
 		return NULL;
@@ -108,6 +116,7 @@ void vcudad_ident_put(struct vcudad_idents *t, struct vcudad_ident *id, uint32_t
 			break;
 		}
 	VDEBUG(server, "client %s: last session ended", id->id);
+	vcuda_sched_set_client(t->sched, id->sched_client, 0);
 	vcuda_budget_destroy(id->budget, id->budget_fd);
 	free(id);
 }
@@ -121,5 +130,7 @@ void vcudad_idents_reconfigure(struct vcudad_idents *t, struct vcudad_clients *c
 		id->conf = ident_conf(t, id);
 		ident_name(id);
 		__atomic_store_n(&id->budget->limit, ident_limit(id->conf), __ATOMIC_RELAXED);
+		vcuda_sched_set_client(t->sched, id->sched_client,
+				       id->conf->share ? id->conf->share : 1);
 	}
 }

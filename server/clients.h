@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "budget.h"
+#include "fairshare.h"
 #include "conf.h"
 
 struct vcudad_ident {
@@ -21,6 +22,8 @@ struct vcudad_ident {
 	uid_t uid;
 	char host[64];
 	int sessions;		     /* live */
+	uint32_t sched_client;	     /* its slot in the device scheduler */
+	uint64_t since_ns;	     /* CLOCK_REALTIME of its first live session */
 	struct vcuda_budget *budget; /* its memory: limit = quota (UINT64_MAX: none) */
 	int budget_fd;
 };
@@ -29,7 +32,9 @@ struct vcudad_idents {
 	struct vcudad_clients conf; /* from --config; empty without one */
 	struct vcudad_ident **v;
 	int n;
-	uint32_t slots; /* the server's --max-sessions: worker slot numbers */
+	uint32_t slots;		   /* the server's --max-sessions: worker slot numbers */
+	struct vcuda_sched *sched; /* device time and counters, all workers */
+	int sched_fd;
 };
 
 /*

@@ -156,10 +156,14 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 			dup2(l->budget_fd, 4);
 			setenv("VCUDA_CPU_BUDGET", spec, 1);
 		}
-		/* fd 5: the client's memory quota, shared by its workers */
+		/* fd 5: the client's memory quota, shared by its workers; fd 6:
+		 * the device scheduler and counters, shared by all */
 		snprintf(spec, sizeof(spec), "5:%d", w->slot);
 		dup2(w->ident->budget_fd, 5);
 		setenv("VCUDA_CLIENT_BUDGET", spec, 1);
+		snprintf(spec, sizeof(spec), "6:%d", w->slot);
+		dup2(l->idents.sched_fd, 6);
+		setenv("VCUDA_SCHED", spec, 1);
 		char *argv[] = {"vcudad",
 				"--worker",
 				"--bind",
@@ -204,7 +208,7 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 			argv[n + 3] = w->key;
 		}
 		dup2(fds[1], 3);
-		for (int fd = 6; fd < 1024; fd++)
+		for (int fd = 7; fd < 1024; fd++)
 			close(fd);
 		execv("/proc/self/exe", argv);
 		_exit(127);
@@ -372,7 +376,9 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 	l->slot_used[w->slot] = 1;
 	vcuda_url_worker(l->cfg->listen[sock], l->dirs[sock], name, w->bind_url,
 			 sizeof(w->bind_url));
+	vcuda_sched_open(l->idents.sched, (uint32_t)w->slot, ident->sched_client);
 	if ((w->pid = listener_spawn(l, w)) < 0) {
+		vcuda_sched_close(l->idents.sched, (uint32_t)w->slot);
 		VERR(server, "cannot start a worker for %s: %s", w->peer, strerror(errno));
 		listener_send_hello_reply(l, sock, route, VCUDA_E_SYSTEM,
 					  "the server could not start a session", NULL, NULL, 0);
@@ -500,6 +506,7 @@ static void listener_reap(struct listener *l)
 					       (unsigned long long)held, (int)pid);
 			}
 			l->slot_used[w->slot] = 0;
+			vcuda_sched_close(l->idents.sched, (uint32_t)w->slot);
 			vcudad_ident_put(&l->idents, w->ident, (uint32_t)w->slot);
 			free(w);
 			l->workers[i] = l->workers[--l->nworkers];
@@ -833,6 +840,11 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	pthread_mutex_init(&l.conf_lock, NULL);
 	l.idents.conf = cfg->clients;
 	l.idents.slots = cfg->limits.sessions;
+	if (!(l.idents.sched = vcuda_sched_create(cfg->limits.sessions, cfg->limits.sessions,
+						  &l.idents.sched_fd))) {
+		VERR(server, "cannot make the device scheduler: %s", strerror(errno));
+		return 1;
+	}
 	if (!(l.workers = calloc(cfg->limits.sessions, sizeof(*l.workers))) ||
 	    !(l.slot_used = calloc(cfg->limits.sessions, 1))) {
 		VERR(server, "out of memory");

@@ -95,6 +95,8 @@ CUresult srv_memcpy_htod(struct session *s, const Vcuda__Request *rq, const stru
 				      "destination outside the session's memory");
 	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
 		return rc;
+	if (s->sched)
+		vcuda_sched_bytes(s->sched, s->sched_slot, c->size, 0);
 	/* The payload is pageable memory, so an asynchronous copy is staged
 	 * before the call returns and the message may then be released. */
 	if (c->async)
@@ -131,6 +133,8 @@ CUresult srv_memcpy_dtoh(struct session *s, const Vcuda__Request *rq, const stru
 		memory_dtoh_abort(s, rq);
 		return rc;
 	}
+	if (s->sched)
+		vcuda_sched_bytes(s->sched, s->sched_slot, 0, c->size);
 	rp.seq = rq->seq;
 	rp.data = 1;
 	/* Chunks go out while the next one is copied. */

@@ -12,6 +12,7 @@
 #include "fatbin.h"
 #include "log.h"
 #include "session.h"
+#include "util.h"
 
 static CUresult module_load(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 			    struct session_reply *out);
@@ -294,21 +295,35 @@ CUresult srv_launch(struct session *s, const Vcuda__Request *rq, const struct vc
 	struct session_function *sf = session_function(s, rq, c->func);
 	size_t size = m->payload_len;
 	void *extra[5];
+	uint64_t t0;
 	CUstream st;
 	CUresult rc;
+	int run;
 
 	if (!sf)
 		return CUDA_ERROR_INVALID_HANDLE;
 	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
 		return rc;
-	if (c->cooperative)
-		return launch_cooperative(s, rq, sf, m, st);
-	/* The driver checks that the buffer covers the kernel's parameters. */
-	extra[0] = CU_LAUNCH_PARAM_BUFFER_POINTER;
-	extra[1] = (void *)(m->payload ? m->payload : "");
-	extra[2] = CU_LAUNCH_PARAM_BUFFER_SIZE;
-	extra[3] = &size;
-	extra[4] = CU_LAUNCH_PARAM_END;
-	return s->be->cuLaunchKernel(sf->f, c->grid_x, c->grid_y, c->grid_z, c->block_x, c->block_y,
-				     c->block_z, c->shared_mem, st, NULL, extra);
+	/* The CPU device runs a kernel when it is launched: it waits for its
+	 * client's turn on the device, and its time is charged to it. A GPU
+	 * queues the launch; only the count is kept. */
+	run = s->sched && strcmp(s->be->kind, "cpu") == 0;
+	if (run)
+		vcuda_sched_enter(s->sched, s->sched_slot);
+	t0 = vcuda_now_ns();
+	if (c->cooperative) {
+		rc = launch_cooperative(s, rq, sf, m, st);
+	} else {
+		/* The driver checks that the buffer covers the kernel's parameters. */
+		extra[0] = CU_LAUNCH_PARAM_BUFFER_POINTER;
+		extra[1] = (void *)(m->payload ? m->payload : "");
+		extra[2] = CU_LAUNCH_PARAM_BUFFER_SIZE;
+		extra[3] = &size;
+		extra[4] = CU_LAUNCH_PARAM_END;
+		rc = s->be->cuLaunchKernel(sf->f, c->grid_x, c->grid_y, c->grid_z, c->block_x,
+					   c->block_y, c->block_z, c->shared_mem, st, NULL, extra);
+	}
+	if (s->sched)
+		vcuda_sched_leave(s->sched, s->sched_slot, run ? vcuda_now_ns() - t0 : 0);
+	return rc;
 }

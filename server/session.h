@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "budget.h"
+#include "fairshare.h"
 #include "calls.h"
 #include "handle.h"
 #include "rangemap.h"
@@ -80,6 +81,10 @@ struct session {
 	struct vcuda_budget *quota;
 	uint32_t quota_slot;
 	const char *client; /* for logs */
+	/* Device time shared by weight (CPU device), and the client's
+	 * counters (common/fairshare.h); NULL: none. */
+	struct vcuda_sched *sched;
+	uint32_t sched_slot;
 };
 
 /* What a handler fills in besides the result: the reply, and storage for

@@ -344,6 +344,7 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	s.peer = cfg->peer;
 	s.client = cfg->client;
 	s.quota = vcuda_budget_attach(getenv("VCUDA_CLIENT_BUDGET"), &s.quota_slot);
+	s.sched = vcuda_sched_attach(getenv("VCUDA_SCHED"), &s.sched_slot);
 	s.limits = &cfg->limits;
 	s.report_fd = 3;
 	s.current = -1;

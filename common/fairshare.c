@@ -1,0 +1,273 @@
+/* Device time shared by weight across processes (fairshare.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fairshare.h"
+
+static size_t sched_size(uint32_t nsessions, uint32_t nclients)
+{
+	return sizeof(struct vcuda_sched) + nsessions * sizeof(struct vcuda_sched_session) +
+	       nclients * sizeof(struct vcuda_sched_client);
+}
+
+struct vcuda_sched_session *vcuda_sched_session(struct vcuda_sched *s, uint32_t i)
+{
+	return (struct vcuda_sched_session *)(s + 1) + i;
+}
+
+struct vcuda_sched_client *vcuda_sched_client(struct vcuda_sched *s, uint32_t i)
+{
+	return (struct vcuda_sched_client *)(vcuda_sched_session(s, s->nsessions)) + i;
+}
+
+struct vcuda_sched *vcuda_sched_create(uint32_t nsessions, uint32_t nclients, int *fd)
+{
+	size_t size = sched_size(nsessions, nclients);
+	pthread_mutexattr_t ma;
+	pthread_condattr_t ca;
+	struct vcuda_sched *s;
+
+	*fd = memfd_create("vcuda-sched", 0); /* inherited: no MFD_CLOEXEC */
+	if (*fd < 0)
+		return NULL;
+	if (ftruncate(*fd, (off_t)size) != 0 ||
+	    (s = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0)) == MAP_FAILED) {
+		close(*fd);
+		*fd = -1;
+		return NULL;
+	}
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&s->lock, &ma);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	s->nsessions = nsessions;
+	s->nclients = nclients;
+	return s;
+}
+
+struct vcuda_sched *vcuda_sched_attach(const char *spec, uint32_t *session)
+{
+	struct vcuda_sched *s;
+	struct stat st;
+	unsigned i;
+	int fd;
+
+	if (!spec || sscanf(spec, "%d:%u", &fd, &i) != 2 || fstat(fd, &st) != 0 ||
+	    (size_t)st.st_size < sizeof(*s))
+		return NULL;
+	s = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (s == MAP_FAILED)
+		return NULL;
+	if ((size_t)st.st_size != sched_size(s->nsessions, s->nclients) || i >= s->nsessions) {
+		munmap(s, (size_t)st.st_size);
+		return NULL;
+	}
+	*session = i;
+	return s;
+}
+
+/* Takes the lock; a holder that died leaves it to the next taker, and
+ * nothing it half did matters more than a lost wakeup. */
+static int sched_lock(struct vcuda_sched *s)
+{
+	int rc = pthread_mutex_lock(&s->lock);
+
+	if (rc == EOWNERDEAD)
+		rc = pthread_mutex_consistent(&s->lock);
+	return rc;
+}
+
+/* How long a session that just ran is waited for (sched_my_turn). */
+static uint64_t sched_grace(const struct vcuda_sched_session *o)
+{
+	uint64_t g = 2 * o->gap_ns;
+
+	return g < 1000000u ? 1000000u : g > VCUDA_SCHED_GRACE_NS ? VCUDA_SCHED_GRACE_NS : g;
+}
+
+static uint64_t sched_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static int sched_alive(int32_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+void vcuda_sched_set_client(struct vcuda_sched *s, uint32_t client, uint32_t share)
+{
+	if (client >= s->nclients || sched_lock(s) != 0)
+		return;
+	vcuda_sched_client(s, client)->share = share;
+	if (!share)
+		memset(vcuda_sched_client(s, client), 0, sizeof(struct vcuda_sched_client));
+	pthread_mutex_unlock(&s->lock);
+}
+
+void vcuda_sched_open(struct vcuda_sched *s, uint32_t i, uint32_t client)
+{
+	struct vcuda_sched_session *se;
+
+	if (i >= s->nsessions || client >= s->nclients || sched_lock(s) != 0)
+		return;
+	se = vcuda_sched_session(s, i);
+	memset(se, 0, sizeof(*se));
+	se->client = client;
+	se->active = 1;
+	vcuda_sched_client(s, client)->sessions++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void vcuda_sched_close(struct vcuda_sched *s, uint32_t i)
+{
+	struct vcuda_sched_session *se;
+
+	if (i >= s->nsessions || sched_lock(s) != 0)
+		return;
+	se = vcuda_sched_session(s, i);
+	if (se->active && se->client < s->nclients && vcuda_sched_client(s, se->client)->sessions)
+		vcuda_sched_client(s, se->client)->sessions--;
+	memset(se, 0, sizeof(*se));
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Whether session i may run now: the device is free, no live waiting
+ * session is ahead of it (an earlier virtual time, or the same and a lower
+ * index), and none that is ahead ran within the grace time. If not, *until
+ * gets when to look again at the latest. Clears what dead workers left.
+ * Called with the lock held. */
+static int sched_my_turn(struct vcuda_sched *s, uint32_t i, uint64_t now, uint64_t *until)
+{
+	struct vcuda_sched_session *me = vcuda_sched_session(s, i);
+
+	*until = now + 50000000u; /* also to find out dead workers */
+	if (s->running_pid && !sched_alive(s->running_pid))
+		s->running_pid = 0;
+	if (s->running_pid)
+		return 0;
+	for (uint32_t j = 0; j < s->nsessions; j++) {
+		struct vcuda_sched_session *o = vcuda_sched_session(s, j);
+		if (j == i || !o->active)
+			continue;
+		if (o->waiting && !sched_alive(o->pid)) {
+			o->waiting = 0;
+			o->pid = 0;
+		}
+		if (o->waiting && (o->vtime < me->vtime || (o->vtime == me->vtime && j < i)))
+			return 0;
+		if (!o->waiting && o->vtime < me->vtime && o->last_ns &&
+		    now - o->last_ns < sched_grace(o)) {
+			if (o->last_ns + sched_grace(o) < *until)
+				*until = o->last_ns + sched_grace(o);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* An idle session starts from the earliest virtual time of the waiting
+ * ones: what it did not use while idle is not owed to it later. */
+static void sched_catch_up(struct vcuda_sched *s, uint32_t i)
+{
+	struct vcuda_sched_session *me = vcuda_sched_session(s, i);
+	uint64_t least = UINT64_MAX;
+
+	for (uint32_t j = 0; j < s->nsessions; j++) {
+		struct vcuda_sched_session *o = vcuda_sched_session(s, j);
+		if (j != i && o->waiting && o->vtime < least)
+			least = o->vtime;
+	}
+	if (least != UINT64_MAX && me->vtime < least)
+		me->vtime = least;
+}
+
+int vcuda_sched_enter(struct vcuda_sched *s, uint32_t i)
+{
+	struct vcuda_sched_session *me;
+
+	if (i >= s->nsessions || sched_lock(s) != 0)
+		return -1;
+	me = vcuda_sched_session(s, i);
+	if (!me->last_ns || sched_now() - me->last_ns > VCUDA_SCHED_GRACE_NS)
+		sched_catch_up(s, i); /* it was idle */
+	if (me->last_ns) {	      /* how soon it came back: a running average */
+		uint64_t gap = sched_now() - me->last_ns;
+		if (gap < 4 * VCUDA_SCHED_GRACE_NS)
+			me->gap_ns = me->gap_ns ? (3 * me->gap_ns + gap) / 4 : gap;
+	}
+	me->pid = (int32_t)getpid();
+	me->waiting = 1;
+	for (;;) {
+		uint64_t until;
+		struct timespec t;
+		if (sched_my_turn(s, i, sched_now(), &until))
+			break;
+		t.tv_sec = (time_t)(until / 1000000000u);
+		t.tv_nsec = (long)(until % 1000000000u);
+		if (pthread_cond_timedwait(&s->cond, &s->lock, &t) == EOWNERDEAD)
+			pthread_mutex_consistent(&s->lock);
+	}
+	me->waiting = 0;
+	me->pid = 0;
+	s->running_pid = (int32_t)getpid();
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns)
+{
+	struct vcuda_sched_session *me;
+	struct vcuda_sched_client *c;
+
+	if (i >= s->nsessions || sched_lock(s) != 0)
+		return;
+	me = vcuda_sched_session(s, i);
+	if (me->client < s->nclients) {
+		/* The client's share is split among its sessions that want the
+		 * device now: this one and those waiting. */
+		uint64_t busy = 1;
+		for (uint32_t j = 0; j < s->nsessions; j++) {
+			struct vcuda_sched_session *o = vcuda_sched_session(s, j);
+			busy += j != i && o->waiting && o->client == me->client;
+		}
+		c = vcuda_sched_client(s, me->client);
+		me->vtime += ns * busy * 1000 / (c->share ? c->share : 1);
+		__atomic_add_fetch(&c->kernels, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&c->kernel_ns, ns, __ATOMIC_RELAXED);
+	}
+	me->last_ns = sched_now();
+	if (s->running_pid == (int32_t)getpid())
+		s->running_pid = 0;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void vcuda_sched_bytes(struct vcuda_sched *s, uint32_t i, uint64_t in, uint64_t out)
+{
+	struct vcuda_sched_session *me;
+
+	if (i >= s->nsessions)
+		return;
+	me = vcuda_sched_session(s, i);
+	if (me->client >= s->nclients)
+		return;
+	__atomic_add_fetch(&vcuda_sched_client(s, me->client)->bytes_in, in, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&vcuda_sched_client(s, me->client)->bytes_out, out, __ATOMIC_RELAXED);
+}
