@@ -24,6 +24,7 @@ struct vcudad_ident {
 	int sessions;		     /* live */
 	uint32_t sched_client;	     /* its slot in the device scheduler */
 	uint64_t since_ns;	     /* CLOCK_REALTIME of its first live session */
+	char transport[8];	     /* "tcp" or "ipc": how its first live session came */
 	struct vcuda_budget *budget; /* its memory: limit = quota (UINT64_MAX: none) */
 	int budget_fd;
 };

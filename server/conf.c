@@ -130,6 +130,13 @@ static int config_server_value(struct config_state *st, const char *name, const 
 		cfg->cpu_device = v;
 	} else if (strcmp(name, "key") == 0) {
 		cfg->key_file = v;
+	} else if (strcmp(name, "admin") == 0) {
+		cfg->admin_url = v;
+	} else if (strcmp(name, "admin-group") == 0) {
+		struct group *g = getgrnam(v);
+		if (!g)
+			return config_fail(st, "admin-group: no group '%s'%s", v, "");
+		cfg->admin_gid = (long)g->gr_gid;
 	} else if (strcmp(name, "allow-keys") == 0) {
 		cfg->allow_keys = v;
 	} else if (strcmp(name, "insecure") == 0) {

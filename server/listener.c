@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "admin.h"
 #include "budget.h"
 #include "clients.h"
 #include "curve.h"
@@ -35,6 +36,7 @@
 #include "util.h"
 #include "vcuda.pb-c.h"
 #include "vcudad.h"
+#include <vcuda/version.h>
 
 #define LISTENER_MAX_WORKERS	  65536
 #define LISTENER_START_TIMEOUT_MS 15000
@@ -82,6 +84,11 @@ struct listener {
 	struct vcudad_idents idents; /* clients with live sessions */
 	pthread_mutex_t conf_lock;   /* idents.conf: the ZAP thread reads its keys */
 	char hello_peer[64];	     /* the raw peer address of the hello being answered */
+	struct vcudad_admin admin;   /* vcuda-smi's socket */
+	int draining;		     /* no new sessions (vcuda-smi --drain) */
+	struct vcuda_backend *be;
+	Vcuda__ClientStatus *status; /* the last status answer's clients */
+	Vcuda__ClientStatus **status_ptrs;
 };
 
 static volatile sig_atomic_t listener_stop, listener_child, listener_reload;
@@ -282,14 +289,20 @@ static int listener_admit(struct listener *l, const char *addr, char *why, size_
 static int listener_client(struct listener *l, int sock, struct vcudad_ident **out, char *why,
 			   size_t why_len)
 {
-	struct vcudad_ident *id =
-	    vcudad_ident_get(&l->idents, l->hello_key[0] ? l->hello_key : NULL, l->hello_peer,
-			     strncmp(l->cfg->listen[sock], "ipc://", 6) == 0);
+	struct vcudad_ident *id;
 
+	if (l->draining) {
+		snprintf(why, why_len, "the server is draining: it takes no new sessions");
+		return VCUDA_E_FULL;
+	}
+	id = vcudad_ident_get(&l->idents, l->hello_key[0] ? l->hello_key : NULL, l->hello_peer,
+			      strncmp(l->cfg->listen[sock], "ipc://", 6) == 0);
 	if (!id) {
 		snprintf(why, why_len, "out of memory");
 		return VCUDA_E_NOMEM;
 	}
+	if (!id->sessions)
+		snprintf(id->transport, sizeof(id->transport), "%.3s", l->cfg->listen[sock]);
 	id->sessions++;
 	*out = id;
 	/* Busy, not full: guests retry within their connect timeout, and a
@@ -651,6 +664,69 @@ static int listener_bind(struct listener *l)
 	return 0;
 }
 
+/* vcuda-smi: what the server and each client are doing, or drain/resume. */
+static int listener_status(void *arg, const char *op, Vcuda__AdminStatus *st)
+{
+	static char device[256];
+	struct listener *l = arg;
+	const struct vcudad_idents *t = &l->idents;
+	size_t total = 0;
+	uint64_t used = 0;
+
+	if (strcmp(op, "drain") == 0 || strcmp(op, "resume") == 0) {
+		l->draining = op[0] == 'd';
+		VINFO(server, "%s (vcuda-smi)",
+		      l->draining ? "draining: no new sessions" : "taking new sessions again");
+	} else if (strcmp(op, "status") != 0) {
+		st->message = "unknown admin request";
+		return VCUDA_E_INVAL;
+	}
+	free(l->status);
+	free(l->status_ptrs);
+	l->status = calloc((size_t)t->n + 1, sizeof(*l->status));
+	l->status_ptrs = calloc((size_t)t->n + 1, sizeof(*l->status_ptrs));
+	if (!l->status || !l->status_ptrs) {
+		st->message = "out of memory";
+		return VCUDA_E_NOMEM;
+	}
+	for (int i = 0; i < t->n; i++) {
+		const struct vcudad_ident *id = t->v[i];
+		const struct vcuda_sched_client *c = vcuda_sched_client(t->sched, id->sched_client);
+		Vcuda__ClientStatus *cs = &l->status[i];
+		vcuda__client_status__init(cs);
+		cs->name = (char *)id->id;
+		cs->transport = (char *)id->transport;
+		cs->since_ns = id->since_ns;
+		cs->sessions = (uint32_t)id->sessions;
+		cs->memory_used = __atomic_load_n(&id->budget->used, __ATOMIC_RELAXED);
+		cs->memory_quota = id->conf->memory;
+		cs->kernels = __atomic_load_n(&c->kernels, __ATOMIC_RELAXED);
+		cs->kernel_ns = __atomic_load_n(&c->kernel_ns, __ATOMIC_RELAXED);
+		cs->share = id->conf->share ? id->conf->share : 1;
+		cs->bytes_in = __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
+		cs->bytes_out = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
+		used += cs->memory_used;
+		st->sessions += cs->sessions;
+		l->status_ptrs[i] = cs;
+	}
+	st->n_clients = (size_t)t->n;
+	st->clients = l->status_ptrs;
+	st->version = VCUDA_VERSION_STRING;
+	st->backend = (char *)l->backend_kind;
+	if (!device[0] && l->be->cuDeviceGetName(device, sizeof(device), 0) != CUDA_SUCCESS)
+		snprintf(device, sizeof(device), "?");
+	st->device = device;
+	if (l->budget) /* the CPU device: what the server gave all guests */
+		total = l->budget->limit;
+	else
+		l->be->cuDeviceTotalMem(&total, 0);
+	st->memory_total = total;
+	st->memory_used = used;
+	st->draining = l->draining;
+	st->now_ns = vcuda_realtime_ns();
+	return 0;
+}
+
 /* A tcp:// connection that failed its CURVE handshake before ZAP saw a key:
  * a guest without keys, or one speaking another mechanism. */
 static void listener_handshake_failed(struct listener *l, int i)
@@ -669,7 +745,7 @@ static void listener_handshake_failed(struct listener *l, int i)
 
 static void listener_poll(struct listener *l)
 {
-	static zmq_pollitem_t items[2 * VCUDAD_MAX_LISTEN + LISTENER_MAX_WORKERS];
+	static zmq_pollitem_t items[2 * VCUDAD_MAX_LISTEN + 1 + LISTENER_MAX_WORKERS];
 	static struct worker *starting[LISTENER_MAX_WORKERS];
 	int n = 0, ns = 0, nmon = 0, mon_of[VCUDAD_MAX_LISTEN];
 
@@ -680,6 +756,8 @@ static void listener_poll(struct listener *l)
 			mon_of[nmon++] = i;
 			items[n++] = (zmq_pollitem_t){l->mons[i], 0, ZMQ_POLLIN, 0};
 		}
+	if (l->admin.sock) /* last of the sockets, before the pipes */
+		items[n++] = (zmq_pollitem_t){l->admin.sock, 0, ZMQ_POLLIN, 0};
 	for (int i = 0; i < l->nworkers; i++) {
 		if (l->workers[i]->pipe_fd < 0)
 			continue;
@@ -694,8 +772,11 @@ static void listener_poll(struct listener *l)
 	for (int i = 0; i < nmon; i++)
 		if (items[l->cfg->nlisten + i].revents & ZMQ_POLLIN)
 			listener_handshake_failed(l, mon_of[i]);
+	if (l->admin.sock && (items[l->cfg->nlisten + nmon].revents & ZMQ_POLLIN))
+		vcudad_admin_serve(&l->admin, listener_status, l);
 	for (int i = 0; i < ns; i++)
-		if (items[l->cfg->nlisten + nmon + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+		if (items[l->cfg->nlisten + nmon + !!l->admin.sock + i].revents &
+		    (ZMQ_POLLIN | ZMQ_POLLERR))
 			listener_worker_report(l, starting[i]);
 }
 
@@ -705,6 +786,7 @@ static void listener_shutdown(struct listener *l)
 
 	VINFO(server, "stopping (signal %d): ending %d session%s", (int)listener_stop, l->nworkers,
 	      l->nworkers == 1 ? "" : "s");
+	vcudad_admin_close(&l->admin);
 	for (int i = 0; i < l->nworkers; i++)
 		kill(l->workers[i]->pid, SIGTERM);
 	while (l->nworkers > 0 && vcuda_now_ns() < deadline) {
@@ -807,6 +889,20 @@ static int listener_keys(struct listener *l)
 	return 0;
 }
 
+/* vcuda-smi's socket: --admin, else beside the first ipc:// endpoint. */
+static int listener_admin(struct listener *l)
+{
+	char url[600];
+
+	if (l->cfg->admin_url)
+		return vcudad_admin_open(&l->admin, l->cfg->admin_url, l->cfg->admin_gid);
+	for (int i = 0; i < l->cfg->nlisten; i++)
+		if (vcudad_admin_url(l->cfg->listen[i], url, sizeof(url)) == 0)
+			return vcudad_admin_open(&l->admin, url, l->cfg->admin_gid);
+	VINFO(server, "no admin socket for vcuda-smi: give --admin ipc:///PATH");
+	return 0;
+}
+
 /* SIGHUP: the configuration file again. A bad file changes nothing. */
 static void listener_reconfigure(struct listener *l)
 {
@@ -856,11 +952,12 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 		return 1;
 	}
 	l.backend_kind = be.kind;
+	l.be = &be;
 	VINFO(server, "backend %s (%s)", be.kind, be.path);
 	if (strcmp(be.kind, "cpu") == 0 && listener_budget(&l) != 0)
 		return 1;
 	/* The library stays loaded: NVIDIA's driver is not made to be unloaded. */
-	if (listener_keys(&l) != 0 || listener_bind(&l) != 0)
+	if (listener_keys(&l) != 0 || listener_bind(&l) != 0 || listener_admin(&l) != 0)
 		return 1;
 	while (!listener_stop) {
 		if (listener_reload)

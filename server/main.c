@@ -36,6 +36,9 @@ static void usage(FILE *f)
 	      "      --socket-mode MODE   permissions of ipc:// sockets, octal (default\n"
 	      "                           0660: the daemon's user and group may connect)\n"
 	      "      --socket-group GROUP the group of ipc:// sockets (name or number)\n"
+	      "      --admin URL          vcuda-smi's socket, ipc:///PATH (default: beside\n"
+	      "                           the first ipc:// endpoint, PATH.admin), mode 0600\n"
+	      "      --admin-group GROUP  also let GROUP use it (mode 0660)\n"
 	      "      --config FILE        read settings and clients from FILE (INI; see\n"
 	      "                           docs/operations.md); the other options override\n"
 	      "                           it; SIGHUP reads its clients again\n"
@@ -110,6 +113,8 @@ enum {
 	OPT_PEER_KEY,
 	OPT_CONFIG,
 	OPT_CLIENT,
+	OPT_ADMIN,
+	OPT_ADMIN_GROUP,
 };
 
 static const struct option long_opts[] = {
@@ -143,6 +148,8 @@ static const struct option long_opts[] = {
     {"peer-key", required_argument, NULL, OPT_PEER_KEY},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"client", required_argument, NULL, OPT_CLIENT},
+    {"admin", required_argument, NULL, OPT_ADMIN},
+    {"admin-group", required_argument, NULL, OPT_ADMIN_GROUP},
     {NULL, 0, NULL, 0},
 };
 
@@ -301,6 +308,23 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 		case OPT_CLIENT:
 			cfg->client = optarg;
 			break;
+		case OPT_ADMIN:
+			cfg->admin_url = optarg;
+			break;
+		case OPT_ADMIN_GROUP: {
+			struct group *g = getgrnam(optarg);
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (g)
+				cfg->admin_gid = (long)g->gr_gid;
+			else if (*optarg && !*end && v >= 0)
+				cfg->admin_gid = v;
+			else {
+				fprintf(stderr, "vcudad: --admin-group: no group '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		}
 		case OPT_CPU_MEMORY:
 			if (parse_size_opt("cpu-memory", optarg, &cfg->cpu_memory) != 0)
 				return 2;
@@ -437,6 +461,7 @@ int main(int argc, char **argv)
 	    .socket_mode = 0660,
 	    .socket_gid = -1,
 	    .clients = {.defaults = {.name = "default", .share = 1}},
+	    .admin_gid = -1,
 	    .limits = {.module_bytes = 256u << 20,
 		       .session_module_bytes = 1u << 30,
 		       .modules = 1024,

@@ -36,6 +36,8 @@ struct vcudad_config {
 	const char *config_file; /* --config: clients, their quotas (conf.h) */
 	struct vcudad_clients clients; /* from it; empty without one */
 	const char *client;	       /* worker: its guest's client identity, for logs */
+	const char *admin_url;	       /* vcuda-smi\'s socket; NULL: beside the first ipc:// */
+	long admin_gid;		       /* the group that may use it too, or -1 */
 	const char *key_file;	       /* the server's CURVE key file (tcp://) */
 	const char *allow_keys;	       /* the guests' public keys: a file or a directory */
 	int insecure;		       /* tcp:// without keys, as asked */

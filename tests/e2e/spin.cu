@@ -3,10 +3,13 @@
 //   spin SECONDS   launches kernels until SECONDS have passed; prints how
 //                  many ran
 //   work N         runs N kernels; prints how long that took
+// A third argument "hold" keeps the session open afterwards until killed,
+// so that what the server counted for it can be read.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -43,8 +46,9 @@ int main(int argc, char **argv)
 	double t0, secs = 0;
 	int spin = argc > 2 && strcmp(argv[1], "spin") == 0;
 
-	if (argc != 3 || (!spin && strcmp(argv[1], "work") != 0)) {
-		fprintf(stderr, "usage: spin spin SECONDS | spin work N\n");
+	if (argc < 3 || argc > 4 || (!spin && strcmp(argv[1], "work") != 0) ||
+	    (argc == 4 && strcmp(argv[3], "hold") != 0)) {
+		fprintf(stderr, "usage: spin spin SECONDS [hold] | spin work N [hold]\n");
 		return 2;
 	}
 	OK(cudaMalloc(&d, sizeof(h)));
@@ -62,5 +66,11 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < THREADS; i += 97)
 		EXPECT(h[i] == expect(i, (unsigned)(n - 1)));
 	printf("kernels %ld in %.3f s\n", n, secs);
+	if (argc == 4) {
+		check_done("spin");
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	return check_done("spin");
 }

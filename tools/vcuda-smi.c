@@ -1,0 +1,246 @@
+/* vcuda-smi: what a vcudad is doing, client by client. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <vcuda/version.h>
+
+#include "transport.h"
+#include "vcuda.pb-c.h"
+
+static void usage(FILE *f)
+{
+	fputs("Usage: vcuda-smi [--server URL | --admin URL] [--json] [-l SECONDS]\n"
+	      "       vcuda-smi [--server URL | --admin URL] --drain | --resume\n"
+	      "Show what a vcudad is doing: its device and memory, and each client's\n"
+	      "sessions, memory, kernels, device time, share and bytes copied.\n"
+	      "\n"
+	      "  -s, --server URL   the server, ipc:///PATH (default: $VCUDA_SERVER); its\n"
+	      "                     admin socket is PATH.admin\n"
+	      "  -a, --admin URL    the admin socket itself (vcudad --admin)\n"
+	      "  -j, --json         one JSON object a report, for scripts\n"
+	      "  -l, --loop SECONDS report again every SECONDS until interrupted\n"
+	      "      --drain        take no new sessions; the current ones go on\n"
+	      "      --resume       take new sessions again\n"
+	      "  -h, --help         show this help and exit\n"
+	      "  -V, --version      show the version and exit\n"
+	      "\n"
+	      "The admin socket is the server owner's (mode 0600), or its admin group's\n"
+	      "(vcudad --admin-group). Device time is measured on the CPU device; on a\n"
+	      "GPU only kernels are counted.\n",
+	      f);
+}
+
+/* One request; NULL (with why printed) if no answer came. */
+static Vcuda__AdminStatus *smi_ask(const char *url, const char *op)
+{
+	Vcuda__AdminRequest rq = VCUDA__ADMIN_REQUEST__INIT;
+	void *s = zmq_socket(vcuda_zmq_context(), ZMQ_REQ);
+	uint8_t req[128];
+	static uint8_t buf[1 << 20];
+	int linger = 0, timeout = 5000, n;
+	Vcuda__AdminStatus *st = NULL;
+
+	rq.op = (char *)op;
+	n = (int)vcuda__admin_request__pack(&rq, req);
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	if (access(url + 6, F_OK) != 0) {
+		fprintf(stderr, "vcuda-smi: no admin socket at %s (is vcudad running there?)\n",
+			url + 6);
+	} else if (access(url + 6, W_OK) != 0) {
+		fprintf(stderr,
+			"vcuda-smi: %s is not yours to use: it is the server owner's, or its "
+			"admin group's\n",
+			url + 6);
+	} else if (zmq_connect(s, url) != 0 || zmq_send(s, req, (size_t)n, 0) != n ||
+		   (n = zmq_recv(s, buf, sizeof(buf), 0)) < 0) {
+		fprintf(stderr, "vcuda-smi: no answer from %s: %s\n", url,
+			zmq_strerror(zmq_errno()));
+	} else if (!(st = vcuda__admin_status__unpack(NULL, (size_t)n, buf))) {
+		fprintf(stderr, "vcuda-smi: a malformed answer from %s\n", url);
+	}
+	zmq_close(s);
+	return st;
+}
+
+static const char *smi_bytes(uint64_t b, char *out, size_t len)
+{
+	const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 4)
+		v /= 1024, u++;
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+	return out;
+}
+
+static void smi_table(const Vcuda__AdminStatus *st)
+{
+	char a[32], b[32], c[32], d[32], since[32];
+
+	printf("vcudad %s  backend %s  device %s\n", st->version, st->backend, st->device);
+	printf("memory %s of %s in use  sessions %u%s\n\n", smi_bytes(st->memory_used, a, 32),
+	       smi_bytes(st->memory_total, b, 32), st->sessions,
+	       st->draining ? "  DRAINING: no new sessions" : "");
+	printf("%-20s %-4s %-8s %4s %21s %8s %12s %5s %10s %10s\n", "CLIENT", "VIA", "SINCE",
+	       "SESS", "MEMORY USED / QUOTA", "KERNELS", "DEVICE TIME", "SHARE", "TO DEVICE",
+	       "FROM DEV");
+	for (size_t i = 0; i < st->n_clients; i++) {
+		const Vcuda__ClientStatus *cs = st->clients[i];
+		time_t t = (time_t)(cs->since_ns / 1000000000u);
+		struct tm tm;
+		char mem[64];
+		localtime_r(&t, &tm);
+		strftime(since, sizeof(since), "%H:%M:%S", &tm);
+		snprintf(mem, sizeof(mem), "%s / %s", smi_bytes(cs->memory_used, a, 32),
+			 cs->memory_quota ? smi_bytes(cs->memory_quota, b, 32) : "none");
+		printf("%-20.20s %-4s %-8s %4u %21s %8llu %10.3f s %5u %10s %10s\n", cs->name,
+		       cs->transport, since, cs->sessions, mem, (unsigned long long)cs->kernels,
+		       (double)cs->kernel_ns / 1e9, cs->share, smi_bytes(cs->bytes_in, c, 32),
+		       smi_bytes(cs->bytes_out, d, 32));
+	}
+	if (!st->n_clients)
+		printf("(no clients)\n");
+}
+
+/* A JSON string: the names are printable, but quotes and backslashes are
+ * escaped all the same. */
+static void smi_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		if ((unsigned char)*s >= 0x20)
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void smi_json(const Vcuda__AdminStatus *st)
+{
+	printf("{\"version\": ");
+	smi_json_string(st->version);
+	printf(", \"backend\": ");
+	smi_json_string(st->backend);
+	printf(", \"device\": ");
+	smi_json_string(st->device);
+	printf(", \"time_ns\": %llu, \"memory_total\": %llu, \"memory_used\": %llu, "
+	       "\"sessions\": %u, \"draining\": %s, \"clients\": [",
+	       (unsigned long long)st->now_ns, (unsigned long long)st->memory_total,
+	       (unsigned long long)st->memory_used, st->sessions, st->draining ? "true" : "false");
+	for (size_t i = 0; i < st->n_clients; i++) {
+		const Vcuda__ClientStatus *cs = st->clients[i];
+		printf("%s{\"name\": ", i ? ", " : "");
+		smi_json_string(cs->name);
+		printf(", \"transport\": ");
+		smi_json_string(cs->transport);
+		printf(", \"since_ns\": %llu, \"sessions\": %u, \"memory_used\": %llu, "
+		       "\"memory_quota\": %llu, \"kernels\": %llu, \"kernel_ns\": %llu, "
+		       "\"share\": %u, \"bytes_to_device\": %llu, \"bytes_from_device\": %llu}",
+		       (unsigned long long)cs->since_ns, cs->sessions,
+		       (unsigned long long)cs->memory_used, (unsigned long long)cs->memory_quota,
+		       (unsigned long long)cs->kernels, (unsigned long long)cs->kernel_ns,
+		       cs->share, (unsigned long long)cs->bytes_in,
+		       (unsigned long long)cs->bytes_out);
+	}
+	printf("]}\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"server", required_argument, NULL, 's'},
+	    {"admin", required_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"loop", required_argument, NULL, 'l'},
+	    {"drain", no_argument, NULL, 'D'},
+	    {"resume", no_argument, NULL, 'R'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *server = getenv("VCUDA_SERVER"), *admin = NULL, *op = "status";
+	char url[600];
+	int c, json = 0, loop = 0, rc = 0;
+
+	while ((c = getopt_long(argc, argv, "s:a:jl:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			server = optarg;
+			break;
+		case 'a':
+			admin = optarg;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'l':
+			if ((loop = atoi(optarg)) <= 0) {
+				fprintf(stderr, "vcuda-smi: -l takes a number of seconds\n");
+				return 2;
+			}
+			break;
+		case 'D':
+			op = "drain";
+			break;
+		case 'R':
+			op = "resume";
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vcuda-smi (vcuda) %s\n", VCUDA_VERSION_STRING);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (admin)
+		snprintf(url, sizeof(url), "%s", admin);
+	else if (server && strncmp(server, "ipc://", 6) == 0)
+		snprintf(url, sizeof(url), "%s.admin", server);
+	else {
+		fprintf(stderr, "vcuda-smi: name the server's ipc:// endpoint (--server or "
+				"VCUDA_SERVER) or its admin socket (--admin)\n");
+		return 2;
+	}
+	if (strncmp(url, "ipc://", 6) != 0) {
+		fprintf(stderr, "vcuda-smi: the admin socket is an ipc:///PATH, not %s\n", url);
+		return 2;
+	}
+	for (;;) {
+		Vcuda__AdminStatus *st = smi_ask(url, op);
+		if (!st)
+			return 1;
+		if (st->status) {
+			fprintf(stderr, "vcuda-smi: %s\n", st->message);
+			rc = 1;
+		} else if (json) {
+			smi_json(st);
+		} else {
+			if (strcmp(op, "status") != 0)
+				printf("%s\n", st->draining ? "draining: no new sessions"
+							    : "taking new sessions");
+			smi_table(st);
+		}
+		vcuda__admin_status__free_unpacked(st, NULL);
+		fflush(stdout);
+		if (!loop || rc)
+			return rc;
+		op = "status";
+		sleep((unsigned)loop);
+		if (!json)
+			printf("\n");
+	}
+}
