@@ -5,7 +5,7 @@ set -eu
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 JOBS=$(nproc 2>/dev/null || echo 2)
 DEBIAN_PACKAGES="autoconf automake libtool pkg-config make gcc g++ git clang-format libzmq3-dev
-	libprotobuf-c-dev protobuf-c-compiler libelf-dev libzstd-dev libcmocka-dev libinih-dev
+	libprotobuf-c-dev protobuf-c-compiler libelf-dev libzstd-dev libcmocka-dev libinih-dev libmicrohttpd-dev curl
 	clang"
 
 say() { printf '==> %s\n' "$*"; }

@@ -132,6 +132,8 @@ static int config_server_value(struct config_state *st, const char *name, const 
 		cfg->key_file = v;
 	} else if (strcmp(name, "admin") == 0) {
 		cfg->admin_url = v;
+	} else if (strcmp(name, "metrics") == 0) {
+		cfg->metrics = v;
 	} else if (strcmp(name, "admin-group") == 0) {
 		struct group *g = getgrnam(v);
 		if (!g)

@@ -32,6 +32,7 @@
 #include "curve.h"
 #include "error.h"
 #include "log.h"
+#include "metrics.h"
 #include "transport.h"
 #include "util.h"
 #include "vcuda.pb-c.h"
@@ -81,11 +82,13 @@ struct listener {
 	void *mons[VCUDAD_MAX_LISTEN]; /* tcp:// with keys: failed handshakes */
 	struct vcuda_curve keys;       /* the server's */
 	struct vcuda_keyset allowed;
-	struct vcudad_idents idents; /* clients with live sessions */
-	pthread_mutex_t conf_lock;   /* idents.conf: the ZAP thread reads its keys */
-	char hello_peer[64];	     /* the raw peer address of the hello being answered */
-	struct vcudad_admin admin;   /* vcuda-smi's socket */
-	int draining;		     /* no new sessions (vcuda-smi --drain) */
+	struct vcudad_idents idents;	/* clients with live sessions */
+	pthread_mutex_t conf_lock;	/* idents.conf: the ZAP thread reads its keys */
+	char hello_peer[64];		/* the raw peer address of the hello being answered */
+	struct vcudad_admin admin;	/* vcuda-smi's socket */
+	struct vcudad_metrics *metrics; /* --metrics */
+	uint64_t metrics_ns;		/* when its figures were last given */
+	int draining;			/* no new sessions (vcuda-smi --drain) */
 	struct vcuda_backend *be;
 	Vcuda__ClientStatus *status; /* the last status answer's clients */
 	Vcuda__ClientStatus **status_ptrs;
@@ -787,6 +790,7 @@ static void listener_shutdown(struct listener *l)
 	VINFO(server, "stopping (signal %d): ending %d session%s", (int)listener_stop, l->nworkers,
 	      l->nworkers == 1 ? "" : "s");
 	vcudad_admin_close(&l->admin);
+	vcudad_metrics_stop(l->metrics);
 	for (int i = 0; i < l->nworkers; i++)
 		kill(l->workers[i]->pid, SIGTERM);
 	while (l->nworkers > 0 && vcuda_now_ns() < deadline) {
@@ -889,6 +893,18 @@ static int listener_keys(struct listener *l)
 	return 0;
 }
 
+/* The metrics' figures, a few times a second at most. */
+static void listener_metrics(struct listener *l)
+{
+	Vcuda__AdminStatus st = VCUDA__ADMIN_STATUS__INIT;
+
+	if (!l->metrics || vcuda_now_ns() - l->metrics_ns < 200000000u)
+		return;
+	l->metrics_ns = vcuda_now_ns();
+	if (listener_status(l, "status", &st) == 0)
+		vcudad_metrics_update(l->metrics, &st);
+}
+
 /* vcuda-smi's socket: --admin, else beside the first ipc:// endpoint. */
 static int listener_admin(struct listener *l)
 {
@@ -959,10 +975,13 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	/* The library stays loaded: NVIDIA's driver is not made to be unloaded. */
 	if (listener_keys(&l) != 0 || listener_bind(&l) != 0 || listener_admin(&l) != 0)
 		return 1;
+	if (cfg->metrics && !(l.metrics = vcudad_metrics_start(cfg->metrics)))
+		return 1;
 	while (!listener_stop) {
 		if (listener_reload)
 			listener_reconfigure(&l);
 		listener_poll(&l);
+		listener_metrics(&l);
 		if (listener_child)
 			listener_reap(&l);
 		for (int i = 0; i < l.nworkers; i++) {

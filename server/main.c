@@ -39,6 +39,8 @@ static void usage(FILE *f)
 	      "      --admin URL          vcuda-smi's socket, ipc:///PATH (default: beside\n"
 	      "                           the first ipc:// endpoint, PATH.admin), mode 0600\n"
 	      "      --admin-group GROUP  also let GROUP use it (mode 0660)\n"
+	      "      --metrics HOST:PORT  serve the same figures to Prometheus at\n"
+	      "                           http://HOST:PORT/metrics (PORT 0: a free one)\n"
 	      "      --config FILE        read settings and clients from FILE (INI; see\n"
 	      "                           docs/operations.md); the other options override\n"
 	      "                           it; SIGHUP reads its clients again\n"
@@ -115,6 +117,7 @@ enum {
 	OPT_CLIENT,
 	OPT_ADMIN,
 	OPT_ADMIN_GROUP,
+	OPT_METRICS,
 };
 
 static const struct option long_opts[] = {
@@ -150,6 +153,7 @@ static const struct option long_opts[] = {
     {"client", required_argument, NULL, OPT_CLIENT},
     {"admin", required_argument, NULL, OPT_ADMIN},
     {"admin-group", required_argument, NULL, OPT_ADMIN_GROUP},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {NULL, 0, NULL, 0},
 };
 
@@ -310,6 +314,9 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 			break;
 		case OPT_ADMIN:
 			cfg->admin_url = optarg;
+			break;
+		case OPT_METRICS:
+			cfg->metrics = optarg;
 			break;
 		case OPT_ADMIN_GROUP: {
 			struct group *g = getgrnam(optarg);

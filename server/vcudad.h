@@ -36,6 +36,7 @@ struct vcudad_config {
 	const char *config_file; /* --config: clients, their quotas (conf.h) */
 	struct vcudad_clients clients; /* from it; empty without one */
 	const char *client;	       /* worker: its guest's client identity, for logs */
+	const char *metrics;	       /* HOST:PORT of the Prometheus endpoint, or NULL */
 	const char *admin_url;	       /* vcuda-smi\'s socket; NULL: beside the first ipc:// */
 	long admin_gid;		       /* the group that may use it too, or -1 */
 	const char *key_file;	       /* the server's CURVE key file (tcp://) */
