@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "util.h"
 
 static size_t budget_size(uint32_t nslots)
 {
@@ -15,38 +16,25 @@ static size_t budget_size(uint32_t nslots)
 
 struct vcuda_budget *vcuda_budget_create(uint64_t limit, uint32_t nslots, int *fd)
 {
-	struct vcuda_budget *b;
-	size_t size = budget_size(nslots);
+	struct vcuda_budget *b = vcuda_shared_create("vcuda-budget", budget_size(nslots), fd);
 
-	*fd = memfd_create("vcuda-budget", 0); /* inherited: no MFD_CLOEXEC */
-	if (*fd < 0)
-		return NULL;
-	if (ftruncate(*fd, (off_t)size) != 0 ||
-	    (b = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0)) == MAP_FAILED) {
-		close(*fd);
-		*fd = -1;
-		return NULL;
+	if (b) {
+		b->limit = limit;
+		b->nslots = nslots;
 	}
-	b->limit = limit;
-	b->nslots = nslots;
 	return b;
 }
 
 struct vcuda_budget *vcuda_budget_attach(const char *spec, uint32_t *slot)
 {
-	struct vcuda_budget *b;
-	struct stat st;
-	int fd;
+	size_t size;
 	unsigned s;
+	struct vcuda_budget *b = vcuda_shared_attach(spec, sizeof(*b), &s, &size);
 
-	if (!spec || sscanf(spec, "%d:%u", &fd, &s) != 2 || fstat(fd, &st) != 0 ||
-	    (size_t)st.st_size < sizeof(*b))
+	if (!b)
 		return NULL;
-	b = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (b == MAP_FAILED)
-		return NULL;
-	if ((size_t)st.st_size != budget_size(b->nslots) || s >= b->nslots) {
-		munmap(b, (size_t)st.st_size);
+	if (size != budget_size(b->nslots) || s >= b->nslots) {
+		munmap(b, size);
 		return NULL;
 	}
 	*slot = s;

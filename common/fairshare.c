@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fairshare.h"
+#include "util.h"
 
 static size_t sched_size(uint32_t nsessions, uint32_t nclients)
 {
@@ -30,20 +31,13 @@ struct vcuda_sched_client *vcuda_sched_client(struct vcuda_sched *s, uint32_t i)
 
 struct vcuda_sched *vcuda_sched_create(uint32_t nsessions, uint32_t nclients, int *fd)
 {
-	size_t size = sched_size(nsessions, nclients);
+	struct vcuda_sched *s =
+	    vcuda_shared_create("vcuda-sched", sched_size(nsessions, nclients), fd);
 	pthread_mutexattr_t ma;
 	pthread_condattr_t ca;
-	struct vcuda_sched *s;
 
-	*fd = memfd_create("vcuda-sched", 0); /* inherited: no MFD_CLOEXEC */
-	if (*fd < 0)
+	if (!s)
 		return NULL;
-	if (ftruncate(*fd, (off_t)size) != 0 ||
-	    (s = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0)) == MAP_FAILED) {
-		close(*fd);
-		*fd = -1;
-		return NULL;
-	}
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
@@ -59,19 +53,14 @@ struct vcuda_sched *vcuda_sched_create(uint32_t nsessions, uint32_t nclients, in
 
 struct vcuda_sched *vcuda_sched_attach(const char *spec, uint32_t *session)
 {
-	struct vcuda_sched *s;
-	struct stat st;
+	size_t size;
 	unsigned i;
-	int fd;
+	struct vcuda_sched *s = vcuda_shared_attach(spec, sizeof(*s), &i, &size);
 
-	if (!spec || sscanf(spec, "%d:%u", &fd, &i) != 2 || fstat(fd, &st) != 0 ||
-	    (size_t)st.st_size < sizeof(*s))
+	if (!s)
 		return NULL;
-	s = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (s == MAP_FAILED)
-		return NULL;
-	if ((size_t)st.st_size != sched_size(s->nsessions, s->nclients) || i >= s->nsessions) {
-		munmap(s, (size_t)st.st_size);
+	if (size != sched_size(s->nsessions, s->nclients) || i >= s->nsessions) {
+		munmap(s, size);
 		return NULL;
 	}
 	*session = i;

@@ -1,14 +1,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/random.h>
-#include <time.h>
-
-#include "error.h"
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "util.h"
 
 int vcuda_parse_size(const char *s, uint64_t *out)
@@ -112,4 +113,36 @@ int vcuda_socket_protect(const char *path, unsigned mode, long gid)
 	if (chmod(path, (mode_t)mode) != 0)
 		return -1;
 	return gid >= 0 ? chown(path, (uid_t)-1, (gid_t)gid) : 0;
+}
+
+void *vcuda_shared_create(const char *name, size_t size, int *fd)
+{
+	void *p;
+
+	*fd = memfd_create(name, 0); /* inherited: no MFD_CLOEXEC */
+	if (*fd < 0)
+		return NULL;
+	if (ftruncate(*fd, (off_t)size) != 0 ||
+	    (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0)) == MAP_FAILED) {
+		close(*fd);
+		*fd = -1;
+		return NULL;
+	}
+	return p;
+}
+
+void *vcuda_shared_attach(const char *spec, size_t min, unsigned *index, size_t *size)
+{
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (!spec || sscanf(spec, "%d:%u", &fd, index) != 2 || fstat(fd, &st) != 0 ||
+	    (size_t)st.st_size < min)
+		return NULL;
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	*size = (size_t)st.st_size;
+	return p;
 }

@@ -24,4 +24,15 @@ char *vcuda_printable(char *dst, size_t cap, const char *src);
  * 0 or -1 with errno. */
 int vcuda_socket_protect(const char *path, unsigned mode, long gid);
 
+/*
+ * Memory shared with the processes a server starts: a zeroed region of
+ * size bytes in a file without FD_CLOEXEC (*fd; children inherit it).
+ * NULL on failure.
+ */
+void *vcuda_shared_create(const char *name, size_t size, int *fd);
+/* Maps the region an "FD:INDEX" spec names: *index and its size in *size;
+ * NULL if the spec is malformed or the file smaller than min bytes. The
+ * caller checks the size against the region's own header. */
+void *vcuda_shared_attach(const char *spec, size_t min, unsigned *index, size_t *size);
+
 #endif
