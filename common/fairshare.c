@@ -119,6 +119,8 @@ void vcuda_sched_open(struct vcuda_sched *s, uint32_t i, uint32_t client)
 	memset(se, 0, sizeof(*se));
 	se->client = client;
 	se->active = 1;
+	if (i >= s->high)
+		s->high = i + 1;
 	vcuda_sched_client(s, client)->sessions++;
 	pthread_mutex_unlock(&s->lock);
 }
@@ -151,7 +153,7 @@ static int sched_my_turn(struct vcuda_sched *s, uint32_t i, uint64_t now, uint64
 		s->running_pid = 0;
 	if (s->running_pid)
 		return 0;
-	for (uint32_t j = 0; j < s->nsessions; j++) {
+	for (uint32_t j = 0; j < s->high; j++) {
 		struct vcuda_sched_session *o = vcuda_sched_session(s, j);
 		if (j == i || !o->active)
 			continue;
@@ -178,7 +180,7 @@ static void sched_catch_up(struct vcuda_sched *s, uint32_t i)
 	struct vcuda_sched_session *me = vcuda_sched_session(s, i);
 	uint64_t least = UINT64_MAX;
 
-	for (uint32_t j = 0; j < s->nsessions; j++) {
+	for (uint32_t j = 0; j < s->high; j++) {
 		struct vcuda_sched_session *o = vcuda_sched_session(s, j);
 		if (j != i && o->waiting && o->vtime < least)
 			least = o->vtime;
@@ -232,7 +234,7 @@ void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 		/* The client's share is split among its sessions that want the
 		 * device now: this one and those waiting. */
 		uint64_t busy = 1;
-		for (uint32_t j = 0; j < s->nsessions; j++) {
+		for (uint32_t j = 0; j < s->high; j++) {
 			struct vcuda_sched_session *o = vcuda_sched_session(s, j);
 			busy += j != i && o->waiting && o->client == me->client;
 		}
@@ -246,6 +248,18 @@ void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 		s->running_pid = 0;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+}
+
+void vcuda_sched_count(struct vcuda_sched *s, uint32_t i)
+{
+	struct vcuda_sched_session *me;
+
+	if (i >= s->nsessions)
+		return;
+	me = vcuda_sched_session(s, i);
+	if (me->client < s->nclients)
+		__atomic_add_fetch(&vcuda_sched_client(s, me->client)->kernels, 1,
+				   __ATOMIC_RELAXED);
 }
 
 void vcuda_sched_bytes(struct vcuda_sched *s, uint32_t i, uint64_t in, uint64_t out)

@@ -50,8 +50,8 @@ struct vcuda_sched {
 	pthread_cond_t cond;  /* process-shared */
 	int32_t running_pid;  /* the worker running a kernel, 0 none */
 	uint32_t nsessions, nclients;
-	uint32_t reserved;
-	/* then nsessions sessions, then nclients clients */
+	uint32_t high; /* sessions ever opened stand below this index */
+		       /* then nsessions sessions, then nclients clients */
 };
 
 /* A region for nsessions sessions of nclients clients; *fd names it
@@ -75,6 +75,9 @@ void vcuda_sched_close(struct vcuda_sched *s, uint32_t i);
 int vcuda_sched_enter(struct vcuda_sched *s, uint32_t i);
 /* Worker: the kernel ran ns nanoseconds; the device is free again. */
 void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns);
+/* Worker: one kernel queued on a device the scheduler does not run (a
+ * GPU): counted, without the lock. */
+void vcuda_sched_count(struct vcuda_sched *s, uint32_t i);
 /* Worker: bytes copied to (in) or from (out) the device for session i. */
 void vcuda_sched_bytes(struct vcuda_sched *s, uint32_t i, uint64_t in, uint64_t out);
 

@@ -3,13 +3,17 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "util.h"
 
 int vcuda_parse_size(const char *s, uint64_t *out)
@@ -145,4 +149,42 @@ void *vcuda_shared_attach(const char *spec, size_t min, unsigned *index, size_t 
 		return NULL;
 	*size = (size_t)st.st_size;
 	return p;
+}
+
+int vcuda_socket_is(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* Whether a Unix socket at path has a live server behind it. */
+static int util_socket_live(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, live;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return 0;
+	memcpy(sa.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return live;
+}
+
+int vcuda_socket_claim(const char *path, const char *what)
+{
+	if (util_socket_live(path)) {
+		VERR(core, "cannot %s at %s: another server is serving it", what, path);
+		return -1;
+	}
+	if (vcuda_socket_is(path) && unlink(path) == 0) {
+		VINFO(core, "removed the stale socket %s", path);
+	} else if (access(path, F_OK) == 0) {
+		VERR(core, "cannot %s at %s: a file that is not a socket is there", what, path);
+		return -1;
+	}
+	return 0;
 }

@@ -23,6 +23,13 @@ char *vcuda_printable(char *dst, size_t cap, const char *src);
 /* Gives the Unix socket at path this mode and, when gid >= 0, group.
  * 0 or -1 with errno. */
 int vcuda_socket_protect(const char *path, unsigned mode, long gid);
+/* Whether path is a Unix socket (a file vcudad may remove). */
+int vcuda_socket_is(const char *path);
+/* Makes path free for a socket to be bound there: a stale socket (no
+ * server behind it) is removed; a live one, or a file that is not a
+ * socket, is never touched: that is logged (what: "listen", "admin") and
+ * -1 returned. */
+int vcuda_socket_claim(const char *path, const char *what);
 
 /*
  * Memory shared with the processes a server starts: a zeroed region of

@@ -44,20 +44,27 @@ static char *curve_line(FILE *f, char *buf, size_t len)
 	return NULL;
 }
 
-int vcuda_curve_read_keyfile(const char *path, struct vcuda_curve *k, char *why, size_t why_len)
+static FILE *curve_open(const char *path, char *why, size_t why_len)
 {
 	FILE *f = fopen(path, "r");
-	char buf[256], *s;
-	int line = 0;
 
-	if (!f) {
-		snprintf(why, why_len, "cannot read key file %s: %s", path, strerror(errno));
+	if (!f)
+		snprintf(why, why_len, "cannot read %s: %s", path, strerror(errno));
+	return f;
+}
+
+int vcuda_curve_read_keyfile(const char *path, struct vcuda_curve *k, char *why, size_t why_len)
+{
+	FILE *f = curve_open(path, why, why_len);
+	char buf[256], *s;
+	int n = 0;
+
+	if (!f)
 		return VCUDA_E_INVAL;
-	}
 	k->public_key[0] = k->secret_key[0] = 0;
 	while ((s = curve_line(f, buf, sizeof(buf))) != NULL) {
 		char *dst = NULL;
-		line++;
+		n++;
 		if (strncmp(s, "public ", 7) == 0)
 			dst = k->public_key, s += 7;
 		else if (strncmp(s, "secret ", 7) == 0)
@@ -65,7 +72,10 @@ int vcuda_curve_read_keyfile(const char *path, struct vcuda_curve *k, char *why,
 		while (dst && *s == ' ')
 			s++;
 		if (!dst || !curve_valid(s, NULL)) {
-			snprintf(why, why_len, "%s: not a vcuda key file (see vcuda-keygen)", path);
+			snprintf(why, why_len,
+				 "%s: key line %d is not 'public KEY' or 'secret KEY' (see "
+				 "vcuda-keygen)",
+				 path, n);
 			fclose(f);
 			return VCUDA_E_INVAL;
 		}
@@ -203,14 +213,12 @@ static int keyset_add(struct vcuda_keyset *s, const char *z85)
 
 static int keyset_file(const char *path, struct vcuda_keyset *s, char *why, size_t why_len)
 {
-	FILE *f = fopen(path, "r");
+	FILE *f = curve_open(path, why, why_len);
 	char buf[256], *line;
 	int n = 0;
 
-	if (!f) {
-		snprintf(why, why_len, "cannot read %s: %s", path, strerror(errno));
+	if (!f)
 		return VCUDA_E_INVAL;
-	}
 	while ((line = curve_line(f, buf, sizeof(buf))) != NULL) {
 		n++;
 		if (strncmp(line, "public ", 7) == 0)

@@ -34,7 +34,8 @@ int vcudad_admin_open(struct vcudad_admin *a, const char *url, long gid)
 		return VCUDA_E_URL;
 	}
 	snprintf(a->path, sizeof(a->path), "%s", url + 6);
-	unlink(a->path); /* ours: vcudad made it, and only it listens there */
+	if (vcuda_socket_claim(a->path, "open the admin socket") != 0)
+		return VCUDA_E_TRANSPORT;
 	if (!(a->sock = zmq_socket(vcuda_zmq_context(), ZMQ_REP)))
 		return VCUDA_E_TRANSPORT;
 	zmq_setsockopt(a->sock, ZMQ_LINGER, &linger, sizeof(linger));

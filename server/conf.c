@@ -204,26 +204,34 @@ static int config_handler(void *user, const char *section, const char *name, con
 	return config_fail(st, "unknown section [%s]%s", section, "");
 }
 
+/* What a and b both name: "key", "user", or NULL. */
+static const char *config_shared(const struct vcudad_client_conf *a,
+				 const struct vcudad_client_conf *b)
+{
+	for (int i = 0; i < a->nkeys; i++)
+		for (int j = 0; j < b->nkeys; j++)
+			if (memcmp(a->keys[i], b->keys[j], 32) == 0)
+				return "key";
+	for (int i = 0; i < a->nusers; i++)
+		for (int j = 0; j < b->nusers; j++)
+			if (a->users[i] == b->users[j])
+				return "user";
+	return NULL;
+}
+
 /* The same key or user in two clients would make the identity ambiguous. */
 static int config_check(struct config_state *st)
 {
 	for (int i = 0; i < st->cl.n; i++)
 		for (int j = i + 1; j < st->cl.n; j++) {
-			const struct vcudad_client_conf *a = &st->cl.c[i], *b = &st->cl.c[j];
-			for (int k = 0; k < a->nkeys; k++)
-				if (vcudad_client_by_key(
-					&(struct vcudad_clients){.c = (void *)b, .n = 1},
-					a->keys[k]))
-					return config_fail(st, "clients %s and %s share a key",
-							   a->name, b->name),
-					       -1;
-			for (int k = 0; k < a->nusers; k++)
-				if (vcudad_client_by_user(
-					&(struct vcudad_clients){.c = (void *)b, .n = 1},
-					a->users[k]))
-					return config_fail(st, "clients %s and %s share a user",
-							   a->name, b->name),
-					       -1;
+			const char *what = config_shared(&st->cl.c[i], &st->cl.c[j]);
+			char names[160];
+			if (!what)
+				continue;
+			snprintf(names, sizeof(names), "%s and %s", st->cl.c[i].name,
+				 st->cl.c[j].name);
+			config_fail(st, "clients %s share a %s", names, what);
+			return -1;
 		}
 	return 0;
 }

@@ -531,30 +531,6 @@ static void listener_reap(struct listener *l)
 	}
 }
 
-/* Whether a Unix socket at path has a live server behind it. */
-static int listener_socket_live(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, live;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return 0;
-	memcpy(sa.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return 0;
-	live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return live;
-}
-
-/* Whether path is a Unix socket (a file vcudad may remove). */
-static int listener_is_socket(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-}
-
 /* Removes a directory of worker sockets and the sockets in it. Only
  * sockets are removed, and the directory only if nothing else is in it:
  * a directory of the same name that is not vcudad's keeps its files. */
@@ -570,7 +546,7 @@ static void listener_remove_dir(const char *dir)
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (listener_is_socket(path))
+		if (vcuda_socket_is(path))
 			unlink(path);
 	}
 	closedir(d);
@@ -588,18 +564,8 @@ static int listener_prepare_ipc(struct listener *l, int i)
 	mode_t m = l->cfg->socket_mode;
 	mode_t dmode = 0700 | ((m & 0060) ? 0010 : 0) | ((m & 0006) ? 0001 : 0);
 
-	if (listener_socket_live(path)) {
-		VERR(server, "cannot listen at %s: another server is serving it",
-		     l->cfg->listen[i]);
+	if (vcuda_socket_claim(path, "listen") != 0)
 		return VCUDA_E_TRANSPORT;
-	}
-	if (listener_is_socket(path) && unlink(path) == 0) {
-		VINFO(server, "removed the stale socket %s", path);
-	} else if (access(path, F_OK) == 0) {
-		VERR(server, "cannot listen at %s: a file that is not a socket is there",
-		     l->cfg->listen[i]);
-		return VCUDA_E_TRANSPORT;
-	}
 	if (snprintf(l->dirs[i], sizeof(l->dirs[i]), "%s.w", path) >= (int)sizeof(l->dirs[i]))
 		return VCUDA_E_URL;
 	listener_remove_dir(l->dirs[i]);

@@ -323,7 +323,9 @@ CUresult srv_launch(struct session *s, const Vcuda__Request *rq, const struct vc
 		rc = s->be->cuLaunchKernel(sf->f, c->grid_x, c->grid_y, c->grid_z, c->block_x,
 					   c->block_y, c->block_z, c->shared_mem, st, NULL, extra);
 	}
-	if (s->sched)
-		vcuda_sched_leave(s->sched, s->sched_slot, run ? vcuda_now_ns() - t0 : 0);
+	if (run)
+		vcuda_sched_leave(s->sched, s->sched_slot, vcuda_now_ns() - t0);
+	else if (s->sched)
+		vcuda_sched_count(s->sched, s->sched_slot);
 	return rc;
 }

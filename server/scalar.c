@@ -52,12 +52,15 @@ static const struct scalar_row scalar_rows[] = {
 #include "calls.def"
 };
 
-static const struct scalar_row *scalar_row(uint32_t op)
+/* The row of call d: calls.c's table and this one follow calls.def's order. */
+static const struct scalar_row *scalar_row(const struct vcuda_scalar_desc *d)
 {
-	for (size_t i = 0; i < sizeof(scalar_rows) / sizeof(*scalar_rows); i++)
-		if (scalar_rows[i].op == op)
-			return &scalar_rows[i];
-	return NULL;
+	unsigned n;
+	size_t i = (size_t)(d - vcuda_scalar_all(&n));
+
+	return i < n && i < sizeof(scalar_rows) / sizeof(*scalar_rows) && scalar_rows[i].op == d->op
+		   ? &scalar_rows[i]
+		   : NULL;
 }
 
 static CUresult scalar_int(struct session *s, const Vcuda__Request *rq, uint64_t w, int is_signed,
@@ -129,7 +132,7 @@ CUresult srv_scalar(struct session *s, const Vcuda__Request *rq, const struct vc
 {
 	const Vcuda__Scalar *c = rq->scalar;
 	const struct vcuda_scalar_desc *d = vcuda_scalar_find(c->op);
-	const struct scalar_row *row = scalar_row(c->op);
+	const struct scalar_row *row = d ? scalar_row(d) : NULL;
 	union session_arg v[VCUDA_SCALAR_MAX_ARGS];
 	unsigned in = 0, nout = 0;
 	CUresult rc;
@@ -163,7 +166,7 @@ const char *session_scalar_verify(char *why, size_t len)
 	const struct vcuda_scalar_desc *all = vcuda_scalar_all(&n);
 
 	for (unsigned i = 0; i < n; i++) {
-		const struct scalar_row *row = scalar_row(all[i].op);
+		const struct scalar_row *row = scalar_row(&all[i]);
 		if (!row) {
 			snprintf(why, len, "scalar call %s has no server row", all[i].name);
 			return why;
