@@ -29,7 +29,8 @@ struct vcuda_sched_client *vcuda_sched_client(struct vcuda_sched *s, uint32_t i)
 	return (struct vcuda_sched_client *)(vcuda_sched_session(s, s->nsessions)) + i;
 }
 
-struct vcuda_sched *vcuda_sched_create(uint32_t nsessions, uint32_t nclients, int *fd)
+struct vcuda_sched *vcuda_sched_create(uint32_t nsessions, uint32_t nclients,
+				       enum vcuda_sched_mode mode, int *fd)
 {
 	struct vcuda_sched *s =
 	    vcuda_shared_create("vcuda-sched", sched_size(nsessions, nclients), fd);
@@ -48,6 +49,7 @@ struct vcuda_sched *vcuda_sched_create(uint32_t nsessions, uint32_t nclients, in
 	pthread_cond_init(&s->cond, &ca);
 	s->nsessions = nsessions;
 	s->nclients = nclients;
+	s->mode = mode;
 	return s;
 }
 
@@ -99,13 +101,19 @@ static int sched_alive(int32_t pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
 }
 
-void vcuda_sched_set_client(struct vcuda_sched *s, uint32_t client, uint32_t share)
+void vcuda_sched_set_client(struct vcuda_sched *s, uint32_t client, uint32_t share,
+			    uint32_t group, uint32_t group_share)
 {
+	struct vcuda_sched_client *c;
+
 	if (client >= s->nclients || sched_lock(s) != 0)
 		return;
-	vcuda_sched_client(s, client)->share = share;
+	c = vcuda_sched_client(s, client);
+	c->share = share;
+	c->group = group;
+	c->group_share = group_share;
 	if (!share)
-		memset(vcuda_sched_client(s, client), 0, sizeof(struct vcuda_sched_client));
+		memset(c, 0, sizeof(*c));
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -173,8 +181,8 @@ static int sched_my_turn(struct vcuda_sched *s, uint32_t i, uint64_t now, uint64
 	return 1;
 }
 
-/* An idle session starts from the earliest virtual time of the waiting
- * ones: what it did not use while idle is not owed to it later. */
+/* An idle session starts from the earliest virtual time of those that want
+ * the device: what it did not use while idle is not owed to it later. */
 static void sched_catch_up(struct vcuda_sched *s, uint32_t i)
 {
 	struct vcuda_sched_session *me = vcuda_sched_session(s, i);
@@ -182,11 +190,38 @@ static void sched_catch_up(struct vcuda_sched *s, uint32_t i)
 
 	for (uint32_t j = 0; j < s->high; j++) {
 		struct vcuda_sched_session *o = vcuda_sched_session(s, j);
-		if (j != i && o->waiting && o->vtime < least)
+		if (j != i && o->active && (o->waiting || o->inflight) && o->vtime < least)
 			least = o->vtime;
 	}
 	if (least != UINT64_MAX && me->vtime < least)
 		me->vtime = least;
+}
+
+/* Session i wants the device again: it catches up if it was idle, and how
+ * soon it came back is averaged (sched_grace). Lock held. */
+static void sched_arrive(struct vcuda_sched *s, uint32_t i, uint64_t now)
+{
+	struct vcuda_sched_session *me = vcuda_sched_session(s, i);
+
+	if (!me->inflight && (!me->last_ns || now - me->last_ns > VCUDA_SCHED_GRACE_NS))
+		sched_catch_up(s, i); /* it was idle */
+	if (me->last_ns) {
+		uint64_t gap = now - me->last_ns;
+		if (gap < 4 * VCUDA_SCHED_GRACE_NS)
+			me->gap_ns = me->gap_ns ? (3 * me->gap_ns + gap) / 4 : gap;
+	}
+	me->pid = (int32_t)getpid();
+	me->waiting = 1;
+}
+
+/* Waits on the region's condition until until (CLOCK_MONOTONIC ns). */
+static void sched_wait(struct vcuda_sched *s, uint64_t until)
+{
+	struct timespec t = {.tv_sec = (time_t)(until / 1000000000u),
+			     .tv_nsec = (long)(until % 1000000000u)};
+
+	if (pthread_cond_timedwait(&s->cond, &s->lock, &t) == EOWNERDEAD)
+		pthread_mutex_consistent(&s->lock);
 }
 
 int vcuda_sched_enter(struct vcuda_sched *s, uint32_t i)
@@ -196,30 +231,66 @@ int vcuda_sched_enter(struct vcuda_sched *s, uint32_t i)
 	if (i >= s->nsessions || sched_lock(s) != 0)
 		return -1;
 	me = vcuda_sched_session(s, i);
-	if (!me->last_ns || sched_now() - me->last_ns > VCUDA_SCHED_GRACE_NS)
-		sched_catch_up(s, i); /* it was idle */
-	if (me->last_ns) {	      /* how soon it came back: a running average */
-		uint64_t gap = sched_now() - me->last_ns;
-		if (gap < 4 * VCUDA_SCHED_GRACE_NS)
-			me->gap_ns = me->gap_ns ? (3 * me->gap_ns + gap) / 4 : gap;
-	}
-	me->pid = (int32_t)getpid();
-	me->waiting = 1;
+	sched_arrive(s, i, sched_now());
 	for (;;) {
 		uint64_t until;
-		struct timespec t;
 		if (sched_my_turn(s, i, sched_now(), &until))
 			break;
-		t.tv_sec = (time_t)(until / 1000000000u);
-		t.tv_nsec = (long)(until % 1000000000u);
-		if (pthread_cond_timedwait(&s->cond, &s->lock, &t) == EOWNERDEAD)
-			pthread_mutex_consistent(&s->lock);
+		sched_wait(s, until);
 	}
 	me->waiting = 0;
 	me->pid = 0;
 	s->running_pid = (int32_t)getpid();
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+/*
+ * ns of device time in session i's virtual time: divided by its weight,
+ * its client's share split among the client's sessions that want the
+ * device; for a client in a group, the group's share split among its
+ * clients that want the device, by their shares, first. Lock held.
+ */
+static uint64_t sched_virtual(struct vcuda_sched *s, uint32_t i, uint64_t ns)
+{
+	struct vcuda_sched_session *me = vcuda_sched_session(s, i);
+	struct vcuda_sched_client *c;
+	uint64_t busy = 1, group_sum;
+	double weight;
+
+	if (me->client >= s->nclients)
+		return ns * 1000;
+	c = vcuda_sched_client(s, me->client);
+	group_sum = c->share;
+	c->stamp = ++s->epoch; /* marks the clients of the group already summed */
+	for (uint32_t j = 0; j < s->high; j++) {
+		struct vcuda_sched_session *o = vcuda_sched_session(s, j);
+		struct vcuda_sched_client *oc;
+		if (j == i || !o->active || !(o->waiting || o->inflight) || o->client >= s->nclients)
+			continue;
+		if (o->client == me->client) {
+			busy++;
+			continue;
+		}
+		oc = vcuda_sched_client(s, o->client);
+		if (c->group && oc->group == c->group && oc->stamp != s->epoch) {
+			oc->stamp = s->epoch;
+			group_sum += oc->share;
+		}
+	}
+	weight = (double)(c->share ? c->share : 1) / (double)busy;
+	if (c->group)
+		weight = weight * (double)(c->group_share ? c->group_share : 1) /
+			 (double)(group_sum ? group_sum : 1);
+	return (uint64_t)((double)ns * 1000.0 / weight);
+}
+
+/* The counters of session i's client, or NULL. */
+static struct vcuda_sched_client *sched_counters(struct vcuda_sched *s, uint32_t i)
+{
+	uint32_t c = vcuda_sched_session(s, i)->client;
+
+	return c < s->nclients ? vcuda_sched_client(s, c) : NULL;
 }
 
 void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns)
@@ -230,16 +301,8 @@ void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 	if (i >= s->nsessions || sched_lock(s) != 0)
 		return;
 	me = vcuda_sched_session(s, i);
-	if (me->client < s->nclients) {
-		/* The client's share is split among its sessions that want the
-		 * device now: this one and those waiting. */
-		uint64_t busy = 1;
-		for (uint32_t j = 0; j < s->high; j++) {
-			struct vcuda_sched_session *o = vcuda_sched_session(s, j);
-			busy += j != i && o->waiting && o->client == me->client;
-		}
-		c = vcuda_sched_client(s, me->client);
-		me->vtime += ns * busy * 1000 / (c->share ? c->share : 1);
+	me->vtime += sched_virtual(s, i, ns);
+	if ((c = sched_counters(s, i))) {
 		__atomic_add_fetch(&c->kernels, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&c->kernel_ns, ns, __ATOMIC_RELAXED);
 	}
@@ -250,27 +313,97 @@ void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void vcuda_sched_count(struct vcuda_sched *s, uint32_t i)
+/*
+ * Paced: whether session i may queue another kernel: no session that wants
+ * the device is further behind it than the window (what VCUDA_SCHED_WINDOW_NS
+ * of its own kernels would add to its virtual time). Queued, unmeasured
+ * kernels count at their estimate on both sides. If not, *until gets when
+ * to look again at the latest. Clears what dead waiters left. Lock held.
+ */
+static int sched_may_queue(struct vcuda_sched *s, uint32_t i, uint64_t now, uint64_t *until)
+{
+	struct vcuda_sched_session *me = vcuda_sched_session(s, i);
+	uint64_t mine = me->vtime + me->vpending;
+	uint64_t window = sched_virtual(s, i, VCUDA_SCHED_WINDOW_NS);
+
+	*until = now + 5000000u; /* others' estimates and grace times change unsaid */
+	for (uint32_t j = 0; j < s->high; j++) {
+		struct vcuda_sched_session *o = vcuda_sched_session(s, j);
+		if (j == i || !o->active)
+			continue;
+		if (o->waiting && !sched_alive(o->pid)) {
+			o->waiting = 0;
+			o->pid = 0;
+		}
+		if (!(o->waiting || o->inflight ||
+		      (o->last_ns && now - o->last_ns < sched_grace(o))))
+			continue; /* it does not want the device */
+		if (o->vtime + o->vpending + window < mine)
+			return 0;
+	}
+	return 1;
+}
+
+int vcuda_sched_admit(struct vcuda_sched *s, uint32_t i, uint32_t inflight, uint64_t pending_ns)
 {
 	struct vcuda_sched_session *me;
+	struct vcuda_sched_client *c;
 
-	if (i >= s->nsessions)
+	if (i >= s->nsessions || sched_lock(s) != 0)
+		return -1;
+	me = vcuda_sched_session(s, i);
+	sched_arrive(s, i, sched_now());
+	me->vpending = sched_virtual(s, i, pending_ns);
+	for (;;) {
+		uint64_t until;
+		if (sched_may_queue(s, i, sched_now(), &until))
+			break;
+		sched_wait(s, until);
+	}
+	me->waiting = 0;
+	me->pid = 0;
+	me->inflight = inflight;
+	me->vpending = sched_virtual(s, i, pending_ns);
+	me->last_ns = sched_now();
+	if ((c = sched_counters(s, i)))
+		__atomic_add_fetch(&c->kernels, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void vcuda_sched_charge(struct vcuda_sched *s, uint32_t i, uint64_t ns, uint32_t inflight,
+			uint64_t pending_ns)
+{
+	struct vcuda_sched_session *me;
+	struct vcuda_sched_client *c;
+
+	if (i >= s->nsessions || sched_lock(s) != 0)
 		return;
 	me = vcuda_sched_session(s, i);
-	if (me->client < s->nclients)
-		__atomic_add_fetch(&vcuda_sched_client(s, me->client)->kernels, 1,
-				   __ATOMIC_RELAXED);
+	me->vtime += sched_virtual(s, i, ns);
+	me->inflight = inflight;
+	me->vpending = inflight ? sched_virtual(s, i, pending_ns) : 0;
+	me->last_ns = sched_now();
+	if ((c = sched_counters(s, i)))
+		__atomic_add_fetch(&c->kernel_ns, ns, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void vcuda_sched_count(struct vcuda_sched *s, uint32_t i)
+{
+	struct vcuda_sched_client *c = i < s->nsessions ? sched_counters(s, i) : NULL;
+
+	if (c)
+		__atomic_add_fetch(&c->kernels, 1, __ATOMIC_RELAXED);
 }
 
 void vcuda_sched_bytes(struct vcuda_sched *s, uint32_t i, uint64_t in, uint64_t out)
 {
-	struct vcuda_sched_session *me;
+	struct vcuda_sched_client *c = i < s->nsessions ? sched_counters(s, i) : NULL;
 
-	if (i >= s->nsessions)
+	if (!c)
 		return;
-	me = vcuda_sched_session(s, i);
-	if (me->client >= s->nclients)
-		return;
-	__atomic_add_fetch(&vcuda_sched_client(s, me->client)->bytes_in, in, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&vcuda_sched_client(s, me->client)->bytes_out, out, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&c->bytes_in, in, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&c->bytes_out, out, __ATOMIC_RELAXED);
 }

@@ -18,6 +18,7 @@
 
 struct config_state {
 	struct vcudad_config *cfg;
+	int in_group; /* cur is a [group] */
 	int server; /* apply [server] */
 	int server_seen;
 	struct vcudad_clients cl;
@@ -58,7 +59,8 @@ static int config_user(const char *v, uid_t *out)
 	return 0;
 }
 
-/* memory, max-sessions, share: [defaults] and [client NAME] alike. */
+/* memory, max-sessions, share: [defaults], [client NAME] and [group NAME]
+ * alike; key, user and group: clients only. */
 static int config_client_value(struct config_state *st, const char *name, const char *value)
 {
 	struct vcudad_client_conf *c = st->cur;
@@ -76,6 +78,12 @@ static int config_client_value(struct config_state *st, const char *name, const 
 		if (config_count(value, 10000, &c->share) != 0 || c->share == 0)
 			return config_fail(st, "share takes a number from 1 to 10000, not '%s'%s",
 					   value, "");
+	} else if (st->in_group) {
+		return config_fail(st, "unknown setting '%s' in a group section%s", name, "");
+	} else if (c != &st->cl.defaults && strcmp(name, "group") == 0) {
+		if (!*value || strlen(value) >= sizeof(c->group))
+			return config_fail(st, "group takes a group's name, not '%s'%s", value, "");
+		snprintf(c->group, sizeof(c->group), "%s", value);
 	} else if (c != &st->cl.defaults && strcmp(name, "key") == 0) {
 		char z85[VCUDA_KEY_Z85];
 		if (c->nkeys == VCUDAD_CLIENT_KEYS)
@@ -157,6 +165,13 @@ static int config_server_value(struct config_state *st, const char *name, const 
 	} else if (strcmp(name, "cpu-memory") == 0) {
 		if (vcuda_parse_size(v, &cfg->cpu_memory) != 0)
 			return config_fail(st, "cpu-memory takes a size, not '%s'%s", v, "");
+	} else if (strcmp(name, "schedule") == 0) {
+		if (vcudad_parse_schedule(v, &cfg->schedule) != 0)
+			return config_fail(st, "schedule is auto, exclusive, paced or off, not '%s'%s",
+					   v, "");
+	} else if (strcmp(name, "mps") == 0) {
+		if (vcudad_parse_mps(v, &cfg->mps) != 0)
+			return config_fail(st, "mps is auto, on or off, not '%s'%s", v, "");
 	} else if (strcmp(name, "max-sessions") == 0) {
 		if (config_count(v, 65536, &n) != 0 || n == 0)
 			return config_fail(st, "max-sessions takes a number, not '%s'%s", v, "");
@@ -167,18 +182,19 @@ static int config_server_value(struct config_state *st, const char *name, const 
 	return 1;
 }
 
-/* Finds or adds [client NAME]. */
-static struct vcudad_client_conf *config_client(struct config_state *st, const char *name)
+/* Finds or adds [client NAME] (in *v, *n): clients and groups alike. */
+static struct vcudad_client_conf *config_section(struct vcudad_client_conf **v, int *n,
+						 const char *name)
 {
 	struct vcudad_client_conf *c;
 
-	for (int i = 0; i < st->cl.n; i++)
-		if (strcmp(st->cl.c[i].name, name) == 0)
-			return &st->cl.c[i];
-	if (!(c = realloc(st->cl.c, (size_t)(st->cl.n + 1) * sizeof(*c))))
+	for (int i = 0; i < *n; i++)
+		if (strcmp((*v)[i].name, name) == 0)
+			return &(*v)[i];
+	if (!(c = realloc(*v, (size_t)(*n + 1) * sizeof(*c))))
 		return NULL;
-	st->cl.c = c;
-	c = &st->cl.c[st->cl.n++];
+	*v = c;
+	c = &(*v)[(*n)++];
 	memset(c, 0, sizeof(*c));
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	return c;
@@ -187,7 +203,9 @@ static struct vcudad_client_conf *config_client(struct config_state *st, const c
 static int config_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct config_state *st = user;
+	const char *n = strchr(section, ' ');
 
+	st->in_group = 0;
 	if (strcmp(section, "server") == 0) {
 		st->server_seen = 1;
 		return config_server_value(st, name, value);
@@ -196,8 +214,11 @@ static int config_handler(void *user, const char *section, const char *name, con
 		st->cur = &st->cl.defaults;
 		return config_client_value(st, name, value);
 	}
-	if (strncmp(section, "client ", 7) == 0 && section[7] && strlen(section + 7) < 64) {
-		if (!(st->cur = config_client(st, section + 7)))
+	st->in_group = strncmp(section, "group ", 6) == 0;
+	if ((strncmp(section, "client ", 7) == 0 || st->in_group) && n[1] && strlen(n + 1) < 64) {
+		n++;
+		if (!(st->cur = st->in_group ? config_section(&st->cl.g, &st->cl.ng, n)
+					     : config_section(&st->cl.c, &st->cl.n, n)))
 			return config_fail(st, "out of memory%s%s", "", "");
 		return config_client_value(st, name, value);
 	}
@@ -219,9 +240,16 @@ static const char *config_shared(const struct vcudad_client_conf *a,
 	return NULL;
 }
 
-/* The same key or user in two clients would make the identity ambiguous. */
+/* The same key or user in two clients would make the identity ambiguous;
+ * a client's group must exist. */
 static int config_check(struct config_state *st)
 {
+	for (int i = 0; i < st->cl.n; i++)
+		if (st->cl.c[i].group[0] && !vcudad_group_by_name(&st->cl, st->cl.c[i].group)) {
+			config_fail(st, "client %s is in group %s, which has no [group] section",
+				    st->cl.c[i].name, st->cl.c[i].group);
+			return -1;
+		}
 	for (int i = 0; i < st->cl.n; i++)
 		for (int j = i + 1; j < st->cl.n; j++) {
 			const char *what = config_shared(&st->cl.c[i], &st->cl.c[j]);
@@ -249,6 +277,9 @@ int vcudad_config_load(const char *path, struct vcudad_config *cfg, int server,
 		for (int i = 0; i < st.cl.n; i++)
 			if (!st.cl.c[i].share)
 				st.cl.c[i].share = st.cl.defaults.share;
+		for (int i = 0; i < st.cl.ng; i++)
+			if (!st.cl.g[i].share)
+				st.cl.g[i].share = 1;
 		*out = st.cl;
 		return 0;
 	}
@@ -264,11 +295,43 @@ int vcudad_config_load(const char *path, struct vcudad_config *cfg, int server,
 	return VCUDA_E_INVAL;
 }
 
+int vcudad_parse_schedule(const char *v, int *out)
+{
+	static const char *const names[] = {"off", "exclusive", "paced"};
+
+	if (strcmp(v, "auto") == 0) {
+		*out = -1;
+		return 0;
+	}
+	for (int i = 0; i < 3; i++)
+		if (strcmp(v, names[i]) == 0) {
+			*out = i; /* VCUDA_SCHED_COUNT, _EXCLUSIVE, _PACED */
+			return 0;
+		}
+	return -1;
+}
+
+int vcudad_parse_mps(const char *v, int *out)
+{
+	*out = !strcmp(v, "auto") ? -1 : !strcmp(v, "on") ? 1 : !strcmp(v, "off") ? 0 : -2;
+	return *out == -2 ? -1 : 0;
+}
+
 void vcudad_clients_free(struct vcudad_clients *c)
 {
 	free(c->c);
-	c->c = NULL;
-	c->n = 0;
+	free(c->g);
+	c->c = c->g = NULL;
+	c->n = c->ng = 0;
+}
+
+const struct vcudad_client_conf *vcudad_group_by_name(const struct vcudad_clients *c,
+						      const char *name)
+{
+	for (int i = 0; i < c->ng; i++)
+		if (strcmp(c->g[i].name, name) == 0)
+			return &c->g[i];
+	return NULL;
 }
 
 const struct vcudad_client_conf *vcudad_client_by_key(const struct vcudad_clients *c,

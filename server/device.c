@@ -110,12 +110,15 @@ CUresult srv_mem_get_info(struct session *s, const Vcuda__Request *rq, const str
 	size_t free_bytes = 0, total = 0;
 	CUresult r = s->be->cuMemGetInfo(&free_bytes, &total);
 
-	/* A client with a quota sees the quota as its device's memory, so
+	/* A client with a quota (or a group's) sees it as its device's memory, so
 	 * that programs that size their work from it fit themselves to it. */
-	if (r == CUDA_SUCCESS && s->quota) {
-		uint64_t limit = __atomic_load_n(&s->quota->limit, __ATOMIC_RELAXED);
-		uint64_t used = __atomic_load_n(&s->quota->used, __ATOMIC_RELAXED);
-		uint64_t left = used < limit ? limit - used : 0;
+	for (int i = 0; r == CUDA_SUCCESS && i < 2; i++) {
+		uint64_t limit, used, left;
+		if (!s->quota[i])
+			continue;
+		limit = __atomic_load_n(&s->quota[i]->limit, __ATOMIC_RELAXED);
+		used = __atomic_load_n(&s->quota[i]->used, __ATOMIC_RELAXED);
+		left = used < limit ? limit - used : 0;
 		if (limit < total)
 			total = (size_t)limit;
 		if (left < free_bytes)
@@ -141,6 +144,8 @@ void session_release(struct session *s, int dev)
 	void *obj;
 
 	session_staging_drop(s);
+	if (dev >= 0) /* at the end, the process's exit ends what still runs */
+		session_paced_forget(s, dev);
 	for (size_t i = s->mem.n; i-- > 0;) {
 		struct vcuda_range r = s->mem.r[i];
 		if (dev >= 0 && (int)r.tag != dev)
@@ -178,6 +183,7 @@ void session_release(struct session *s, int dev)
 			s->be->cuModuleUnload(sm->m);
 			s->nmodules--;
 			s->module_bytes -= sm->bytes;
+			session_quota_credit(s, sm->globals);
 		}
 		vcuda_handle_free(&s->handles, (enum vcuda_handle_type)type, id);
 		free(obj);

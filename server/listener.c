@@ -89,6 +89,7 @@ struct listener {
 	struct vcudad_metrics *metrics; /* --metrics */
 	uint64_t metrics_ns;		/* when its figures were last given */
 	int draining;			/* no new sessions (vcuda-smi --drain) */
+	int mps;			/* workers get an MPS active-thread percentage */
 	struct vcuda_backend *be;
 	Vcuda__ClientStatus *status; /* the last status answer's clients */
 	Vcuda__ClientStatus **status_ptrs;
@@ -165,6 +166,8 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 			snprintf(spec, sizeof(spec), "4:%d", w->slot);
 			dup2(l->budget_fd, 4);
 			setenv("VCUDA_CPU_BUDGET", spec, 1);
+		} else {
+			close(4);
 		}
 		/* fd 5: the client's memory quota, shared by its workers; fd 6:
 		 * the device scheduler and counters, shared by all */
@@ -174,6 +177,18 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 		snprintf(spec, sizeof(spec), "6:%d", w->slot);
 		dup2(l->idents.sched_fd, 6);
 		setenv("VCUDA_SCHED", spec, 1);
+		if (w->ident->group) { /* fd 7: its group's memory quota */
+			snprintf(spec, sizeof(spec), "7:%d", w->slot);
+			dup2(w->ident->group->budget_fd, 7);
+			setenv("VCUDA_GROUP_BUDGET", spec, 1);
+		} else {
+			close(7);
+		}
+		if (l->mps) { /* read by NVIDIA's driver when the context is made */
+			snprintf(spec, sizeof(spec), "%u",
+				 vcudad_ident_mps_percent(&l->idents, w->ident));
+			setenv("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", spec, 1);
+		}
 		char *argv[] = {"vcudad",
 				"--worker",
 				"--bind",
@@ -218,7 +233,7 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 			argv[n + 3] = w->key;
 		}
 		dup2(fds[1], 3);
-		for (int fd = 7; fd < 1024; fd++)
+		for (int fd = 8; fd < 1024; fd++)
 			close(fd);
 		execv("/proc/self/exe", argv);
 		_exit(127);
@@ -310,12 +325,7 @@ static int listener_client(struct listener *l, int sock, struct vcudad_ident **o
 	*out = id;
 	/* Busy, not full: guests retry within their connect timeout, and a
 	 * session that is ending frees its place within milliseconds. */
-	if (id->conf->max_sessions && (uint32_t)id->sessions > id->conf->max_sessions) {
-		snprintf(why, why_len, "client %s holds its %u sessions (max-sessions)", id->id,
-			 id->conf->max_sessions);
-		return VCUDA_E_BUSY;
-	}
-	return 0;
+	return vcudad_ident_over(&l->idents, id, why, why_len) ? VCUDA_E_BUSY : 0;
 }
 
 /* Undoes listener_client for a session that did not start. */
@@ -885,6 +895,36 @@ static int listener_admin(struct listener *l)
 	return 0;
 }
 
+/* The device scheduler, in the mode asked for or the one the backend needs:
+ * the CPU device runs each kernel as it is launched (exclusive), a GPU
+ * queues them (paced). */
+static int listener_scheduler(struct listener *l)
+{
+	static const char *const names[] = {"off (counted only)", "exclusive", "paced"};
+	int mode = l->cfg->schedule;
+
+	if (mode < 0)
+		mode = strcmp(l->be->kind, "cpu") == 0 ? VCUDA_SCHED_EXCLUSIVE : VCUDA_SCHED_PACED;
+	if (!(l->idents.sched = vcuda_sched_create(l->cfg->limits.sessions, l->cfg->limits.sessions,
+						   (enum vcuda_sched_mode)mode,
+						   &l->idents.sched_fd))) {
+		VERR(server, "cannot make the device scheduler: %s", strerror(errno));
+		return -1;
+	}
+	VINFO(server, "kernels share the device by client shares: %s", names[mode]);
+	l->mps = l->cfg->mps;
+	if (l->mps < 0) { /* auto: when NVIDIA's MPS control daemon runs */
+		const char *dir = getenv("CUDA_MPS_PIPE_DIRECTORY");
+		char path[600];
+		snprintf(path, sizeof(path), "%s/control", dir && *dir ? dir : "/tmp/nvidia-mps");
+		l->mps = strcmp(l->be->kind, "cuda") == 0 && access(path, F_OK) == 0;
+	}
+	if (l->mps)
+		VINFO(server, "NVIDIA MPS: each worker's active-thread percentage follows its "
+			      "client's share");
+	return 0;
+}
+
 /* SIGHUP: the configuration file again. A bad file changes nothing. */
 static void listener_reconfigure(struct listener *l)
 {
@@ -918,11 +958,6 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	pthread_mutex_init(&l.conf_lock, NULL);
 	l.idents.conf = cfg->clients;
 	l.idents.slots = cfg->limits.sessions;
-	if (!(l.idents.sched = vcuda_sched_create(cfg->limits.sessions, cfg->limits.sessions,
-						  &l.idents.sched_fd))) {
-		VERR(server, "cannot make the device scheduler: %s", strerror(errno));
-		return 1;
-	}
 	if (!(l.workers = calloc(cfg->limits.sessions, sizeof(*l.workers))) ||
 	    !(l.slot_used = calloc(cfg->limits.sessions, 1))) {
 		VERR(server, "out of memory");
@@ -936,6 +971,8 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	l.backend_kind = be.kind;
 	l.be = &be;
 	VINFO(server, "backend %s (%s)", be.kind, be.path);
+	if (listener_scheduler(&l) != 0)
+		return 1;
 	if (strcmp(be.kind, "cpu") == 0 && listener_budget(&l) != 0)
 		return 1;
 	/* The library stays loaded: NVIDIA's driver is not made to be unloaded. */

@@ -41,6 +41,15 @@ static void usage(FILE *f)
 	      "      --admin-group GROUP  also let GROUP use it (mode 0660)\n"
 	      "      --metrics HOST:PORT  serve the same figures to Prometheus at\n"
 	      "                           http://HOST:PORT/metrics (PORT 0: a free one)\n"
+	      "      --schedule MODE      how kernels share the device among clients, by\n"
+	      "                           their shares: exclusive (one kernel at a time;\n"
+	      "                           the CPU device's default), paced (kernels queued\n"
+	      "                           within a window, timed with events; a GPU's\n"
+	      "                           default), off (as the driver does; counted only)\n"
+	      "      --mps MODE           with NVIDIA MPS, start each worker with an active\n"
+	      "                           thread percentage from its client's share: auto\n"
+	      "                           (default: when an MPS control daemon runs), on,\n"
+	      "                           off\n"
 	      "      --config FILE        read settings and clients from FILE (INI; see\n"
 	      "                           docs/operations.md); the other options override\n"
 	      "                           it; SIGHUP reads its clients again\n"
@@ -118,6 +127,8 @@ enum {
 	OPT_ADMIN,
 	OPT_ADMIN_GROUP,
 	OPT_METRICS,
+	OPT_SCHEDULE,
+	OPT_MPS,
 };
 
 static const struct option long_opts[] = {
@@ -154,6 +165,8 @@ static const struct option long_opts[] = {
     {"admin", required_argument, NULL, OPT_ADMIN},
     {"admin-group", required_argument, NULL, OPT_ADMIN_GROUP},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"schedule", required_argument, NULL, OPT_SCHEDULE},
+    {"mps", required_argument, NULL, OPT_MPS},
     {NULL, 0, NULL, 0},
 };
 
@@ -318,6 +331,22 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 		case OPT_METRICS:
 			cfg->metrics = optarg;
 			break;
+		case OPT_SCHEDULE:
+			if (vcudad_parse_schedule(optarg, &cfg->schedule) != 0) {
+				fprintf(stderr,
+					"vcudad: --schedule is auto, exclusive, paced or off, not "
+					"'%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_MPS:
+			if (vcudad_parse_mps(optarg, &cfg->mps) != 0) {
+				fprintf(stderr, "vcudad: --mps is auto, on or off, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case OPT_ADMIN_GROUP: {
 			struct group *g = getgrnam(optarg);
 			char *end;
@@ -469,6 +498,8 @@ int main(int argc, char **argv)
 	    .socket_gid = -1,
 	    .clients = {.defaults = {.name = "default", .share = 1}},
 	    .admin_gid = -1,
+	    .schedule = -1,
+	    .mps = -1,
 	    .limits = {.module_bytes = 256u << 20,
 		       .session_module_bytes = 1u << 30,
 		       .modules = 1024,

@@ -21,8 +21,29 @@ static int memory_owned(const struct session *s, uint64_t p, uint64_t n, int dev
 
 void session_quota_credit(struct session *s, uint64_t bytes)
 {
-	if (s->quota)
-		vcuda_budget_credit(s->quota, s->quota_slot, bytes);
+	for (int i = 0; i < 2; i++)
+		if (s->quota[i])
+			vcuda_budget_credit(s->quota[i], s->quota_slot, bytes);
+}
+
+int session_quota_charge(struct session *s, uint64_t bytes, const char *what)
+{
+	for (int i = 0; i < 2; i++) {
+		struct vcuda_budget *b = s->quota[i];
+		if (!b || vcuda_budget_charge(b, s->quota_slot, bytes) == 0)
+			continue;
+		VWARN(server,
+		      "refused %s from %s: %llu bytes over client %s's %squota of %llu "
+		      "(%llu in use)",
+		      what, s->peer, (unsigned long long)bytes, s->client ? s->client : "?",
+		      i ? "group's " : "",
+		      (unsigned long long)__atomic_load_n(&b->limit, __ATOMIC_RELAXED),
+		      (unsigned long long)__atomic_load_n(&b->used, __ATOMIC_RELAXED));
+		if (i && s->quota[0])
+			vcuda_budget_credit(s->quota[0], s->quota_slot, bytes);
+		return -1;
+	}
+	return 0;
 }
 
 CUresult srv_mem_alloc(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
@@ -35,15 +56,8 @@ CUresult srv_mem_alloc(struct session *s, const Vcuda__Request *rq, const struct
 
 	if (size == 0)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "zero-byte allocation");
-	if (s->quota && vcuda_budget_charge(s->quota, s->quota_slot, size) != 0) {
-		VWARN(server,
-		      "refused mem_alloc from %s: %llu bytes over client %s's quota of %llu "
-		      "(%llu in use by its sessions)",
-		      s->peer, (unsigned long long)size, s->client ? s->client : "?",
-		      (unsigned long long)__atomic_load_n(&s->quota->limit, __ATOMIC_RELAXED),
-		      (unsigned long long)__atomic_load_n(&s->quota->used, __ATOMIC_RELAXED));
+	if (session_quota_charge(s, size, "mem_alloc") != 0)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	}
 	if ((rc = s->be->cuMemAlloc(&p, (size_t)size)) != CUDA_SUCCESS) {
 		session_quota_credit(s, size);
 		return rc;

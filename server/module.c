@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fatbin.h"
+#include "kernels.h"
 #include "log.h"
 #include "session.h"
 #include "util.h"
@@ -87,6 +88,43 @@ CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const stru
 	return module_load(s, rq, m, out);
 }
 
+/*
+ * The device memory a module's variables will take, for the memory quota:
+ * the most any of its entries declares (the backend loads one of them).
+ * Only read when the client has a quota. A corrupt entry is refused here,
+ * as the backend would refuse it.
+ */
+static CUresult module_globals(struct session *s, const Vcuda__Request *rq,
+			       const struct vcuda_fatbin *fb, uint64_t *globals)
+{
+	char why[256];
+
+	*globals = 0;
+	if (!s->quota[0] && !s->quota[1])
+		return CUDA_SUCCESS;
+	for (size_t i = 0; i < fb->n; i++) {
+		const struct vcuda_fatbin_entry *e = &fb->entries[i];
+		uint8_t *img;
+		size_t len;
+		uint64_t n = 0;
+		int rc;
+		if (e->kind != VCUDA_FATBIN_ELF && e->kind != VCUDA_FATBIN_PTX)
+			continue;
+		if (vcuda_fatbin_extract(e, s->limits->module_bytes, &img, &len, why,
+					 sizeof(why)) != 0)
+			return session_refuse(s, rq, CUDA_ERROR_INVALID_IMAGE, why);
+		rc = e->kind == VCUDA_FATBIN_ELF
+			 ? vcuda_globals_from_cubin(img, len, &n, why, sizeof(why))
+			 : vcuda_globals_from_ptx((const char *)img, &n, why, sizeof(why));
+		free(img);
+		if (rc != 0)
+			return session_refuse(s, rq, CUDA_ERROR_INVALID_IMAGE, why);
+		if (n > *globals)
+			*globals = n;
+	}
+	return CUDA_SUCCESS;
+}
+
 /* Loads the fat binary that is m's payload. */
 static CUresult module_load(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 			    struct session_reply *out)
@@ -97,7 +135,7 @@ static CUresult module_load(struct session *s, const Vcuda__Request *rq, const s
 	CUresult rc;
 
 	const struct vcudad_limits *lim = s->limits;
-	uint64_t bytes;
+	uint64_t bytes, globals = 0;
 
 	/* The driver trusts the bytes it loads; we do not. */
 	if (!m->payload ||
@@ -106,6 +144,10 @@ static CUresult module_load(struct session *s, const Vcuda__Request *rq, const s
 				      m->payload ? why : "no fat binary");
 	/* What the backend may decompress is bounded before it sees a byte. */
 	bytes = vcuda_fatbin_unpacked_size(&fb) + m->payload_len;
+	if (bytes <= lim->module_bytes && (rc = module_globals(s, rq, &fb, &globals)) != 0) {
+		vcuda_fatbin_free(&fb);
+		return rc;
+	}
 	vcuda_fatbin_free(&fb);
 	if (bytes > lim->module_bytes) {
 		snprintf(why, sizeof(why),
@@ -120,16 +162,23 @@ static CUresult module_load(struct session *s, const Vcuda__Request *rq, const s
 			 (unsigned long long)lim->session_module_bytes);
 		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, why);
 	}
-	if (!(sm = calloc(1, sizeof(*sm))))
+	if (session_quota_charge(s, globals, "module_load (its variables)") != 0)
 		return CUDA_ERROR_OUT_OF_MEMORY;
+	if (!(sm = calloc(1, sizeof(*sm)))) {
+		session_quota_credit(s, globals);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
 	sm->device = rq->device;
 	sm->bytes = bytes;
+	sm->globals = globals;
 	if ((rc = s->be->cuModuleLoadData(&sm->m, m->payload)) != CUDA_SUCCESS) {
+		session_quota_credit(s, globals);
 		free(sm);
 		return rc;
 	}
 	if ((rc = session_reply_handle(s, rq, VCUDA_HT_MODULE, sm, out)) != CUDA_SUCCESS) {
 		s->be->cuModuleUnload(sm->m);
+		session_quota_credit(s, globals);
 		free(sm);
 		return rc;
 	}
@@ -154,6 +203,7 @@ CUresult srv_module_unload(struct session *s, const Vcuda__Request *rq, const st
 	rc = s->be->cuModuleUnload(sm->m);
 	s->nmodules--;
 	s->module_bytes -= sm->bytes;
+	session_quota_credit(s, sm->globals);
 	free(sm);
 	return rc;
 }
@@ -298,18 +348,22 @@ CUresult srv_launch(struct session *s, const Vcuda__Request *rq, const struct vc
 	uint64_t t0;
 	CUstream st;
 	CUresult rc;
-	int run;
+	uint32_t mode;
+	int slot = -1;
 
 	if (!sf)
 		return CUDA_ERROR_INVALID_HANDLE;
 	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
 		return rc;
-	/* The CPU device runs a kernel when it is launched: it waits for its
-	 * client's turn on the device, and its time is charged to it. A GPU
-	 * queues the launch; only the count is kept. */
-	run = s->sched && strcmp(s->be->kind, "cpu") == 0;
-	if (run)
+	/* Device time is shared as the scheduler's mode says (fairshare.h):
+	 * exclusive, the kernel runs now, when it is the session's turn, and
+	 * its time is charged; paced, it is queued when the session is not
+	 * too far ahead, and timed with events; otherwise only counted. */
+	mode = s->sched ? s->sched->mode : VCUDA_SCHED_COUNT;
+	if (mode == VCUDA_SCHED_EXCLUSIVE)
 		vcuda_sched_enter(s->sched, s->sched_slot);
+	else if (mode == VCUDA_SCHED_PACED)
+		slot = session_paced_begin(s, rq->device, st);
 	t0 = vcuda_now_ns();
 	if (c->cooperative) {
 		rc = launch_cooperative(s, rq, sf, m, st);
@@ -323,8 +377,10 @@ CUresult srv_launch(struct session *s, const Vcuda__Request *rq, const struct vc
 		rc = s->be->cuLaunchKernel(sf->f, c->grid_x, c->grid_y, c->grid_z, c->block_x,
 					   c->block_y, c->block_z, c->shared_mem, st, NULL, extra);
 	}
-	if (run)
+	if (mode == VCUDA_SCHED_EXCLUSIVE)
 		vcuda_sched_leave(s->sched, s->sched_slot, vcuda_now_ns() - t0);
+	else if (mode == VCUDA_SCHED_PACED)
+		session_paced_end(s, slot, st, rc);
 	else if (s->sched)
 		vcuda_sched_count(s->sched, s->sched_slot);
 	return rc;

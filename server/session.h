@@ -30,7 +30,8 @@ struct session_stream {
 struct session_module {
 	CUmodule m;
 	int device;
-	uint64_t bytes; /* its fat binary, every entry decompressed */
+	uint64_t bytes;	  /* its fat binary, every entry decompressed */
+	uint64_t globals; /* its variables' device memory, charged to the quota */
 };
 
 struct session_function {
@@ -42,6 +43,18 @@ struct session_function {
 struct session_event {
 	CUevent e;
 	int device;
+};
+
+/* Paced device time (server/pacing.c): the kernels a session queued and
+ * that have not been measured yet, a ring of event pairs. */
+#define SESSION_PACED 64
+struct session_paced {
+	CUevent start[SESSION_PACED], end[SESSION_PACED];
+	int device[SESSION_PACED]; /* whose context made the pair */
+	uint8_t made[SESSION_PACED];
+	uint32_t head, tail; /* queued: tail .. head - 1, modulo SESSION_PACED */
+	uint64_t avg_ns;     /* a kernel's time, running average */
+	unsigned warned;
 };
 
 #define SESSION_THREAD_STREAMS 256
@@ -76,15 +89,18 @@ struct session {
 	 * limits->module_bytes, counted in module_bytes while it arrives. */
 	uint8_t *staging;
 	uint64_t staging_len, staging_total;
-	/* The client's device memory quota, shared with its other sessions
-	 * (the listener's budget for it; NULL: none). */
-	struct vcuda_budget *quota;
+	/* The client's device memory quota, shared with its other sessions,
+	 * and its group's, shared with the group's other clients (the
+	 * listener's budgets for them, in which the session has one slot;
+	 * NULL: none). */
+	struct vcuda_budget *quota[2];
 	uint32_t quota_slot;
 	const char *client; /* for logs */
 	/* Device time shared by weight (CPU device), and the client's
 	 * counters (common/fairshare.h); NULL: none. */
 	struct vcuda_sched *sched;
 	uint32_t sched_slot;
+	struct session_paced paced;
 };
 
 /* What a handler fills in besides the result: the reply, and storage for
@@ -139,6 +155,26 @@ const char *session_calls_verify(const ProtobufCMessageDescriptor *request,
 				 const ProtobufCMessageDescriptor *reply, char *why, size_t len);
 /* The scalar calls' part of it (server/scalar.c). */
 const char *session_scalar_verify(char *why, size_t len);
+
+/*
+ * Paced device time (server/pacing.c). Before a kernel is queued on stream
+ * st of device: waits for the session's turn, and records the kernel's
+ * start; returns its ring slot, or -1 if it cannot be timed. After:
+ * records its end if launched is CUDA_SUCCESS. Collect charges the time
+ * of the queued kernels that have run.
+ */
+int session_paced_begin(struct session *s, int device, CUstream st);
+void session_paced_end(struct session *s, int slot, CUstream st, CUresult launched);
+void session_paced_collect(struct session *s);
+/* Before device's context is reset: waits for the session's queued
+ * kernels, charges them, and destroys the events made in it. */
+void session_paced_forget(struct session *s, int device);
+
+/* Takes bytes of device memory for what (for the log) from the client's
+ * quota and its group's: 0, or -1 (logged, nothing taken) if that would
+ * pass either. Credit gives them back. */
+int session_quota_charge(struct session *s, uint64_t bytes, const char *what);
+void session_quota_credit(struct session *s, uint64_t bytes);
 
 /* Names obj to the guest: a new handle id of type, in the reply. */
 CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,

@@ -42,6 +42,8 @@ struct vcudad_config {
 	const char *key_file;	       /* the server's CURVE key file (tcp://) */
 	const char *allow_keys;	       /* the guests' public keys: a file or a directory */
 	int insecure;		       /* tcp:// without keys, as asked */
+	int schedule;		       /* enum vcuda_sched_mode; -1: as the backend needs */
+	int mps;		       /* NVIDIA MPS thread shares: -1 if MPS runs, 0 no, 1 yes */
 	/* Worker role (started by the listener, never by hand). */
 	int worker;
 	const char *bind_url;

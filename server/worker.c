@@ -206,7 +206,15 @@ int session_run(struct session *s, int attach_timeout_ms)
 	for (;;) {
 		struct vcuda_msg m;
 
-		rc = vcuda_chan_recv(s->chan, &m, s->attached ? -1 : attach_timeout_ms);
+		/* Queued kernels are charged when they have run, even while
+		 * the guest says nothing. */
+		int queued = s->paced.head != s->paced.tail;
+		rc = vcuda_chan_recv(s->chan, &m,
+				     !s->attached ? attach_timeout_ms : queued ? 2 : -1);
+		if (rc == VCUDA_E_TIMEOUT && s->attached) {
+			session_paced_collect(s);
+			continue;
+		}
 		if (rc == VCUDA_E_TOOBIG || rc == VCUDA_E_PROTO) {
 			/* Unread, so its seq is unknown: a seq-0 reply says the
 			 * message the guest sent last could not be read. */
@@ -233,6 +241,8 @@ int session_run(struct session *s, int attach_timeout_ms)
 		}
 		rc = session_handle(s, &m);
 		vcuda_chan_release(s->chan, &m);
+		if (s->paced.head != s->paced.tail)
+			session_paced_collect(s);
 		if (rc == VCUDA_E_PEER_LOST) {
 			VINFO(server, "%s left while being answered, after %llu calls", s->peer,
 			      (unsigned long long)s->calls);
@@ -343,7 +353,15 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	s.be = &be;
 	s.peer = cfg->peer;
 	s.client = cfg->client;
-	s.quota = vcuda_budget_attach(getenv("VCUDA_CLIENT_BUDGET"), &s.quota_slot);
+	s.quota[0] = vcuda_budget_attach(getenv("VCUDA_CLIENT_BUDGET"), &s.quota_slot);
+	if (getenv("VCUDA_GROUP_BUDGET")) {
+		uint32_t slot;
+		s.quota[1] = vcuda_budget_attach(getenv("VCUDA_GROUP_BUDGET"), &slot);
+		if (!s.quota[0] || !s.quota[1] || slot != s.quota_slot) {
+			VERR(server, "worker for %s: its quotas are not usable", cfg->peer);
+			return 1;
+		}
+	}
 	s.sched = vcuda_sched_attach(getenv("VCUDA_SCHED"), &s.sched_slot);
 	s.limits = &cfg->limits;
 	s.report_fd = 3;

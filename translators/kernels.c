@@ -285,3 +285,164 @@ void vcuda_kernels_free(struct vcuda_kernel_table *t)
 	free(t->k);
 	*t = (struct vcuda_kernel_table){0};
 }
+
+/* ---- module variables ------------------------------------------------------------------ */
+
+/* Whether an ELF section of this name holds module variables. */
+static int globals_section(const char *name)
+{
+	if (strcmp(name, ".nv.global") == 0 || strcmp(name, ".nv.global.init") == 0)
+		return 1;
+	/* .nv.constant0.KERNEL are parameters; a bank with no kernel's name
+	 * and above 0 is the module's constants. */
+	if (strncmp(name, ".nv.constant", 12) != 0 || !isdigit((unsigned char)name[12]))
+		return 0;
+	name += 12;
+	if (*name == '0')
+		return 0;
+	while (isdigit((unsigned char)*name))
+		name++;
+	return *name == 0;
+}
+
+int vcuda_globals_from_cubin(const void *image, size_t len, uint64_t *bytes, char *why,
+			     size_t why_len)
+{
+	Elf *e;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	*bytes = 0;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return kernels_fail(why, why_len, "libelf is unusable");
+	if (!(e = elf_memory((char *)image, len)) || elf_kind(e) != ELF_K_ELF ||
+	    elf_getshdrstrndx(e, &shstrndx) != 0) {
+		if (e)
+			elf_end(e);
+		return kernels_fail(why, why_len, "not an ELF cubin");
+	}
+	while ((scn = elf_nextscn(e, scn)) != NULL) {
+		GElf_Shdr sh;
+		const char *name;
+		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(e, shstrndx, sh.sh_name)) ||
+		    !globals_section(name))
+			continue;
+		/* A NOBITS section claims a size it does not store: bounded by
+		 * the caller's quota, not by len. */
+		if (sh.sh_size > (UINT64_MAX >> 2) - *bytes) {
+			elf_end(e);
+			return kernels_fail(why, why_len, "section %s claims %llu bytes", name,
+					    (unsigned long long)sh.sh_size);
+		}
+		*bytes += sh.sh_size;
+	}
+	elf_end(e);
+	return 0;
+}
+
+/* The bytes of one declarator "name[D1][D2]... [= init]" of elem bytes
+ * each; s at the name, *end after it and its initializer. */
+static int globals_declarator(const char *s, uint64_t elem, uint64_t *out, const char **end)
+{
+	size_t n = ptx_word(s);
+	int depth = 0;
+
+	if (!n)
+		return -1;
+	s = ptx_skip(s + n);
+	*out = elem;
+	while (*s == '[') {
+		char *e;
+		unsigned long long d = strtoull(s + 1, &e, 0);
+		if (*e != ']' || (d && *out > (UINT64_MAX >> 2) / d))
+			return -1;
+		*out *= d ? d : 1; /* [] takes its size from the initializer: at least one */
+		s = ptx_skip(e + 1);
+	}
+	if (*s == '=') /* skip the initializer, braces and all */
+		for (s++; *s && !(depth == 0 && (*s == ',' || *s == ';')); s++)
+			depth += *s == '{' ? 1 : *s == '}' ? -1 : 0;
+	*end = s;
+	return 0;
+}
+
+/* One ".global" or ".const" declaration; s after the state space. */
+static int globals_declaration(const char *s, uint64_t *bytes, const char **end)
+{
+	uint64_t elem = 0, vec = 1, one;
+
+	for (;;) {
+		size_t n;
+		s = ptx_skip(s);
+		n = ptx_word(s);
+		if (n == 0 || s[0] != '.')
+			break;
+		if (n == 6 && strncmp(s, ".align", 6) == 0) {
+			s = ptx_skip(s + n);
+			strtoul(s, (char **)&s, 0);
+			continue;
+		}
+		if (n == 3 && s[1] == 'v' && (s[2] == '2' || s[2] == '4'))
+			vec = (uint64_t)(s[2] - '0');
+		else if (n == 3 && strncmp(s, ".v8", 3) == 0)
+			vec = 8;
+		else if (!elem && (elem = ptx_type_size(s + 1, n - 1)) == 0 &&
+			 strncmp(s, ".pred", 5) == 0)
+			elem = 1;
+		s += n;
+	}
+	if (!elem)
+		return -1;
+	for (;;) {
+		if (globals_declarator(s, elem * vec, &one, &s) != 0 ||
+		    one > (UINT64_MAX >> 2) - *bytes)
+			return -1;
+		*bytes += one;
+		if (*s != ',')
+			break;
+		s = ptx_skip(s + 1);
+	}
+	*end = s;
+	return *s == ';' ? 0 : -1;
+}
+
+int vcuda_globals_from_ptx(const char *ptx, uint64_t *bytes, char *why, size_t why_len)
+{
+	const char *s = ptx;
+	int depth = 0; /* inside a function's braces */
+
+	*bytes = 0;
+	while (*(s = ptx_skip(s))) {
+		size_t n = ptx_word(s);
+		if (*s == '{' || *s == '}') {
+			depth += *s == '{' ? 1 : -1;
+			s++;
+			continue;
+		}
+		if (*s == '"') { /* .file names */
+			for (s++; *s && *s != '"' && *s != '\n'; s++)
+				;
+			s += *s == '"';
+			continue;
+		}
+		if (!n) {
+			s++;
+			continue;
+		}
+		if (depth == 0 && n == 7 && strncmp(s, ".extern", 7) == 0) {
+			/* declared here, defined in another module */
+			while (*s && *s != ';')
+				s++;
+			continue;
+		}
+		if (depth == 0 && ((n == 7 && strncmp(s, ".global", 7) == 0) ||
+				   (n == 6 && strncmp(s, ".const", 6) == 0))) {
+			if (globals_declaration(s + n, bytes, &s) != 0)
+				return kernels_fail(why, why_len,
+						    "unreadable variable declaration in PTX");
+			continue;
+		}
+		s += n;
+	}
+	return 0;
+}

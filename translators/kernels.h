@@ -41,4 +41,16 @@ const struct vcuda_kernel_info *vcuda_kernels_find(const struct vcuda_kernel_tab
 						   const char *name);
 void vcuda_kernels_free(struct vcuda_kernel_table *t);
 
+/*
+ * The device memory a module's variables take (__device__ and
+ * __constant__): in an ELF cubin, its .nv.global, .nv.global.init and
+ * module-wide .nv.constantN (N > 0) sections; in PTX, its module-scope
+ * .global and .const declarations (arrays of any rank, vectors,
+ * initializers, lists of names). 0 and *bytes, or VCUDA_E_PROTO for an
+ * image it cannot read (why says what).
+ */
+int vcuda_globals_from_cubin(const void *elf, size_t len, uint64_t *bytes, char *why,
+			     size_t why_len);
+int vcuda_globals_from_ptx(const char *ptx, uint64_t *bytes, char *why, size_t why_len);
+
 #endif
