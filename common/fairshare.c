@@ -101,8 +101,8 @@ static int sched_alive(int32_t pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
 }
 
-void vcuda_sched_set_client(struct vcuda_sched *s, uint32_t client, uint32_t share,
-			    uint32_t group, uint32_t group_share)
+void vcuda_sched_set_client(struct vcuda_sched *s, uint32_t client, uint32_t share, uint32_t group,
+			    uint32_t group_share)
 {
 	struct vcuda_sched_client *c;
 
@@ -266,7 +266,8 @@ static uint64_t sched_virtual(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 	for (uint32_t j = 0; j < s->high; j++) {
 		struct vcuda_sched_session *o = vcuda_sched_session(s, j);
 		struct vcuda_sched_client *oc;
-		if (j == i || !o->active || !(o->waiting || o->inflight) || o->client >= s->nclients)
+		if (j == i || !o->active || !(o->waiting || o->inflight) ||
+		    o->client >= s->nclients)
 			continue;
 		if (o->client == me->client) {
 			busy++;

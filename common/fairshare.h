@@ -52,18 +52,18 @@ struct vcuda_sched_session {
 	uint32_t client; /* its client's index */
 	int32_t pid;	 /* its worker, while waiting; 0 otherwise */
 	uint32_t waiting;
-	uint32_t active;  /* the session exists (set by the listener) */
-	uint64_t last_ns; /* CLOCK_MONOTONIC when its last kernel ended (paced: was queued) */
-	uint64_t gap_ns;  /* how soon it comes back after one (average) */
+	uint32_t active;   /* the session exists (set by the listener) */
+	uint64_t last_ns;  /* CLOCK_MONOTONIC when its last kernel ended (paced: was queued) */
+	uint64_t gap_ns;   /* how soon it comes back after one (average) */
 	uint64_t vpending; /* paced: virtual time of its queued, unmeasured kernels */
 	uint32_t inflight; /* paced: how many */
 	uint32_t reserved;
 };
 
 struct vcuda_sched_client {
-	uint32_t share;	   /* weight, 1 to 10000; 0: the slot is free */
-	uint32_t sessions; /* active sessions */
-	uint32_t group;	   /* its group (any number the listener chose), 0: none */
+	uint32_t share;	      /* weight, 1 to 10000; 0: the slot is free */
+	uint32_t sessions;    /* active sessions */
+	uint32_t group;	      /* its group (any number the listener chose), 0: none */
 	uint32_t group_share; /* the group's weight */
 	uint32_t stamp;	      /* scratch, under the lock */
 	uint32_t reserved;
@@ -76,10 +76,10 @@ struct vcuda_sched {
 	pthread_cond_t cond;  /* process-shared */
 	int32_t running_pid;  /* exclusive: the worker running a kernel, 0 none */
 	uint32_t nsessions, nclients;
-	uint32_t high; /* sessions ever opened stand below this index */
-	uint32_t mode; /* enum vcuda_sched_mode */
+	uint32_t high;	/* sessions ever opened stand below this index */
+	uint32_t mode;	/* enum vcuda_sched_mode */
 	uint32_t epoch; /* scratch, under the lock */
-		       /* then nsessions sessions, then nclients clients */
+			/* then nsessions sessions, then nclients clients */
 };
 
 /* A region for nsessions sessions of nclients clients, enforced as mode
@@ -95,8 +95,8 @@ struct vcuda_sched_client *vcuda_sched_client(struct vcuda_sched *s, uint32_t i)
 
 /* Listener: a client's share (0 frees the client's slot), and its group
  * (0: none) with the group's share. */
-void vcuda_sched_set_client(struct vcuda_sched *s, uint32_t client, uint32_t share,
-			    uint32_t group, uint32_t group_share);
+void vcuda_sched_set_client(struct vcuda_sched *s, uint32_t client, uint32_t share, uint32_t group,
+			    uint32_t group_share);
 /* Listener: session i starts, for client; or ends (client ignored). */
 void vcuda_sched_open(struct vcuda_sched *s, uint32_t i, uint32_t client);
 void vcuda_sched_close(struct vcuda_sched *s, uint32_t i);

@@ -18,8 +18,8 @@
 struct vcudad_group {
 	char name[64];
 	const struct vcudad_client_conf *conf;
-	uint32_t id;  /* in the device scheduler: 1 and up */
-	int members;  /* live identities */
+	uint32_t id;		     /* in the device scheduler: 1 and up */
+	int members;		     /* live identities */
 	struct vcuda_budget *budget; /* limit = its memory (UINT64_MAX: none) */
 	int budget_fd;
 };

@@ -19,7 +19,7 @@
 struct config_state {
 	struct vcudad_config *cfg;
 	int in_group; /* cur is a [group] */
-	int server; /* apply [server] */
+	int server;   /* apply [server] */
 	int server_seen;
 	struct vcudad_clients cl;
 	struct vcudad_client_conf *cur; /* the section being read */
@@ -167,8 +167,8 @@ static int config_server_value(struct config_state *st, const char *name, const 
 			return config_fail(st, "cpu-memory takes a size, not '%s'%s", v, "");
 	} else if (strcmp(name, "schedule") == 0) {
 		if (vcudad_parse_schedule(v, &cfg->schedule) != 0)
-			return config_fail(st, "schedule is auto, exclusive, paced or off, not '%s'%s",
-					   v, "");
+			return config_fail(
+			    st, "schedule is auto, exclusive, paced or off, not '%s'%s", v, "");
 	} else if (strcmp(name, "mps") == 0) {
 		if (vcudad_parse_mps(v, &cfg->mps) != 0)
 			return config_fail(st, "mps is auto, on or off, not '%s'%s", v, "");

@@ -905,9 +905,9 @@ static int listener_scheduler(struct listener *l)
 
 	if (mode < 0)
 		mode = strcmp(l->be->kind, "cpu") == 0 ? VCUDA_SCHED_EXCLUSIVE : VCUDA_SCHED_PACED;
-	if (!(l->idents.sched = vcuda_sched_create(l->cfg->limits.sessions, l->cfg->limits.sessions,
-						   (enum vcuda_sched_mode)mode,
-						   &l->idents.sched_fd))) {
+	if (!(l->idents.sched =
+		  vcuda_sched_create(l->cfg->limits.sessions, l->cfg->limits.sessions,
+				     (enum vcuda_sched_mode)mode, &l->idents.sched_fd))) {
 		VERR(server, "cannot make the device scheduler: %s", strerror(errno));
 		return -1;
 	}

@@ -77,8 +77,10 @@ int session_paced_begin(struct session *s, int device, CUstream st)
 	if (paced_events(s, k, device) != 0 ||
 	    s->be->cuEventRecordWithFlags(p->start[k], st, 0) != CUDA_SUCCESS) {
 		if (!p->warned++)
-			VWARN(server, "%s: cannot time its kernels with events; they are counted "
-				      "but not charged", s->peer);
+			VWARN(server,
+			      "%s: cannot time its kernels with events; they are counted "
+			      "but not charged",
+			      s->peer);
 		return -1;
 	}
 	return (int)k;

@@ -210,7 +210,9 @@ int session_run(struct session *s, int attach_timeout_ms)
 		 * the guest says nothing. */
 		int queued = s->paced.head != s->paced.tail;
 		rc = vcuda_chan_recv(s->chan, &m,
-				     !s->attached ? attach_timeout_ms : queued ? 2 : -1);
+				     !s->attached ? attach_timeout_ms
+				     : queued	  ? 2
+						  : -1);
 		if (rc == VCUDA_E_TIMEOUT && s->attached) {
 			session_paced_collect(s);
 			continue;

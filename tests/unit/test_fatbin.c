@@ -315,6 +315,34 @@ static void test_decompression_is_bounded(void **state)
 	free(fb);
 }
 
+/* Module variables in PTX: arrays of any rank, vectors, initializers with
+ * commas, lists of names, and nothing from instructions, externs or
+ * function bodies. */
+static void test_ptx_globals(void **state)
+{
+	const char *ptx = ".version 8.0\n.target sm_80\n.address_size 64\n"
+			  ".file 1 \"/tmp/{odd}.cu\"\n"
+			  ".extern .global .align 4 .b8 elsewhere[1000];\n"
+			  ".visible .global .align 1 .b8 big[33554432];\n"
+			  ".global .align 16 .v4 .f32 vec[2][3];\n"
+			  ".visible .const .align 4 .u32 table[4] = {1, 2, 3, 4};\n"
+			  ".global .u64 a, b = 7, c[2] = {1, 2};\n"
+			  ".visible .entry k(.param .u64 p)\n{\n"
+			  "\t.reg .b32 %r<3>;\n\tld.global.u32 %r1, [big];\n"
+			  "\tld.const.u32 %r2, [table];\n\tret;\n}\n";
+	uint64_t n = 0;
+	char why[128];
+
+	assert_int_equal(vcuda_globals_from_ptx(ptx, &n, why, sizeof(why)), 0);
+	assert_int_equal(n, 33554432ull + 16 * 6 + 16 + 8 * 4);
+	assert_int_not_equal(
+	    vcuda_globals_from_ptx(".global .b8 x[4294967296][4294967296];", &n, why, sizeof(why)),
+	    0);
+	assert_int_not_equal(vcuda_globals_from_ptx(".global x;", &n, why, sizeof(why)), 0);
+	assert_int_equal(vcuda_globals_from_ptx("", &n, why, sizeof(why)), 0);
+	assert_int_equal(n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -328,6 +356,7 @@ int main(void)
 	    cmocka_unit_test(test_corrupt),
 	    cmocka_unit_test(test_lz4_decoder),
 	    cmocka_unit_test(test_kernel_layouts),
+	    cmocka_unit_test(test_ptx_globals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,9 +81,49 @@ static CUresult fake_stream_destroy(CUstream s)
 	return CUDA_SUCCESS;
 }
 
+/* Events: a fake clock, recorded into them; an event is complete once the
+ * test says so, or once it is waited for. */
+static struct fake_event {
+	uint64_t ms;
+	int ready;
+} fake_events[2 * SESSION_PACED + 2];
+static int fake_nevents, fake_event_syncs;
+static uint64_t fake_clock_ms;
+
 static CUresult fake_event_create(CUevent *e, unsigned int flags)
 {
-	*e = (CUevent)&fake_event_obj;
+	if (fake_nevents == (int)(sizeof(fake_events) / sizeof(*fake_events))) {
+		*e = (CUevent)&fake_event_obj;
+		return CUDA_SUCCESS;
+	}
+	*e = (CUevent)&fake_events[fake_nevents++];
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_event_record(CUevent e, CUstream st, unsigned flags)
+{
+	struct fake_event *f = (struct fake_event *)e;
+
+	f->ms = fake_clock_ms;
+	f->ready = 0;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_event_query(CUevent e)
+{
+	return ((struct fake_event *)e)->ready ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
+}
+
+static CUresult fake_event_sync(CUevent e)
+{
+	fake_event_syncs++;
+	((struct fake_event *)e)->ready = 1;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_event_elapsed(float *ms, CUevent a, CUevent b)
+{
+	*ms = (float)(((struct fake_event *)b)->ms - ((struct fake_event *)a)->ms);
 	return CUDA_SUCCESS;
 }
 
@@ -134,6 +174,12 @@ static int setup(void **state)
 	be.cuStreamDestroy = fake_stream_destroy;
 	be.cuEventCreate = fake_event_create;
 	be.cuEventDestroy = fake_event_destroy;
+	be.cuEventRecordWithFlags = fake_event_record;
+	be.cuEventQuery = fake_event_query;
+	be.cuEventSynchronize = fake_event_sync;
+	be.cuEventElapsedTime = fake_event_elapsed;
+	fake_nevents = fake_event_syncs = 0;
+	fake_clock_ms = 0;
 	be.sc.stream_synchronize = fake_stream_sync;
 	be.sc.stream_get_priority = fake_stream_priority;
 	be.sc.ctx_set_limit = fake_set_limit;
@@ -344,6 +390,52 @@ static void test_release_frees_everything(void **state)
 	assert_int_equal(s.mem.n, 0);
 }
 
+/* Paced device time: each queued kernel is timed with its own events and
+ * charged once they say it ran; at most SESSION_PACED are queued unmeasured
+ * (the oldest is waited for); a launch that failed is not counted as
+ * queued. */
+static void test_paced_kernels_charged_when_run(void **state)
+{
+	int fd;
+	struct vcuda_sched *r = vcuda_sched_create(2, 2, VCUDA_SCHED_PACED, &fd);
+	struct vcuda_sched_client *c;
+	int k;
+
+	assert_non_null(r);
+	vcuda_sched_set_client(r, 0, 1, 0, 0);
+	vcuda_sched_open(r, 0, 0);
+	s.sched = r;
+	s.sched_slot = 0;
+	c = vcuda_sched_client(r, 0);
+	for (int i = 0; i < SESSION_PACED; i++) {
+		assert_true((k = session_paced_begin(&s, 0, NULL)) >= 0);
+		fake_clock_ms += 2;
+		session_paced_end(&s, k, NULL, CUDA_SUCCESS);
+	}
+	assert_int_equal(vcuda_sched_session(r, 0)->inflight, SESSION_PACED);
+	assert_int_equal(c->kernels, SESSION_PACED);
+	assert_int_equal(c->kernel_ns, 0); /* none has run yet */
+	assert_int_equal(fake_event_syncs, 0);
+	/* Full: the oldest is waited for and charged. */
+	assert_true((k = session_paced_begin(&s, 0, NULL)) >= 0);
+	assert_int_equal(fake_event_syncs, 1);
+	assert_int_equal(c->kernel_ns, 2000000);
+	fake_clock_ms += 2;
+	session_paced_end(&s, k, NULL, CUDA_SUCCESS);
+	for (int i = 0; i < fake_nevents; i++)
+		fake_events[i].ready = 1;
+	session_paced_collect(&s);
+	assert_int_equal(c->kernel_ns, (SESSION_PACED + 1) * 2000000ull);
+	assert_int_equal(vcuda_sched_session(r, 0)->inflight, 0);
+	assert_true(vcuda_sched_session(r, 0)->vtime > 0);
+	/* A launch that failed leaves nothing queued. */
+	assert_true((k = session_paced_begin(&s, 0, NULL)) >= 0);
+	session_paced_end(&s, k, NULL, CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(vcuda_sched_session(r, 0)->inflight, 0);
+	assert_int_equal(s.paced.head, s.paced.tail);
+	s.sched = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +447,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_scalar_int_ranges, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_limit_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_frees_everything, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_paced_kernels_charged_when_run, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
