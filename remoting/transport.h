@@ -1,6 +1,6 @@
 /*
  * Session channels: the one-to-one link between a guest and its worker.
- * Every transport (zmq tcp:// and ipc:// now, the shared-memory ring later)
+ * Every transport (zmq tcp:// and ipc://, the shared-memory rings of shm://)
  * implements these ops, and one conformance suite (tests/unit/test_transport.c)
  * runs unchanged over each.
  *
@@ -85,6 +85,24 @@ struct vcuda_transport_ops {
 	/* Whether the peer is known to be gone (sticky). Unlike the other ops
 	 * it may be called from another thread while one uses the channel. */
 	int (*peer_lost)(struct vcuda_chan *c);
+
+	/*
+	 * Host memory both sides see (shm:// only; NULL elsewhere): a heap in
+	 * the shared segment. The connecting side allocates in it
+	 * (heap_alloc: NULL when it has no room), frees, and asks where a
+	 * buffer lies in it (heap_offset: 0 and *off, or -1 unless all of
+	 * [p, p + n) is in one allocation of it). The bound side finds
+	 * [off, off + n) of the heap in its own mapping (heap_at: NULL unless
+	 * it lies wholly in the heap). These may be called while another
+	 * thread sends or receives.
+	 */
+	void *(*heap_alloc)(struct vcuda_chan *c, size_t n);
+	int (*heap_free)(struct vcuda_chan *c, void *p);
+	int (*heap_offset)(struct vcuda_chan *c, const void *p, size_t n, uint64_t *off);
+	void *(*heap_at)(struct vcuda_chan *c, uint64_t off, uint64_t n);
+	/* The heap's bytes in the bound side's mapping, for registering it
+	 * with a GPU driver as page-locked memory; NULL without one. */
+	void *(*heap_base)(struct vcuda_chan *c, size_t *n);
 };
 
 struct vcuda_chan {
@@ -135,8 +153,49 @@ static inline void vcuda_chan_close(struct vcuda_chan *c)
 		c->ops->close(c);
 }
 
+static inline void *vcuda_chan_heap_alloc(struct vcuda_chan *c, size_t n)
+{
+	return c->ops->heap_alloc ? c->ops->heap_alloc(c, n) : NULL;
+}
+
+static inline int vcuda_chan_heap_free(struct vcuda_chan *c, void *p)
+{
+	return c->ops->heap_free ? c->ops->heap_free(c, p) : -1;
+}
+
+static inline int vcuda_chan_heap_offset(struct vcuda_chan *c, const void *p, size_t n,
+					 uint64_t *off)
+{
+	return c->ops->heap_offset ? c->ops->heap_offset(c, p, n, off) : -1;
+}
+
+static inline void *vcuda_chan_heap_at(struct vcuda_chan *c, uint64_t off, uint64_t n)
+{
+	return c->ops->heap_at ? c->ops->heap_at(c, off, n) : NULL;
+}
+
+static inline void *vcuda_chan_heap_base(struct vcuda_chan *c, size_t *n)
+{
+	return c->ops->heap_base ? c->ops->heap_base(c, n) : NULL;
+}
+
 extern const struct vcuda_transport_ops vcuda_zmq_tcp_ops;
 extern const struct vcuda_transport_ops vcuda_zmq_ipc_ops;
+extern const struct vcuda_transport_ops vcuda_shm_ops;
+
+/* shm:// settings: the shared heap's size (bytes) and how long a waiting
+ * side spins before it sleeps (microseconds), from VCUDA_SHM_HEAP and
+ * VCUDA_SHM_SPIN_US when set. */
+#define VCUDA_SHM_HEAP_DEFAULT (256ull << 20)
+#define VCUDA_SHM_SPIN_DEFAULT 50
+
+/* For the conformance suite: writes one record of the given kind and
+ * lengths (zero bytes) into an shm:// channel's outgoing ring, as a
+ * hostile or broken peer might; one larger than half the ring is written
+ * as its 16-byte head alone, claiming more than is there. 0, or a
+ * VCUDA_E_* status. */
+int vcuda_shm_send_raw(struct vcuda_chan *c, uint32_t kind, uint32_t hdr_len,
+		       uint64_t payload_len);
 
 /* ---- URLs ----------------------------------------------------------------- */
 

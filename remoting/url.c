@@ -11,6 +11,7 @@
 static const struct vcuda_transport_ops *const transports[] = {
     &vcuda_zmq_tcp_ops,
     &vcuda_zmq_ipc_ops,
+    &vcuda_shm_ops,
 };
 
 const struct vcuda_transport_ops *const *vcuda_transports(size_t *n)
@@ -95,8 +96,10 @@ int vcuda_url_worker(const char *listen_url, const char *dir, const char *name, 
 			return VCUDA_E_URL;
 		return url_fmt(out, cap, "tcp://%s:*", host);
 	}
-	if (url_has_scheme(listen_url, "ipc") || url_has_scheme(listen_url, "shm"))
+	if (url_has_scheme(listen_url, "ipc"))
 		return url_fmt(out, cap, "ipc://%s/%s", dir, name);
+	if (url_has_scheme(listen_url, "shm"))
+		return url_fmt(out, cap, "shm://%s/%s", dir, name);
 	return VCUDA_E_URL;
 }
 

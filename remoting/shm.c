@@ -1,0 +1,810 @@
+/*
+ * Session channels in shared memory (shm:///PATH), for guests on the
+ * server's host: two single-producer, single-consumer rings of messages
+ * and a heap of host memory, in one segment that the bound side (the
+ * worker) makes as a memfd and hands to the one peer that connects to the
+ * Unix socket at PATH, with SCM_RIGHTS: no other process can map it.
+ *
+ * The segment holds offsets only, never pointers, so the same layout works
+ * where it is not a memfd but a VM's shared-memory device. A side waiting
+ * for a message or for room spins briefly (VCUDA_SHM_SPIN_US), then sleeps
+ * on a futex in the segment; where the two sides cannot share futexes (the
+ * segment says so), it polls with a growing sleep instead. The socket stays
+ * open for the session's life: its other end closing says the peer is
+ * gone, which a waiting side checks every SHM_LIVENESS_NS.
+ *
+ * Nothing the peer writes is trusted: each side keeps its own copy of the
+ * counters it owns (its ring's head, the other's tail) and of the
+ * geometry, checks every length it reads before it uses it, and copies a
+ * message's header out of the segment before it is decoded (a peer could
+ * change it while the decoder reads). Payloads are handed over where they
+ * lie: a receiver that parses one copies it first (server/module.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+#include "rangemap.h"
+#include "transport.h"
+#include "util.h"
+
+#define SHM_MAGIC     0x316d736164756376ull /* "vcudasm1" */
+#define SHM_VERSION   1u
+#define SHM_RING_SIZE (16u << 20)
+/* A record: its kind and lengths, then the payload, then the header, each
+ * padded to 8 bytes. A wrap record sends the reader to the ring's start. */
+#define SHM_REC_MSG	1u
+#define SHM_REC_WRAP	2u
+#define SHM_REC_PAYLOAD 0x100u /* with MSG: the message has a payload (maybe empty) */
+#define SHM_REC_HDR	16u
+#define SHM_REC_MAX	(SHM_REC_HDR + VCUDA_MAX_PAYLOAD + VCUDA_MAX_HEADER + 16)
+#define SHM_HEAP_ALIGN	4096u
+#define SHM_HEAP_MAX	(64ull << 30)
+#define SHM_HEAP_ALLOCS 65536
+#define SHM_LIVENESS_NS 100000000ull /* a waiting side checks its peer this often */
+#define SHM_FD_WAIT_MS	10000	     /* a connecting side waits this long for the segment */
+
+struct shm_ring {
+	uint64_t head; /* bytes the producer has published */
+	uint8_t pad0[56];
+	uint64_t tail; /* bytes the consumer has released */
+	uint8_t pad1[56];
+	uint32_t data_seq; /* futex: bumped when data comes to a sleeping consumer */
+	uint32_t consumer_sleeping;
+	uint32_t space_seq; /* futex: bumped when room is made for a sleeping producer */
+	uint32_t producer_sleeping;
+	uint8_t pad2[48];
+	uint64_t off, size; /* the ring's bytes, from the segment's start */
+	uint8_t pad3[48];
+};
+
+struct shm_segment {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t futex; /* 1: both sides share a kernel and wake each other */
+	uint64_t size;	/* of the whole segment */
+	uint64_t heap_off, heap_size;
+	uint8_t pad[24];
+	struct shm_ring ring[2]; /* 0: connecting side to bound side; 1: back */
+};
+
+struct schan {
+	struct vcuda_chan base;
+	int bound;
+	int lost;
+	int sock;      /* the peer's connection, -1 until it came (atomic) */
+	int listen_fd; /* bound: where the peer connects, until it came */
+	int wake[2];   /* bound: stops the acceptor */
+	pthread_t acceptor;
+	int have_acceptor;
+	long peer_uid; /* bound: the one user that may connect, or -1 */
+	int memfd;     /* bound: until handed over */
+	uint8_t *seg;
+	size_t seg_size;
+	struct shm_segment *h;
+	/* Geometry and the counters this side owns, kept here: the copies in
+	 * the segment are for the peer to read and are never read back. */
+	struct shm_ring *tx, *rx;
+	uint8_t *tx_buf, *rx_buf;
+	uint64_t tx_size, rx_size;
+	uint64_t tx_head;   /* published */
+	uint64_t tx_need;   /* room the record being sent waits for */
+	uint64_t rx_cursor; /* read */
+	uint64_t rx_tail;   /* released */
+	unsigned outstanding;
+	uint64_t heap_off, heap_size;
+	uint64_t spin_ns;
+	int futex;
+	pthread_mutex_t heap_lock;
+	struct vcuda_rangemap heap; /* connecting side: allocations */
+	char path[200];
+	char endpoint[220];
+};
+
+/* ---- waiting ------------------------------------------------------------------ */
+
+static long shm_futex(uint32_t *word, int op, uint32_t val, const struct timespec *t)
+{
+	return syscall(SYS_futex, word, op, val, t, NULL, 0);
+}
+
+/* Wakes the other side if it sleeps on seq (after what it waits for was
+ * published). */
+static void shm_notify(struct schan *s, uint32_t *seq, uint32_t *sleeping)
+{
+	if (!__atomic_load_n(sleeping, __ATOMIC_SEQ_CST))
+		return;
+	__atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);
+	if (s->futex)
+		shm_futex(seq, FUTEX_WAKE, 1, NULL);
+}
+
+/* Whether the peer is gone: its end of the socket closed (or it wrote to
+ * the socket, which it never should). */
+static int shm_check_peer(struct schan *s)
+{
+	int fd = __atomic_load_n(&s->sock, __ATOMIC_ACQUIRE);
+	struct pollfd p;
+
+	if (__atomic_load_n(&s->lost, __ATOMIC_RELAXED))
+		return 1;
+	if (fd < 0)
+		return 0;
+	p = (struct pollfd){.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 0) > 0 && p.revents)
+		__atomic_store_n(&s->lost, 1, __ATOMIC_RELAXED);
+	return __atomic_load_n(&s->lost, __ATOMIC_RELAXED);
+}
+
+static inline void shm_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * Waits until ready(s) or the deadline (0: none): spins for spin_ns, then
+ * sleeps on seq (saying so in sleeping), or, without futexes, polls with a
+ * growing sleep. Returns 0, VCUDA_E_TIMEOUT or VCUDA_E_PEER_LOST.
+ */
+static int shm_wait(struct schan *s, int (*ready)(struct schan *), uint32_t *seq,
+		    uint32_t *sleeping, uint64_t deadline)
+{
+	uint64_t now = vcuda_now_ns(), spin_end = now + s->spin_ns, check = now + SHM_LIVENESS_NS;
+	long backoff_ns = 1000;
+
+	for (unsigned i = 0;; i++) {
+		if (ready(s))
+			return 0;
+		if ((i & 63) == 0 && (now = vcuda_now_ns()) >= spin_end)
+			break;
+		shm_relax();
+	}
+	for (;;) {
+		uint64_t until;
+		struct timespec t;
+		if (ready(s))
+			return 0;
+		now = vcuda_now_ns();
+		if (deadline && now >= deadline)
+			return VCUDA_E_TIMEOUT;
+		if (now >= check) {
+			if (shm_check_peer(s))
+				return VCUDA_E_PEER_LOST;
+			check = now + SHM_LIVENESS_NS;
+		}
+		until = deadline && deadline < check ? deadline : check;
+		if (!s->futex) {
+			t = (struct timespec){0, backoff_ns};
+			nanosleep(&t, NULL);
+			backoff_ns = backoff_ns < 1000000 ? backoff_ns * 2 : 1000000;
+			continue;
+		}
+		__atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
+		uint32_t v = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+		if (!ready(s)) {
+			t.tv_sec = (time_t)((until - now) / 1000000000u);
+			t.tv_nsec = (long)((until - now) % 1000000000u);
+			shm_futex(seq, FUTEX_WAIT, v, &t);
+		}
+		__atomic_store_n(sleeping, 0, __ATOMIC_SEQ_CST);
+	}
+}
+
+static uint64_t shm_deadline(int timeout_ms)
+{
+	return timeout_ms < 0 ? 0 : vcuda_now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
+}
+
+/* ---- the rings ------------------------------------------------------------------- */
+
+static uint64_t shm_pad(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;
+}
+
+static uint64_t shm_record_size(uint64_t hdr_len, uint64_t payload_len)
+{
+	return SHM_REC_HDR + shm_pad(payload_len) + shm_pad(hdr_len);
+}
+
+/* Room in the outgoing ring. A corrupt tail counts as all the room there
+ * is, and shm_put finds it out. */
+static uint64_t shm_tx_free(struct schan *s)
+{
+	uint64_t tail = __atomic_load_n(&s->tx->tail, __ATOMIC_ACQUIRE);
+
+	return s->tx_head - tail > s->tx_size ? UINT64_MAX : s->tx_size - (s->tx_head - tail);
+}
+
+/* What a record of rec bytes needs, contiguous: a wrap record may come
+ * first. */
+static uint64_t shm_tx_need(const struct schan *s, uint64_t rec)
+{
+	uint64_t pos = s->tx_head % s->tx_size;
+
+	return s->tx_size - pos < rec ? s->tx_size - pos + rec : rec;
+}
+
+static int shm_tx_ready(struct schan *s)
+{
+	return shm_tx_free(s) >= s->tx_need;
+}
+
+static int shm_rx_ready(struct schan *s)
+{
+	return __atomic_load_n(&s->rx->head, __ATOMIC_ACQUIRE) != s->rx_cursor;
+}
+
+/* Writes one record of kind (the payload and header given, or zeros where
+ * NULL) and publishes it. */
+static int shm_put(struct schan *s, uint32_t kind, const void *hdr, uint32_t hdr_len,
+		   const void *payload, uint64_t payload_len)
+{
+	uint64_t rec = shm_record_size(hdr_len, payload_len), pos;
+	uint8_t *p;
+	int rc;
+
+	if (__atomic_load_n(&s->lost, __ATOMIC_RELAXED))
+		return VCUDA_E_PEER_LOST;
+	s->tx_need = shm_tx_need(s, rec);
+	if (!shm_tx_ready(s) && (rc = shm_wait(s, shm_tx_ready, &s->tx->space_seq,
+					       &s->tx->producer_sleeping, 0)) != 0)
+		return rc;
+	if (shm_tx_free(s) == UINT64_MAX) { /* the peer wrote a tail it cannot have */
+		__atomic_store_n(&s->lost, 1, __ATOMIC_RELAXED);
+		return VCUDA_E_PEER_LOST;
+	}
+	pos = s->tx_head % s->tx_size;
+	if (s->tx_size - pos < rec) {
+		uint32_t wrap = SHM_REC_WRAP;
+		memcpy(s->tx_buf + pos, &wrap, sizeof(wrap));
+		s->tx_head += s->tx_size - pos;
+		pos = 0;
+	}
+	p = s->tx_buf + pos;
+	memcpy(p, &kind, 4);
+	memcpy(p + 4, &hdr_len, 4);
+	memcpy(p + 8, &payload_len, 8);
+	if (payload && payload_len)
+		memcpy(p + SHM_REC_HDR, payload, payload_len);
+	if (hdr && hdr_len)
+		memcpy(p + SHM_REC_HDR + shm_pad(payload_len), hdr, hdr_len);
+	else if (hdr_len)
+		memset(p + SHM_REC_HDR + shm_pad(payload_len), 0, hdr_len);
+	s->tx_head += rec;
+	__atomic_store_n(&s->tx->head, s->tx_head, __ATOMIC_SEQ_CST);
+	shm_notify(s, &s->tx->data_seq, &s->tx->consumer_sleeping);
+	return 0;
+}
+
+static int shm_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len, const void *payload,
+		    size_t payload_len, unsigned flags)
+{
+	struct schan *s = (struct schan *)c;
+	int rc;
+
+	if (hdr_len > VCUDA_MAX_HEADER || payload_len > VCUDA_MAX_PAYLOAD)
+		rc = VCUDA_E_TOOBIG;
+	else
+		rc = shm_put(s, SHM_REC_MSG | (payload ? SHM_REC_PAYLOAD : 0), hdr,
+			     (uint32_t)hdr_len, payload, payload_len);
+	if (flags == VCUDA_SEND_GIFT)
+		free((void *)payload);
+	return rc;
+}
+
+int vcuda_shm_send_raw(struct vcuda_chan *c, uint32_t kind, uint32_t hdr_len,
+		       uint64_t payload_len)
+{
+	struct schan *s = (struct schan *)c;
+
+	uint8_t *p;
+
+	if (c->ops != &vcuda_shm_ops)
+		return VCUDA_E_INVAL;
+	if (shm_record_size(hdr_len, payload_len) <= s->tx_size / 2)
+		return shm_put(s, kind, NULL, hdr_len, NULL, payload_len);
+	/* Larger than a ring: only its head is written, a record that claims
+	 * more than was published. */
+	s->tx_need = shm_tx_need(s, SHM_REC_HDR);
+	if (!shm_tx_ready(s))
+		return VCUDA_E_FULL;
+	p = s->tx_buf + s->tx_head % s->tx_size;
+	memcpy(p, &kind, 4);
+	memcpy(p + 4, &hdr_len, 4);
+	memcpy(p + 8, &payload_len, 8);
+	s->tx_head += SHM_REC_HDR;
+	__atomic_store_n(&s->tx->head, s->tx_head, __ATOMIC_SEQ_CST);
+	shm_notify(s, &s->tx->data_seq, &s->tx->consumer_sleeping);
+	return 0;
+}
+
+/* The ring's contents cannot be a sender's: the session cannot go on. */
+static int shm_corrupt(struct schan *s, const char *why)
+{
+	if (!__atomic_exchange_n(&s->lost, 1, __ATOMIC_RELAXED))
+		VWARN(remoting, "shm channel %s: %s; the peer is dropped", s->endpoint, why);
+	return VCUDA_E_PEER_LOST;
+}
+
+/* Releases what was read up to the cursor when nothing read is held. */
+static void shm_rx_release_to(struct schan *s, uint64_t end)
+{
+	s->rx_tail = end;
+	__atomic_store_n(&s->rx->tail, end, __ATOMIC_SEQ_CST);
+	shm_notify(s, &s->rx->space_seq, &s->rx->producer_sleeping);
+}
+
+static int shm_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
+{
+	struct schan *s = (struct schan *)c;
+	uint64_t deadline = shm_deadline(timeout_ms);
+	int rc;
+
+	for (;;) {
+		uint64_t head, avail, pos, rec, payload_len;
+		uint32_t kind, hdr_len;
+		uint8_t *p, *copy;
+
+		if (__atomic_load_n(&s->lost, __ATOMIC_RELAXED))
+			return VCUDA_E_PEER_LOST;
+		if (!shm_rx_ready(s) &&
+		    (rc = shm_wait(s, shm_rx_ready, &s->rx->data_seq, &s->rx->consumer_sleeping,
+				   deadline)) != 0)
+			return rc;
+		head = __atomic_load_n(&s->rx->head, __ATOMIC_ACQUIRE);
+		avail = head - s->rx_cursor;
+		if (avail > s->rx_size || (avail & 7))
+			return shm_corrupt(s, "its ring's head is impossible");
+		pos = s->rx_cursor % s->rx_size;
+		p = s->rx_buf + pos;
+		memcpy(&kind, p, 4);
+		if (kind == SHM_REC_WRAP) {
+			if (s->rx_size - pos > avail)
+				return shm_corrupt(s, "a wrap record past the published data");
+			s->rx_cursor += s->rx_size - pos;
+			if (!s->outstanding)
+				shm_rx_release_to(s, s->rx_cursor);
+			continue;
+		}
+		if (avail < SHM_REC_HDR || s->rx_size - pos < SHM_REC_HDR)
+			return shm_corrupt(s, "a record cut short");
+		memcpy(&hdr_len, p + 4, 4);
+		memcpy(&payload_len, p + 8, 8);
+		if (payload_len > s->rx_size || hdr_len > s->rx_size)
+			return shm_corrupt(s, "a record larger than its ring");
+		rec = shm_record_size(hdr_len, payload_len);
+		if (rec > avail || rec > s->rx_size - pos)
+			return shm_corrupt(s, "a record past the published data");
+		s->rx_cursor += rec;
+		if ((kind & ~SHM_REC_PAYLOAD) != SHM_REC_MSG || hdr_len > VCUDA_MAX_HEADER ||
+		    payload_len > VCUDA_MAX_PAYLOAD) {
+			if (!s->outstanding)
+				shm_rx_release_to(s, s->rx_cursor);
+			return (kind & ~SHM_REC_PAYLOAD) != SHM_REC_MSG ? VCUDA_E_PROTO
+									: VCUDA_E_TOOBIG;
+		}
+		/* The header is decoded from a private copy. */
+		if (!(copy = malloc(hdr_len ? hdr_len : 1)))
+			return VCUDA_E_NOMEM;
+		memcpy(copy, p + SHM_REC_HDR + shm_pad(payload_len), hdr_len);
+		m->hdr = copy;
+		m->hdr_len = hdr_len;
+		m->payload = (kind & SHM_REC_PAYLOAD) ? p + SHM_REC_HDR : NULL;
+		m->payload_len = (kind & SHM_REC_PAYLOAD) ? payload_len : 0;
+		m->priv[0] = copy;
+		m->priv[1] = (void *)(uintptr_t)s->rx_cursor;
+		s->outstanding++;
+		return 0;
+	}
+}
+
+/* Messages are released in the order they were received. */
+static void shm_release(struct vcuda_chan *c, struct vcuda_msg *m)
+{
+	struct schan *s = (struct schan *)c;
+
+	free(m->priv[0]);
+	m->priv[0] = NULL;
+	if (s->outstanding)
+		s->outstanding--;
+	shm_rx_release_to(s, s->outstanding ? (uint64_t)(uintptr_t)m->priv[1] : s->rx_cursor);
+}
+
+static int shm_peer_lost(struct vcuda_chan *c)
+{
+	return shm_check_peer((struct schan *)c);
+}
+
+static const char *shm_endpoint(struct vcuda_chan *c)
+{
+	return ((struct schan *)c)->endpoint;
+}
+
+/* ---- the heap ------------------------------------------------------------------ */
+
+static void *shm_heap_alloc(struct vcuda_chan *c, size_t n)
+{
+	struct schan *s = (struct schan *)c;
+	uint64_t size = ((uint64_t)n + SHM_HEAP_ALIGN - 1) & ~(uint64_t)(SHM_HEAP_ALIGN - 1);
+	uint64_t start = (uintptr_t)(s->seg + s->heap_off), end = start + s->heap_size, at = start;
+	struct vcuda_range r;
+	void *p = NULL;
+
+	if (s->bound || !n || size > s->heap_size)
+		return NULL;
+	pthread_mutex_lock(&s->heap_lock);
+	if (s->heap.n < SHM_HEAP_ALLOCS) {
+		for (size_t i = 0; i < s->heap.n && s->heap.r[i].base - at < size; i++)
+			at = s->heap.r[i].base + s->heap.r[i].size;
+		r = (struct vcuda_range){.base = at, .size = size};
+		if (end - at >= size && vcuda_rangemap_insert(&s->heap, &r) == 0)
+			p = (void *)(uintptr_t)at;
+	}
+	pthread_mutex_unlock(&s->heap_lock);
+	return p;
+}
+
+static int shm_heap_free(struct vcuda_chan *c, void *p)
+{
+	struct schan *s = (struct schan *)c;
+	int rc;
+
+	pthread_mutex_lock(&s->heap_lock);
+	rc = vcuda_rangemap_remove(&s->heap, (uintptr_t)p, NULL) == 0 ? 0 : -1;
+	pthread_mutex_unlock(&s->heap_lock);
+	return rc;
+}
+
+static int shm_heap_offset(struct vcuda_chan *c, const void *p, size_t n, uint64_t *off)
+{
+	struct schan *s = (struct schan *)c;
+	const struct vcuda_range *r;
+
+	pthread_mutex_lock(&s->heap_lock);
+	r = vcuda_rangemap_find_span(&s->heap, (uintptr_t)p, n);
+	pthread_mutex_unlock(&s->heap_lock);
+	if (!r)
+		return -1;
+	*off = (uintptr_t)p - (uintptr_t)(s->seg + s->heap_off);
+	return 0;
+}
+
+static void *shm_heap_at(struct vcuda_chan *c, uint64_t off, uint64_t n)
+{
+	struct schan *s = (struct schan *)c;
+
+	if (off > s->heap_size || n > s->heap_size - off)
+		return NULL;
+	return s->seg + s->heap_off + off;
+}
+
+static void *shm_heap_base(struct vcuda_chan *c, size_t *n)
+{
+	struct schan *s = (struct schan *)c;
+
+	*n = (size_t)s->heap_size;
+	return s->heap_size ? s->seg + s->heap_off : NULL;
+}
+
+/* ---- opening and closing -------------------------------------------------------- */
+
+static void shm_close(struct vcuda_chan *c)
+{
+	struct schan *s = (struct schan *)c;
+
+	if (s->have_acceptor) {
+		if (write(s->wake[1], "x", 1) < 0)
+			VWARN(remoting, "cannot stop the shm acceptor: %s", strerror(errno));
+		pthread_join(s->acceptor, NULL);
+	}
+	if (s->wake[0] >= 0)
+		close(s->wake[0]), close(s->wake[1]);
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);
+		unlink(s->path);
+	}
+	if (s->sock >= 0)
+		close(s->sock);
+	if (s->memfd >= 0)
+		close(s->memfd);
+	if (s->seg)
+		munmap(s->seg, s->seg_size);
+	vcuda_rangemap_fini(&s->heap);
+	pthread_mutex_destroy(&s->heap_lock);
+	free(s);
+}
+
+static struct schan *shm_new(const char *url, int bound)
+{
+	struct schan *s;
+	const char *path = url + 6, *q = strchr(path, '?');
+	size_t len = q ? (size_t)(q - path) : strlen(path);
+	const char *spin = getenv("VCUDA_SHM_SPIN_US");
+
+	if (strncmp(url, "shm://", 6) != 0 || path[0] != '/' || len >= sizeof(s->path) ||
+	    len >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return NULL;
+	if (!(s = calloc(1, sizeof(*s))))
+		return NULL;
+	s->base.ops = &vcuda_shm_ops;
+	s->bound = bound;
+	s->sock = s->listen_fd = s->memfd = s->wake[0] = s->wake[1] = -1;
+	s->peer_uid = -1;
+	memcpy(s->path, path, len);
+	snprintf(s->endpoint, sizeof(s->endpoint), "shm://%s", s->path);
+	s->spin_ns = (spin && *spin ? strtoull(spin, NULL, 10) : VCUDA_SHM_SPIN_DEFAULT) * 1000u;
+	if (s->spin_ns > 10000000u)
+		s->spin_ns = 10000000u;
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		s->spin_ns = 0; /* the peer cannot run while this side spins */
+	pthread_mutex_init(&s->heap_lock, NULL);
+	vcuda_rangemap_init(&s->heap);
+	if (q && strncmp(q, "?uid=", 5) == 0)
+		s->peer_uid = strtol(q + 5, NULL, 10);
+	return s;
+}
+
+/* Both sides: where the rings and the heap are, from the header (which the
+ * connecting side checks: a segment that does not add up is refused). */
+static int shm_layout(struct schan *s)
+{
+	struct shm_segment *h = (struct shm_segment *)s->seg;
+	int me = s->bound ? 1 : 0;
+
+	if (s->seg_size < sizeof(*h) || h->magic != SHM_MAGIC || h->version != SHM_VERSION ||
+	    h->size != s->seg_size)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		const struct shm_ring *r = &h->ring[i];
+		if (r->off < sizeof(*h) || r->off > s->seg_size || r->size > s->seg_size - r->off ||
+		    r->size < 2 * SHM_REC_MAX || (r->off & 63) || (r->size & 7))
+			return -1;
+	}
+	if (h->heap_off > s->seg_size || h->heap_size > s->seg_size - h->heap_off)
+		return -1;
+	s->h = h;
+	s->tx = &h->ring[me];
+	s->rx = &h->ring[1 - me];
+	s->tx_buf = s->seg + s->tx->off;
+	s->tx_size = s->tx->size;
+	s->rx_buf = s->seg + s->rx->off;
+	s->rx_size = s->rx->size;
+	s->heap_off = h->heap_off;
+	s->heap_size = h->heap_size;
+	s->futex = h->futex != 0;
+	return 0;
+}
+
+/* Bound side: a new segment, its rings and heap as configured. */
+static int shm_segment_make(struct schan *s)
+{
+	const char *heap_env = getenv("VCUDA_SHM_HEAP"), *poll_env = getenv("VCUDA_SHM_POLL");
+	uint64_t heap = VCUDA_SHM_HEAP_DEFAULT, rings = sizeof(struct shm_segment) + 63;
+	struct shm_segment *h;
+
+	if (heap_env && *heap_env && (vcuda_parse_size(heap_env, &heap) != 0 || heap > SHM_HEAP_MAX))
+		return -1;
+	heap = (heap + SHM_HEAP_ALIGN - 1) & ~(uint64_t)(SHM_HEAP_ALIGN - 1);
+	rings = (rings & ~(uint64_t)63);
+	s->seg_size = (size_t)((rings + 2ull * SHM_RING_SIZE + SHM_HEAP_ALIGN - 1) /
+				   SHM_HEAP_ALIGN * SHM_HEAP_ALIGN +
+			       heap);
+	if ((s->memfd = memfd_create("vcuda-shm", MFD_CLOEXEC)) < 0 ||
+	    ftruncate(s->memfd, (off_t)s->seg_size) != 0)
+		return -1;
+	s->seg = mmap(NULL, s->seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
+	if (s->seg == MAP_FAILED) {
+		s->seg = NULL;
+		return -1;
+	}
+	h = (struct shm_segment *)s->seg;
+	h->magic = SHM_MAGIC;
+	h->version = SHM_VERSION;
+	h->futex = !(poll_env && *poll_env && strcmp(poll_env, "0") != 0);
+	h->size = s->seg_size;
+	h->ring[0].off = rings;
+	h->ring[0].size = SHM_RING_SIZE;
+	h->ring[1].off = rings + SHM_RING_SIZE;
+	h->ring[1].size = SHM_RING_SIZE;
+	h->heap_off = s->seg_size - heap;
+	h->heap_size = heap;
+	return shm_layout(s);
+}
+
+/* Bound side: takes the one peer, checks who it is, and hands it the
+ * segment; then the listening socket goes. */
+static void *shm_acceptor(void *arg)
+{
+	struct schan *s = arg;
+
+	for (;;) {
+		struct pollfd p[2] = {{s->listen_fd, POLLIN, 0}, {s->wake[0], POLLIN, 0}};
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		char control[CMSG_SPACE(sizeof(int))];
+		uint64_t size = s->seg_size;
+		struct iovec iov = {&size, sizeof(size)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = control,
+				    .msg_controllen = sizeof(control)};
+		struct cmsghdr *cm;
+		int fd;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return NULL;
+		if (p[1].revents)
+			return NULL;
+		if (!(p[0].revents & POLLIN) ||
+		    (fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
+		    (s->peer_uid >= 0 && (long)cred.uid != s->peer_uid)) {
+			VWARN(remoting, "shm channel %s: refused a connection from uid %ld",
+			      s->endpoint, cl ? (long)cred.uid : -1L);
+			close(fd);
+			continue;
+		}
+		memset(control, 0, sizeof(control));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &s->memfd, sizeof(int));
+		if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(size)) {
+			close(fd);
+			continue;
+		}
+		/* One peer: nobody else may connect, and the segment lives on
+		 * in the two mappings only. */
+		close(s->listen_fd);
+		s->listen_fd = -1;
+		unlink(s->path);
+		close(s->memfd);
+		s->memfd = -1;
+		__atomic_store_n(&s->sock, fd, __ATOMIC_RELEASE);
+		return NULL;
+	}
+}
+
+static int shm_bind(const char *url, const struct vcuda_curve *keys, struct vcuda_chan **out)
+{
+	struct schan *s = shm_new(url, 1);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+
+	(void)keys;
+	if (!s)
+		return VCUDA_E_URL;
+	memcpy(a.sun_path, s->path, strlen(s->path));
+	if (shm_segment_make(s) != 0) {
+		VERR(remoting, "cannot make a shared-memory segment for %s: %s", s->endpoint,
+		     strerror(errno));
+		shm_close(&s->base);
+		return VCUDA_E_TRANSPORT;
+	}
+	if ((s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    listen(s->listen_fd, 4) != 0 || pipe2(s->wake, O_CLOEXEC) != 0) {
+		VERR(remoting, "cannot listen at %s: %s", s->endpoint, strerror(errno));
+		if (s->listen_fd >= 0 && errno != EADDRINUSE)
+			unlink(s->path);
+		close(s->listen_fd);
+		s->listen_fd = -1;
+		shm_close(&s->base);
+		return VCUDA_E_TRANSPORT;
+	}
+	if (pthread_create(&s->acceptor, NULL, shm_acceptor, s) != 0) {
+		shm_close(&s->base);
+		return VCUDA_E_TRANSPORT;
+	}
+	s->have_acceptor = 1;
+	*out = &s->base;
+	return 0;
+}
+
+/* Connecting side: the segment's file, sent with SCM_RIGHTS. */
+static int shm_receive_segment(struct schan *s)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	uint64_t size = 0;
+	struct iovec iov = {&size, sizeof(size)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+	struct pollfd p = {s->sock, POLLIN, 0};
+	struct cmsghdr *cm;
+	struct stat st;
+	int fd = -1;
+
+	if (poll(&p, 1, SHM_FD_WAIT_MS) <= 0 ||
+	    recvmsg(s->sock, &mh, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(size))
+		return -1;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != size || size > SIZE_MAX) {
+		close(fd);
+		return -1;
+	}
+	s->seg_size = (size_t)size;
+	s->seg = mmap(NULL, s->seg_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (s->seg == MAP_FAILED) {
+		s->seg = NULL;
+		return -1;
+	}
+	if (shm_layout(s) != 0)
+		return -1;
+	/* A fresh segment: both rings empty. */
+	s->tx_head = __atomic_load_n(&s->tx->head, __ATOMIC_ACQUIRE);
+	s->rx_cursor = s->rx_tail = __atomic_load_n(&s->rx->tail, __ATOMIC_ACQUIRE);
+	return 0;
+}
+
+static int shm_connect(const char *url, const struct vcuda_curve *keys, struct vcuda_chan **out)
+{
+	struct schan *s = shm_new(url, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd;
+
+	(void)keys;
+	if (!s)
+		return VCUDA_E_URL;
+	memcpy(a.sun_path, s->path, strlen(s->path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		VERR(remoting, "cannot connect to %s: %s", s->endpoint, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		shm_close(&s->base);
+		return VCUDA_E_TRANSPORT;
+	}
+	s->sock = fd;
+	if (shm_receive_segment(s) != 0) {
+		VERR(remoting, "%s did not hand over a usable shared-memory segment", s->endpoint);
+		shm_close(&s->base);
+		return VCUDA_E_TRANSPORT;
+	}
+	*out = &s->base;
+	return 0;
+}
+
+const struct vcuda_transport_ops vcuda_shm_ops = {
+    .scheme = "shm",
+    .bind = shm_bind,
+    .connect = shm_connect,
+    .endpoint = shm_endpoint,
+    .send = shm_send,
+    .recv = shm_recv,
+    .release = shm_release,
+    .close = shm_close,
+    .peer_lost = shm_peer_lost,
+    .heap_alloc = shm_heap_alloc,
+    .heap_free = shm_heap_free,
+    .heap_offset = shm_heap_offset,
+    .heap_at = shm_heap_at,
+    .heap_base = shm_heap_base,
+};
