@@ -126,7 +126,8 @@ static int client_hello(const struct vcuda_client_opts *o, const struct vcuda_cu
 	int rc = VCUDA_E_TRANSPORT, n, linger = 0;
 
 	if (vcuda_url_handshake(o->url, url, sizeof(url)) != 0) {
-		snprintf(why, why_len, "'%s' is not a server URL (tcp://HOST:PORT, ipc:///PATH)",
+		snprintf(why, why_len,
+			 "'%s' is not a server URL (tcp://HOST:PORT, ipc:///PATH, shm:///PATH)",
 			 o->url);
 		return VCUDA_E_URL;
 	}
@@ -288,6 +289,21 @@ void vcuda_client_close(struct vcuda_client *c)
 const Vcuda__AttachReply *vcuda_client_info(const struct vcuda_client *c)
 {
 	return c->attach;
+}
+
+void *vcuda_client_host_alloc(struct vcuda_client *c, size_t n)
+{
+	return vcuda_chan_heap_alloc(c->chan, n);
+}
+
+int vcuda_client_host_free(struct vcuda_client *c, void *p)
+{
+	return vcuda_chan_heap_free(c->chan, p);
+}
+
+int vcuda_client_host_offset(struct vcuda_client *c, const void *p, size_t n, uint64_t *off)
+{
+	return vcuda_chan_heap_offset(c->chan, p, n, off);
 }
 
 struct vcuda_chan *vcuda_client_channel(struct vcuda_client *c)

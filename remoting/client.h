@@ -50,6 +50,17 @@ int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 		      size_t payload_len, unsigned flags, void *recv, size_t recv_len);
 void vcuda_client_reply_free(Vcuda__Reply *r);
 
+/*
+ * Host memory shared with the worker (shm:// sessions): page-locked
+ * buffers allocated here need no copy on the guest's side. host_alloc
+ * returns NULL when the session has no shared heap or it is full;
+ * host_offset says where [p, p + n) lies in it (0), or -1 unless it lies
+ * in one allocation of it. Thread-safe.
+ */
+void *vcuda_client_host_alloc(struct vcuda_client *c, size_t n);
+int vcuda_client_host_free(struct vcuda_client *c, void *p);
+int vcuda_client_host_offset(struct vcuda_client *c, const void *p, size_t n, uint64_t *off);
+
 /* The session channel, for tests and tools that must send what the client
  * never would. */
 struct vcuda_chan *vcuda_client_channel(struct vcuda_client *c);

@@ -18,9 +18,10 @@
 
 int vcudad_admin_url(const char *server_url, char *out, size_t len)
 {
-	if (strncmp(server_url, "ipc://", 6) != 0 || strlen(server_url) + 7 > len)
+	if ((strncmp(server_url, "ipc://", 6) != 0 && strncmp(server_url, "shm://", 6) != 0) ||
+	    strlen(server_url) + 7 > len)
 		return VCUDA_E_URL;
-	snprintf(out, len, "%s.admin", server_url);
+	snprintf(out, len, "ipc://%s.admin", server_url + 6);
 	return 0;
 }
 

@@ -77,6 +77,9 @@ struct vcuda_backend {
 	VCUDA_BACKEND_FUNCTIONS(VCUDA_BACKEND_MEMBER)
 #undef VCUDA_BACKEND_MEMBER
 	struct vcuda_backend_scalar sc;
+	/* Optional (NULL where the library lacks it): page-locks host memory
+	 * for the device's DMA, as cuMemHostRegister. */
+	CUresult (*mem_host_register)(void *p, size_t n, unsigned int flags);
 };
 
 enum vcuda_backend_choice { VCUDA_BACKEND_AUTO, VCUDA_BACKEND_CUDA, VCUDA_BACKEND_CPU };

@@ -139,6 +139,29 @@ static void listener_send_hello_reply(struct listener *l, int sock, zmq_msg_t *r
 		VWARN(server, "could not answer a handshake: %s", zmq_strerror(errno));
 }
 
+/* Whether a listen URL is a local socket (ipc://, or shm://, whose
+ * handshake goes over the Unix socket at its path). */
+static int listener_local(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "shm://", 6) == 0;
+}
+
+/* The socket path of a worker's bind URL (ipc:// or shm://, without the
+ * query of an shm:// one) into path; 0, or -1 if it has none. */
+static int listener_worker_path(const struct worker *w, char *path, size_t cap)
+{
+	size_t n;
+
+	if (!listener_local(w->bind_url))
+		return -1;
+	n = strcspn(w->bind_url + 6, "?");
+	if (n >= cap)
+		return -1;
+	memcpy(path, w->bind_url + 6, n);
+	path[n] = 0;
+	return 0;
+}
+
 /* Runs this program again as the session's worker, its pipe on fd 3. */
 static pid_t listener_spawn(struct listener *l, struct worker *w)
 {
@@ -314,7 +337,7 @@ static int listener_client(struct listener *l, int sock, struct vcudad_ident **o
 		return VCUDA_E_FULL;
 	}
 	id = vcudad_ident_get(&l->idents, l->hello_key[0] ? l->hello_key : NULL, l->hello_peer,
-			      strncmp(l->cfg->listen[sock], "ipc://", 6) == 0);
+			      listener_local(l->cfg->listen[sock]));
 	if (!id) {
 		snprintf(why, why_len, "out of memory");
 		return VCUDA_E_NOMEM;
@@ -402,6 +425,11 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 	l->slot_used[w->slot] = 1;
 	vcuda_url_worker(l->cfg->listen[sock], l->dirs[sock], name, w->bind_url,
 			 sizeof(w->bind_url));
+	/* shm://: only the user who shook hands may take the segment. */
+	if (strncmp(w->bind_url, "shm://", 6) == 0 && ident->has_uid) {
+		size_t n = strlen(w->bind_url);
+		snprintf(w->bind_url + n, sizeof(w->bind_url) - n, "?uid=%u", (unsigned)ident->uid);
+	}
 	vcuda_sched_open(l->idents.sched, (uint32_t)w->slot, ident->sched_client);
 	if ((w->pid = listener_spawn(l, w)) < 0) {
 		vcuda_sched_close(l->idents.sched, (uint32_t)w->slot);
@@ -500,6 +528,7 @@ out_route:
 
 static void listener_reap(struct listener *l)
 {
+	char path[512];
 	struct rusage ru;
 	int status;
 	pid_t pid;
@@ -520,8 +549,8 @@ static void listener_reap(struct listener *l)
 				VINFO(server,
 				      "worker %d for %s exited (status %d, peak memory %ld MiB)",
 				      (int)pid, w->peer, WEXITSTATUS(status), peak_mib);
-			if (strncmp(w->bind_url, "ipc://", 6) == 0)
-				unlink(w->bind_url + 6);
+			if (listener_worker_path(w, path, sizeof(path)) == 0)
+				unlink(path);
 			if (w->pipe_fd >= 0) {
 				listener_worker_report(l, w);
 			}
@@ -612,7 +641,8 @@ static int listener_bind(struct listener *l)
 
 	for (int i = 0; i < l->cfg->nlisten; i++) {
 		const char *url = l->cfg->listen[i];
-		int ipc = strncmp(url, "ipc://", 6) == 0;
+		int ipc = listener_local(url);
+		char hs[520];
 		l->socks[i] = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
 		if (!l->socks[i])
 			return VCUDA_E_TRANSPORT;
@@ -624,7 +654,8 @@ static int listener_bind(struct listener *l)
 			VERR(server, "cannot use keys on %s: %s", url, zmq_strerror(errno));
 			return VCUDA_E_TRANSPORT;
 		}
-		if (zmq_bind(l->socks[i], url) != 0) {
+		/* An shm:// server shakes hands over the Unix socket at its path. */
+		if (vcuda_url_handshake(url, hs, sizeof(hs)) != 0 || zmq_bind(l->socks[i], hs) != 0) {
 			VERR(server, "cannot listen at %s: %s", url, zmq_strerror(errno));
 			return VCUDA_E_TRANSPORT;
 		}
@@ -635,7 +666,8 @@ static int listener_bind(struct listener *l)
 		{
 			char ep[256];
 			size_t len = sizeof(ep);
-			if (zmq_getsockopt(l->socks[i], ZMQ_LAST_ENDPOINT, ep, &len) != 0)
+			if (strncmp(url, "shm://", 6) == 0 ||
+			    zmq_getsockopt(l->socks[i], ZMQ_LAST_ENDPOINT, ep, &len) != 0)
 				snprintf(ep, sizeof(ep), "%s", url);
 			VINFO(server, "listening at %s", ep);
 		}
@@ -779,7 +811,7 @@ static void listener_shutdown(struct listener *l)
 		listener_reap(l);
 	for (int i = 0; i < l->cfg->nlisten; i++) {
 		zmq_close(l->socks[i]);
-		if (strncmp(l->cfg->listen[i], "ipc://", 6) == 0) {
+		if (listener_local(l->cfg->listen[i])) {
 			unlink(l->cfg->listen[i] + 6);
 			listener_remove_dir(l->dirs[i]);
 		}

@@ -25,6 +25,9 @@ static void usage(FILE *f)
 	      "                             tcp://HOST:PORT  a TCP address\n"
 	      "                             ipc:///PATH      a Unix socket, guarded by\n"
 	      "                                              its file permissions\n"
+	      "                             shm:///PATH      the same handshake, then\n"
+	      "                                              shared memory (guests on\n"
+	      "                                              this host)\n"
 	      "  -b, --backend KIND       auto (default): NVIDIA's driver when it finds a\n"
 	      "                           GPU, else the CPU device; cuda: the GPU only;\n"
 	      "                           cpu: the CPU device only\n"
@@ -90,10 +93,13 @@ static void usage(FILE *f)
 	      "when the guest disconnects or dies, its worker frees everything it held.\n"
 	      "SIGINT or SIGTERM stops the server and its workers.\n"
 	      "\n"
-	      "Environment: VCUDA_LOG (log channels and levels), VCUDA_CPU_MEMORY (each\n"
-	      "guest's CPU device size, e.g. 8G, where --session-memory is not given),\n"
-	      "VCUDA_RECORD_DIR (for testing: workers write each request they receive\n"
-	      "there, the protocol fuzzer's seeds).\n",
+	      "Environment: VCUDA_LOG (log channels and levels); VCUDA_CPU_MEMORY (each\n"
+	      "guest's CPU device size, e.g. 8G, where --session-memory is not given);\n"
+	      "VCUDA_SHM_HEAP (the host memory each shm:// session shares with its guest\n"
+	      "for page-locked buffers, default 256M); VCUDA_SHM_SPIN_US (how long a\n"
+	      "waiting shm:// side spins before it sleeps, default 50); VCUDA_RECORD_DIR\n"
+	      "(for testing: workers write each request they receive there, the\n"
+	      "protocol fuzzer's seeds).\n",
 	      f);
 }
 

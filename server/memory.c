@@ -99,7 +99,12 @@ CUresult srv_memcpy_htod(struct session *s, const Vcuda__Request *rq, const stru
 	CUstream st = NULL;
 	CUresult rc;
 
-	if (c->size != m->payload_len)
+	const void *src = m->payload;
+
+	if (c->shared && !(src = session_shared(s, c->host_offset, c->size)))
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "source outside the shared host memory");
+	if (!c->shared && c->size != m->payload_len)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
 				      "payload size differs from copy size");
 	if (c->size == 0)
@@ -112,10 +117,29 @@ CUresult srv_memcpy_htod(struct session *s, const Vcuda__Request *rq, const stru
 	if (s->sched)
 		vcuda_sched_bytes(s->sched, s->sched_slot, c->size, 0);
 	/* The payload is pageable memory, so an asynchronous copy is staged
-	 * before the call returns and the message may then be released. */
+	 * before the call returns and the message may then be released. From
+	 * the shared heap, it is page-locked memory the guest keeps. */
 	if (c->async)
-		return s->be->cuMemcpyHtoDAsync(c->dst, m->payload, c->size, st);
-	return s->be->cuMemcpyHtoD(c->dst, m->payload, c->size);
+		return s->be->cuMemcpyHtoDAsync(c->dst, src, c->size, st);
+	return s->be->cuMemcpyHtoD(c->dst, src, c->size);
+}
+
+void *session_shared(struct session *s, uint64_t off, uint64_t n)
+{
+	size_t size;
+	void *base, *p = vcuda_chan_heap_at(s->chan, off, n);
+
+	/* On a GPU the heap is registered once, page-locked, so that the
+	 * device's DMA reads and writes it directly. */
+	if (p && !s->heap_registered && s->be->mem_host_register &&
+	    strcmp(s->be->kind, "cuda") == 0 && (base = vcuda_chan_heap_base(s->chan, &size))) {
+		s->heap_registered = 1;
+		if (s->be->mem_host_register(base, size, CU_MEMHOSTREGISTER_PORTABLE) != CUDA_SUCCESS)
+			VWARN(server, "%s: the shared heap could not be page-locked; copies from "
+				      "it are staged by the driver",
+			      s->peer);
+	}
+	return p;
 }
 
 /* Ends a copy to the guest early: a last data message with no payload. */
@@ -138,6 +162,24 @@ CUresult srv_memcpy_dtoh(struct session *s, const Vcuda__Request *rq, const stru
 	uint64_t off = 0;
 	CUstream st = NULL;
 
+	void *dst = NULL;
+
+	if (c->shared) { /* into the shared heap: no data messages */
+		if (!(dst = session_shared(s, c->host_offset, c->size)))
+			return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+					      "destination outside the shared host memory");
+		if (c->size && !memory_owned(s, c->src, c->size, rq->device))
+			return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+					      "source outside the session's memory");
+		if (!c->size)
+			return CUDA_SUCCESS;
+		if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
+			return rc;
+		if (s->sched)
+			vcuda_sched_bytes(s->sched, s->sched_slot, 0, c->size);
+		return c->async ? s->be->cuMemcpyDtoHAsync(dst, c->src, c->size, st)
+				: s->be->cuMemcpyDtoH(dst, c->src, c->size);
+	}
 	if (c->size && !memory_owned(s, c->src, c->size, rq->device))
 		rc = session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
 				    "source outside the session's memory");

@@ -85,7 +85,14 @@ CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const stru
 		s->staging_len = s->staging_total = 0;
 		return rc;
 	}
-	return module_load(s, rq, m, out);
+	/* Over shm:// the payload lies in memory the guest can still write:
+	 * what is checked and loaded is a private copy. */
+	if (!m->payload || !(whole.payload = malloc(m->payload_len ? m->payload_len : 1)))
+		return m->payload ? CUDA_ERROR_OUT_OF_MEMORY : module_load(s, rq, m, out);
+	memcpy((void *)whole.payload, m->payload, m->payload_len);
+	rc = module_load(s, rq, &whole, out);
+	free((void *)whole.payload);
+	return rc;
 }
 
 /*

@@ -101,6 +101,7 @@ struct session {
 	struct vcuda_sched *sched;
 	uint32_t sched_slot;
 	struct session_paced paced;
+	int heap_registered; /* the shared heap was page-locked (GPU) */
 };
 
 /* What a handler fills in besides the result: the reply, and storage for
@@ -175,6 +176,10 @@ void session_paced_forget(struct session *s, int device);
  * pass either. Credit gives them back. */
 int session_quota_charge(struct session *s, uint64_t bytes, const char *what);
 void session_quota_credit(struct session *s, uint64_t bytes);
+
+/* [off, off + n) of the channel's shared heap (shm://) in this process, or
+ * NULL if the channel has none or the range is not within it. */
+void *session_shared(struct session *s, uint64_t off, uint64_t n);
 
 /* Names obj to the guest: a new handle id of type, in the reply. */
 CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,

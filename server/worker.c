@@ -382,8 +382,9 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		     vcuda_strerror(rc));
 		return 1;
 	}
-	if (strncmp(cfg->bind_url, "ipc://", 6) == 0 &&
-	    vcuda_socket_protect(cfg->bind_url + 6, cfg->socket_mode, cfg->socket_gid) != 0) {
+	if ((strncmp(cfg->bind_url, "ipc://", 6) == 0 || strncmp(cfg->bind_url, "shm://", 6) == 0) &&
+	    vcuda_socket_protect(vcuda_chan_endpoint(s.chan) + 6, cfg->socket_mode,
+				 cfg->socket_gid) != 0) {
 		VERR(server, "worker for %s: cannot set the mode of its socket: %s", cfg->peer,
 		     strerror(errno));
 		vcuda_chan_close(s.chan);

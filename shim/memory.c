@@ -99,8 +99,25 @@ cudaError_t cudaFree(void *ptr)
 	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
 }
 
-/* Page-locked host memory is guest memory: the device is remote, so what
- * matters is that copies from it may be sent without staging. */
+/* Page-locked host memory: over shm:// it is taken from the heap the
+ * session shares with its worker (range data 1), so that copies from and to
+ * it need no copy on this side; otherwise (or when the heap is full) it is
+ * guest memory that copies may send without staging. */
+static int memory_shared_at(const void *p)
+{
+	uint64_t off;
+
+	return vcuda_client_host_offset(shim.client, p, 1, &off) == 0;
+}
+
+static void memory_host_release(void *p, size_t size, int shared)
+{
+	if (shared)
+		vcuda_client_host_free(shim.client, p);
+	else
+		munmap(p, size);
+}
+
 cudaError_t cudaHostAlloc(void **ptr, size_t size, unsigned int flags)
 {
 	struct vcuda_range r;
@@ -116,16 +133,21 @@ cudaError_t cudaHostAlloc(void **ptr, size_t size, unsigned int flags)
 		*ptr = NULL;
 		return cudaSuccess;
 	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	if ((p = vcuda_client_host_alloc(shim.client, size)) != NULL)
+		memset(p, 0, size); /* as fresh anonymous memory would be */
+	else if ((p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			   0)) == MAP_FAILED)
 		return shim_ret(cudaErrorMemoryAllocation);
-	r = (struct vcuda_range){.base = (uintptr_t)p, .size = size, .tag = flags};
+	r = (struct vcuda_range){.base = (uintptr_t)p,
+				 .size = size,
+				 .tag = flags,
+				 .data = memory_shared_at(p) ? (void *)1 : NULL};
 	pthread_mutex_lock(&shim.lock);
 	if (vcuda_rangemap_insert(&shim.hmem, &r) != 0)
 		e = cudaErrorMemoryAllocation;
 	pthread_mutex_unlock(&shim.lock);
 	if (e) {
-		munmap(p, size);
+		memory_host_release(p, size, r.data != NULL);
 		return shim_ret(e);
 	}
 	*ptr = p;
@@ -157,7 +179,7 @@ cudaError_t cudaFreeHost(void *ptr)
 		SHIM_REQUEST(rq, CTX_SYNCHRONIZE, ctx_synchronize, m);
 		e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
 	}
-	munmap(ptr, r.size);
+	memory_host_release(ptr, r.size, r.data != NULL);
 	return shim_ret(e);
 }
 
@@ -226,6 +248,21 @@ static cudaError_t copy_htod(const struct copy *c, int pinned)
 	size_t off = 0;
 	cudaError_t e = cudaSuccess;
 
+	uint64_t at;
+
+	/* From the shared heap: one request, and the worker reads it there. */
+	if (pinned && vcuda_client_host_offset(shim.client, c->src, c->n, &at) == 0) {
+		Vcuda__MemcpyHtoD m = VCUDA__MEMCPY_HTO_D__INIT;
+		m.dst = (uintptr_t)c->dst;
+		m.size = c->n;
+		m.stream = c->stream;
+		m.async = c->async;
+		m.shared = 1;
+		m.host_offset = at;
+		SHIM_REQUEST(rq, MEMCPY_HTOD, memcpy_htod, m);
+		return c->async ? shim_post(&rq, NULL, 0, 0, NULL, 0)
+				: shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+	}
 	do {
 		Vcuda__MemcpyHtoD m = VCUDA__MEMCPY_HTO_D__INIT;
 		size_t len = c->n - off < shim.chunk ? c->n - off : shim.chunk;
@@ -250,10 +287,20 @@ static cudaError_t copy_dtoh(const struct copy *c, int pinned)
 {
 	Vcuda__MemcpyDtoH m = VCUDA__MEMCPY_DTO_H__INIT;
 
+	uint64_t at;
+
 	m.src = (uintptr_t)c->src;
 	m.size = c->n;
 	m.stream = c->stream;
 	m.async = c->async;
+	/* Into the shared heap: the worker writes it there, no data messages. */
+	if (pinned && vcuda_client_host_offset(shim.client, c->dst, c->n, &at) == 0) {
+		m.shared = 1;
+		m.host_offset = at;
+		SHIM_REQUEST(rq, MEMCPY_DTOH, memcpy_dtoh, m);
+		return c->async ? shim_post(&rq, NULL, 0, 0, NULL, 0)
+				: shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+	}
 	SHIM_REQUEST(rq, MEMCPY_DTOH, memcpy_dtoh, m);
 	/* Into pageable memory CUDA returns only once the data is there. */
 	if (c->async && pinned)

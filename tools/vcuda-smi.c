@@ -21,8 +21,8 @@ static void usage(FILE *f)
 	      "Show what a vcudad is doing: its device and memory, and each client's\n"
 	      "sessions, memory, kernels, device time, share and bytes copied.\n"
 	      "\n"
-	      "  -s, --server URL   the server, ipc:///PATH (default: $VCUDA_SERVER); its\n"
-	      "                     admin socket is PATH.admin\n"
+	      "  -s, --server URL   the server, ipc:///PATH or shm:///PATH (default:\n"
+	      "                     $VCUDA_SERVER); its admin socket is PATH.admin\n"
 	      "  -a, --admin URL    the admin socket itself (vcudad --admin)\n"
 	      "  -j, --json         one JSON object a report, for scripts\n"
 	      "  -l, --loop SECONDS report again every SECONDS until interrupted\n"
@@ -208,11 +208,11 @@ int main(int argc, char **argv)
 	}
 	if (admin)
 		snprintf(url, sizeof(url), "%s", admin);
-	else if (server && strncmp(server, "ipc://", 6) == 0)
-		snprintf(url, sizeof(url), "%s.admin", server);
+	else if (server && (strncmp(server, "ipc://", 6) == 0 || strncmp(server, "shm://", 6) == 0))
+		snprintf(url, sizeof(url), "ipc://%s.admin", server + 6);
 	else {
-		fprintf(stderr, "vcuda-smi: name the server's ipc:// endpoint (--server or "
-				"VCUDA_SERVER) or its admin socket (--admin)\n");
+		fprintf(stderr, "vcuda-smi: name the server's ipc:// or shm:// endpoint (--server "
+				"or VCUDA_SERVER) or its admin socket (--admin)\n");
 		return 2;
 	}
 	if (strncmp(url, "ipc://", 6) != 0) {

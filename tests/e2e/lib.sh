@@ -55,6 +55,7 @@ start_server() {
 	keys=
 	case $1 in
 	ipc) listen="ipc://$WORK/vcudad.sock" ;;
+	shm) listen="shm://$WORK/vcudad.sock" ;;
 	tcp)
 		listen="tcp://127.0.0.1:*"
 		make_keys

@@ -19,6 +19,22 @@ if [ "$1" = ipc ]; then
 	kill -KILL $holder
 	wait $holder 2>/dev/null
 fi
+# shm: the worker's socket is in the same private directory, and goes once
+# its guest has the segment; the segment is a memfd only the worker and
+# its guest map.
+if [ "$1" = shm ]; then
+	dir="$WORK/vcudad.sock.w"
+	[ "$(stat -c %a "$dir")" = 710 ] || fail "worker directory mode $(stat -c %a "$dir"), want 710"
+	"$VCUDA_RUN" --server "$SERVER_URL" -- "$E2E_BIN/alloc" hold 1 >"$WORK/holder.out" 2>&1 &
+	holder=$!
+	wait_for "$WORK/holder.out" '^holding' 30 || fail "no session: $(cat "$WORK/holder.out")"
+	[ -z "$(ls "$dir")" ] || fail "a worker socket stayed after its guest came: $(ls "$dir")"
+	w=$(sed -n 's/.*(alloc) connected.*worker pid \([0-9]*\).*/\1/p' "$WORK/server.log" | tail -n 1)
+	grep -q 'memfd:vcuda-shm' "/proc/$w/maps" || fail "worker $w maps no shared segment"
+	grep -q 'memfd:vcuda-shm' "/proc/$holder/maps" || fail "the guest maps no shared segment"
+	kill -KILL $holder
+	wait $holder 2>/dev/null
+fi
 for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors badfatbin; do
 	out=$(run "$E2E_BIN/$prog" 2>&1)
 	rc=$?

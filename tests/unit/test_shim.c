@@ -35,7 +35,15 @@ static struct {
 	uint64_t outs[4];	  /* its scalar out-values */
 	size_t nouts;
 	uint64_t handle; /* its handle, for a create */
+	int shared;	 /* a copy's: through the shared heap */
+	uint64_t host_offset;
+	size_t payload_len;
+	int heap_frees;
 } fake;
+
+/* A shared heap, as an shm:// session has: a bump allocator. */
+static _Alignas(4096) uint8_t fake_heap[1 << 20];
+static size_t fake_heap_used;
 
 static Vcuda__AttachReply fake_info = VCUDA__ATTACH_REPLY__INIT;
 static Vcuda__DeviceInfo fake_dev = VCUDA__DEVICE_INFO__INIT;
@@ -70,9 +78,42 @@ const Vcuda__AttachReply *vcuda_client_info(const struct vcuda_client *c)
 	return &fake_info;
 }
 
+void *vcuda_client_host_alloc(struct vcuda_client *c, size_t n)
+{
+	void *p;
+
+	if (n > sizeof(fake_heap) - fake_heap_used)
+		return NULL;
+	p = fake_heap + fake_heap_used;
+	fake_heap_used += (n + 4095) & ~(size_t)4095;
+	return p;
+}
+
+int vcuda_client_host_free(struct vcuda_client *c, void *p)
+{
+	fake.heap_frees++;
+	return 0;
+}
+
+int vcuda_client_host_offset(struct vcuda_client *c, const void *p, size_t n, uint64_t *off)
+{
+	if ((const uint8_t *)p < fake_heap || (const uint8_t *)p >= fake_heap + fake_heap_used ||
+	    n > (size_t)(fake_heap + fake_heap_used - (const uint8_t *)p))
+		return -1;
+	*off = (uint64_t)((const uint8_t *)p - fake_heap);
+	return 0;
+}
+
 static void fake_record(const Vcuda__Request *rq)
 {
 	fake.call_case = (int)rq->call_case;
+	if (rq->call_case == VCUDA__REQUEST__CALL_MEMCPY_HTOD) {
+		fake.shared = rq->memcpy_htod->shared;
+		fake.host_offset = rq->memcpy_htod->host_offset;
+	} else if (rq->call_case == VCUDA__REQUEST__CALL_MEMCPY_DTOH) {
+		fake.shared = rq->memcpy_dtoh->shared;
+		fake.host_offset = rq->memcpy_dtoh->host_offset;
+	}
 	if (rq->call_case == VCUDA__REQUEST__CALL_SCALAR) {
 		fake.op = rq->scalar->op;
 		fake.nargs = rq->scalar->n_args;
@@ -90,6 +131,7 @@ int vcuda_client_call(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 
 	fake.calls++;
 	fake_record(rq);
+	fake.payload_len = payload ? payload_len : 0;
 	vcuda__reply__init(rp);
 	vcuda__scalar_reply__init(sr);
 	vcuda__handle_reply__init(hr);
@@ -278,6 +320,39 @@ static void test_per_thread_stream(void **state)
 	assert_int_equal(fake.args[0], 2);
 }
 
+/* Page-locked memory over a session with a shared heap comes from it, and
+ * copies from and to it carry its offset, not its bytes; pageable memory
+ * travels as payload. */
+static void test_pinned_copies_shared(void **state)
+{
+	struct vcuda_range r = {.base = 0x1000000, .size = 1u << 20};
+	static uint8_t pageable[4096];
+	uint8_t *h;
+
+	assert_int_equal(cudaMallocHost((void **)&h, 8192), cudaSuccess);
+	assert_true(h >= fake_heap && h < fake_heap + sizeof(fake_heap));
+	assert_int_equal(vcuda_rangemap_insert(&shim.dmem, &r), 0);
+	assert_int_equal(cudaMemcpy((void *)0x1000000, h + 4096, 4096, cudaMemcpyHostToDevice),
+			 cudaSuccess);
+	assert_int_equal(fake.call_case, VCUDA__REQUEST__CALL_MEMCPY_HTOD);
+	assert_true(fake.shared);
+	assert_int_equal(fake.host_offset, (uint64_t)(h + 4096 - fake_heap));
+	assert_int_equal(fake.payload_len, 0);
+	assert_int_equal(cudaMemcpy(h, (void *)0x1000000, 8192, cudaMemcpyDeviceToHost),
+			 cudaSuccess);
+	assert_int_equal(fake.call_case, VCUDA__REQUEST__CALL_MEMCPY_DTOH);
+	assert_true(fake.shared);
+	assert_int_equal(fake.host_offset, (uint64_t)(h - fake_heap));
+	/* Pageable memory: its bytes travel. */
+	assert_int_equal(cudaMemcpy((void *)0x1000000, pageable, 4096, cudaMemcpyHostToDevice),
+			 cudaSuccess);
+	assert_false(fake.shared);
+	assert_int_equal(fake.payload_len, 4096);
+	assert_int_equal(cudaFreeHost(h), cudaSuccess);
+	assert_int_equal(fake.heap_frees, 1);
+	vcuda_rangemap_remove(&shim.dmem, 0x1000000, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +363,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_posted_failure_reported_later, setup),
 	    cmocka_unit_test_setup(test_not_ready_is_an_answer, setup),
 	    cmocka_unit_test_setup(test_per_thread_stream, setup),
+	    cmocka_unit_test_setup(test_pinned_copies_shared, setup),
 	};
 
 	setenv("VCUDA_SERVER", "ipc:///nonexistent/fake", 1);
