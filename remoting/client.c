@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -116,6 +119,46 @@ static int client_hello_exchange(void *sock, void *mon, const struct vcuda_clien
 	return 0;
 }
 
+/*
+ * A local server (ipc://, shm://): whether this process may connect to its
+ * socket at all. ZeroMQ would retry a connect the socket's permissions
+ * refuse silently until the timeout; this says why at once. 0, or
+ * VCUDA_E_AUTH with why written.
+ */
+static int client_reach_local(const char *url, char *why, size_t why_len)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	const char *path = url + 6;
+	struct stat st;
+	int fd, err;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return 0; /* ZeroMQ will say */
+	memcpy(a.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	err = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 ? 0 : errno;
+	close(fd);
+	if (err == 0)
+		return 0;
+	if (err == EACCES || err == EPERM) {
+		if (stat(path, &st) == 0)
+			snprintf(why, why_len,
+				 "cannot connect to %s: %s (the socket has mode %03o, owner uid %u, "
+				 "group gid %u; this guest runs as uid %u: the server's operator "
+				 "decides who may connect with --socket-mode and --socket-group)",
+				 path, strerror(err), (unsigned)(st.st_mode & 0777),
+				 (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)getuid());
+		else
+			snprintf(why, why_len,
+				 "cannot connect to %s: %s (a directory on the way is closed to "
+				 "this guest's user, uid %u)",
+				 path, strerror(err), (unsigned)getuid());
+		return VCUDA_E_AUTH;
+	}
+	return 0; /* a server that is not there yet may come within the timeout */
+}
+
 static int client_hello(const struct vcuda_client_opts *o, const struct vcuda_curve *keys,
 			Vcuda__HelloReply **out, char *why, size_t why_len)
 {
@@ -131,6 +174,8 @@ static int client_hello(const struct vcuda_client_opts *o, const struct vcuda_cu
 			 o->url);
 		return VCUDA_E_URL;
 	}
+	if (strncmp(url, "ipc://", 6) == 0 && (rc = client_reach_local(url, why, why_len)) != 0)
+		return rc;
 	gethostname(host, sizeof(host) - 1);
 	hello.protocol_version = VCUDA_PROTOCOL_VERSION;
 	hello.cuda_version = o->cuda_version;

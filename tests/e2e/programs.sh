@@ -34,6 +34,17 @@ if [ "$1" = shm ]; then
 	grep -q 'memfd:vcuda-shm' "/proc/$holder/maps" || fail "the guest maps no shared segment"
 	kill -KILL $holder
 	wait $holder 2>/dev/null
+	# Another user, whom the socket's mode (0660) leaves out, is refused
+	# at once and told why.
+	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+		chmod 755 "$WORK"
+		out=$(VCUDA_CONNECT_TIMEOUT=20000 timeout 10 setpriv --reuid=65534 --regid=65534 \
+			--clear-groups env -u LD_PRELOAD "$VCUDA_RUN" --server "$SERVER_URL" -- \
+			"$E2E_BIN/device_query" 2>&1)
+		chmod 700 "$WORK"
+		echo "$out" | grep -q "cannot connect to $WORK/vcudad.sock: Permission denied (the socket has mode 660" ||
+			fail "another user was not refused with the reason: $out"
+	fi
 fi
 for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors badfatbin; do
 	out=$(run "$E2E_BIN/$prog" 2>&1)
