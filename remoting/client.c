@@ -143,12 +143,13 @@ static int client_reach_local(const char *url, char *why, size_t why_len)
 		return 0;
 	if (err == EACCES || err == EPERM) {
 		if (stat(path, &st) == 0)
-			snprintf(why, why_len,
-				 "cannot connect to %s: %s (the socket has mode %03o, owner uid %u, "
-				 "group gid %u; this guest runs as uid %u: the server's operator "
-				 "decides who may connect with --socket-mode and --socket-group)",
-				 path, strerror(err), (unsigned)(st.st_mode & 0777),
-				 (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)getuid());
+			snprintf(
+			    why, why_len,
+			    "cannot connect to %s: %s (the socket has mode %03o, owner uid %u, "
+			    "group gid %u; this guest runs as uid %u: the server's operator "
+			    "decides who may connect with --socket-mode and --socket-group)",
+			    path, strerror(err), (unsigned)(st.st_mode & 0777), (unsigned)st.st_uid,
+			    (unsigned)st.st_gid, (unsigned)getuid());
 		else
 			snprintf(why, why_len,
 				 "cannot connect to %s: %s (a directory on the way is closed to "

@@ -45,33 +45,43 @@
 #include "util.h"
 
 #define SHM_MAGIC     0x316d736164756376ull /* "vcudasm1" */
-#define SHM_VERSION   1u
+#define SHM_VERSION   2u
 #define SHM_RING_SIZE (16u << 20)
-/* A record: its kind and lengths, then the payload, then the header, each
- * padded to 8 bytes. A wrap record sends the reader to the ring's start. */
+/*
+ * A record starts at a 64-byte slot: its sequence word (its position in the
+ * ring's stream, plus one, mixed with the segment's key), written last;
+ * its kind and lengths; the header, padded to 8 bytes; the payload. A small
+ * message is one cache line, which the reader's poll brings in whole. A
+ * wrap record sends the reader to the ring's start.
+ */
+#define SHM_SLOT	64u
 #define SHM_REC_MSG	1u
 #define SHM_REC_WRAP	2u
 #define SHM_REC_PAYLOAD 0x100u /* with MSG: the message has a payload (maybe empty) */
-#define SHM_REC_HDR	16u
-#define SHM_REC_MAX	(SHM_REC_HDR + VCUDA_MAX_PAYLOAD + VCUDA_MAX_HEADER + 16)
+#define SHM_REC_HDR	24u
+#define SHM_REC_MAX	(SHM_REC_HDR + VCUDA_MAX_HEADER + VCUDA_MAX_PAYLOAD + SHM_SLOT)
 #define SHM_HEAP_ALIGN	4096u
 #define SHM_HEAP_MAX	(64ull << 30)
 #define SHM_HEAP_ALLOCS 65536
 #define SHM_LIVENESS_NS 100000000ull /* a waiting side checks its peer this often */
 #define SHM_FD_WAIT_MS	10000	     /* a connecting side waits this long for the segment */
 
+/* The control lines of a ring: the producer's futex word with the flag the
+ * consumer sets before it sleeps on it, and the consumer's tail with its
+ * futex word and the producer's flag. A side reads the other's line only
+ * when it has to: the producer the tail when the room it knew of is used
+ * up. */
 struct shm_ring {
-	uint64_t head; /* bytes the producer has published */
-	uint8_t pad0[56];
-	uint64_t tail; /* bytes the consumer has released */
-	uint8_t pad1[56];
-	uint32_t data_seq; /* futex: bumped when data comes to a sleeping consumer */
-	uint32_t consumer_sleeping;
-	uint32_t space_seq; /* futex: bumped when room is made for a sleeping producer */
-	uint32_t producer_sleeping;
-	uint8_t pad2[48];
+	uint64_t head;		    /* unused: each record carries its sequence word */
+	uint32_t data_seq;	    /* futex: bumped for a sleeping consumer */
+	uint32_t consumer_sleeping; /* set by the consumer */
+	uint8_t pad0[48];
+	uint64_t tail;		    /* bytes the consumer has released */
+	uint32_t space_seq;	    /* futex: bumped for a sleeping producer */
+	uint32_t producer_sleeping; /* set by the producer */
+	uint8_t pad1[48];
 	uint64_t off, size; /* the ring's bytes, from the segment's start */
-	uint8_t pad3[48];
+	uint8_t pad2[48];
 };
 
 struct shm_segment {
@@ -80,7 +90,8 @@ struct shm_segment {
 	uint32_t futex; /* 1: both sides share a kernel and wake each other */
 	uint64_t size;	/* of the whole segment */
 	uint64_t heap_off, heap_size;
-	uint8_t pad[24];
+	uint64_t seq_key; /* random: stale bytes never pass for a record's start */
+	uint8_t pad[16];
 	struct shm_ring ring[2]; /* 0: connecting side to bound side; 1: back */
 };
 
@@ -103,8 +114,10 @@ struct schan {
 	struct shm_ring *tx, *rx;
 	uint8_t *tx_buf, *rx_buf;
 	uint64_t tx_size, rx_size;
-	uint64_t tx_head;   /* published */
-	uint64_t tx_need;   /* room the record being sent waits for */
+	uint64_t tx_head;      /* published */
+	uint64_t tx_need;      /* room the record being sent waits for */
+	uint64_t tx_tail_seen; /* the consumer's tail when last read */
+	uint64_t seq_key;
 	uint64_t rx_cursor; /* read */
 	uint64_t rx_tail;   /* released */
 	unsigned outstanding;
@@ -175,7 +188,8 @@ static int shm_wait(struct schan *s, int (*ready)(struct schan *), uint32_t *seq
 	for (unsigned i = 0;; i++) {
 		if (ready(s))
 			return 0;
-		if ((i & 63) == 0 && (now = vcuda_now_ns()) >= spin_end)
+		if ((i & 63) == 0 &&
+		    ((now = vcuda_now_ns()) >= spin_end || (deadline && now >= deadline)))
 			break;
 		shm_relax();
 	}
@@ -222,17 +236,28 @@ static uint64_t shm_pad(uint64_t n)
 	return (n + 7) & ~(uint64_t)7;
 }
 
+/* A record's bytes: its head, the header, the payload, in whole slots. */
 static uint64_t shm_record_size(uint64_t hdr_len, uint64_t payload_len)
 {
-	return SHM_REC_HDR + shm_pad(payload_len) + shm_pad(hdr_len);
+	return (SHM_REC_HDR + shm_pad(hdr_len) + payload_len + SHM_SLOT - 1) &
+	       ~(uint64_t)(SHM_SLOT - 1);
+}
+
+/* The word that says a record starts at absolute position pos. */
+static uint64_t shm_seq(const struct schan *s, uint64_t pos)
+{
+	return (pos + 1) ^ s->seq_key;
 }
 
 /* Room in the outgoing ring. A corrupt tail counts as all the room there
  * is, and shm_put finds it out. */
 static uint64_t shm_tx_free(struct schan *s)
 {
-	uint64_t tail = __atomic_load_n(&s->tx->tail, __ATOMIC_ACQUIRE);
+	uint64_t tail = s->tx_tail_seen;
 
+	/* The consumer's line is read only when what was known is not enough. */
+	if (s->tx_size - (s->tx_head - tail) < s->tx_need)
+		s->tx_tail_seen = tail = __atomic_load_n(&s->tx->tail, __ATOMIC_ACQUIRE);
 	return s->tx_head - tail > s->tx_size ? UINT64_MAX : s->tx_size - (s->tx_head - tail);
 }
 
@@ -250,50 +275,66 @@ static int shm_tx_ready(struct schan *s)
 	return shm_tx_free(s) >= s->tx_need;
 }
 
+/* Whether the next record has been published: its sequence word, written
+ * last, arrives in the same cache line as a small message. */
 static int shm_rx_ready(struct schan *s)
 {
-	return __atomic_load_n(&s->rx->head, __ATOMIC_ACQUIRE) != s->rx_cursor;
+	const uint64_t *w = (const uint64_t *)(s->rx_buf + s->rx_cursor % s->rx_size);
+
+	return __atomic_load_n(w, __ATOMIC_ACQUIRE) == shm_seq(s, s->rx_cursor);
 }
 
-/* Writes one record of kind (the payload and header given, or zeros where
- * NULL) and publishes it. */
+/* Publishes the record whose head is at p (absolute position pos). */
+static void shm_publish(struct schan *s, uint8_t *p, uint64_t pos, uint64_t rec)
+{
+	__atomic_store_n((uint64_t *)p, shm_seq(s, pos), __ATOMIC_SEQ_CST);
+	s->tx_head = pos + rec;
+	shm_notify(s, &s->tx->data_seq, &s->tx->consumer_sleeping);
+}
+
+/* Writes one record of kind (the header and payload given, or zeros where
+ * NULL; a record claiming more than a message may hold is written as its
+ * head alone) and publishes it. */
 static int shm_put(struct schan *s, uint32_t kind, const void *hdr, uint32_t hdr_len,
 		   const void *payload, uint64_t payload_len)
 {
 	uint64_t rec = shm_record_size(hdr_len, payload_len), pos;
+	int whole = rec <= SHM_REC_MAX;
 	uint8_t *p;
 	int rc;
 
 	if (__atomic_load_n(&s->lost, __ATOMIC_RELAXED))
 		return VCUDA_E_PEER_LOST;
-	s->tx_need = shm_tx_need(s, rec);
-	if (!shm_tx_ready(s) && (rc = shm_wait(s, shm_tx_ready, &s->tx->space_seq,
-					       &s->tx->producer_sleeping, 0)) != 0)
+	s->tx_need = shm_tx_need(s, whole ? rec : SHM_SLOT);
+	if (!shm_tx_ready(s) &&
+	    (rc = shm_wait(s, shm_tx_ready, &s->tx->space_seq, &s->tx->producer_sleeping, 0)) != 0)
 		return rc;
 	if (shm_tx_free(s) == UINT64_MAX) { /* the peer wrote a tail it cannot have */
 		__atomic_store_n(&s->lost, 1, __ATOMIC_RELAXED);
 		return VCUDA_E_PEER_LOST;
 	}
 	pos = s->tx_head % s->tx_size;
-	if (s->tx_size - pos < rec) {
+	if (s->tx_size - pos < (whole ? rec : SHM_SLOT)) {
 		uint32_t wrap = SHM_REC_WRAP;
-		memcpy(s->tx_buf + pos, &wrap, sizeof(wrap));
-		s->tx_head += s->tx_size - pos;
+		memcpy(s->tx_buf + pos + 8, &wrap, sizeof(wrap));
+		shm_publish(s, s->tx_buf + pos, s->tx_head, s->tx_size - pos);
 		pos = 0;
 	}
 	p = s->tx_buf + pos;
-	memcpy(p, &kind, 4);
-	memcpy(p + 4, &hdr_len, 4);
-	memcpy(p + 8, &payload_len, 8);
-	if (payload && payload_len)
-		memcpy(p + SHM_REC_HDR, payload, payload_len);
+	memcpy(p + 8, &kind, 4);
+	memcpy(p + 12, &hdr_len, 4);
+	memcpy(p + 16, &payload_len, 8);
+	if (!whole) {
+		shm_publish(s, p, s->tx_head, SHM_SLOT);
+		return 0;
+	}
 	if (hdr && hdr_len)
-		memcpy(p + SHM_REC_HDR + shm_pad(payload_len), hdr, hdr_len);
+		memcpy(p + SHM_REC_HDR, hdr, hdr_len);
 	else if (hdr_len)
-		memset(p + SHM_REC_HDR + shm_pad(payload_len), 0, hdr_len);
-	s->tx_head += rec;
-	__atomic_store_n(&s->tx->head, s->tx_head, __ATOMIC_SEQ_CST);
-	shm_notify(s, &s->tx->data_seq, &s->tx->consumer_sleeping);
+		memset(p + SHM_REC_HDR, 0, hdr_len);
+	if (payload && payload_len)
+		memcpy(p + SHM_REC_HDR + shm_pad(hdr_len), payload, payload_len);
+	shm_publish(s, p, s->tx_head, rec);
 	return 0;
 }
 
@@ -313,29 +354,32 @@ static int shm_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len, const
 	return rc;
 }
 
-int vcuda_shm_send_raw(struct vcuda_chan *c, uint32_t kind, uint32_t hdr_len,
-		       uint64_t payload_len)
+int vcuda_shm_send_raw(struct vcuda_chan *c, uint32_t kind, uint32_t hdr_len, uint64_t payload_len)
 {
-	struct schan *s = (struct schan *)c;
-
-	uint8_t *p;
-
 	if (c->ops != &vcuda_shm_ops)
 		return VCUDA_E_INVAL;
-	if (shm_record_size(hdr_len, payload_len) <= s->tx_size / 2)
-		return shm_put(s, kind, NULL, hdr_len, NULL, payload_len);
-	/* Larger than a ring: only its head is written, a record that claims
-	 * more than was published. */
-	s->tx_need = shm_tx_need(s, SHM_REC_HDR);
+	return shm_put((struct schan *)c, kind, NULL, hdr_len, NULL, payload_len);
+}
+
+int vcuda_shm_send_bytes(struct vcuda_chan *c, const void *body, size_t len)
+{
+	struct schan *s = (struct schan *)c;
+	uint64_t rec = (8 + (uint64_t)len + SHM_SLOT - 1) & ~(uint64_t)(SHM_SLOT - 1), pos;
+
+	if (c->ops != &vcuda_shm_ops || rec > s->tx_size / 2)
+		return VCUDA_E_INVAL;
+	s->tx_need = shm_tx_need(s, rec);
 	if (!shm_tx_ready(s))
 		return VCUDA_E_FULL;
-	p = s->tx_buf + s->tx_head % s->tx_size;
-	memcpy(p, &kind, 4);
-	memcpy(p + 4, &hdr_len, 4);
-	memcpy(p + 8, &payload_len, 8);
-	s->tx_head += SHM_REC_HDR;
-	__atomic_store_n(&s->tx->head, s->tx_head, __ATOMIC_SEQ_CST);
-	shm_notify(s, &s->tx->data_seq, &s->tx->consumer_sleeping);
+	pos = s->tx_head % s->tx_size;
+	if (s->tx_size - pos < rec) {
+		uint32_t wrap = SHM_REC_WRAP;
+		memcpy(s->tx_buf + pos + 8, &wrap, sizeof(wrap));
+		shm_publish(s, s->tx_buf + pos, s->tx_head, s->tx_size - pos);
+		pos = 0;
+	}
+	memcpy(s->tx_buf + pos + 8, body, len);
+	shm_publish(s, s->tx_buf + pos, s->tx_head, rec);
 	return 0;
 }
 
@@ -347,7 +391,7 @@ static int shm_corrupt(struct schan *s, const char *why)
 	return VCUDA_E_PEER_LOST;
 }
 
-/* Releases what was read up to the cursor when nothing read is held. */
+/* Releases what was read up to end. */
 static void shm_rx_release_to(struct schan *s, uint64_t end)
 {
 	s->rx_tail = end;
@@ -362,40 +406,32 @@ static int shm_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
 	int rc;
 
 	for (;;) {
-		uint64_t head, avail, pos, rec, payload_len;
+		uint64_t pos, rec, payload_len;
 		uint32_t kind, hdr_len;
 		uint8_t *p, *copy;
 
 		if (__atomic_load_n(&s->lost, __ATOMIC_RELAXED))
 			return VCUDA_E_PEER_LOST;
-		if (!shm_rx_ready(s) &&
-		    (rc = shm_wait(s, shm_rx_ready, &s->rx->data_seq, &s->rx->consumer_sleeping,
-				   deadline)) != 0)
+		if (!shm_rx_ready(s) && (rc = shm_wait(s, shm_rx_ready, &s->rx->data_seq,
+						       &s->rx->consumer_sleeping, deadline)) != 0)
 			return rc;
-		head = __atomic_load_n(&s->rx->head, __ATOMIC_ACQUIRE);
-		avail = head - s->rx_cursor;
-		if (avail > s->rx_size || (avail & 7))
-			return shm_corrupt(s, "its ring's head is impossible");
 		pos = s->rx_cursor % s->rx_size;
 		p = s->rx_buf + pos;
-		memcpy(&kind, p, 4);
+		memcpy(&kind, p + 8, 4);
 		if (kind == SHM_REC_WRAP) {
-			if (s->rx_size - pos > avail)
-				return shm_corrupt(s, "a wrap record past the published data");
 			s->rx_cursor += s->rx_size - pos;
 			if (!s->outstanding)
 				shm_rx_release_to(s, s->rx_cursor);
 			continue;
 		}
-		if (avail < SHM_REC_HDR || s->rx_size - pos < SHM_REC_HDR)
-			return shm_corrupt(s, "a record cut short");
-		memcpy(&hdr_len, p + 4, 4);
-		memcpy(&payload_len, p + 8, 8);
+		memcpy(&hdr_len, p + 12, 4);
+		memcpy(&payload_len, p + 16, 8);
 		if (payload_len > s->rx_size || hdr_len > s->rx_size)
 			return shm_corrupt(s, "a record larger than its ring");
 		rec = shm_record_size(hdr_len, payload_len);
-		if (rec > avail || rec > s->rx_size - pos)
-			return shm_corrupt(s, "a record past the published data");
+		if (rec > SHM_REC_MAX || rec > s->rx_size - pos)
+			return shm_corrupt(s,
+					   "a record larger than a message or past the ring's end");
 		s->rx_cursor += rec;
 		if ((kind & ~SHM_REC_PAYLOAD) != SHM_REC_MSG || hdr_len > VCUDA_MAX_HEADER ||
 		    payload_len > VCUDA_MAX_PAYLOAD) {
@@ -407,10 +443,10 @@ static int shm_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
 		/* The header is decoded from a private copy. */
 		if (!(copy = malloc(hdr_len ? hdr_len : 1)))
 			return VCUDA_E_NOMEM;
-		memcpy(copy, p + SHM_REC_HDR + shm_pad(payload_len), hdr_len);
+		memcpy(copy, p + SHM_REC_HDR, hdr_len);
 		m->hdr = copy;
 		m->hdr_len = hdr_len;
-		m->payload = (kind & SHM_REC_PAYLOAD) ? p + SHM_REC_HDR : NULL;
+		m->payload = (kind & SHM_REC_PAYLOAD) ? p + SHM_REC_HDR + shm_pad(hdr_len) : NULL;
 		m->payload_len = (kind & SHM_REC_PAYLOAD) ? payload_len : 0;
 		m->priv[0] = copy;
 		m->priv[1] = (void *)(uintptr_t)s->rx_cursor;
@@ -578,7 +614,7 @@ static int shm_layout(struct schan *s)
 	for (int i = 0; i < 2; i++) {
 		const struct shm_ring *r = &h->ring[i];
 		if (r->off < sizeof(*h) || r->off > s->seg_size || r->size > s->seg_size - r->off ||
-		    r->size < 2 * SHM_REC_MAX || (r->off & 63) || (r->size & 7))
+		    r->size < 2 * SHM_REC_MAX || (r->off & 63) || (r->size & (SHM_SLOT - 1)))
 			return -1;
 	}
 	if (h->heap_off > s->seg_size || h->heap_size > s->seg_size - h->heap_off)
@@ -593,6 +629,7 @@ static int shm_layout(struct schan *s)
 	s->heap_off = h->heap_off;
 	s->heap_size = h->heap_size;
 	s->futex = h->futex != 0;
+	s->seq_key = h->seq_key;
 	return 0;
 }
 
@@ -603,7 +640,8 @@ static int shm_segment_make(struct schan *s)
 	uint64_t heap = VCUDA_SHM_HEAP_DEFAULT, rings = sizeof(struct shm_segment) + 63;
 	struct shm_segment *h;
 
-	if (heap_env && *heap_env && (vcuda_parse_size(heap_env, &heap) != 0 || heap > SHM_HEAP_MAX))
+	if (heap_env && *heap_env &&
+	    (vcuda_parse_size(heap_env, &heap) != 0 || heap > SHM_HEAP_MAX))
 		return -1;
 	heap = (heap + SHM_HEAP_ALIGN - 1) & ~(uint64_t)(SHM_HEAP_ALIGN - 1);
 	rings = (rings & ~(uint64_t)63);
@@ -629,6 +667,8 @@ static int shm_segment_make(struct schan *s)
 	h->ring[1].size = SHM_RING_SIZE;
 	h->heap_off = s->seg_size - heap;
 	h->heap_size = heap;
+	if (vcuda_random(&h->seq_key, sizeof(h->seq_key)) != 0)
+		return -1;
 	return shm_layout(s);
 }
 
@@ -729,8 +769,10 @@ static int shm_receive_segment(struct schan *s)
 	char control[CMSG_SPACE(sizeof(int))];
 	uint64_t size = 0;
 	struct iovec iov = {&size, sizeof(size)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = control,
+			    .msg_controllen = sizeof(control)};
 	struct pollfd p = {s->sock, POLLIN, 0};
 	struct cmsghdr *cm;
 	struct stat st;
@@ -759,7 +801,7 @@ static int shm_receive_segment(struct schan *s)
 	if (shm_layout(s) != 0)
 		return -1;
 	/* A fresh segment: both rings empty. */
-	s->tx_head = __atomic_load_n(&s->tx->head, __ATOMIC_ACQUIRE);
+	s->tx_head = s->tx_tail_seen = 0;
 	s->rx_cursor = s->rx_tail = __atomic_load_n(&s->rx->tail, __ATOMIC_ACQUIRE);
 	return 0;
 }

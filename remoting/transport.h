@@ -194,8 +194,11 @@ extern const struct vcuda_transport_ops vcuda_shm_ops;
  * hostile or broken peer might; one larger than half the ring is written
  * as its 16-byte head alone, claiming more than is there. 0, or a
  * VCUDA_E_* status. */
-int vcuda_shm_send_raw(struct vcuda_chan *c, uint32_t kind, uint32_t hdr_len,
-		       uint64_t payload_len);
+int vcuda_shm_send_raw(struct vcuda_chan *c, uint32_t kind, uint32_t hdr_len, uint64_t payload_len);
+/* For the fuzzer: publishes len bytes as the body of the next record (all
+ * of it after its sequence word), whatever they say; VCUDA_E_FULL when the
+ * ring has no room for it now. */
+int vcuda_shm_send_bytes(struct vcuda_chan *c, const void *body, size_t len);
 
 /* ---- URLs ----------------------------------------------------------------- */
 

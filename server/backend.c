@@ -26,8 +26,8 @@ static int backend_resolve(struct vcuda_backend *be, char *why, size_t why_len)
 #define VCUDA_SCALAR(op, name, runtime_fn, driver_fn, ...)                                         \
 	be->sc.name = (__typeof__(driver_fn) *)dlsym(be->dl, BACKEND_STR(driver_fn));
 #include "calls.def"
-	be->mem_host_register = (CUresult(*)(void *, size_t, unsigned int))dlsym(
-	    be->dl, "cuMemHostRegister_v2");
+	be->mem_host_register =
+	    (CUresult(*)(void *, size_t, unsigned int))dlsym(be->dl, "cuMemHostRegister_v2");
 	return 0;
 }
 

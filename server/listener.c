@@ -655,7 +655,8 @@ static int listener_bind(struct listener *l)
 			return VCUDA_E_TRANSPORT;
 		}
 		/* An shm:// server shakes hands over the Unix socket at its path. */
-		if (vcuda_url_handshake(url, hs, sizeof(hs)) != 0 || zmq_bind(l->socks[i], hs) != 0) {
+		if (vcuda_url_handshake(url, hs, sizeof(hs)) != 0 ||
+		    zmq_bind(l->socks[i], hs) != 0) {
 			VERR(server, "cannot listen at %s: %s", url, zmq_strerror(errno));
 			return VCUDA_E_TRANSPORT;
 		}

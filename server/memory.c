@@ -134,9 +134,11 @@ void *session_shared(struct session *s, uint64_t off, uint64_t n)
 	if (p && !s->heap_registered && s->be->mem_host_register &&
 	    strcmp(s->be->kind, "cuda") == 0 && (base = vcuda_chan_heap_base(s->chan, &size))) {
 		s->heap_registered = 1;
-		if (s->be->mem_host_register(base, size, CU_MEMHOSTREGISTER_PORTABLE) != CUDA_SUCCESS)
-			VWARN(server, "%s: the shared heap could not be page-locked; copies from "
-				      "it are staged by the driver",
+		if (s->be->mem_host_register(base, size, CU_MEMHOSTREGISTER_PORTABLE) !=
+		    CUDA_SUCCESS)
+			VWARN(server,
+			      "%s: the shared heap could not be page-locked; copies from "
+			      "it are staged by the driver",
 			      s->peer);
 	}
 	return p;

@@ -366,6 +366,7 @@ CUresult srv_launch(struct session *s, const Vcuda__Request *rq, const struct vc
 	 * exclusive, the kernel runs now, when it is the session's turn, and
 	 * its time is charged; paced, it is queued when the session is not
 	 * too far ahead, and timed with events; otherwise only counted. */
+	s->launched = 1; /* what it prints goes with the next reply */
 	mode = s->sched ? s->sched->mode : VCUDA_SCHED_COUNT;
 	if (mode == VCUDA_SCHED_EXCLUSIVE)
 		vcuda_sched_enter(s->sched, s->sched_slot);

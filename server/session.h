@@ -102,6 +102,7 @@ struct session {
 	uint32_t sched_slot;
 	struct session_paced paced;
 	int heap_registered; /* the shared heap was page-locked (GPU) */
+	int launched;	     /* a kernel was launched since the last reply */
 };
 
 /* What a handler fills in besides the result: the reply, and storage for

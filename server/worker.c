@@ -90,14 +90,16 @@ static int worker_capture_output(void)
 	return pthread_create(&t, NULL, output_main, NULL) == 0 ? 0 : -1;
 }
 
-/* Takes what was printed so far, up to this moment (the caller frees it). */
-static uint8_t *output_take(size_t *len)
+/* Takes what was printed so far, up to this moment (the caller frees it).
+ * look: whether the pipe may hold more than the thread has drained (else
+ * the read, a system call on every reply, is saved). */
+static uint8_t *output_take(size_t *len, int look)
 {
 	uint8_t *b;
 
 	fflush(stdout);
 	pthread_mutex_lock(&output_lock);
-	if (output_fd >= 0)
+	if (output_fd >= 0 && look)
 		output_drain();
 	b = output_buf;
 	*len = output_len;
@@ -111,9 +113,13 @@ static int session_send_reply(struct session *s, struct session_reply *out,
 			      const Vcuda__Request *rq, CUresult result)
 {
 	size_t len = 0;
-	uint8_t *text = output_take(&len);
+	/* The CPU device prints only while it runs a kernel, inside a launch
+	 * call; NVIDIA's driver prints when it synchronizes, which many calls
+	 * do: there, every reply looks. */
+	uint8_t *text = output_take(&len, s->launched || strcmp(s->be->kind, "cpu") != 0);
 	int rc;
 
+	s->launched = 0;
 	out->rp.seq = rq->seq;
 	out->rp.result = (int32_t)result;
 	out->rp.deferred = (int32_t)s->deferred;
@@ -382,7 +388,8 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		     vcuda_strerror(rc));
 		return 1;
 	}
-	if ((strncmp(cfg->bind_url, "ipc://", 6) == 0 || strncmp(cfg->bind_url, "shm://", 6) == 0) &&
+	if ((strncmp(cfg->bind_url, "ipc://", 6) == 0 ||
+	     strncmp(cfg->bind_url, "shm://", 6) == 0) &&
 	    vcuda_socket_protect(vcuda_chan_endpoint(s.chan) + 6, cfg->socket_mode,
 				 cfg->socket_gid) != 0) {
 		VERR(server, "worker for %s: cannot set the mode of its socket: %s", cfg->peer,

@@ -1,6 +1,6 @@
 /* libFuzzer: the fat binary reader and its decompressors (zstd, LZ4), then
- * the parameter layouts of what comes out (the shim's path at
- * registration, the server's before loading). */
+ * the parameter layouts and module variables of what comes out (the
+ * shim's path at registration, the server's before loading). */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -26,10 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (vcuda_fatbin_extract(&fb.entries[i], FUZZ_MAX_ENTRY, &img, &n, why,
 					 sizeof(why)) != 0)
 			continue;
-		if (fb.entries[i].kind == VCUDA_FATBIN_ELF)
+		uint64_t globals;
+		if (fb.entries[i].kind == VCUDA_FATBIN_ELF) {
 			vcuda_kernels_from_cubin(img, n, &t, why, sizeof(why));
-		else if (fb.entries[i].kind == VCUDA_FATBIN_PTX)
+			vcuda_globals_from_cubin(img, n, &globals, why, sizeof(why));
+		} else if (fb.entries[i].kind == VCUDA_FATBIN_PTX) {
 			vcuda_kernels_from_ptx((char *)img, &t, why, sizeof(why));
+			vcuda_globals_from_ptx((char *)img, &globals, why, sizeof(why));
+		}
 		vcuda_kernels_free(&t);
 		free(img);
 	}
