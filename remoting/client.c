@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -37,6 +38,18 @@ struct pending_recv {
 #define CLIENT_WINDOW_FRAMES 120
 #define CLIENT_WINDOW_BYTES  (64u << 20)
 
+/*
+ * Posted calls are batched: appended to one message, which goes when a
+ * call that waits needs to send, when it holds CLIENT_BATCH_CALLS calls or
+ * would pass VCUDA_MAX_PAYLOAD, or CLIENT_BATCH_US after its first call
+ * (VCUDA_BATCH_US; 0 sends every call at once), whatever comes first. A
+ * posted call with a payload larger than CLIENT_BATCH_PAYLOAD travels on
+ * its own (after the batch).
+ */
+#define CLIENT_BATCH_CALLS   256
+#define CLIENT_BATCH_PAYLOAD (64u << 10)
+#define CLIENT_BATCH_US	     200
+
 struct vcuda_client {
 	pthread_mutex_t lock;
 	struct vcuda_chan *chan;
@@ -50,7 +63,15 @@ struct vcuda_client {
 	size_t output_len;
 	Vcuda__AttachReply *attach;
 	Vcuda__Reply *attach_reply;
+	struct vcuda_batch batch; /* posted calls not sent yet */
+	uint64_t batch_since_ns;  /* when its first call came */
+	uint64_t batch_ns;	  /* how long it may wait; 0: no batching */
+	pthread_t flusher;	  /* sends a batch whose time is up */
+	pthread_cond_t cond;	  /* wakes the flusher (with lock) */
+	int have_flusher, closing;
 };
+
+static int client_flush(struct vcuda_client *c);
 
 /* ---- handshake -------------------------------------------------------------- */
 
@@ -276,6 +297,16 @@ int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client 
 		k = rc ? &keys : NULL;
 	}
 	pthread_mutex_init(&c->lock, NULL);
+	{
+		pthread_condattr_t ca;
+		const char *us = getenv("VCUDA_BATCH_US");
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->cond, &ca);
+		c->batch_ns = (us && *us ? strtoull(us, NULL, 10) : CLIENT_BATCH_US) * 1000u;
+		if (c->batch_ns > 100000000u)
+			c->batch_ns = 100000000u; /* 100 ms at most */
+	}
 	/* A server that is starting many sessions at once asks new ones to
 	 * come back shortly; they do, within the connect timeout. */
 	for (uint64_t deadline = vcuda_now_ns() + (uint64_t)o->connect_timeout_ms * 1000000u;;) {
@@ -311,6 +342,7 @@ out_free:
 	if (hr)
 		vcuda__hello_reply__free_unpacked(hr, NULL);
 	vcuda_chan_close(c->chan);
+	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return rc;
@@ -320,6 +352,17 @@ void vcuda_client_close(struct vcuda_client *c)
 {
 	if (!c)
 		return;
+	/* Posted calls still batched go before the session ends. */
+	pthread_mutex_lock(&c->lock);
+	if (!c->lost)
+		client_flush(c);
+	c->closing = 1;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	if (c->have_flusher)
+		pthread_join(c->flusher, NULL);
+	free(c->batch.buf);
+	pthread_cond_destroy(&c->cond);
 	vcuda_chan_close(c->chan);
 	while (c->pending) {
 		struct pending_recv *p = c->pending;
@@ -459,6 +502,84 @@ static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
 	}
 }
 
+/* Sends the batch of posted calls, if there is one. Lock held. */
+static int client_flush(struct vcuda_client *c)
+{
+	Vcuda__Request rq = VCUDA__REQUEST__INIT;
+	Vcuda__Batch b = VCUDA__BATCH__INIT;
+	int rc;
+
+	if (!c->batch.count)
+		return 0;
+	b.count = c->batch.count;
+	rq.call_case = VCUDA__REQUEST__CALL_BATCH;
+	rq.batch = &b;
+	VTRACE(remoting, "-> batch of %u", b.count);
+	rc = vcuda_wire_send(c->chan, &rq.base, c->batch.buf, c->batch.len, VCUDA_SEND_COPY);
+	c->posted_frames += 2;
+	c->posted_bytes += c->batch.len;
+	vcuda_batch_clear(&c->batch);
+	return rc;
+}
+
+static int client_failed(struct vcuda_client *c, int rc);
+
+/* Sends a batch whose time is up, while the program does something else. */
+static void *client_flusher(void *arg)
+{
+	struct vcuda_client *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->closing) {
+		uint64_t due = c->batch_since_ns + c->batch_ns, now = vcuda_now_ns();
+		struct timespec t;
+		if (!c->batch.count) {
+			pthread_cond_wait(&c->cond, &c->lock);
+			continue;
+		}
+		if (now >= due) {
+			int rc = client_flush(c);
+			if (rc)
+				client_failed(c, rc);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_nsec += (long)(due - now);
+		t.tv_sec += t.tv_nsec / 1000000000L;
+		t.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&c->cond, &c->lock, &t);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Appends a posted call to the batch: 1 if it was taken, 0 if it must be
+ * sent on its own, or an error. Lock held. */
+static int client_batch(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+			size_t payload_len)
+{
+	int rc;
+
+	if (!c->batch_ns || payload_len > CLIENT_BATCH_PAYLOAD)
+		return 0;
+	if ((rc = vcuda_batch_add(&c->batch, &rq->base, payload, payload_len)) == VCUDA_E_FULL) {
+		if ((rc = client_flush(c)) != 0)
+			return rc;
+		rc = vcuda_batch_add(&c->batch, &rq->base, payload, payload_len);
+	}
+	if (rc)
+		return rc;
+	if (c->batch.count == 1) {
+		c->batch_since_ns = vcuda_now_ns();
+		if (!c->have_flusher)
+			c->have_flusher = pthread_create(&c->flusher, NULL, client_flusher, c) == 0;
+		pthread_cond_signal(&c->cond);
+	}
+	if (c->batch.count >= CLIENT_BATCH_CALLS && (rc = client_flush(c)) != 0)
+		return rc;
+	return 1;
+}
+
 static int client_send(struct vcuda_client *c, Vcuda__Request *rq, int want_reply,
 		       const void *payload, size_t payload_len, unsigned flags, void *recv,
 		       size_t recv_len)
@@ -482,7 +603,20 @@ static int client_send(struct vcuda_client *c, Vcuda__Request *rq, int want_repl
 	}
 	VTRACE(remoting, "-> %s seq %llu%s", vcuda_wire_call_name((int)rq->call_case),
 	       (unsigned long long)rq->seq, want_reply ? "" : " (posted)");
-	rc = vcuda_wire_send(c->chan, &rq->base, payload, payload_len, flags);
+	if (!want_reply && (rc = client_batch(c, rq, payload, payload_len)) != 0) {
+		if (rc < 0 && p) {
+			c->pending = p->next;
+			free(p);
+		}
+		if (flags == VCUDA_SEND_GIFT)
+			free((void *)payload);
+		return rc < 0 ? rc : 0;
+	}
+	/* In order: what was batched goes first. */
+	if ((rc = client_flush(c)) == 0)
+		rc = vcuda_wire_send(c->chan, &rq->base, payload, payload_len, flags);
+	else if (flags == VCUDA_SEND_GIFT)
+		free((void *)payload);
 	if (rc && p) {
 		c->pending = p->next;
 		free(p);
@@ -559,8 +693,10 @@ int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	c->posted_frames += payload ? 2 : 1;
-	c->posted_bytes += payload_len;
+	if (!c->batch_ns || payload_len > CLIENT_BATCH_PAYLOAD) { /* a message of its own */
+		c->posted_frames += payload ? 2 : 1;
+		c->posted_bytes += payload_len;
+	}
 	if (c->posted_frames < CLIENT_WINDOW_FRAMES && c->posted_bytes < CLIENT_WINDOW_BYTES) {
 		rc = client_send(c, rq, 0, payload, payload_len, flags, recv, recv_len);
 	} else { /* the window is full: this one waits for the worker */

@@ -7,8 +7,9 @@
  *
  * The segment holds offsets only, never pointers, so the same layout works
  * where it is not a memfd but a VM's shared-memory device. A side waiting
- * for a message or for room spins briefly (VCUDA_SHM_SPIN_US), then sleeps
- * on a futex in the segment; where the two sides cannot share futexes (the
+ * for a message or for room spins briefly (at most VCUDA_SHM_SPIN_US,
+ * adapting to how long its waits turn out to be), then sleeps on a futex in
+ * the segment; where the two sides cannot share futexes (the
  * segment says so), it polls with a growing sleep instead. The socket stays
  * open for the session's life: its other end closing says the peer is
  * gone, which a waiting side checks every SHM_LIVENESS_NS.
@@ -122,7 +123,8 @@ struct schan {
 	uint64_t rx_tail;   /* released */
 	unsigned outstanding;
 	uint64_t heap_off, heap_size;
-	uint64_t spin_ns;
+	uint64_t spin_ns;     /* how long the next wait spins before it sleeps */
+	uint64_t spin_max_ns; /* at most (VCUDA_SHM_SPIN_US) */
 	int futex;
 	pthread_mutex_t heap_lock;
 	struct vcuda_rangemap heap; /* connecting side: allocations */
@@ -182,7 +184,8 @@ static inline void shm_relax(void)
 static int shm_wait(struct schan *s, int (*ready)(struct schan *), uint32_t *seq,
 		    uint32_t *sleeping, uint64_t deadline)
 {
-	uint64_t now = vcuda_now_ns(), spin_end = now + s->spin_ns, check = now + SHM_LIVENESS_NS;
+	uint64_t start = vcuda_now_ns(), now = start, spin_end = start + s->spin_ns;
+	uint64_t check = start + SHM_LIVENESS_NS;
 	long backoff_ns = 1000;
 
 	for (unsigned i = 0;; i++) {
@@ -196,8 +199,20 @@ static int shm_wait(struct schan *s, int (*ready)(struct schan *), uint32_t *seq
 	for (;;) {
 		uint64_t until;
 		struct timespec t;
-		if (ready(s))
+		if (ready(s)) {
+			/* Adaptive: had the wait been spun through, it would have
+			 * been shorter than the spin allowed: spin longer next
+			 * time; else spinning was waste (the peer was busy, or
+			 * not running at all on a loaded host): spin less. */
+			uint64_t waited = vcuda_now_ns() - start;
+			if (waited <= s->spin_max_ns)
+				s->spin_ns = s->spin_ns * 2 + 1000 < s->spin_max_ns
+						 ? s->spin_ns * 2 + 1000
+						 : s->spin_max_ns;
+			else
+				s->spin_ns /= 2;
 			return 0;
+		}
 		now = vcuda_now_ns();
 		if (deadline && now >= deadline)
 			return VCUDA_E_TIMEOUT;
@@ -589,11 +604,13 @@ static struct schan *shm_new(const char *url, int bound)
 	s->peer_uid = -1;
 	memcpy(s->path, path, len);
 	snprintf(s->endpoint, sizeof(s->endpoint), "shm://%s", s->path);
-	s->spin_ns = (spin && *spin ? strtoull(spin, NULL, 10) : VCUDA_SHM_SPIN_DEFAULT) * 1000u;
-	if (s->spin_ns > 10000000u)
-		s->spin_ns = 10000000u;
+	s->spin_max_ns =
+	    (spin && *spin ? strtoull(spin, NULL, 10) : VCUDA_SHM_SPIN_DEFAULT) * 1000u;
+	if (s->spin_max_ns > 10000000u)
+		s->spin_max_ns = 10000000u;
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
-		s->spin_ns = 0; /* the peer cannot run while this side spins */
+		s->spin_max_ns = 0; /* the peer cannot run while this side spins */
+	s->spin_ns = s->spin_max_ns;
 	pthread_mutex_init(&s->heap_lock, NULL);
 	vcuda_rangemap_init(&s->heap);
 	if (q && strncmp(q, "?uid=", 5) == 0)

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 #include "wire.h"
@@ -41,4 +42,82 @@ const char *vcuda_wire_call_name(int call_case)
 	    &vcuda__request__descriptor, (unsigned)call_case);
 
 	return f ? f->name : "?";
+}
+
+#define BATCH_ENTRY_HEAD 16u /* u32 header length, u32 flags, u64 payload length */
+#define BATCH_HAS_PAYLOAD 1u
+
+static size_t batch_pad(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+int vcuda_batch_add(struct vcuda_batch *b, const ProtobufCMessage *msg, const void *payload,
+		    size_t payload_len)
+{
+	size_t hdr_len = protobuf_c_message_get_packed_size(msg);
+	size_t need = BATCH_ENTRY_HEAD + batch_pad(hdr_len) + batch_pad(payload_len);
+	uint32_t h = (uint32_t)hdr_len, flags = payload ? BATCH_HAS_PAYLOAD : 0;
+	uint64_t pl = payload_len;
+	uint8_t *p;
+
+	if (hdr_len > VCUDA_MAX_HEADER || need > VCUDA_MAX_PAYLOAD - b->len)
+		return VCUDA_E_FULL;
+	if (b->len + need > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + need)
+			cap *= 2;
+		if (cap > VCUDA_MAX_PAYLOAD)
+			cap = VCUDA_MAX_PAYLOAD;
+		if (!(p = realloc(b->buf, cap)))
+			return VCUDA_E_NOMEM;
+		b->buf = p;
+		b->cap = cap;
+	}
+	p = b->buf + b->len;
+	memcpy(p, &h, 4);
+	memcpy(p + 4, &flags, 4);
+	memcpy(p + 8, &pl, 8);
+	memset(p + BATCH_ENTRY_HEAD, 0, batch_pad(hdr_len) + batch_pad(payload_len));
+	protobuf_c_message_pack(msg, p + BATCH_ENTRY_HEAD);
+	if (payload_len)
+		memcpy(p + BATCH_ENTRY_HEAD + batch_pad(hdr_len), payload, payload_len);
+	b->len += need;
+	b->count++;
+	return 0;
+}
+
+int vcuda_batch_next(const void *buf, size_t len, size_t *off, struct vcuda_msg *sub)
+{
+	const uint8_t *p = (const uint8_t *)buf + *off;
+	size_t left = len - *off, need;
+	uint32_t h, flags;
+	uint64_t pl;
+
+	if (*off >= len)
+		return 0;
+	if (left < BATCH_ENTRY_HEAD)
+		return VCUDA_E_PROTO;
+	memcpy(&h, p, 4);
+	memcpy(&flags, p + 4, 4);
+	memcpy(&pl, p + 8, 8);
+	if (h > VCUDA_MAX_HEADER || pl > VCUDA_MAX_PAYLOAD || (flags & ~BATCH_HAS_PAYLOAD) ||
+	    (!(flags & BATCH_HAS_PAYLOAD) && pl))
+		return VCUDA_E_PROTO;
+	need = BATCH_ENTRY_HEAD + batch_pad(h) + batch_pad((size_t)pl);
+	if (need > left)
+		return VCUDA_E_PROTO;
+	memset(sub, 0, sizeof(*sub));
+	sub->hdr = p + BATCH_ENTRY_HEAD;
+	sub->hdr_len = h;
+	sub->payload = (flags & BATCH_HAS_PAYLOAD) ? p + BATCH_ENTRY_HEAD + batch_pad(h) : NULL;
+	sub->payload_len = (size_t)pl;
+	*off += need;
+	return 1;
+}
+
+void vcuda_batch_clear(struct vcuda_batch *b)
+{
+	b->len = 0;
+	b->count = 0;
 }

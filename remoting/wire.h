@@ -6,6 +6,7 @@
 #define VCUDA_WIRE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "transport.h"
 #include "vcuda.pb-c.h"
@@ -22,6 +23,25 @@ int vcuda_wire_send(struct vcuda_chan *c, const ProtobufCMessage *msg, const voi
  * Free with protobuf_c_message_free_unpacked(m, NULL). */
 Vcuda__Request *vcuda_wire_request(const struct vcuda_msg *m);
 Vcuda__Reply *vcuda_wire_reply(const struct vcuda_msg *m);
+
+/*
+ * Batches (Request.batch): posted requests packed into one payload, each
+ * entry its header and optional payload (vcuda.proto says the layout).
+ * vcuda_batch_add appends msg and its payload to b (growing it up to
+ * VCUDA_MAX_PAYLOAD): 0, VCUDA_E_FULL when it would not fit (nothing
+ * added), VCUDA_E_NOMEM. vcuda_batch_next reads the entry at *off of a
+ * received payload into sub (pointing into it) and advances *off: 1, 0 at
+ * the end, or VCUDA_E_PROTO for an entry that does not fit what is there.
+ */
+struct vcuda_batch {
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t count;
+};
+int vcuda_batch_add(struct vcuda_batch *b, const ProtobufCMessage *msg, const void *payload,
+		    size_t payload_len);
+int vcuda_batch_next(const void *buf, size_t len, size_t *off, struct vcuda_msg *sub);
+void vcuda_batch_clear(struct vcuda_batch *b);
 
 /* The name of a request's call, for logs ("mem_alloc"); "?" if unknown. */
 const char *vcuda_wire_call_name(int call_case);

@@ -131,3 +131,12 @@ const char *session_calls_verify(const ProtobufCMessageDescriptor *request,
 #include "calls.def"
 	return session_scalar_verify(why, len);
 }
+
+/* A batch reaches dispatch only from inside a batch, or asking for a reply:
+ * neither is one the worker runs (server/worker.c unpacks batches). */
+CUresult srv_batch(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+		   struct session_reply *out)
+{
+	return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+			      "a batch inside a batch, or one that wants a reply");
+}

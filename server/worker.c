@@ -158,8 +158,47 @@ static void session_record(const struct vcuda_msg *m)
 	}
 }
 
-/* Handles one request. Returns nonzero when the session must end. */
+static int session_handle_one(struct session *s, const struct vcuda_msg *m, int in_batch);
+
+/* Runs the posted requests of a batch in order, from a private copy (over
+ * shm:// the guest could change the payload while it is read). A malformed
+ * entry ends the batch and is the session's deferred error. */
+static int session_batch(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m)
+{
+	uint8_t *copy = m->payload_len ? malloc(m->payload_len) : NULL;
+	struct vcuda_msg sub;
+	size_t off = 0;
+	uint32_t n = 0;
+	int rc = 0, more;
+
+	if (m->payload_len && !copy) {
+		if (s->deferred == CUDA_SUCCESS)
+			s->deferred = CUDA_ERROR_OUT_OF_MEMORY;
+		return 0;
+	}
+	if (copy)
+		memcpy(copy, m->payload, m->payload_len);
+	while (rc == 0 && (more = vcuda_batch_next(copy, m->payload_len, &off, &sub)) == 1) {
+		n++;
+		rc = session_handle_one(s, &sub, 1);
+	}
+	if (rc == 0 && (more < 0 || n != rq->batch->count)) {
+		session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "a malformed batch");
+		if (s->deferred == CUDA_SUCCESS)
+			s->deferred = CUDA_ERROR_INVALID_VALUE;
+	}
+	free(copy);
+	return rc;
+}
+
+/* Handles one message: a request, or a batch of them. Returns nonzero when
+ * the session must end. */
 static int session_handle(struct session *s, const struct vcuda_msg *m)
+{
+	return session_handle_one(s, m, 0);
+}
+
+static int session_handle_one(struct session *s, const struct vcuda_msg *m, int in_batch)
 {
 	static struct session_reply out; /* large; one request at a time */
 	Vcuda__Request *rq;
@@ -183,6 +222,13 @@ static int session_handle(struct session *s, const struct vcuda_msg *m)
 		session_refuse(s, rq, CUDA_ERROR_NOT_PERMITTED,
 			       "not attached; closing the session");
 		rc = VCUDA_E_AUTH;
+		goto out_free;
+	}
+	/* A batch is posted; one inside a batch goes to dispatch, which
+	 * refuses it. */
+	if (rq->call_case == VCUDA__REQUEST__CALL_BATCH && !in_batch && s->attached &&
+	    !(rq->flags & VCUDA_REQ_WANT_REPLY)) {
+		rc = session_batch(s, rq, m);
 		goto out_free;
 	}
 	__atomic_store_n(&watchdog_in_call, 1, __ATOMIC_RELEASE);

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include "vcuda.pb-c.h"
+#include "wire.h"
+#include "error.h"
 
 static uint8_t arena[1 << 20];
 static size_t arena_used;
@@ -262,9 +264,55 @@ static void test_garbage_refused(void **state)
 	assert_null(vcuda__reply__unpack(NULL, sizeof(junk), junk));
 }
 
+/* A batch: entries come back as they went in, with and without payloads;
+ * one that claims more than is there ends the reading. */
+static void test_batch(void **state)
+{
+	struct vcuda_batch b = {0};
+	Vcuda__Request rq = VCUDA__REQUEST__INIT;
+	Vcuda__Launch l = VCUDA__LAUNCH__INIT;
+	struct vcuda_msg sub;
+	uint8_t params[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+	size_t off = 0;
+
+	rq.call_case = VCUDA__REQUEST__CALL_LAUNCH;
+	rq.launch = &l;
+	for (uint64_t i = 1; i <= 3; i++) {
+		rq.seq = i;
+		assert_int_equal(vcuda_batch_add(&b, &rq.base, i == 2 ? NULL : params,
+						 i == 2 ? 0 : sizeof(params)),
+				 0);
+	}
+	assert_int_equal(b.count, 3);
+	for (uint64_t i = 1; i <= 3; i++) {
+		Vcuda__Request *got;
+		assert_int_equal(vcuda_batch_next(b.buf, b.len, &off, &sub), 1);
+		got = vcuda__request__unpack(NULL, sub.hdr_len, sub.hdr);
+		assert_non_null(got);
+		assert_int_equal(got->seq, i);
+		assert_int_equal(got->call_case, VCUDA__REQUEST__CALL_LAUNCH);
+		vcuda__request__free_unpacked(got, NULL);
+		if (i == 2) {
+			assert_null(sub.payload);
+		} else {
+			assert_int_equal(sub.payload_len, sizeof(params));
+			assert_memory_equal(sub.payload, params, sizeof(params));
+		}
+	}
+	assert_int_equal(vcuda_batch_next(b.buf, b.len, &off, &sub), 0);
+	/* Cut short, or a length inflated: refused, never read past the end. */
+	off = 0;
+	assert_int_equal(vcuda_batch_next(b.buf, 20, &off, &sub), VCUDA_E_PROTO);
+	off = 0;
+	b.buf[8] = 0xff; /* the first entry's payload length */
+	assert_int_equal(vcuda_batch_next(b.buf, b.len, &off, &sub), VCUDA_E_PROTO);
+	free(b.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_batch),
 	    cmocka_unit_test(test_round_trip_requests),
 	    cmocka_unit_test(test_round_trip_replies),
 	    cmocka_unit_test(test_round_trip_handshake),
