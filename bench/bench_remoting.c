@@ -109,7 +109,9 @@ static void *raw_peer_main(void *arg)
 	struct vcuda_msg m;
 	size_t got = 0;
 
-	while (vcuda_chan_recv(r->srv, &m, 2000) == 0) {
+	/* Until its peer closes (the vcuda figures may take minutes between
+	 * two of its transfers). */
+	while (vcuda_chan_recv(r->srv, &m, -1) == 0) {
 		if (m.hdr_len == 4 && memcmp(m.hdr, "bulk", 4) == 0) {
 			r->transfer = *(const uint64_t *)m.payload;
 			got = 0;

@@ -96,6 +96,17 @@ static uint64_t sched_now(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* This process's id, asked once: it is compared on every launch. A worker
+ * never forks. */
+static int32_t sched_pid(void)
+{
+	static int32_t pid;
+
+	if (!pid)
+		pid = (int32_t)getpid();
+	return pid;
+}
+
 static int sched_alive(int32_t pid)
 {
 	return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
@@ -210,7 +221,7 @@ static void sched_arrive(struct vcuda_sched *s, uint32_t i, uint64_t now)
 		if (gap < 4 * VCUDA_SCHED_GRACE_NS)
 			me->gap_ns = me->gap_ns ? (3 * me->gap_ns + gap) / 4 : gap;
 	}
-	me->pid = (int32_t)getpid();
+	me->pid = sched_pid();
 	me->waiting = 1;
 }
 
@@ -240,7 +251,7 @@ int vcuda_sched_enter(struct vcuda_sched *s, uint32_t i)
 	}
 	me->waiting = 0;
 	me->pid = 0;
-	s->running_pid = (int32_t)getpid();
+	s->running_pid = sched_pid();
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -308,7 +319,7 @@ void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 		__atomic_add_fetch(&c->kernel_ns, ns, __ATOMIC_RELAXED);
 	}
 	me->last_ns = sched_now();
-	if (s->running_pid == (int32_t)getpid())
+	if (s->running_pid == sched_pid())
 		s->running_pid = 0;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);

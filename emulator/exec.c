@@ -457,9 +457,14 @@ static CUresult exec_cooperative(struct exec_launch *L, uint64_t total)
  * from now (vcudad --kernel-timeout sets it), or 0 for no limit. */
 static uint64_t exec_deadline(void)
 {
-	const char *env = getenv("VCUDA_CPU_KERNEL_TIMEOUT");
-	long s = env ? atol(env) : 0;
+	static long s = -1; /* read once: the server sets it before the first launch */
 
+	if (s < 0) {
+		const char *env = getenv("VCUDA_CPU_KERNEL_TIMEOUT");
+		s = env ? atol(env) : 0;
+		if (s < 0)
+			s = 0;
+	}
 	return s > 0 ? vcuda_now_ns() + (uint64_t)s * 1000000000ull : 0;
 }
 

@@ -130,6 +130,7 @@ struct schan {
 	struct vcuda_rangemap heap; /* connecting side: allocations */
 	char path[200];
 	char endpoint[220];
+	uint8_t hdr_buf[4096]; /* the private copy of a received header */
 };
 
 /* ---- waiting ------------------------------------------------------------------ */
@@ -455,8 +456,11 @@ static int shm_recv(struct vcuda_chan *c, struct vcuda_msg *m, int timeout_ms)
 			return (kind & ~SHM_REC_PAYLOAD) != SHM_REC_MSG ? VCUDA_E_PROTO
 									: VCUDA_E_TOOBIG;
 		}
-		/* The header is decoded from a private copy. */
-		if (!(copy = malloc(hdr_len ? hdr_len : 1)))
+		/* The header is decoded from a private copy: in the channel's
+		 * own buffer when no other message is held, as is usual. */
+		if (!s->outstanding && hdr_len <= sizeof(s->hdr_buf))
+			copy = s->hdr_buf;
+		else if (!(copy = malloc(hdr_len ? hdr_len : 1)))
 			return VCUDA_E_NOMEM;
 		memcpy(copy, p + SHM_REC_HDR, hdr_len);
 		m->hdr = copy;
@@ -475,7 +479,8 @@ static void shm_release(struct vcuda_chan *c, struct vcuda_msg *m)
 {
 	struct schan *s = (struct schan *)c;
 
-	free(m->priv[0]);
+	if (m->priv[0] != s->hdr_buf)
+		free(m->priv[0]);
 	m->priv[0] = NULL;
 	if (s->outstanding)
 		s->outstanding--;

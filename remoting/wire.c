@@ -44,7 +44,7 @@ const char *vcuda_wire_call_name(int call_case)
 	return f ? f->name : "?";
 }
 
-#define BATCH_ENTRY_HEAD 16u /* u32 header length, u32 flags, u64 payload length */
+#define BATCH_ENTRY_HEAD  16u /* u32 header length, u32 flags, u64 payload length */
 #define BATCH_HAS_PAYLOAD 1u
 
 static size_t batch_pad(size_t n)
@@ -120,4 +120,33 @@ void vcuda_batch_clear(struct vcuda_batch *b)
 {
 	b->len = 0;
 	b->count = 0;
+}
+
+static void *arena_alloc(void *data, size_t size)
+{
+	struct vcuda_arena *ar = data;
+	size_t n = (size + 15) & ~(size_t)15;
+
+	if (n >= size && n <= sizeof(ar->buf) - ar->used) {
+		void *p = ar->buf + ar->used;
+		ar->used += n;
+		return p;
+	}
+	return malloc(size);
+}
+
+static void arena_free(void *data, void *p)
+{
+	struct vcuda_arena *ar = data;
+
+	if ((uint8_t *)p < ar->buf || (uint8_t *)p >= ar->buf + sizeof(ar->buf))
+		free(p);
+}
+
+void vcuda_arena_init(struct vcuda_arena *ar)
+{
+	ar->a.alloc = arena_alloc;
+	ar->a.free = arena_free;
+	ar->a.allocator_data = ar;
+	ar->used = 0;
 }

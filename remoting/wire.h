@@ -22,6 +22,21 @@ int vcuda_wire_send(struct vcuda_chan *c, const ProtobufCMessage *msg, const voi
 /* Unpacks a received header; NULL if it is not a valid message of that kind.
  * Free with protobuf_c_message_free_unpacked(m, NULL). */
 Vcuda__Request *vcuda_wire_request(const struct vcuda_msg *m);
+
+/* An allocator for decoding one message at a time without malloc: blocks
+ * come from a buffer until it is used up (then from malloc), and the
+ * buffer is reused once the message is freed (vcuda_arena_reset after
+ * protobuf_c_message_free_unpacked). Not thread-safe. */
+struct vcuda_arena {
+	ProtobufCAllocator a;
+	size_t used;
+	_Alignas(16) uint8_t buf[16384];
+};
+void vcuda_arena_init(struct vcuda_arena *ar);
+static inline void vcuda_arena_reset(struct vcuda_arena *ar)
+{
+	ar->used = 0;
+}
 Vcuda__Reply *vcuda_wire_reply(const struct vcuda_msg *m);
 
 /*

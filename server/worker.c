@@ -205,8 +205,19 @@ static int session_handle_one(struct session *s, const struct vcuda_msg *m, int 
 	CUresult result;
 	int rc = 0;
 
+	/* A request alone is decoded into an arena (no malloc); those of a
+	 * batch, while the batch's own request lives there, with malloc. */
+	static struct vcuda_arena arena;
+	ProtobufCAllocator *alloc = NULL;
+
 	session_record(m);
-	rq = vcuda_wire_request(m);
+	if (!in_batch) {
+		if (!arena.a.alloc)
+			vcuda_arena_init(&arena);
+		vcuda_arena_reset(&arena);
+		alloc = &arena.a;
+	}
+	rq = vcuda__request__unpack(alloc, m->hdr_len, m->hdr);
 
 	if (!rq) {
 		session_refuse(s, NULL, CUDA_ERROR_INVALID_VALUE,
@@ -247,7 +258,7 @@ static int session_handle_one(struct session *s, const struct vcuda_msg *m, int 
 		s->deferred = result;
 	}
 out_free:
-	vcuda__request__free_unpacked(rq, NULL);
+	vcuda__request__free_unpacked(rq, alloc);
 	return rc;
 }
 
