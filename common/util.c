@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <malloc.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,4 +188,10 @@ int vcuda_socket_claim(const char *path, const char *what)
 		return -1;
 	}
 	return 0;
+}
+
+void vcuda_malloc_keep_chunks(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 8 << 20);
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 }

@@ -42,4 +42,14 @@ void *vcuda_shared_create(const char *name, size_t size, int *fd);
  * caller checks the size against the region's own header. */
 void *vcuda_shared_attach(const char *spec, size_t min, unsigned *index, size_t *size);
 
+/*
+ * Keeps malloc from handing each 4 MiB chunk of a copy back to the kernel
+ * and taking fresh, zero-filled pages for the next (a page fault every
+ * 4 KiB, which halved the throughput of copies from the device over
+ * ZeroMQ): blocks up to 8 MiB come from the heap, and up to 32 MiB of free
+ * heap is kept. For processes that move copies through malloc()ed
+ * buffers: a worker, and a guest whose transport is ZeroMQ.
+ */
+void vcuda_malloc_keep_chunks(void);
+
 #endif

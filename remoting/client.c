@@ -334,6 +334,10 @@ int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client 
 	       endpoint);
 	if ((rc = client_attach(c, o, k, endpoint, hr->token, why, why_len)) != 0)
 		goto out_free;
+	/* Over ZeroMQ, data from the device arrives in buffers libzmq
+	 * mallocs for each chunk. */
+	if (strncmp(endpoint, "shm://", 6) != 0)
+		vcuda_malloc_keep_chunks();
 	vcuda__hello_reply__free_unpacked(hr, NULL);
 	memset(&keys, 0, sizeof(keys));
 	*out = c;

@@ -399,6 +399,7 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	 * guest gains privileges (no setuid programs, no file capabilities). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	vcuda_malloc_keep_chunks();	    /* copies to the guest go in malloc()ed chunks */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* no core files of guest data */
 	if (cfg->parent && getppid() != (pid_t)cfg->parent)
 		return 1;
