@@ -602,3 +602,110 @@ CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attrs, void
 	}
 	return CUDA_SUCCESS;
 }
+
+/* ---- 2D copies and sets: row by row, host and device memory (not arrays) ---------- */
+
+/* The address of row y, byte x, of one side of a 2D copy; 0 for a kind of
+ * memory the CPU device has not (arrays). */
+static uint64_t memory_2d_side(CUmemorytype type, const void *host, CUdeviceptr dev, size_t x,
+			       size_t y, size_t pitch)
+{
+	uint64_t base;
+
+	if (type == CU_MEMORYTYPE_HOST)
+		base = (uintptr_t)host;
+	else if (type == CU_MEMORYTYPE_DEVICE || type == CU_MEMORYTYPE_UNIFIED)
+		base = dev;
+	else
+		return 0;
+	return base + y * pitch + x;
+}
+
+static CUresult memory_copy2d(const CUDA_MEMCPY2D *c, CUstream s)
+{
+	CUresult rc = memory_check_stream(s);
+	uint64_t src, dst;
+
+	if (rc)
+		return rc;
+	if (!c)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!c->WidthInBytes || !c->Height)
+		return CUDA_SUCCESS;
+	if (c->srcMemoryType == CU_MEMORYTYPE_ARRAY || c->dstMemoryType == CU_MEMORYTYPE_ARRAY)
+		return CUDA_ERROR_NOT_SUPPORTED;
+	if ((c->Height > 1 && (c->srcPitch < c->WidthInBytes || c->dstPitch < c->WidthInBytes)) ||
+	    c->Height > SIZE_MAX / (c->srcPitch > c->dstPitch ? c->srcPitch + 1 : c->dstPitch + 1))
+		return CUDA_ERROR_INVALID_VALUE;
+	src = memory_2d_side(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcXInBytes, c->srcY,
+			     c->srcPitch);
+	dst = memory_2d_side(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstXInBytes, c->dstY,
+			     c->dstPitch);
+	if (!src || !dst)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (size_t y = 0; y < c->Height; y++)
+		if ((rc = memory_copy(dst + y * c->dstPitch, src + y * c->srcPitch, c->WidthInBytes,
+				      s)) != CUDA_SUCCESS)
+			return rc;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuMemcpy2D(const CUDA_MEMCPY2D *c)
+{
+	return memory_copy2d(c, NULL);
+}
+
+CUresult cuMemcpy2DUnaligned(const CUDA_MEMCPY2D *c)
+{
+	return memory_copy2d(c, NULL);
+}
+
+CUresult cuMemcpy2DAsync(const CUDA_MEMCPY2D *c, CUstream s)
+{
+	return memory_copy2d(c, s);
+}
+
+static CUresult memory_set2d(CUdeviceptr dst, size_t pitch, uint32_t value, unsigned elem,
+			     size_t width, size_t height, CUstream s)
+{
+	CUresult rc = CUDA_SUCCESS;
+
+	if (height > 1 && pitch < width * elem)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (size_t y = 0; y < height && rc == CUDA_SUCCESS; y++)
+		rc = memory_set(dst + y * pitch, value, elem, width, s);
+	return rc;
+}
+
+CUresult cuMemsetD2D8(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t w, size_t h)
+{
+	return memory_set2d(dst, pitch, uc, 1, w, h, NULL);
+}
+
+CUresult cuMemsetD2D16(CUdeviceptr dst, size_t pitch, unsigned short us, size_t w, size_t h)
+{
+	return memory_set2d(dst, pitch, us, 2, w, h, NULL);
+}
+
+CUresult cuMemsetD2D32(CUdeviceptr dst, size_t pitch, unsigned int ui, size_t w, size_t h)
+{
+	return memory_set2d(dst, pitch, ui, 4, w, h, NULL);
+}
+
+CUresult cuMemsetD2D8Async(CUdeviceptr dst, size_t pitch, unsigned char uc, size_t w, size_t h,
+			   CUstream s)
+{
+	return memory_set2d(dst, pitch, uc, 1, w, h, s);
+}
+
+CUresult cuMemsetD2D16Async(CUdeviceptr dst, size_t pitch, unsigned short us, size_t w, size_t h,
+			    CUstream s)
+{
+	return memory_set2d(dst, pitch, us, 2, w, h, s);
+}
+
+CUresult cuMemsetD2D32Async(CUdeviceptr dst, size_t pitch, unsigned int ui, size_t w, size_t h,
+			    CUstream s)
+{
+	return memory_set2d(dst, pitch, ui, 4, w, h, s);
+}

@@ -23,8 +23,7 @@
 /* A copy from the device whose data messages have not all arrived. */
 struct pending_recv {
 	uint64_t seq;
-	uint8_t *dst;
-	size_t len;
+	struct vcuda_recv to;
 	struct pending_recv *next;
 };
 
@@ -429,13 +428,27 @@ static int client_deliver(struct vcuda_client *c, const Vcuda__Reply *rp, const 
 		      (unsigned long long)rp->seq);
 		return 0;
 	}
-	if (m->payload_len > p->len || rp->data_offset > p->len - m->payload_len) {
+	if (m->payload_len > p->to.len || rp->data_offset > p->to.len - m->payload_len) {
 		VERR(remoting, "server sent data outside the buffer of request %llu",
 		     (unsigned long long)rp->seq);
 		return VCUDA_E_PROTO;
 	}
-	if (m->payload_len)
-		memcpy(p->dst + rp->data_offset, m->payload, m->payload_len);
+	if (!p->to.width) {
+		if (m->payload_len)
+			memcpy((uint8_t *)p->to.dst + rp->data_offset, m->payload, m->payload_len);
+	} else { /* packed rows, scattered to where each row goes */
+		const uint8_t *src = m->payload;
+		for (size_t off = rp->data_offset, left = m->payload_len; left;) {
+			size_t r = off / p->to.width, col = off % p->to.width;
+			size_t n = p->to.width - col < left ? p->to.width - col : left;
+			memcpy((uint8_t *)p->to.dst + r / p->to.rows * p->to.slice +
+				   r % p->to.rows * p->to.pitch + col,
+			       src, n);
+			src += n;
+			off += n;
+			left -= n;
+		}
+	}
 	if (rp->last) {
 		*pp = p->next;
 		free(p);
@@ -585,8 +598,8 @@ static int client_batch(struct vcuda_client *c, Vcuda__Request *rq, const void *
 }
 
 static int client_send(struct vcuda_client *c, Vcuda__Request *rq, int want_reply,
-		       const void *payload, size_t payload_len, unsigned flags, void *recv,
-		       size_t recv_len)
+		       const void *payload, size_t payload_len, unsigned flags,
+		       const struct vcuda_recv *recv)
 {
 	struct pending_recv *p = NULL;
 	int rc;
@@ -597,12 +610,12 @@ static int client_send(struct vcuda_client *c, Vcuda__Request *rq, int want_repl
 	}
 	rq->seq = ++c->next_seq;
 	rq->flags = want_reply ? VCUDA_REQ_WANT_REPLY : 0;
-	if (recv && recv_len) {
+	if (recv && recv->dst && recv->len) {
 		if (!(p = malloc(sizeof(*p)))) {
 			rc = VCUDA_E_NOMEM;
 			goto out_gift;
 		}
-		*p = (struct pending_recv){rq->seq, recv, recv_len, c->pending};
+		*p = (struct pending_recv){rq->seq, *recv, c->pending};
 		c->pending = p;
 	}
 	VTRACE(remoting, "-> %s seq %llu%s", vcuda_wire_call_name((int)rq->call_case),
@@ -669,10 +682,27 @@ int vcuda_client_call(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 		      size_t payload_len, unsigned flags, void *recv, size_t recv_len,
 		      Vcuda__Reply **reply)
 {
+	struct vcuda_recv to = {.dst = recv, .len = recv_len};
+
+	return vcuda_client_call_into(c, rq, payload, payload_len, flags, &to, reply);
+}
+
+int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+		      size_t payload_len, unsigned flags, void *recv, size_t recv_len)
+{
+	struct vcuda_recv to = {.dst = recv, .len = recv_len};
+
+	return vcuda_client_post_into(c, rq, payload, payload_len, flags, &to);
+}
+
+int vcuda_client_call_into(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+			   size_t payload_len, unsigned flags, const struct vcuda_recv *recv,
+			   Vcuda__Reply **reply)
+{
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	rc = client_send(c, rq, 1, payload, payload_len, flags, recv, recv_len);
+	rc = client_send(c, rq, 1, payload, payload_len, flags, recv);
 	if (rc == 0)
 		rc = client_wait(c, rq->seq, reply);
 	/* A posted call's failure and output learnt early travel as they
@@ -691,8 +721,8 @@ int vcuda_client_call(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 	return rc;
 }
 
-int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
-		      size_t payload_len, unsigned flags, void *recv, size_t recv_len)
+int vcuda_client_post_into(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+			   size_t payload_len, unsigned flags, const struct vcuda_recv *recv)
 {
 	int rc;
 
@@ -702,10 +732,10 @@ int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 		c->posted_bytes += payload_len;
 	}
 	if (c->posted_frames < CLIENT_WINDOW_FRAMES && c->posted_bytes < CLIENT_WINDOW_BYTES) {
-		rc = client_send(c, rq, 0, payload, payload_len, flags, recv, recv_len);
+		rc = client_send(c, rq, 0, payload, payload_len, flags, recv);
 	} else { /* the window is full: this one waits for the worker */
 		Vcuda__Reply *rp = NULL;
-		rc = client_send(c, rq, 1, payload, payload_len, flags, recv, recv_len);
+		rc = client_send(c, rq, 1, payload, payload_len, flags, recv);
 		if (rc == 0 && (rc = client_wait(c, rq->seq, &rp)) == 0) {
 			int32_t failed = rp->deferred ? rp->deferred : rp->result;
 			if (failed && !c->deferred)

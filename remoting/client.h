@@ -44,6 +44,26 @@ const Vcuda__AttachReply *vcuda_client_info(const struct vcuda_client *c);
 int vcuda_client_call(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
 		      size_t payload_len, unsigned flags, void *recv, size_t recv_len,
 		      Vcuda__Reply **reply);
+/*
+ * Where the data messages answering a request go: len bytes at dst; or,
+ * for a pitched copy (width nonzero), packed rows of width bytes (the
+ * messages' data_offset counts packed bytes, len of them in all), `rows` of
+ * them a slice, each to its place: rows pitch bytes apart, slices slice
+ * bytes apart.
+ */
+struct vcuda_recv {
+	void *dst;
+	size_t len;
+	size_t width, pitch, rows, slice;
+};
+
+/* vcuda_client_call and vcuda_client_post with the data's layout. */
+int vcuda_client_call_into(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+			   size_t payload_len, unsigned flags, const struct vcuda_recv *recv,
+			   Vcuda__Reply **reply);
+int vcuda_client_post_into(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+			   size_t payload_len, unsigned flags, const struct vcuda_recv *recv);
+
 /* Sends rq without waiting for a reply; as vcuda_client_call otherwise. The
  * recv buffer is filled before the reply of any later call returns. */
 int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,

@@ -34,6 +34,10 @@
 	X(cuMemcpyDtoHAsync)                                                                       \
 	X(cuMemcpyDtoD)                                                                            \
 	X(cuMemcpyDtoDAsync)                                                                       \
+	X(cuMemcpy2D)                                                                              \
+	X(cuMemcpy2DAsync)                                                                         \
+	X(cuMemsetD2D8)                                                                            \
+	X(cuMemsetD2D8Async)                                                                       \
 	X(cuMemsetD8)                                                                              \
 	X(cuMemsetD16)                                                                             \
 	X(cuMemsetD32)                                                                             \

@@ -272,3 +272,181 @@ CUresult srv_memset(struct session *s, const Vcuda__Request *rq, const struct vc
 				: s->be->cuMemsetD32(c->dst, c->value, c->count);
 	}
 }
+
+/* ---- pitched copies and sets ------------------------------------------------------
+ * A region: depth slices of height rows of width bytes, rows pitch bytes
+ * apart, slices pitch * rows apart (vcuda.proto, MemcpyPitched). */
+
+struct pitched {
+	uint64_t base, pitch, rows;
+};
+
+/* The bytes from a region's start to just past its last byte, or 0 if the
+ * geometry is impossible or overflows. */
+static uint64_t pitched_extent(uint64_t pitch, uint64_t rows, uint64_t width, uint64_t height,
+			       uint64_t depth)
+{
+	uint64_t slice;
+
+	if (!width || !height || !depth || pitch < width || (depth > 1 && rows < height) ||
+	    __builtin_mul_overflow(pitch, rows, &slice))
+		return 0;
+	if (depth > 1 && (__builtin_mul_overflow(slice, depth - 1, &slice) ||
+			  slice > UINT64_MAX - (height - 1) * pitch - width))
+		return 0;
+	if (depth == 1)
+		slice = 0;
+	if (height - 1 > (UINT64_MAX - width - slice) / pitch)
+		return 0;
+	return slice + (height - 1) * pitch + width;
+}
+
+/* Copies rows [first, first + n) of a region (counted across slices)
+ * between src and dst, each side either a pitched region or packed rows
+ * (pitch = width, rows = height), slice by slice with the driver's 2D copy. */
+static CUresult pitched_rows(struct session *s, const Vcuda__MemcpyPitched *c, CUstream st,
+			     const struct pitched *dst, int dst_dev, const struct pitched *src,
+			     int src_dev, uint64_t first, uint64_t n)
+{
+	while (n) {
+		uint64_t slice = first / c->height, row = first % c->height;
+		uint64_t rows = c->height - row < n ? c->height - row : n;
+		CUDA_MEMCPY2D m = {0};
+		uint64_t d = dst->base + slice * dst->pitch * dst->rows + row * dst->pitch;
+		uint64_t sa = src->base + slice * src->pitch * src->rows + row * src->pitch;
+		CUresult rc;
+
+		m.srcMemoryType = src_dev ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+		m.srcDevice = sa;
+		m.srcHost = (const void *)(uintptr_t)sa;
+		m.srcPitch = src->pitch;
+		m.dstMemoryType = dst_dev ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+		m.dstDevice = d;
+		m.dstHost = (void *)(uintptr_t)d;
+		m.dstPitch = dst->pitch;
+		m.WidthInBytes = c->width;
+		m.Height = rows;
+		rc = c->async ? s->be->cuMemcpy2DAsync(&m, st) : s->be->cuMemcpy2D(&m);
+		if (rc != CUDA_SUCCESS)
+			return rc;
+		first += rows;
+		n -= rows;
+	}
+	return CUDA_SUCCESS;
+}
+
+CUresult srv_memcpy_pitched(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			    struct session_reply *out)
+{
+	const Vcuda__MemcpyPitched *c = rq->memcpy_pitched;
+	uint64_t dext = pitched_extent(c->dst_pitch, c->dst_rows, c->width, c->height, c->depth);
+	uint64_t sext = pitched_extent(c->src_pitch, c->src_rows, c->width, c->height, c->depth);
+	uint64_t total, first = 0, n;
+	struct pitched dst = {c->dst, c->dst_pitch, c->dst_rows};
+	struct pitched src = {c->src, c->src_pitch, c->src_rows};
+	int to_dev = c->kind != 2, from_dev = c->kind != 1;
+	void *host;
+	CUstream st = NULL;
+	CUresult rc;
+
+	if (c->kind < 1 || c->kind > 3 || !dext || !sext ||
+	    __builtin_mul_overflow(c->width, c->height, &total) ||
+	    __builtin_mul_overflow(total, c->depth, &total))
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "impossible pitched copy");
+	if ((to_dev && !memory_owned(s, c->dst, dext, rq->device)) ||
+	    (from_dev && !memory_owned(s, c->src, sext, rq->device)))
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "pitched copy outside the session's memory");
+	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
+		return rc;
+	if (c->kind == 3)
+		return pitched_rows(s, c, st, &dst, 1, &src, 1, 0, c->height * c->depth);
+	if (c->shared) { /* the host side in the shared heap, as the guest laid it out */
+		if (!(host = session_shared(s, c->host_offset, c->kind == 1 ? sext : dext)))
+			return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+					      "host side outside the shared host memory");
+		if (s->sched)
+			vcuda_sched_bytes(s->sched, s->sched_slot, c->kind == 1 ? total : 0,
+					  c->kind == 2 ? total : 0);
+		if (c->kind == 1)
+			src.base = (uintptr_t)host;
+		else
+			dst.base = (uintptr_t)host;
+		return pitched_rows(s, c, st, &dst, c->kind == 1, &src, c->kind == 2, 0,
+				    c->height * c->depth);
+	}
+	if (c->width > SESSION_DATA_CHUNK)
+		return session_refuse(
+		    s, rq, CUDA_ERROR_INVALID_VALUE,
+		    "a row wider than a message (the guest copies such rows alone)");
+	if (c->kind == 1) { /* packed rows in the payload, region rows first_row on */
+		struct pitched packed = {(uintptr_t)m->payload - c->first_row * c->width, c->width,
+					 c->height};
+		n = m->payload_len / c->width;
+		if (!m->payload || m->payload_len % c->width ||
+		    c->first_row > c->height * c->depth || n > c->height * c->depth - c->first_row)
+			return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+					      "payload is not whole rows of the copy");
+		if (s->sched)
+			vcuda_sched_bytes(s->sched, s->sched_slot, m->payload_len, 0);
+		return pitched_rows(s, c, st, &dst, 1, &packed, 0, c->first_row, n);
+	}
+	/* Device to host: packed rows in data messages, sent while the next
+	 * chunk is copied. */
+	if (s->sched)
+		vcuda_sched_bytes(s->sched, s->sched_slot, 0, total);
+	{
+		Vcuda__Reply rp = VCUDA__REPLY__INIT;
+		uint64_t per = SESSION_DATA_CHUNK / c->width, all = c->height * c->depth;
+		rp.seq = rq->seq;
+		rp.data = 1;
+		for (first = 0; first < all; first += n) {
+			uint8_t *buf;
+			struct pitched packed;
+			n = all - first < per ? all - first : per;
+			if (!(buf = malloc(n * c->width))) {
+				memory_dtoh_abort(s, rq);
+				return CUDA_ERROR_OUT_OF_MEMORY;
+			}
+			packed = (struct pitched){(uintptr_t)buf - first * c->width, c->width,
+						  c->height};
+			if ((rc = pitched_rows(s, c, st, &packed, 0, &src, 1, first, n)) !=
+			    CUDA_SUCCESS) {
+				free(buf);
+				memory_dtoh_abort(s, rq);
+				return rc;
+			}
+			rp.data_offset = first * c->width;
+			rp.last = first + n == all;
+			if (vcuda_wire_send(s->chan, &rp.base, buf, n * c->width,
+					    VCUDA_SEND_GIFT) != 0)
+				return CUDA_ERROR_UNKNOWN;
+		}
+	}
+	return CUDA_SUCCESS;
+}
+
+CUresult srv_memset_pitched(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			    struct session_reply *out)
+{
+	const Vcuda__MemsetPitched *c = rq->memset_pitched;
+	uint64_t ext = pitched_extent(c->pitch, c->rows, c->width, c->height, c->depth);
+	CUstream st = NULL;
+	CUresult rc;
+
+	if (!ext)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "impossible pitched set");
+	if (!memory_owned(s, c->dst, ext, rq->device))
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "set outside the session's memory");
+	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
+		return rc;
+	for (uint64_t z = 0; z < c->depth && rc == CUDA_SUCCESS; z++) {
+		CUdeviceptr d = c->dst + z * c->pitch * c->rows;
+		rc = c->async ? s->be->cuMemsetD2D8Async(d, c->pitch, (unsigned char)c->value,
+							 c->width, c->height, st)
+			      : s->be->cuMemsetD2D8(d, c->pitch, (unsigned char)c->value, c->width,
+						    c->height);
+	}
+	return rc;
+}

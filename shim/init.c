@@ -168,9 +168,17 @@ static cudaError_t shim_transport_error(int rc)
 cudaError_t shim_call(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
 		      void *recv, size_t recv_len, Vcuda__Reply **reply)
 {
+	struct vcuda_recv to = {.dst = recv, .len = recv_len};
+
+	return shim_call_into(rq, payload, len, flags, &to, reply);
+}
+
+cudaError_t shim_call_into(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+			   const struct vcuda_recv *recv, Vcuda__Reply **reply)
+{
 	Vcuda__Reply *rp = NULL;
 	cudaError_t e;
-	int rc = vcuda_client_call(shim.client, rq, payload, len, flags, recv, recv_len, &rp);
+	int rc = vcuda_client_call_into(shim.client, rq, payload, len, flags, recv, &rp);
 
 	if (rc)
 		return shim_transport_error(rc);
@@ -213,7 +221,15 @@ cudaError_t shim_call_sync(Vcuda__Request *rq, const void *payload, size_t len, 
 cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
 		      void *recv, size_t recv_len)
 {
-	int rc = vcuda_client_post(shim.client, rq, payload, len, flags, recv, recv_len);
+	struct vcuda_recv to = {.dst = recv, .len = recv_len};
+
+	return shim_post_into(rq, payload, len, flags, &to);
+}
+
+cudaError_t shim_post_into(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+			   const struct vcuda_recv *recv)
+{
+	int rc = vcuda_client_post_into(shim.client, rq, payload, len, flags, recv);
 
 	return rc ? shim_transport_error(rc) : cudaSuccess;
 }

@@ -12,9 +12,7 @@
 #include "shim.h"
 #include "transport.h"
 
-enum mem_kind { MEM_HOST, MEM_PINNED, MEM_DEVICE };
-
-static enum mem_kind memory_kind(const void *p, size_t n)
+enum mem_kind shim_memory_kind(const void *p, size_t n)
 {
 	enum mem_kind k = MEM_HOST;
 
@@ -27,8 +25,7 @@ static enum mem_kind memory_kind(const void *p, size_t n)
 	return k;
 }
 
-/* Whether [p, p + n) is device memory of one allocation of the current device. */
-static int memory_on_device(const void *p, size_t n)
+int shim_memory_on_device(const void *p, size_t n)
 {
 	const struct vcuda_range *r;
 	int ok;
@@ -338,15 +335,15 @@ static cudaError_t memory_copy(void *dst, const void *src, size_t n, enum cudaMe
 		return cudaSuccess;
 	if (!dst || !src)
 		return shim_ret(cudaErrorInvalidValue);
-	dk = memory_kind(dst, n);
-	sk = memory_kind(src, n);
+	dk = shim_memory_kind(dst, n);
+	sk = shim_memory_kind(src, n);
 	if (kind == cudaMemcpyDefault)
 		kind = (enum cudaMemcpyKind)((sk == MEM_DEVICE) * 2 + (dk == MEM_DEVICE));
 	if ((kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice) &&
-	    !memory_on_device(dst, n))
+	    !shim_memory_on_device(dst, n))
 		return shim_ret(cudaErrorInvalidValue);
 	if ((kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice) &&
-	    !memory_on_device(src, n))
+	    !shim_memory_on_device(src, n))
 		return shim_ret(cudaErrorInvalidValue);
 	if ((kind == cudaMemcpyHostToDevice && sk == MEM_DEVICE) ||
 	    (kind == cudaMemcpyDeviceToHost && dk == MEM_DEVICE) ||
@@ -401,7 +398,7 @@ static cudaError_t memory_set(void *p, int value, size_t n, cudaStream_t s, int 
 		return shim_ret(e);
 	if (n == 0)
 		return cudaSuccess;
-	if (!memory_on_device(p, n))
+	if (!shim_memory_on_device(p, n))
 		return shim_ret(cudaErrorInvalidValue);
 	m.dst = (uintptr_t)p;
 	m.value = (uint32_t)(value & 0xff);

@@ -28,6 +28,10 @@ struct shim_fatbin {
 	int layouts_read;
 	struct vcuda_kernel_table layouts;
 	uint64_t server_module[SHIM_MAX_DEVICES];
+	/* Why it could not be loaded on a device, when that will not change
+	 * (a damaged image, or none for the device): later launches fail at
+	 * once with it, and it is logged once. */
+	cudaError_t load_error[SHIM_MAX_DEVICES];
 	struct shim_fatbin *next;
 };
 
@@ -262,8 +266,10 @@ static struct shim_var *module_var(const void *host_var)
 void shim_modules_forget(int device)
 {
 	pthread_mutex_lock(&module_lock);
-	for (struct shim_fatbin *f = fatbins; f; f = f->next)
+	for (struct shim_fatbin *f = fatbins; f; f = f->next) {
 		f->server_module[device] = 0;
+		f->load_error[device] = cudaSuccess;
+	}
 	for (struct shim_func *f = funcs; f; f = f->next) {
 		f->server_func[device] = 0;
 		f->limits_known[device] = 0;
@@ -334,7 +340,9 @@ static cudaError_t module_load(struct shim_fatbin *fb, uint64_t *out)
 	cudaError_t e = cudaSuccess;
 
 	pthread_mutex_lock(&module_lock);
-	if (!fb->server_module[shim_device]) {
+	if ((e = fb->load_error[shim_device]) != cudaSuccess) {
+		/* remembered: not sent again */
+	} else if (!fb->server_module[shim_device]) {
 		if (!fb->len) {
 			e = cudaErrorInvalidKernelImage;
 		} else {
@@ -343,10 +351,19 @@ static cudaError_t module_load(struct shim_fatbin *fb, uint64_t *out)
 				fb->server_module[shim_device] = rp->handle->handle;
 			else if (e == cudaSuccess)
 				e = cudaErrorUnknown;
-			if (e == cudaErrorInvalidPtx || e == cudaErrorNoKernelImageForDevice)
-				VERR(shim, "the device cannot load this program's kernels (%s)",
-				     cudaGetErrorName(e));
 			vcuda_client_reply_free(rp);
+		}
+		/* What the image itself is: it will not load later either. Out
+		 * of memory, or a lost server, is not remembered here. */
+		if (e == cudaErrorInvalidPtx || e == cudaErrorNoKernelImageForDevice ||
+		    e == cudaErrorInvalidKernelImage || e == cudaErrorUnsupportedPtxVersion ||
+		    e == cudaErrorInvalidSource || e == cudaErrorJitCompilerNotFound) {
+			fb->load_error[shim_device] = e;
+			VERR(shim,
+			     "device %d cannot load one of this program's modules (%s); its "
+			     "kernels' "
+			     "launches fail with that error from now on",
+			     shim_device, cudaGetErrorName(e));
 		}
 	}
 	*out = fb->server_module[shim_device];

@@ -35,6 +35,15 @@ struct shim_state {
 };
 
 extern struct shim_state shim;
+
+/* What a guest pointer is, for [p, p + n): device memory (a start inside
+ * one allocation), page-locked host memory (all of it in one), or other
+ * host memory. */
+enum mem_kind { MEM_HOST, MEM_PINNED, MEM_DEVICE };
+enum mem_kind shim_memory_kind(const void *p, size_t n);
+/* Whether [p, p + n) is device memory of one allocation of the current
+ * device. */
+int shim_memory_on_device(const void *p, size_t n);
 extern __thread int shim_device;
 
 /* Connects on first use; returns cudaSuccess or why the device is missing. */
@@ -54,6 +63,11 @@ cudaError_t shim_ret(cudaError_t e);
  */
 cudaError_t shim_call(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
 		      void *recv, size_t recv_len, Vcuda__Reply **reply);
+/* shim_call and shim_post with the layout of the data that answers. */
+cudaError_t shim_call_into(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+			   const struct vcuda_recv *recv, Vcuda__Reply **reply);
+cudaError_t shim_post_into(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
+			   const struct vcuda_recv *recv);
 /* shim_call for a call that waits for earlier work (a synchronize, a query):
  * when it succeeds, a pending failure of a posted call is its result, as
  * CUDA reports asynchronous errors at the next synchronizing call. */
@@ -117,6 +131,19 @@ cudaError_t cudaMemcpy_ptds(void *dst, const void *src, size_t n, enum cudaMemcp
 cudaError_t cudaMemcpyAsync_ptsz(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
 				 cudaStream_t s);
 cudaError_t cudaMemset_ptds(void *p, int value, size_t n);
+cudaError_t cudaMemcpy2D_ptds(void *dst, size_t dpitch, const void *src, size_t spitch,
+			      size_t width, size_t height, enum cudaMemcpyKind kind);
+cudaError_t cudaMemcpy2DAsync_ptsz(void *dst, size_t dpitch, const void *src, size_t spitch,
+				   size_t width, size_t height, enum cudaMemcpyKind kind,
+				   cudaStream_t s);
+cudaError_t cudaMemcpy3D_ptds(const struct cudaMemcpy3DParms *p);
+cudaError_t cudaMemcpy3DAsync_ptsz(const struct cudaMemcpy3DParms *p, cudaStream_t s);
+cudaError_t cudaMemset2D_ptds(void *p, size_t pitch, int value, size_t width, size_t height);
+cudaError_t cudaMemset2DAsync_ptsz(void *p, size_t pitch, int value, size_t width, size_t height,
+				   cudaStream_t s);
+cudaError_t cudaMemset3D_ptds(struct cudaPitchedPtr p, int value, struct cudaExtent e);
+cudaError_t cudaMemset3DAsync_ptsz(struct cudaPitchedPtr p, int value, struct cudaExtent e,
+				   cudaStream_t s);
 cudaError_t cudaMemsetAsync_ptsz(void *p, int value, size_t n, cudaStream_t s);
 cudaError_t cudaStreamSynchronize_ptsz(cudaStream_t s);
 cudaError_t cudaStreamQuery_ptsz(cudaStream_t s);

@@ -25,6 +25,25 @@ static const struct {
 
 static void stub(void) {}
 
+// A well-formed container whose one PTX entry is not PTX: it passes the
+// checks of the guest and the server, and the device refuses to load it.
+alignas(8) static const unsigned char notptx[16 + 64 + 32] = {
+    // header: magic, version 1, header size 16, body 96 bytes
+    0x50, 0xed, 0x55, 0xba, 1, 0, 16, 0, 96, 0, 0, 0, 0, 0, 0, 0,
+    // entry: kind 1 (PTX), header 64 bytes, 32 bytes stored, PTX ISA 8.0, sm_80
+    1, 0, 0, 0, 64, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0,
+    80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    // the entry: text that no PTX parser takes
+    't', 'h', 'i', 's', ' ', 'i', 's', ' ', 'n', 'o', 't', ' ', 'P', 'T', 'X', ' ', '@', '@',
+    '@', ';', '\n', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+static const struct {
+	unsigned magic, version;
+	const void *data, *filename;
+} notptx_wrapper = {0x466243b1u, 1, notptx, nullptr};
+
+static void stub2(void) {}
+
 int main()
 {
 	void **h = __cudaRegisterFatBinary((void *)&wrapper);
@@ -33,6 +52,17 @@ int main()
 	__cudaRegisterFatBinaryEnd(h);
 	cudaError_t e = cudaLaunchKernel((const void *)stub, dim3(1), dim3(1), nullptr, 0, 0);
 	EXPECT(e == cudaErrorInvalidKernelImage);
+	// A module the device refuses: the first launch fails with the load's
+	// error, and so do the later ones, at once (the module is not sent
+	// again; programs.sh counts the loads on the server).
+	h = __cudaRegisterFatBinary((void *)&notptx_wrapper);
+	__cudaRegisterFunction(h, (const char *)stub2, (char *)"k", "k", -1, nullptr, nullptr,
+			       nullptr, nullptr, nullptr);
+	__cudaRegisterFatBinaryEnd(h);
+	for (int i = 0; i < 3; i++) {
+		e = cudaLaunchKernel((const void *)stub2, dim3(1), dim3(1), nullptr, 0, 0);
+		EXPECT(e == cudaErrorInvalidPtx || e == cudaErrorInvalidKernelImage);
+	}
 	// The program goes on: its device still works.
 	int *d;
 	OK(cudaMalloc(&d, 16));

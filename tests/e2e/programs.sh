@@ -46,7 +46,8 @@ if [ "$1" = shm ]; then
 			fail "another user was not refused with the reason: $out"
 	fi
 fi
-for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors badfatbin; do
+for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors badfatbin \
+	pitched; do
 	out=$(run "$E2E_BIN/$prog" 2>&1)
 	rc=$?
 	echo "$out"
@@ -54,6 +55,12 @@ for prog in device_query memory streams launch launch_ptds fault twomod cooperat
 	[ $rc -eq 0 ] || fail "$prog exited with status $rc"
 	echo "$out" | grep -q "^$name: PASS$" || fail "$prog did not pass"
 done
+# badfatbin launched a module the device refuses three times: it was sent
+# to the server once.
+if [ "$BACKEND" = cpu ]; then
+	n=$(grep -c 'cannot load module: PTX line 1' "$WORK/server.log")
+	[ "$n" -eq 1 ] || fail "a module the device refused was sent $n times"
+fi
 # Fat binaries larger than a chunk travel in parts (here 4 KiB ones).
 out=$(VCUDA_CHUNK_SIZE=4096 run "$E2E_BIN/launch" 2>&1)
 echo "$out" | grep -q "^launch: PASS$" || fail "launch with fat binaries in parts: $out"
