@@ -709,3 +709,20 @@ CUresult cuMemsetD2D32Async(CUdeviceptr dst, size_t pitch, unsigned int ui, size
 {
 	return memory_set2d(dst, pitch, ui, 4, w, h, s);
 }
+
+/* ---- stream-ordered allocation: the CPU device runs each stream's work as
+ * it is given, so in stream order is now. */
+
+CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t size, CUstream s)
+{
+	CUresult rc = memory_check_stream(s);
+
+	return rc ? rc : cuMemAlloc(dptr, size);
+}
+
+CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s)
+{
+	CUresult rc = memory_check_stream(s);
+
+	return rc ? rc : cuMemFree(dptr);
+}

@@ -450,3 +450,55 @@ CUresult srv_memset_pitched(struct session *s, const Vcuda__Request *rq, const s
 	}
 	return rc;
 }
+
+/* ---- stream-ordered allocation ---------------------------------------------------- */
+
+CUresult srv_scalar_mem_alloc_async(struct session *s, const Vcuda__Request *rq,
+				    union session_arg *v)
+{
+	uint64_t size = v[1].u64;
+	struct vcuda_range r;
+	CUdeviceptr p;
+	CUresult rc;
+
+	if (size == 0)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "zero-byte allocation");
+	if (!s->be->sc.mem_alloc_async)
+		return CUDA_ERROR_NOT_SUPPORTED;
+	if (session_quota_charge(s, size, "mem_alloc_async") != 0)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	if ((rc = s->be->sc.mem_alloc_async(&p, (size_t)size, (CUstream)v[2].ptr)) !=
+	    CUDA_SUCCESS) {
+		session_quota_credit(s, size);
+		return rc;
+	}
+	r = (struct vcuda_range){.base = p, .size = size, .tag = (uint64_t)rq->device};
+	if (vcuda_rangemap_insert(&s->mem, &r) != 0) {
+		s->be->sc.mem_free_async(p, (CUstream)v[2].ptr);
+		session_quota_credit(s, size);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	*(uint64_t *)v[0].ptr = p;
+	return CUDA_SUCCESS;
+}
+
+/* Freed in stream order on the device; here at once: a later request that
+ * names it is refused, and the quota has it back. */
+CUresult srv_scalar_mem_free_async(struct session *s, const Vcuda__Request *rq,
+				   union session_arg *v)
+{
+	uint64_t p = v[0].u64;
+	const struct vcuda_range *r = vcuda_rangemap_find(&s->mem, p);
+	CUresult rc;
+
+	if (!r || r->base != p || (int)r->tag != rq->device || r->data)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "not the start of an allocation of this session");
+	if (!s->be->sc.mem_free_async)
+		return CUDA_ERROR_NOT_SUPPORTED;
+	if ((rc = s->be->sc.mem_free_async(p, (CUstream)v[1].ptr)) == CUDA_SUCCESS) {
+		session_quota_credit(s, r->size);
+		vcuda_rangemap_remove(&s->mem, p, NULL);
+	}
+	return rc;
+}

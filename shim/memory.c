@@ -90,6 +90,7 @@ cudaError_t cudaFree(void *ptr)
 	pthread_mutex_unlock(&shim.lock);
 	if (!known)
 		return shim_ret(cudaErrorInvalidValue);
+	shim_pool_released(r.tag, r.size);
 	m.dptr = r.base;
 	SHIM_REQUEST(rq, MEM_FREE, mem_free, m);
 	rq.device = (int)r.tag;

@@ -125,6 +125,10 @@ void shim_modules_forget(int device);
 /* An attribute of a device from the cache; -1 if it has none. */
 int shim_attribute(int device, int attr);
 
+/* A device allocation of range tag tag and size bytes was freed: its pool
+ * (bits 32 and up of the tag; 0 none) counts it no more. */
+void shim_pool_released(uint64_t tag, uint64_t size);
+
 /* Entry points for per-thread default stream builds; declared by the CUDA
  * headers only when such a build includes them. */
 cudaError_t cudaMemcpy_ptds(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind);
@@ -144,6 +148,10 @@ cudaError_t cudaMemset2DAsync_ptsz(void *p, size_t pitch, int value, size_t widt
 cudaError_t cudaMemset3D_ptds(struct cudaPitchedPtr p, int value, struct cudaExtent e);
 cudaError_t cudaMemset3DAsync_ptsz(struct cudaPitchedPtr p, int value, struct cudaExtent e,
 				   cudaStream_t s);
+cudaError_t cudaMallocAsync_ptsz(void **ptr, size_t size, cudaStream_t s);
+cudaError_t cudaMallocFromPoolAsync_ptsz(void **ptr, size_t size, cudaMemPool_t pool,
+					 cudaStream_t s);
+cudaError_t cudaFreeAsync_ptsz(void *ptr, cudaStream_t s);
 cudaError_t cudaMemsetAsync_ptsz(void *p, int value, size_t n, cudaStream_t s);
 cudaError_t cudaStreamSynchronize_ptsz(cudaStream_t s);
 cudaError_t cudaStreamQuery_ptsz(cudaStream_t s);

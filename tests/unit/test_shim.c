@@ -121,9 +121,9 @@ static void fake_record(const Vcuda__Request *rq)
 	}
 }
 
-int vcuda_client_call(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
-		      size_t payload_len, unsigned flags, void *recv, size_t recv_len,
-		      Vcuda__Reply **reply)
+int vcuda_client_call_into(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+			   size_t payload_len, unsigned flags, const struct vcuda_recv *recv,
+			   Vcuda__Reply **reply)
 {
 	Vcuda__Reply *rp = calloc(1, sizeof(*rp));
 	Vcuda__ScalarReply *sr = calloc(1, sizeof(*sr));
@@ -157,8 +157,8 @@ int vcuda_client_call(struct vcuda_client *c, Vcuda__Request *rq, const void *pa
 	return 0;
 }
 
-int vcuda_client_post(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
-		      size_t payload_len, unsigned flags, void *recv, size_t recv_len)
+int vcuda_client_post_into(struct vcuda_client *c, Vcuda__Request *rq, const void *payload,
+			   size_t payload_len, unsigned flags, const struct vcuda_recv *recv)
 {
 	fake.posts++;
 	fake_record(rq);
