@@ -125,6 +125,9 @@ void shim_modules_forget(int device);
 /* An attribute of a device from the cache; -1 if it has none. */
 int shim_attribute(int device, int attr);
 
+/* A stream was destroyed: the attributes set on it go. */
+void shim_stream_attrs_forget(uint64_t stream);
+
 /* A device allocation of range tag tag and size bytes was freed: its pool
  * (bits 32 and up of the tag; 0 none) counts it no more. */
 void shim_pool_released(uint64_t tag, uint64_t size);
@@ -152,6 +155,12 @@ cudaError_t cudaMallocAsync_ptsz(void **ptr, size_t size, cudaStream_t s);
 cudaError_t cudaMallocFromPoolAsync_ptsz(void **ptr, size_t size, cudaMemPool_t pool,
 					 cudaStream_t s);
 cudaError_t cudaFreeAsync_ptsz(void *ptr, cudaStream_t s);
+cudaError_t cudaStreamGetId_ptsz(cudaStream_t s, unsigned long long *id);
+cudaError_t cudaStreamGetPriority_ptsz(cudaStream_t s, int *priority);
+cudaError_t cudaStreamSetAttribute_ptsz(cudaStream_t s, cudaStreamAttrID attr,
+					const cudaStreamAttrValue *value);
+cudaError_t cudaStreamGetAttribute_ptsz(cudaStream_t s, cudaStreamAttrID attr,
+					cudaStreamAttrValue *value);
 cudaError_t cudaMemsetAsync_ptsz(void *p, int value, size_t n, cudaStream_t s);
 cudaError_t cudaStreamSynchronize_ptsz(cudaStream_t s);
 cudaError_t cudaStreamQuery_ptsz(cudaStream_t s);

@@ -63,6 +63,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s)
 	SHIM_REQUEST(rq, STREAM_DESTROY, stream_destroy, m);
 	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
 	shim_handle_remove(m.stream);
+	shim_stream_attrs_forget(m.stream);
 	return shim_ret(e);
 }
 
