@@ -708,6 +708,7 @@ static int listener_status(void *arg, const char *op, Vcuda__AdminStatus *st)
 		vcuda__client_status__init(cs);
 		cs->name = (char *)id->id;
 		cs->transport = (char *)id->transport;
+		cs->group = id->group ? (char *)id->group->name : "";
 		cs->since_ns = id->since_ns;
 		cs->sessions = (uint32_t)id->sessions;
 		cs->memory_used = __atomic_load_n(&id->budget->used, __ATOMIC_RELAXED);

@@ -32,8 +32,8 @@ static void usage(FILE *f)
 	      "  -V, --version      show the version and exit\n"
 	      "\n"
 	      "The admin socket is the server owner's (mode 0600), or its admin group's\n"
-	      "(vcudad --admin-group). Device time is measured on the CPU device; on a\n"
-	      "GPU only kernels are counted.\n",
+	      "(vcudad --admin-group). Device time is what the device scheduler measured\n"
+	      "(vcudad --schedule; with 'off', only kernels are counted).\n",
 	      f);
 }
 
@@ -90,9 +90,9 @@ static void smi_table(const Vcuda__AdminStatus *st)
 	printf("memory %s of %s in use  sessions %u%s\n\n", smi_bytes(st->memory_used, a, 32),
 	       smi_bytes(st->memory_total, b, 32), st->sessions,
 	       st->draining ? "  DRAINING: no new sessions" : "");
-	printf("%-20s %-4s %-8s %4s %21s %8s %12s %5s %10s %10s\n", "CLIENT", "VIA", "SINCE",
+	printf("%-20s %-4s %-8s %4s %21s %8s %12s %5s %10s %10s %s\n", "CLIENT", "VIA", "SINCE",
 	       "SESS", "MEMORY USED / QUOTA", "KERNELS", "DEVICE TIME", "SHARE", "TO DEVICE",
-	       "FROM DEV");
+	       "FROM DEV", "GROUP");
 	for (size_t i = 0; i < st->n_clients; i++) {
 		const Vcuda__ClientStatus *cs = st->clients[i];
 		time_t t = (time_t)(cs->since_ns / 1000000000u);
@@ -102,10 +102,10 @@ static void smi_table(const Vcuda__AdminStatus *st)
 		strftime(since, sizeof(since), "%H:%M:%S", &tm);
 		snprintf(mem, sizeof(mem), "%s / %s", smi_bytes(cs->memory_used, a, 32),
 			 cs->memory_quota ? smi_bytes(cs->memory_quota, b, 32) : "none");
-		printf("%-20.20s %-4s %-8s %4u %21s %8llu %10.3f s %5u %10s %10s\n", cs->name,
+		printf("%-20.20s %-4s %-8s %4u %21s %8llu %10.3f s %5u %10s %10s %s\n", cs->name,
 		       cs->transport, since, cs->sessions, mem, (unsigned long long)cs->kernels,
 		       (double)cs->kernel_ns / 1e9, cs->share, smi_bytes(cs->bytes_in, c, 32),
-		       smi_bytes(cs->bytes_out, d, 32));
+		       smi_bytes(cs->bytes_out, d, 32), cs->group && *cs->group ? cs->group : "-");
 	}
 	if (!st->n_clients)
 		printf("(no clients)\n");
@@ -143,6 +143,8 @@ static void smi_json(const Vcuda__AdminStatus *st)
 		smi_json_string(cs->name);
 		printf(", \"transport\": ");
 		smi_json_string(cs->transport);
+		printf(", \"group\": ");
+		smi_json_string(cs->group ? cs->group : "");
 		printf(", \"since_ns\": %llu, \"sessions\": %u, \"memory_used\": %llu, "
 		       "\"memory_quota\": %llu, \"kernels\": %llu, \"kernel_ns\": %llu, "
 		       "\"share\": %u, \"bytes_to_device\": %llu, \"bytes_from_device\": %llu}",
