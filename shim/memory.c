@@ -101,6 +101,10 @@ cudaError_t cudaFree(void *ptr)
  * session shares with its worker (range data 1), so that copies from and to
  * it need no copy on this side; otherwise (or when the heap is full) it is
  * guest memory that copies may send without staging. */
+/* The range data of host memory the program pinned with cudaHostRegister
+ * (1: the shared heap; NULL: memory the shim mapped). */
+#define HOST_REGISTERED ((void *)2)
+
 static int memory_shared_at(const void *p)
 {
 	uint64_t off;
@@ -167,7 +171,11 @@ cudaError_t cudaFreeHost(void *ptr)
 	if (e || !ptr)
 		return shim_ret(e);
 	pthread_mutex_lock(&shim.lock);
-	known = vcuda_rangemap_remove(&shim.hmem, (uintptr_t)ptr, &r) == 0;
+	{ /* memory cudaHostRegister pinned is not the runtime's to free */
+		const struct vcuda_range *f = vcuda_rangemap_find(&shim.hmem, (uintptr_t)ptr);
+		known = f && f->base == (uintptr_t)ptr && f->data != HOST_REGISTERED &&
+			vcuda_rangemap_remove(&shim.hmem, (uintptr_t)ptr, &r) == 0;
+	}
 	pthread_mutex_unlock(&shim.lock);
 	if (!known)
 		return shim_ret(cudaErrorInvalidValue);
@@ -179,6 +187,47 @@ cudaError_t cudaFreeHost(void *ptr)
 	}
 	memory_host_release(ptr, r.size, r.data != NULL);
 	return shim_ret(e);
+}
+
+/* Registered host memory is the program's own: copies treat it as
+ * page-locked (an asynchronous copy sends it where it lies, and it must
+ * stay until the stream is done, as CUDA requires). The device cannot map
+ * host memory (canMapHostMemory is 0), nor I/O memory. */
+cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags)
+{
+	struct vcuda_range r = {
+	    .base = (uintptr_t)ptr, .size = size, .tag = flags, .data = HOST_REGISTERED};
+	cudaError_t e = shim_begin();
+	int rc;
+
+	if (e)
+		return shim_ret(e);
+	if (!ptr || !size ||
+	    (flags & ~(unsigned)(cudaHostRegisterPortable | cudaHostRegisterMapped |
+				 cudaHostRegisterIoMemory | cudaHostRegisterReadOnly)))
+		return shim_ret(cudaErrorInvalidValue);
+	if (flags & (cudaHostRegisterMapped | cudaHostRegisterIoMemory))
+		return shim_ret(cudaErrorNotSupported);
+	pthread_mutex_lock(&shim.lock);
+	rc = vcuda_rangemap_insert(&shim.hmem, &r);
+	pthread_mutex_unlock(&shim.lock);
+	return rc ? shim_ret(cudaErrorHostMemoryAlreadyRegistered) : cudaSuccess;
+}
+
+cudaError_t cudaHostUnregister(void *ptr)
+{
+	const struct vcuda_range *f;
+	int known;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	pthread_mutex_lock(&shim.lock);
+	f = vcuda_rangemap_find(&shim.hmem, (uintptr_t)ptr);
+	known = f && f->base == (uintptr_t)ptr && f->data == HOST_REGISTERED &&
+		vcuda_rangemap_remove(&shim.hmem, (uintptr_t)ptr, NULL) == 0;
+	pthread_mutex_unlock(&shim.lock);
+	return known ? cudaSuccess : shim_ret(cudaErrorHostMemoryNotRegistered);
 }
 
 cudaError_t cudaHostGetFlags(unsigned int *flags, void *ptr)

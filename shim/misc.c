@@ -237,3 +237,137 @@ cudaError_t cudaStreamGetAttribute_ptsz(cudaStream_t s, cudaStreamAttrID attr,
 {
 	return value ? stream_attr(s, attr, value, NULL, 1) : shim_ret(cudaErrorInvalidValue);
 }
+
+/* ---- peers: a server's devices are not peers of each other ---------------------- */
+
+static int device_ok(int device)
+{
+	return device >= 0 && device < shim.ndevices;
+}
+
+cudaError_t cudaDeviceCanAccessPeer(int *can, int device, int peer)
+{
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!can)
+		return shim_ret(cudaErrorInvalidValue);
+	if (!device_ok(device) || !device_ok(peer))
+		return shim_ret(cudaErrorInvalidDevice);
+	*can = 0;
+	return cudaSuccess;
+}
+
+cudaError_t cudaDeviceEnablePeerAccess(int peer, unsigned int flags)
+{
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (flags)
+		return shim_ret(cudaErrorInvalidValue);
+	if (!device_ok(peer) || peer == shim_device)
+		return shim_ret(cudaErrorInvalidDevice);
+	return shim_ret(cudaErrorPeerAccessUnsupported);
+}
+
+cudaError_t cudaDeviceDisablePeerAccess(int peer)
+{
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!device_ok(peer) || peer == shim_device)
+		return shim_ret(cudaErrorInvalidDevice);
+	return shim_ret(cudaErrorPeerAccessNotEnabled);
+}
+
+/* A copy between devices: on one device, a device-to-device copy there; on
+ * two, through the host (no peer path), after the stream's earlier work. */
+static cudaError_t peer_copy(void *dst, int dst_dev, const void *src, int src_dev, size_t n,
+			     cudaStream_t s, int async)
+{
+	int saved = shim_device;
+	void *buf;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!device_ok(dst_dev) || !device_ok(src_dev))
+		return shim_ret(cudaErrorInvalidDevice);
+	if (n == 0)
+		return cudaSuccess;
+	if (dst_dev == src_dev) {
+		shim_device = dst_dev;
+		e = async ? cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, s)
+			  : cudaMemcpy(dst, src, n, cudaMemcpyDeviceToDevice);
+		shim_device = saved;
+		return e;
+	}
+	if (async && (e = cudaStreamSynchronize(s)) != cudaSuccess)
+		return e;
+	if (!(buf = malloc(n)))
+		return shim_ret(cudaErrorMemoryAllocation);
+	shim_device = src_dev;
+	e = cudaMemcpy(buf, src, n, cudaMemcpyDeviceToHost);
+	shim_device = dst_dev;
+	if (e == cudaSuccess)
+		e = cudaMemcpy(dst, buf, n, cudaMemcpyHostToDevice);
+	shim_device = saved;
+	free(buf);
+	return e;
+}
+
+cudaError_t cudaMemcpyPeer(void *dst, int dst_dev, const void *src, int src_dev, size_t n)
+{
+	return peer_copy(dst, dst_dev, src, src_dev, n, NULL, 0);
+}
+
+cudaError_t cudaMemcpyPeerAsync(void *dst, int dst_dev, const void *src, int src_dev, size_t n,
+				cudaStream_t s)
+{
+	return peer_copy(dst, dst_dev, src, src_dev, n, s, 1);
+}
+
+/* ---- stream capture: not supported, and so never in progress ----------------------- */
+
+static __thread enum cudaStreamCaptureMode capture_mode = cudaStreamCaptureModeGlobal;
+
+static cudaError_t stream_is_capturing(cudaStream_t s, enum cudaStreamCaptureStatus *status,
+				       int per_thread)
+{
+	uint64_t id;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!status)
+		return shim_ret(cudaErrorInvalidValue);
+	if ((e = shim_stream(s, per_thread, &id)) != cudaSuccess)
+		return shim_ret(e);
+	*status = cudaStreamCaptureStatusNone;
+	return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, enum cudaStreamCaptureStatus *status)
+{
+	return stream_is_capturing(s, status, 0);
+}
+
+cudaError_t cudaStreamIsCapturing_ptsz(cudaStream_t s, enum cudaStreamCaptureStatus *status)
+{
+	return stream_is_capturing(s, status, 1);
+}
+
+cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode *mode)
+{
+	enum cudaStreamCaptureMode old;
+
+	if (!mode || (unsigned)*mode > cudaStreamCaptureModeRelaxed)
+		return shim_ret(cudaErrorInvalidValue);
+	old = capture_mode;
+	capture_mode = *mode;
+	*mode = old;
+	return cudaSuccess;
+}

@@ -157,6 +157,7 @@ cudaError_t cudaMallocFromPoolAsync_ptsz(void **ptr, size_t size, cudaMemPool_t 
 cudaError_t cudaFreeAsync_ptsz(void *ptr, cudaStream_t s);
 cudaError_t cudaStreamGetId_ptsz(cudaStream_t s, unsigned long long *id);
 cudaError_t cudaStreamGetPriority_ptsz(cudaStream_t s, int *priority);
+cudaError_t cudaStreamIsCapturing_ptsz(cudaStream_t s, enum cudaStreamCaptureStatus *status);
 cudaError_t cudaStreamSetAttribute_ptsz(cudaStream_t s, cudaStreamAttrID attr,
 					const cudaStreamAttrValue *value);
 cudaError_t cudaStreamGetAttribute_ptsz(cudaStream_t s, cudaStreamAttrID attr,

@@ -1,8 +1,10 @@
 // Runtime calls answered without the device, as CUDA answers them on a
 // device where they change nothing the program can see: cache and shared
-// memory preferences, the profiler, persisting L2, peer attributes, stream
-// ids and attributes.
+// memory preferences, the profiler, persisting L2, peers, stream ids and
+// attributes, capture status; and host memory the program registers.
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <cuda_profiler_api.h>
 
 #include "check.h"
@@ -56,6 +58,50 @@ int main()
 	v.accessPolicyWindow.hitRatio = 2.0f;
 	EXPECT_ERR(cudaStreamSetAttribute(a, cudaStreamAttributeAccessPolicyWindow, &v),
 		   cudaErrorInvalidValue);
+	// Capture is never in progress; the capture mode is the thread's own.
+	enum cudaStreamCaptureStatus cs = cudaStreamCaptureStatusActive;
+	OK(cudaStreamIsCapturing(a, &cs));
+	EXPECT(cs == cudaStreamCaptureStatusNone);
+	enum cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+	OK(cudaThreadExchangeStreamCaptureMode(&mode));
+	EXPECT(mode == cudaStreamCaptureModeGlobal);
+	OK(cudaThreadExchangeStreamCaptureMode(&mode));
+	EXPECT(mode == cudaStreamCaptureModeRelaxed);
+
+	// Host memory the program pins itself.
+	const size_t n = 1 << 20;
+	unsigned char *host = (unsigned char *)malloc(n), *back = (unsigned char *)malloc(n), *d;
+	unsigned int flags = 9;
+	for (size_t i = 0; i < n; i++)
+		host[i] = (unsigned char)(i * 13);
+	OK(cudaHostRegister(host, n, cudaHostRegisterDefault));
+	EXPECT_ERR(cudaHostRegister(host + 4096, 4096, 0), cudaErrorHostMemoryAlreadyRegistered);
+	OK(cudaHostGetFlags(&flags, host));
+	EXPECT(flags == cudaHostRegisterDefault);
+	cudaPointerAttributes pa;
+	OK(cudaPointerGetAttributes(&pa, host));
+	EXPECT(pa.type == cudaMemoryTypeHost);
+	EXPECT_ERR(cudaFreeHost(host), cudaErrorInvalidValue); // not the runtime's to free
+	OK(cudaMalloc(&d, n));
+	OK(cudaMemcpyAsync(d, host, n, cudaMemcpyHostToDevice, a));
+	OK(cudaStreamSynchronize(a));
+	OK(cudaHostUnregister(host));
+	EXPECT_ERR(cudaHostUnregister(host), cudaErrorHostMemoryNotRegistered);
+	// A peer copy on one device is a device-to-device copy.
+	unsigned char *d2;
+	OK(cudaMalloc(&d2, n));
+	OK(cudaMemcpyPeer(d2, 0, d, 0, n));
+	OK(cudaMemcpy(back, d2, n, cudaMemcpyDeviceToHost));
+	EXPECT(memcmp(back, host, n) == 0);
+	int can = 1;
+	OK(cudaDeviceCanAccessPeer(&can, 0, 0));
+	EXPECT(can == 0);
+	EXPECT_ERR(cudaDeviceEnablePeerAccess(0, 0), cudaErrorInvalidDevice);
+	OK(cudaFree(d));
+	OK(cudaFree(d2));
+	free(host);
+	free(back);
+
 	OK(cudaStreamDestroy(a));
 	OK(cudaStreamDestroy(b));
 	return check_done("runtime_misc");
