@@ -52,7 +52,10 @@ static Vcuda__AdminStatus *smi_ask(const char *url, const char *op)
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
 	if (access(url + 6, F_OK) != 0) {
-		fprintf(stderr, "vcuda-smi: no admin socket at %s (is vcudad running there?)\n",
+		fprintf(stderr,
+			"vcuda-smi: no admin socket at %s (is vcudad running there? Its admin "
+			"socket is beside its first ipc:// or shm:// endpoint, or where its "
+			"--admin put it: name that one with --server or --admin)\n",
 			url + 6);
 	} else if (access(url + 6, W_OK) != 0) {
 		fprintf(stderr,
