@@ -59,12 +59,7 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
 	if ((v = shim_attribute(device, (int)attr)) < 0 && attr != cudaDevAttrNumaId &&
 	    attr != cudaDevAttrHostNumaId)
 		return shim_ret(cudaErrorInvalidValue);
-	/* Guest memory cannot be mapped into a remote device. */
-	if (attr == cudaDevAttrCanMapHostMemory || attr == cudaDevAttrPageableMemoryAccess ||
-	    attr == cudaDevAttrCanUseHostPointerForRegisteredMem ||
-	    attr == cudaDevAttrHostRegisterSupported || attr == cudaDevAttrManagedMemory ||
-	    attr == cudaDevAttrConcurrentManagedAccess)
-		v = 0;
+	/* What vcuda does not provide reads 0 (shim_attribute). */
 	*value = v;
 	return cudaSuccess;
 }

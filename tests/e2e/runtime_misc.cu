@@ -18,6 +18,21 @@ int main()
 	cudaStreamAttrValue v = {}, got = {};
 	int value = -1, lo, hi;
 
+	// The device says what vcuda provides: no managed or mapped memory, no
+	// textures; pools and host registration.
+	int attr = -1;
+	OK(cudaDeviceGetAttribute(&attr, cudaDevAttrManagedMemory, 0));
+	EXPECT(attr == 0);
+	OK(cudaDeviceGetAttribute(&attr, cudaDevAttrCanMapHostMemory, 0));
+	EXPECT(attr == 0);
+	OK(cudaDeviceGetAttribute(&attr, cudaDevAttrMemoryPoolsSupported, 0));
+	EXPECT(attr == 1);
+	OK(cudaDeviceGetAttribute(&attr, cudaDevAttrHostRegisterSupported, 0));
+	EXPECT(attr == 1);
+	cudaDeviceProp prop;
+	OK(cudaGetDeviceProperties(&prop, 0));
+	EXPECT(prop.managedMemory == 0 && prop.canMapHostMemory == 0 && prop.maxTexture1D == 0);
+
 	OK(cudaProfilerStart());
 	OK(cudaProfilerStop());
 	OK(cudaDeviceGetCacheConfig(&cfg));
