@@ -70,27 +70,34 @@ cudaError_t cudaMalloc(void **ptr, size_t size)
 	return shim_ret(e);
 }
 
+int shim_dmem_take(const void *ptr, struct vcuda_range *r)
+{
+	const struct vcuda_range *f;
+	int known;
+
+	/* A module variable (its range carries the variable) is not the
+	 * program's to free. */
+	pthread_mutex_lock(&shim.lock);
+	f = vcuda_rangemap_find(&shim.dmem, (uintptr_t)ptr);
+	known = f && f->base == (uintptr_t)ptr && !f->data &&
+		vcuda_rangemap_remove(&shim.dmem, (uintptr_t)ptr, r) == 0;
+	pthread_mutex_unlock(&shim.lock);
+	if (!known)
+		return -1;
+	shim_pool_released(r->tag, r->size);
+	return 0;
+}
+
 cudaError_t cudaFree(void *ptr)
 {
 	Vcuda__MemFree m = VCUDA__MEM_FREE__INIT;
 	struct vcuda_range r;
 	cudaError_t e = shim_begin();
-	int known;
 
 	if (e || !ptr)
 		return shim_ret(e);
-	/* A module variable (its range carries the variable) is not the
-	 * program's to free. */
-	pthread_mutex_lock(&shim.lock);
-	{
-		const struct vcuda_range *f = vcuda_rangemap_find(&shim.dmem, (uintptr_t)ptr);
-		known = f && f->base == (uintptr_t)ptr && !f->data &&
-			vcuda_rangemap_remove(&shim.dmem, (uintptr_t)ptr, &r) == 0;
-	}
-	pthread_mutex_unlock(&shim.lock);
-	if (!known)
+	if (shim_dmem_take(ptr, &r) != 0)
 		return shim_ret(cudaErrorInvalidValue);
-	shim_pool_released(r.tag, r.size);
 	m.dptr = r.base;
 	SHIM_REQUEST(rq, MEM_FREE, mem_free, m);
 	rq.device = (int)r.tag;

@@ -109,16 +109,25 @@ cudaError_t cudaDeviceGetP2PAttribute(int *value, enum cudaDeviceP2PAttr attr, i
 	return cudaSuccess;
 }
 
-static cudaError_t stream_get_id(cudaStream_t s, unsigned long long *id, int per_thread)
+/* The common start of a stream query: the shim connected, an out-pointer,
+ * and a stream this process holds (its id in *id). */
+static cudaError_t stream_query_start(cudaStream_t s, int per_thread, const void *out, uint64_t *id)
 {
-	uint64_t v;
 	cudaError_t e = shim_begin();
 
 	if (e)
-		return shim_ret(e);
-	if (!id)
-		return shim_ret(cudaErrorInvalidValue);
-	if ((e = shim_stream(s, per_thread, &v)) != cudaSuccess)
+		return e;
+	if (!out)
+		return cudaErrorInvalidValue;
+	return shim_stream(s, per_thread, id);
+}
+
+static cudaError_t stream_get_id(cudaStream_t s, unsigned long long *id, int per_thread)
+{
+	uint64_t v;
+	cudaError_t e = stream_query_start(s, per_thread, id, &v);
+
+	if (e)
 		return shim_ret(e);
 	*id = v + 1; /* the legacy default stream is 1, the per-thread one 3 */
 	return cudaSuccess;
@@ -338,13 +347,9 @@ static cudaError_t stream_is_capturing(cudaStream_t s, enum cudaStreamCaptureSta
 				       int per_thread)
 {
 	uint64_t id;
-	cudaError_t e = shim_begin();
+	cudaError_t e = stream_query_start(s, per_thread, status, &id);
 
 	if (e)
-		return shim_ret(e);
-	if (!status)
-		return shim_ret(cudaErrorInvalidValue);
-	if ((e = shim_stream(s, per_thread, &id)) != cudaSuccess)
 		return shim_ret(e);
 	*status = cudaStreamCaptureStatusNone;
 	return cudaSuccess;

@@ -140,7 +140,6 @@ static cudaError_t pool_free(void *ptr, cudaStream_t s, int per_thread)
 {
 	uint64_t in[2];
 	struct vcuda_range r;
-	int known;
 	cudaError_t e = shim_begin();
 
 	if (e)
@@ -150,16 +149,8 @@ static cudaError_t pool_free(void *ptr, cudaStream_t s, int per_thread)
 	if ((e = shim_stream(s, per_thread, &in[1])) != cudaSuccess)
 		return shim_ret(e);
 	/* Any allocation of the program's, cudaMalloc's too, as in CUDA. */
-	pthread_mutex_lock(&shim.lock);
-	{
-		const struct vcuda_range *f = vcuda_rangemap_find(&shim.dmem, (uintptr_t)ptr);
-		known = f && f->base == (uintptr_t)ptr && !f->data &&
-			vcuda_rangemap_remove(&shim.dmem, (uintptr_t)ptr, &r) == 0;
-	}
-	pthread_mutex_unlock(&shim.lock);
-	if (!known)
+	if (shim_dmem_take(ptr, &r) != 0)
 		return shim_ret(cudaErrorInvalidValue);
-	shim_pool_released(r.tag, r.size);
 	in[0] = r.base;
 	return shim_ret(shim_scalar(VCUDA_OP_mem_free_async, in, NULL));
 }
@@ -266,7 +257,8 @@ cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t keep)
 	return pool_slot(pool) < 0 ? shim_ret(cudaErrorInvalidValue) : cudaSuccess;
 }
 
-cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr attr, void *value)
+/* Reads (set 0) or writes (set 1) a pool attribute. */
+static cudaError_t pool_attr(cudaMemPool_t pool, enum cudaMemPoolAttr attr, void *value, int set)
 {
 	cudaError_t e = cudaSuccess;
 
@@ -277,14 +269,30 @@ cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr att
 	case cudaMemPoolReuseFollowEventDependencies:
 	case cudaMemPoolReuseAllowOpportunistic:
 	case cudaMemPoolReuseAllowInternalDependencies:
-		pool->reuse[attr - 1] = *(int *)value != 0;
+		if (set)
+			pool->reuse[attr - 1] = *(int *)value != 0;
+		else
+			*(int *)value = pool->reuse[attr - 1];
 		break;
 	case cudaMemPoolAttrReleaseThreshold:
-		pool->release_threshold = *(uint64_t *)value;
+		if (set)
+			pool->release_threshold = *(uint64_t *)value;
+		else
+			*(uint64_t *)value = pool->release_threshold;
+		break;
+	/* Nothing is kept in reserve: reserved is what is used. */
+	case cudaMemPoolAttrReservedMemCurrent:
+	case cudaMemPoolAttrUsedMemCurrent:
+		if (set)
+			e = cudaErrorInvalidValue;
+		else
+			*(uint64_t *)value = pool->used;
 		break;
 	case cudaMemPoolAttrReservedMemHigh:
-	case cudaMemPoolAttrUsedMemHigh: /* only reset: to 0, which means to now */
-		if (*(uint64_t *)value != 0)
+	case cudaMemPoolAttrUsedMemHigh: /* set only to 0, which means to now */
+		if (!set)
+			*(uint64_t *)value = pool->used_high;
+		else if (*(uint64_t *)value != 0)
 			e = cudaErrorInvalidValue;
 		else
 			pool->used_high = pool->used;
@@ -296,34 +304,12 @@ cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr att
 	return e ? shim_ret(e) : cudaSuccess;
 }
 
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr attr, void *value)
+{
+	return pool_attr(pool, attr, value, 1);
+}
+
 cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr attr, void *value)
 {
-	cudaError_t e = cudaSuccess;
-
-	if (pool_slot(pool) < 0 || !value)
-		return shim_ret(cudaErrorInvalidValue);
-	pthread_mutex_lock(&pool_lock);
-	switch (attr) {
-	case cudaMemPoolReuseFollowEventDependencies:
-	case cudaMemPoolReuseAllowOpportunistic:
-	case cudaMemPoolReuseAllowInternalDependencies:
-		*(int *)value = pool->reuse[attr - 1];
-		break;
-	case cudaMemPoolAttrReleaseThreshold:
-		*(uint64_t *)value = pool->release_threshold;
-		break;
-	/* Nothing is kept in reserve: reserved is what is used. */
-	case cudaMemPoolAttrReservedMemCurrent:
-	case cudaMemPoolAttrUsedMemCurrent:
-		*(uint64_t *)value = pool->used;
-		break;
-	case cudaMemPoolAttrReservedMemHigh:
-	case cudaMemPoolAttrUsedMemHigh:
-		*(uint64_t *)value = pool->used_high;
-		break;
-	default:
-		e = cudaErrorInvalidValue;
-	}
-	pthread_mutex_unlock(&pool_lock);
-	return e ? shim_ret(e) : cudaSuccess;
+	return pool_attr(pool, attr, value, 0);
 }

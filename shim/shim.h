@@ -125,6 +125,11 @@ void shim_modules_forget(int device);
 /* An attribute of a device from the cache; -1 if it has none. */
 int shim_attribute(int device, int attr);
 
+/* Takes the device allocation that starts at ptr out of the map (into
+ * *r), and out of its pool's count: 0, or -1 if ptr starts no allocation
+ * of the program's. */
+int shim_dmem_take(const void *ptr, struct vcuda_range *r);
+
 /* A stream was destroyed: the attributes set on it go. */
 void shim_stream_attrs_forget(uint64_t stream);
 
