@@ -72,7 +72,11 @@ struct emu_state {
 	struct vcuda_rangemap allocs; /* live allocations; data = owning ctx */
 	struct vcuda_rangemap free;   /* free blocks of the arena */
 	struct vcuda_rangemap host;   /* page-locked host allocations; tag = flags */
-	struct CUctx_st *primary;     /* the one device's primary context */
+	/* Host memory kernels may reach (cuMemHostRegister or cuMemHostAlloc
+	 * with DEVICEMAP): its device address is its host address, as with
+	 * unified addressing on a GPU. data: registered (1) or allocated (0). */
+	struct vcuda_rangemap mapped;
+	struct CUctx_st *primary; /* the one device's primary context */
 	uint64_t next_id;
 };
 

@@ -25,7 +25,15 @@ static void pages_mark(uint64_t off, uint64_t size, int delta)
 
 void *emu_dev_span(uint64_t addr, size_t len)
 {
-	return emu_dev_fast(addr, len);
+	const struct vcuda_range *r;
+	void *p = emu_dev_fast(addr, len);
+
+	if (p || !emu.mapped.n) /* not device memory: mapped host memory? */
+		return p;
+	pthread_mutex_lock(&emu.lock);
+	r = vcuda_rangemap_find_span(&emu.mapped, addr, len);
+	pthread_mutex_unlock(&emu.lock);
+	return r ? (void *)(uintptr_t)addr : NULL;
 }
 
 /* The server's budget for the CPU device's memory of all its workers
@@ -54,6 +62,7 @@ CUresult emu_memory_init(uint64_t size)
 	vcuda_rangemap_init(&emu.allocs);
 	vcuda_rangemap_init(&emu.free);
 	vcuda_rangemap_init(&emu.host);
+	vcuda_rangemap_init(&emu.mapped);
 	vcuda_rangemap_insert(&emu.free, &all);
 	return CUDA_SUCCESS;
 }
@@ -272,14 +281,16 @@ CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags)
 	    (flags & ~(unsigned)(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP |
 				 CU_MEMHOSTALLOC_WRITECOMBINED)))
 		return CUDA_ERROR_INVALID_VALUE;
-	if (flags & CU_MEMHOSTALLOC_DEVICEMAP)
-		return CUDA_ERROR_NOT_SUPPORTED; /* the device cannot map host memory */
 	p = mmap(NULL, bytesize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	r = (struct vcuda_range){.base = (uintptr_t)p, .size = bytesize, .tag = flags, .data = ctx};
 	pthread_mutex_lock(&emu.lock);
-	if (vcuda_rangemap_insert(&emu.host, &r) != 0) {
+	if (vcuda_rangemap_insert(&emu.host, &r) != 0 ||
+	    ((flags & CU_MEMHOSTALLOC_DEVICEMAP) &&
+	     vcuda_rangemap_insert(&emu.mapped,
+				   &(struct vcuda_range){.base = r.base, .size = r.size}) != 0)) {
+		vcuda_rangemap_remove(&emu.host, r.base, NULL);
 		pthread_mutex_unlock(&emu.lock);
 		munmap(p, bytesize);
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -304,6 +315,8 @@ CUresult cuMemFreeHost(void *p)
 	pthread_mutex_lock(&emu.lock);
 	rc = vcuda_rangemap_remove(&emu.host, (uintptr_t)p, &r) == 0 ? CUDA_SUCCESS
 								     : CUDA_ERROR_INVALID_VALUE;
+	if (rc == CUDA_SUCCESS)
+		vcuda_rangemap_remove(&emu.mapped, (uintptr_t)p, NULL);
 	pthread_mutex_unlock(&emu.lock);
 	if (rc == CUDA_SUCCESS)
 		munmap(p, r.size);
@@ -325,6 +338,62 @@ CUresult cuMemHostGetFlags(unsigned int *flags, void *p)
 		*flags = (unsigned int)r->tag;
 	pthread_mutex_unlock(&emu.lock);
 	return r ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+/* Host memory the caller owns, made reachable by kernels (DEVICEMAP; the
+ * CPU device reads host memory as it is, so every registration maps). */
+CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int flags)
+{
+	CUresult rc = emu_check_init();
+	struct vcuda_range r = {.base = (uintptr_t)p, .size = bytesize, .data = (void *)1};
+
+	if (rc)
+		return rc;
+	if (!p || !bytesize ||
+	    (flags & ~(unsigned)(CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP |
+				 CU_MEMHOSTREGISTER_READ_ONLY)))
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&emu.lock);
+	rc = vcuda_rangemap_insert(&emu.mapped, &r) == 0
+		 ? CUDA_SUCCESS
+		 : CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+	pthread_mutex_unlock(&emu.lock);
+	return rc;
+}
+
+CUresult cuMemHostUnregister(void *p)
+{
+	CUresult rc = emu_check_init();
+	const struct vcuda_range *r;
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&emu.lock);
+	r = vcuda_rangemap_find(&emu.mapped, (uintptr_t)p);
+	rc = r && r->base == (uintptr_t)p && r->data &&
+		     vcuda_rangemap_remove(&emu.mapped, (uintptr_t)p, NULL) == 0
+		 ? CUDA_SUCCESS
+		 : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+	pthread_mutex_unlock(&emu.lock);
+	return rc;
+}
+
+CUresult cuMemHostGetDevicePointer(CUdeviceptr *d, void *p, unsigned int flags)
+{
+	CUresult rc = emu_check_init();
+	const struct vcuda_range *r;
+
+	if (rc)
+		return rc;
+	if (!d || flags)
+		return CUDA_ERROR_INVALID_VALUE;
+	pthread_mutex_lock(&emu.lock);
+	r = vcuda_rangemap_find(&emu.mapped, (uintptr_t)p);
+	pthread_mutex_unlock(&emu.lock);
+	if (!r)
+		return CUDA_ERROR_INVALID_VALUE;
+	*d = (uintptr_t)p;
+	return CUDA_SUCCESS;
 }
 
 /* ---- copies and sets ---------------------------------------------------- */

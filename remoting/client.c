@@ -388,6 +388,13 @@ void *vcuda_client_host_alloc(struct vcuda_client *c, size_t n)
 	return vcuda_chan_heap_alloc(c->chan, n);
 }
 
+int vcuda_client_has_heap(struct vcuda_client *c)
+{
+	size_t n;
+
+	return vcuda_chan_heap_base(c->chan, &n) != NULL;
+}
+
 int vcuda_client_host_free(struct vcuda_client *c, void *p)
 {
 	return vcuda_chan_heap_free(c->chan, p);

@@ -78,6 +78,8 @@ void vcuda_client_reply_free(Vcuda__Reply *r);
  * in one allocation of it. Thread-safe.
  */
 void *vcuda_client_host_alloc(struct vcuda_client *c, size_t n);
+/* Whether the session has a shared heap (shm://). */
+int vcuda_client_has_heap(struct vcuda_client *c);
 int vcuda_client_host_free(struct vcuda_client *c, void *p);
 int vcuda_client_host_offset(struct vcuda_client *c, const void *p, size_t n, uint64_t *off);
 

@@ -28,6 +28,8 @@ static int backend_resolve(struct vcuda_backend *be, char *why, size_t why_len)
 #include "calls.def"
 	be->mem_host_register =
 	    (CUresult(*)(void *, size_t, unsigned int))dlsym(be->dl, "cuMemHostRegister_v2");
+	be->mem_host_device_pointer = (CUresult(*)(CUdeviceptr *, void *, unsigned int))dlsym(
+	    be->dl, "cuMemHostGetDevicePointer_v2");
 	return 0;
 }
 

@@ -84,6 +84,8 @@ struct vcuda_backend {
 	/* Optional (NULL where the library lacks it): page-locks host memory
 	 * for the device's DMA, as cuMemHostRegister. */
 	CUresult (*mem_host_register)(void *p, size_t n, unsigned int flags);
+	/* Optional: the device address of registered host memory. */
+	CUresult (*mem_host_device_pointer)(CUdeviceptr *d, void *p, unsigned int flags);
 };
 
 enum vcuda_backend_choice { VCUDA_BACKEND_AUTO, VCUDA_BACKEND_CUDA, VCUDA_BACKEND_CPU };

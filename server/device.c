@@ -144,8 +144,10 @@ void session_release(struct session *s, int dev)
 	void *obj;
 
 	session_staging_drop(s);
-	if (dev >= 0) /* at the end, the process's exit ends what still runs */
+	if (dev >= 0) { /* at the end, the process's exit ends what still runs */
 		session_paced_forget(s, dev);
+		s->heap_registered = 0; /* a GPU forgets it with the context */
+	}
 	for (size_t i = s->mem.n; i-- > 0;) {
 		struct vcuda_range r = s->mem.r[i];
 		if (dev >= 0 && (int)r.tag != dev)

@@ -124,24 +124,64 @@ CUresult srv_memcpy_htod(struct session *s, const Vcuda__Request *rq, const stru
 	return s->be->cuMemcpyHtoD(c->dst, src, c->size);
 }
 
-void *session_shared(struct session *s, uint64_t off, uint64_t n)
+/* Registers the shared heap with the device once: page-locked for its DMA
+ * and mapped, so kernels may reach it. 0, or -1 (logged) if the backend
+ * cannot. */
+static int session_heap_register(struct session *s)
 {
 	size_t size;
-	void *base, *p = vcuda_chan_heap_at(s->chan, off, n);
+	void *base = vcuda_chan_heap_base(s->chan, &size);
+	CUresult rc;
 
-	/* On a GPU the heap is registered once, page-locked, so that the
-	 * device's DMA reads and writes it directly. */
-	if (p && !s->heap_registered && s->be->mem_host_register &&
-	    strcmp(s->be->kind, "cuda") == 0 && (base = vcuda_chan_heap_base(s->chan, &size))) {
-		s->heap_registered = 1;
-		if (s->be->mem_host_register(base, size, CU_MEMHOSTREGISTER_PORTABLE) !=
-		    CUDA_SUCCESS)
-			VWARN(server,
-			      "%s: the shared heap could not be page-locked; copies from "
-			      "it are staged by the driver",
-			      s->peer);
+	if (s->heap_registered)
+		return s->heap_registered > 0 ? 0 : -1;
+	s->heap_registered = -1;
+	if (!base || !s->be->mem_host_register)
+		return -1;
+	rc = s->be->mem_host_register(base, size,
+				      CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP);
+	if (rc != CUDA_SUCCESS && rc != CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED) {
+		VWARN(server, "%s: the shared heap could not be registered with the device (%s)",
+		      s->peer, vcuda_backend_errname(s->be, rc));
+		return -1;
 	}
+	s->heap_registered = 1;
+	return 0;
+}
+
+void *session_shared(struct session *s, uint64_t off, uint64_t n)
+{
+	void *p = vcuda_chan_heap_at(s->chan, off, n);
+
+	/* On a GPU the heap is registered, page-locked, so that the device's
+	 * DMA reads and writes it directly. */
+	if (p && !s->heap_registered && strcmp(s->be->kind, "cuda") == 0)
+		session_heap_register(s);
 	return p;
+}
+
+CUresult srv_heap_map(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+		      struct session_reply *out)
+{
+	size_t size;
+	void *base = vcuda_chan_heap_base(s->chan, &size);
+	CUdeviceptr d;
+	CUresult rc;
+
+	if (!base)
+		return session_refuse(s, rq, CUDA_ERROR_NOT_SUPPORTED,
+				      "no shared heap (only shm:// sessions have one)");
+	if (session_heap_register(s) != 0 || !s->be->mem_host_device_pointer)
+		return session_refuse(s, rq, CUDA_ERROR_NOT_SUPPORTED,
+				      "the device cannot map the shared heap");
+	if ((rc = s->be->mem_host_device_pointer(&d, base, 0)) != CUDA_SUCCESS)
+		return rc;
+	vcuda__global_reply__init(&out->u.global);
+	out->u.global.dptr = d;
+	out->u.global.size = size;
+	out->rp.ret_case = VCUDA__REPLY__RET_GLOBAL;
+	out->rp.global = &out->u.global;
+	return CUDA_SUCCESS;
 }
 
 /* Ends a copy to the guest early: a last data message with no payload. */

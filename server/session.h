@@ -101,7 +101,7 @@ struct session {
 	struct vcuda_sched *sched;
 	uint32_t sched_slot;
 	struct session_paced paced;
-	int heap_registered; /* the shared heap was page-locked (GPU) */
+	int heap_registered; /* the shared heap: 1 registered with the device, -1 could not be */
 	int launched;	     /* a kernel was launched since the last reply */
 };
 

@@ -210,13 +210,13 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
 			memcpy(field, &v, sizeof(v));
 		}
 	}
-	/* Host memory lives in the guest, which the device cannot reach. */
-	prop->canMapHostMemory = 0;
+	/* What vcuda provides, as shim_attribute says it. */
+	prop->canMapHostMemory = shim_attribute(device, CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY);
 	prop->managedMemory = 0;
 	prop->pageableMemoryAccess = 0;
 	prop->concurrentManagedAccess = 0;
 	prop->canUseHostPointerForRegisteredMem = 0;
-	prop->hostRegisterSupported = 0;
+	prop->hostRegisterSupported = 1;
 	return cudaSuccess;
 }
 
@@ -253,6 +253,7 @@ cudaError_t cudaDeviceReset(void)
 	e = shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
 	device_forget(shim_device);
 	shim_modules_forget(shim_device);
+	shim_heap_forget(shim_device);
 	shim_handles_forget(shim_device);
 	__atomic_store_n(&shim.async_error, 0, __ATOMIC_RELAXED);
 	/* A reset device starts over: errors that stuck to it are gone. */

@@ -310,8 +310,9 @@ cudaError_t shim_event(cudaEvent_t ev, uint64_t *id)
 /*
  * What vcuda itself provides, whatever the device says: a program reads
  * these to choose its path, and must not take one that fails. Managed and
- * mapped memory, textures and surfaces, IPC, and the driver's own memory
- * management are not remoted; memory pools and host registration are.
+ * memory, textures and surfaces, IPC, and the driver's own memory
+ * management are not remoted; memory pools and host registration are, and
+ * mapped memory where the session shares memory with its worker (shm://).
  */
 static const struct {
 	int attr, value;
@@ -321,7 +322,6 @@ static const struct {
     {CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST, 0},
     {CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS, 0},
     {CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES, 0},
-    {CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY, 0},
     {CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM, 0},
     {CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED, 0},
     {CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED, 1},
@@ -386,6 +386,9 @@ int shim_attribute(int device, int attr)
 
 	if (device < 0 || device >= shim.ndevices || attr < 0)
 		return -1;
+	/* Host memory can be mapped where it is shared with the worker. */
+	if (attr == CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY)
+		return shim.client && vcuda_client_has_heap(shim.client);
 	for (size_t i = 0; i < sizeof(attribute_overrides) / sizeof(*attribute_overrides); i++)
 		if (attribute_overrides[i].attr == attr)
 			return attribute_overrides[i].value;

@@ -144,6 +144,8 @@ cudaError_t cudaHostAlloc(void **ptr, size_t size, unsigned int flags)
 	}
 	if ((p = vcuda_client_host_alloc(shim.client, size)) != NULL)
 		memset(p, 0, size); /* as fresh anonymous memory would be */
+	else if ((flags & cudaHostAllocMapped) && vcuda_client_has_heap(shim.client))
+		return shim_ret(cudaErrorMemoryAllocation); /* mapped: only from the heap */
 	else if ((p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 			   0)) == MAP_FAILED)
 		return shim_ret(cudaErrorMemoryAllocation);
@@ -235,6 +237,50 @@ cudaError_t cudaHostUnregister(void *ptr)
 		vcuda_rangemap_remove(&shim.hmem, (uintptr_t)ptr, NULL) == 0;
 	pthread_mutex_unlock(&shim.lock);
 	return known ? cudaSuccess : shim_ret(cudaErrorHostMemoryNotRegistered);
+}
+
+/* The heap's device address on each device, asked for once (again after
+ * the device is reset). */
+static uint64_t heap_device[SHIM_MAX_DEVICES];
+
+void shim_heap_forget(int device)
+{
+	__atomic_store_n(&heap_device[device], 0, __ATOMIC_RELEASE);
+}
+
+/* Mapped host memory is the shm:// heap's (cudaHostAlloc with
+ * cudaHostAllocMapped, and any page-locked buffer that came from it): its
+ * device address is where the worker mapped the heap into the device. */
+cudaError_t cudaHostGetDevicePointer(void **dev, void *host, unsigned int flags)
+{
+	Vcuda__HeapMap m = VCUDA__HEAP_MAP__INIT;
+	Vcuda__Reply *rp = NULL;
+	uint64_t off;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!dev || flags)
+		return shim_ret(cudaErrorInvalidValue);
+	if (!vcuda_client_has_heap(shim.client))
+		return shim_ret(cudaErrorNotSupported); /* canMapHostMemory is 0 */
+	if (vcuda_client_host_offset(shim.client, host, 1, &off) != 0)
+		return shim_ret(cudaErrorInvalidValue);
+	if (!__atomic_load_n(&heap_device[shim_device], __ATOMIC_ACQUIRE)) {
+		SHIM_REQUEST(rq, HEAP_MAP, heap_map, m);
+		e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
+		if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_GLOBAL &&
+		    rp->global->dptr)
+			__atomic_store_n(&heap_device[shim_device], rp->global->dptr,
+					 __ATOMIC_RELEASE);
+		else if (e == cudaSuccess)
+			e = cudaErrorUnknown;
+		vcuda_client_reply_free(rp);
+		if (e)
+			return shim_ret(e);
+	}
+	*dev = (void *)(uintptr_t)(heap_device[shim_device] + off);
+	return cudaSuccess;
 }
 
 cudaError_t cudaHostGetFlags(unsigned int *flags, void *ptr)

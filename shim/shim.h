@@ -121,6 +121,8 @@ cudaError_t shim_func_id(const void *func, uint64_t *id);
 
 /* Forgets what the server had loaded for a device (after a reset). */
 void shim_modules_forget(int device);
+/* Forgets where the shared heap was mapped into a device (after a reset). */
+void shim_heap_forget(int device);
 
 /* An attribute of a device from the cache; -1 if it has none. */
 int shim_attribute(int device, int attr);

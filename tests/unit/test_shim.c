@@ -89,6 +89,11 @@ void *vcuda_client_host_alloc(struct vcuda_client *c, size_t n)
 	return p;
 }
 
+int vcuda_client_has_heap(struct vcuda_client *c)
+{
+	return 1;
+}
+
 int vcuda_client_host_free(struct vcuda_client *c, void *p)
 {
 	fake.heap_frees++;
