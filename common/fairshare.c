@@ -257,12 +257,13 @@ int vcuda_sched_enter(struct vcuda_sched *s, uint32_t i)
 }
 
 /*
- * ns of device time in session i's virtual time: divided by its weight,
- * its client's share split among the client's sessions that want the
- * device; for a client in a group, the group's share split among its
- * clients that want the device, by their shares, first. Lock held.
+ * Virtual nanoseconds per nanosecond of session i's device time: 1000 over
+ * its weight, its client's share split among the client's sessions that
+ * want the device; for a client in a group, the group's share split among
+ * its clients that want the device, by their shares, first. One pass over
+ * the sessions; the caller converts as many times as it needs. Lock held.
  */
-static uint64_t sched_virtual(struct vcuda_sched *s, uint32_t i, uint64_t ns)
+static double sched_scale(struct vcuda_sched *s, uint32_t i)
 {
 	struct vcuda_sched_session *me = vcuda_sched_session(s, i);
 	struct vcuda_sched_client *c;
@@ -270,7 +271,7 @@ static uint64_t sched_virtual(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 	double weight;
 
 	if (me->client >= s->nclients)
-		return ns * 1000;
+		return 1000.0;
 	c = vcuda_sched_client(s, me->client);
 	group_sum = c->share;
 	c->stamp = ++s->epoch; /* marks the clients of the group already summed */
@@ -294,30 +295,35 @@ static uint64_t sched_virtual(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 	if (c->group)
 		weight = weight * (double)(c->group_share ? c->group_share : 1) /
 			 (double)(group_sum ? group_sum : 1);
-	return (uint64_t)((double)ns * 1000.0 / weight);
+	return 1000.0 / weight;
 }
 
-/* The counters of session i's client, or NULL. */
-static struct vcuda_sched_client *sched_counters(struct vcuda_sched *s, uint32_t i)
+static uint64_t sched_virtual(uint64_t ns, double scale)
+{
+	return (uint64_t)((double)ns * scale);
+}
+
+/* Session i's client counts kernels more of ns device time (atomic: read
+ * without the lock). */
+static void sched_account(struct vcuda_sched *s, uint32_t i, uint64_t kernels, uint64_t ns)
 {
 	uint32_t c = vcuda_sched_session(s, i)->client;
 
-	return c < s->nclients ? vcuda_sched_client(s, c) : NULL;
+	if (c >= s->nclients)
+		return;
+	__atomic_add_fetch(&vcuda_sched_client(s, c)->kernels, kernels, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&vcuda_sched_client(s, c)->kernel_ns, ns, __ATOMIC_RELAXED);
 }
 
 void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 {
 	struct vcuda_sched_session *me;
-	struct vcuda_sched_client *c;
 
 	if (i >= s->nsessions || sched_lock(s) != 0)
 		return;
 	me = vcuda_sched_session(s, i);
-	me->vtime += sched_virtual(s, i, ns);
-	if ((c = sched_counters(s, i))) {
-		__atomic_add_fetch(&c->kernels, 1, __ATOMIC_RELAXED);
-		__atomic_add_fetch(&c->kernel_ns, ns, __ATOMIC_RELAXED);
-	}
+	me->vtime += sched_virtual(ns, sched_scale(s, i));
+	sched_account(s, i, 1, ns);
 	me->last_ns = sched_now();
 	if (s->running_pid == sched_pid())
 		s->running_pid = 0;
@@ -327,16 +333,16 @@ void vcuda_sched_leave(struct vcuda_sched *s, uint32_t i, uint64_t ns)
 
 /*
  * Paced: whether session i may queue another kernel: no session that wants
- * the device is further behind it than the window (what VCUDA_SCHED_WINDOW_NS
+ * the device is further behind it than window (what VCUDA_SCHED_WINDOW_NS
  * of its own kernels would add to its virtual time). Queued, unmeasured
  * kernels count at their estimate on both sides. If not, *until gets when
  * to look again at the latest. Clears what dead waiters left. Lock held.
  */
-static int sched_may_queue(struct vcuda_sched *s, uint32_t i, uint64_t now, uint64_t *until)
+static int sched_may_queue(struct vcuda_sched *s, uint32_t i, uint64_t window, uint64_t now,
+			   uint64_t *until)
 {
 	struct vcuda_sched_session *me = vcuda_sched_session(s, i);
 	uint64_t mine = me->vtime + me->vpending;
-	uint64_t window = sched_virtual(s, i, VCUDA_SCHED_WINDOW_NS);
 
 	*until = now + 5000000u; /* others' estimates and grace times change unsaid */
 	for (uint32_t j = 0; j < s->high; j++) {
@@ -359,26 +365,27 @@ static int sched_may_queue(struct vcuda_sched *s, uint32_t i, uint64_t now, uint
 int vcuda_sched_admit(struct vcuda_sched *s, uint32_t i, uint32_t inflight, uint64_t pending_ns)
 {
 	struct vcuda_sched_session *me;
-	struct vcuda_sched_client *c;
+	double scale;
 
 	if (i >= s->nsessions || sched_lock(s) != 0)
 		return -1;
 	me = vcuda_sched_session(s, i);
 	sched_arrive(s, i, sched_now());
-	me->vpending = sched_virtual(s, i, pending_ns);
-	for (;;) {
+	/* The weight changes only while others come and go: it is worked out
+	 * again only after a wait. */
+	for (scale = sched_scale(s, i);; scale = sched_scale(s, i)) {
 		uint64_t until;
-		if (sched_may_queue(s, i, sched_now(), &until))
+		me->vpending = sched_virtual(pending_ns, scale);
+		if (sched_may_queue(s, i, sched_virtual(VCUDA_SCHED_WINDOW_NS, scale), sched_now(),
+				    &until))
 			break;
 		sched_wait(s, until);
 	}
 	me->waiting = 0;
 	me->pid = 0;
 	me->inflight = inflight;
-	me->vpending = sched_virtual(s, i, pending_ns);
 	me->last_ns = sched_now();
-	if ((c = sched_counters(s, i)))
-		__atomic_add_fetch(&c->kernels, 1, __ATOMIC_RELAXED);
+	sched_account(s, i, 1, 0);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -387,35 +394,33 @@ void vcuda_sched_charge(struct vcuda_sched *s, uint32_t i, uint64_t ns, uint32_t
 			uint64_t pending_ns)
 {
 	struct vcuda_sched_session *me;
-	struct vcuda_sched_client *c;
+	double scale;
 
 	if (i >= s->nsessions || sched_lock(s) != 0)
 		return;
 	me = vcuda_sched_session(s, i);
-	me->vtime += sched_virtual(s, i, ns);
+	scale = sched_scale(s, i);
+	me->vtime += sched_virtual(ns, scale);
 	me->inflight = inflight;
-	me->vpending = inflight ? sched_virtual(s, i, pending_ns) : 0;
+	me->vpending = inflight ? sched_virtual(pending_ns, scale) : 0;
 	me->last_ns = sched_now();
-	if ((c = sched_counters(s, i)))
-		__atomic_add_fetch(&c->kernel_ns, ns, __ATOMIC_RELAXED);
+	sched_account(s, i, 0, ns);
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 }
 
 void vcuda_sched_count(struct vcuda_sched *s, uint32_t i)
 {
-	struct vcuda_sched_client *c = i < s->nsessions ? sched_counters(s, i) : NULL;
-
-	if (c)
-		__atomic_add_fetch(&c->kernels, 1, __ATOMIC_RELAXED);
+	if (i < s->nsessions)
+		sched_account(s, i, 1, 0);
 }
 
 void vcuda_sched_bytes(struct vcuda_sched *s, uint32_t i, uint64_t in, uint64_t out)
 {
-	struct vcuda_sched_client *c = i < s->nsessions ? sched_counters(s, i) : NULL;
+	uint32_t c = i < s->nsessions ? vcuda_sched_session(s, i)->client : UINT32_MAX;
 
-	if (!c)
+	if (c >= s->nclients)
 		return;
-	__atomic_add_fetch(&c->bytes_in, in, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&c->bytes_out, out, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&vcuda_sched_client(s, c)->bytes_in, in, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&vcuda_sched_client(s, c)->bytes_out, out, __ATOMIC_RELAXED);
 }

@@ -176,11 +176,7 @@ CUresult srv_heap_map(struct session *s, const Vcuda__Request *rq, const struct 
 				      "the device cannot map the shared heap");
 	if ((rc = s->be->mem_host_device_pointer(&d, base, 0)) != CUDA_SUCCESS)
 		return rc;
-	vcuda__global_reply__init(&out->u.global);
-	out->u.global.dptr = d;
-	out->u.global.size = size;
-	out->rp.ret_case = VCUDA__REPLY__RET_GLOBAL;
-	out->rp.global = &out->u.global;
+	session_reply_global(out, d, size);
 	return CUDA_SUCCESS;
 }
 

@@ -266,12 +266,17 @@ CUresult srv_module_get_global(struct session *s, const Vcuda__Request *rq,
 		if (vcuda_rangemap_insert(&s->mem, &r) != 0)
 			return CUDA_ERROR_OUT_OF_MEMORY;
 	}
+	session_reply_global(out, dptr, size);
+	return CUDA_SUCCESS;
+}
+
+void session_reply_global(struct session_reply *out, uint64_t dptr, uint64_t size)
+{
 	vcuda__global_reply__init(&out->u.global);
 	out->u.global.dptr = dptr;
 	out->u.global.size = size;
 	out->rp.ret_case = VCUDA__REPLY__RET_GLOBAL;
 	out->rp.global = &out->u.global;
-	return CUDA_SUCCESS;
 }
 
 struct session_function *session_function(struct session *s, const Vcuda__Request *rq, uint64_t id)

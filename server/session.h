@@ -182,6 +182,9 @@ void session_quota_credit(struct session *s, uint64_t bytes);
  * NULL if the channel has none or the range is not within it. */
 void *session_shared(struct session *s, uint64_t off, uint64_t n);
 
+/* The reply's GlobalReply: an address on the device and a size. */
+void session_reply_global(struct session_reply *out, uint64_t dptr, uint64_t size);
+
 /* Names obj to the guest: a new handle id of type, in the reply. */
 CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,
 			      enum vcuda_handle_type type, void *obj, struct session_reply *out);

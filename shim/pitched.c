@@ -64,24 +64,41 @@ static void region_request(const struct region *r, Vcuda__MemcpyPitched *m, uint
 	m->async = r->async;
 }
 
+/* Sends a request that carries no data (device to device, or the host side
+ * in the shared heap): posted when the copy is asynchronous. */
+static cudaError_t pitched_send(const struct region *r, Vcuda__MemcpyPitched *m)
+{
+	SHIM_REQUEST(rq, MEMCPY_PITCHED, memcpy_pitched, *m);
+	return r->async ? shim_post(&rq, NULL, 0, 0, NULL, 0)
+			: shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+}
+
+/* Whether the page-locked host side lies in one buffer of the shm://
+ * heap; then m names it by offset. */
+static int pitched_in_heap(const struct region *r, const struct side *host, int pinned,
+			   Vcuda__MemcpyPitched *m)
+{
+	uint64_t at;
+
+	if (!pinned ||
+	    vcuda_client_host_offset(shim.client, host->p, side_extent(host, r), &at) != 0)
+		return 0;
+	m->shared = 1;
+	m->host_offset = at;
+	return 1;
+}
+
 /* Host rows to the device: packed into payloads of whole rows (a copy's
  * chunk size), all but the last posted; from the shared heap, by offset. */
 static cudaError_t pitched_to_device(const struct region *r, int pinned)
 {
 	Vcuda__MemcpyPitched m = VCUDA__MEMCPY_PITCHED__INIT;
 	size_t all = r->height * r->depth, per = shim.chunk / r->width, first = 0;
-	uint64_t at;
 	cudaError_t e = cudaSuccess;
 
 	region_request(r, &m, 1);
-	if (pinned &&
-	    vcuda_client_host_offset(shim.client, r->src.p, side_extent(&r->src, r), &at) == 0) {
-		m.shared = 1;
-		m.host_offset = at;
-		SHIM_REQUEST(rq, MEMCPY_PITCHED, memcpy_pitched, m);
-		return r->async ? shim_post(&rq, NULL, 0, 0, NULL, 0)
-				: shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
-	}
+	if (pitched_in_heap(r, &r->src, pinned, &m))
+		return pitched_send(r, &m);
 	while (first < all && e == cudaSuccess) {
 		size_t n = all - first < per ? all - first : per;
 		uint8_t *buf = malloc(n * r->width);
@@ -116,17 +133,10 @@ static cudaError_t pitched_to_host(const struct region *r, int pinned)
 				.pitch = r->dst.pitch,
 				.rows = r->height,
 				.slice = r->dst.pitch * r->dst.rows};
-	uint64_t at;
 
 	region_request(r, &m, 2);
-	if (pinned &&
-	    vcuda_client_host_offset(shim.client, r->dst.p, side_extent(&r->dst, r), &at) == 0) {
-		m.shared = 1;
-		m.host_offset = at;
-		SHIM_REQUEST(rq, MEMCPY_PITCHED, memcpy_pitched, m);
-		return r->async ? shim_post(&rq, NULL, 0, 0, NULL, 0)
-				: shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
-	}
+	if (pitched_in_heap(r, &r->dst, pinned, &m))
+		return pitched_send(r, &m);
 	SHIM_REQUEST(rq, MEMCPY_PITCHED, memcpy_pitched, m);
 	/* Into pageable memory CUDA returns only once the data is there. */
 	return r->async && pinned ? shim_post_into(&rq, NULL, 0, 0, &to)
@@ -196,9 +206,7 @@ static cudaError_t pitched_copy(struct region *r, cudaStream_t stream, int per_t
 	case cudaMemcpyDeviceToDevice: {
 		Vcuda__MemcpyPitched m = VCUDA__MEMCPY_PITCHED__INIT;
 		region_request(r, &m, 3);
-		SHIM_REQUEST(rq, MEMCPY_PITCHED, memcpy_pitched, m);
-		e = r->async ? shim_post(&rq, NULL, 0, 0, NULL, 0)
-			     : shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);
+		e = pitched_send(r, &m);
 		break;
 	}
 	default:

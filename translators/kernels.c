@@ -107,6 +107,22 @@ static int kernels_nvinfo(struct vcuda_kernel_info *k, const uint8_t *b, size_t 
 	return i == len ? 0 : VCUDA_E_PROTO;
 }
 
+/* Opens an ELF cubin of len bytes with libelf: 0 with *e (elf_end it) and
+ * its section-name table, or VCUDA_E_PROTO with why written. */
+static int kernels_elf(const void *image, size_t len, Elf **e, size_t *shstrndx, char *why,
+		       size_t why_len)
+{
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return kernels_fail(why, why_len, "libelf is unusable");
+	if (!(*e = elf_memory((char *)image, len)) || elf_kind(*e) != ELF_K_ELF ||
+	    elf_getshdrstrndx(*e, shstrndx) != 0) {
+		if (*e)
+			elf_end(*e);
+		return kernels_fail(why, why_len, "not an ELF cubin");
+	}
+	return 0;
+}
+
 int vcuda_kernels_from_cubin(const void *image, size_t len, struct vcuda_kernel_table *t, char *why,
 			     size_t why_len)
 {
@@ -116,14 +132,8 @@ int vcuda_kernels_from_cubin(const void *image, size_t len, struct vcuda_kernel_
 	int rc = 0;
 
 	*t = (struct vcuda_kernel_table){0};
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return kernels_fail(why, why_len, "libelf is unusable");
-	if (!(e = elf_memory((char *)image, len)) || elf_kind(e) != ELF_K_ELF ||
-	    elf_getshdrstrndx(e, &shstrndx) != 0) {
-		if (e)
-			elf_end(e);
-		return kernels_fail(why, why_len, "not an ELF cubin");
-	}
+	if ((rc = kernels_elf(image, len, &e, &shstrndx, why, why_len)) != 0)
+		return rc;
 	while (rc == 0 && (scn = elf_nextscn(e, scn)) != NULL) {
 		GElf_Shdr sh;
 		const char *name;
@@ -311,16 +321,11 @@ int vcuda_globals_from_cubin(const void *image, size_t len, uint64_t *bytes, cha
 	Elf *e;
 	Elf_Scn *scn = NULL;
 	size_t shstrndx;
+	int rc;
 
 	*bytes = 0;
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return kernels_fail(why, why_len, "libelf is unusable");
-	if (!(e = elf_memory((char *)image, len)) || elf_kind(e) != ELF_K_ELF ||
-	    elf_getshdrstrndx(e, &shstrndx) != 0) {
-		if (e)
-			elf_end(e);
-		return kernels_fail(why, why_len, "not an ELF cubin");
-	}
+	if ((rc = kernels_elf(image, len, &e, &shstrndx, why, why_len)) != 0)
+		return rc;
 	while ((scn = elf_nextscn(e, scn)) != NULL) {
 		GElf_Shdr sh;
 		const char *name;

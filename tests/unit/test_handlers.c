@@ -132,6 +132,18 @@ static CUresult fake_event_destroy(CUevent e)
 	return CUDA_SUCCESS;
 }
 
+static int fake_copy2d_rows;
+
+static CUresult fake_copy2d(const CUDA_MEMCPY2D *c)
+{
+	fake_copy2d_rows += (int)c->Height;
+	return CUDA_SUCCESS;
+}
+
+/* A channel without a shared heap, as tcp:// and ipc:// are. */
+static const struct vcuda_transport_ops fake_chan_ops = {.scheme = "fake"};
+static struct vcuda_chan fake_chan = {&fake_chan_ops};
+
 static CUresult fake_stream_sync(CUstream s)
 {
 	fake.sync++;
@@ -180,6 +192,8 @@ static int setup(void **state)
 	be.cuEventElapsedTime = fake_event_elapsed;
 	fake_nevents = fake_event_syncs = 0;
 	fake_clock_ms = 0;
+	be.cuMemcpy2D = fake_copy2d;
+	fake_copy2d_rows = 0;
 	be.sc.stream_synchronize = fake_stream_sync;
 	be.sc.stream_get_priority = fake_stream_priority;
 	be.sc.ctx_set_limit = fake_set_limit;
@@ -188,6 +202,7 @@ static int setup(void **state)
 	s.be = &be;
 	s.limits = &limits;
 	s.peer = "test guest";
+	s.chan = &fake_chan;
 	s.attached = 1;
 	s.ndevices = 1;
 	s.current = -1;
@@ -292,6 +307,61 @@ static void test_copy_bounds(void **state)
 	c.size = 32;
 	assert_int_equal(serve(&rq, buf, 32), CUDA_SUCCESS);
 	assert_int_equal(fake.htod, 1);
+}
+
+/* A pitched copy is checked whole before the driver sees it: its extent
+ * inside one allocation, its geometry possible and free of overflow, its
+ * payload whole rows; the shared heap only where there is one. */
+static void test_pitched_bounds(void **state)
+{
+	uint8_t rows[3 * 16] = {0};
+	uint64_t p = alloc(4096); /* room for 4 rows of a 1024-byte pitch */
+	Vcuda__MemcpyPitched c = VCUDA__MEMCPY_PITCHED__INIT;
+	REQUEST(rq, MEMCPY_PITCHED, memcpy_pitched, c);
+
+	c.kind = 1;
+	c.dst = p;
+	c.dst_pitch = 1024;
+	c.dst_rows = 4;
+	c.src_pitch = 16;
+	c.src_rows = 3;
+	c.width = 16;
+	c.height = 3;
+	c.depth = 1;
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_SUCCESS);
+	assert_int_equal(fake_copy2d_rows, 3);
+	c.height = 5; /* past the allocation */
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	c.height = 3;
+	c.dst_pitch = 8; /* rows overlap */
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	c.dst_pitch = UINT64_MAX / 2; /* the extent overflows */
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	c.dst_pitch = 1024;
+	c.depth = 2; /* a second slice starts past the allocation */
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	c.depth = 1;
+	assert_int_equal(serve(&rq, rows, 20), CUDA_ERROR_INVALID_VALUE); /* not whole rows */
+	c.first_row = 2; /* three rows from the third: more than the copy has */
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	c.first_row = 0;
+	c.shared = 1; /* no shared heap on this channel */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	c.shared = 0;
+	c.kind = 7;
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(fake_copy2d_rows, 3);
+}
+
+/* cudaFreeAsync names the start of one of the session's allocations. */
+static void test_free_async_checked(void **state)
+{
+	uint64_t p = alloc(64), args[2] = {p + 8, 0};
+
+	assert_int_equal(scalar(VCUDA_OP_mem_free_async, args, 2), CUDA_ERROR_INVALID_VALUE);
+	args[0] = 0x1234000;
+	assert_int_equal(scalar(VCUDA_OP_mem_free_async, args, 2), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(fake.free, 0);
 }
 
 static void test_device_checked(void **state)
@@ -441,6 +511,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_free_only_what_was_allocated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_copy_bounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pitched_bounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_free_async_checked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_device_checked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handle_quota, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scalar_decodes_and_checks, setup, teardown),
