@@ -35,12 +35,17 @@ if [ "$1" = shm ]; then
 	kill -KILL $holder
 	wait $holder 2>/dev/null
 	# Another user, whom the socket's mode (0660) leaves out, is refused
-	# at once and told why.
+	# at once and told why. What it runs is copied where it can reach it,
+	# wherever this build tree lies and whatever its permissions.
 	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
-		chmod 755 "$WORK"
-		out=$(VCUDA_CONNECT_TIMEOUT=20000 timeout 10 setpriv --reuid=65534 --regid=65534 \
-			--clear-groups env -u LD_PRELOAD "$VCUDA_RUN" --server "$SERVER_URL" -- \
-			"$E2E_BIN/device_query" 2>&1)
+		pub=$WORK/pub
+		mkdir -p "$pub"
+		cp "$VCUDA_RUN" "$E2E_BIN/device_query" "$pub/"
+		cp -L "$VCUDA_SHIM_DIR/libcudart.so.13" "$pub/"
+		chmod 755 "$WORK" "$pub" "$pub"/*
+		out=$(VCUDA_CONNECT_TIMEOUT=20000 VCUDA_SHIM_DIR=$pub timeout 10 setpriv \
+			--reuid=65534 --regid=65534 --clear-groups env -u LD_PRELOAD \
+			"$pub/vcuda-run" --server "$SERVER_URL" -- "$pub/device_query" 2>&1)
 		chmod 700 "$WORK"
 		echo "$out" | grep -q "cannot connect to $WORK/vcudad.sock: Permission denied (the socket has mode 660" ||
 			fail "another user was not refused with the reason: $out"
