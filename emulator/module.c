@@ -33,6 +33,7 @@ struct CUmod_st {
 	struct CUctx_st *ctx;
 	struct ptx_module *ptx;
 	CUdeviceptr globals, consts;
+	CUdeviceptr globals_alloc; /* what globals lies in (page-aligned for managed ones) */
 	uint64_t *sym_addr;
 	struct CUfunc_st *funcs; /* one per PTX function, by index */
 	struct CUmod_st *next;
@@ -118,8 +119,15 @@ static CUresult module_place(struct CUmod_st *mod)
 		return rc;
 	host = emu_dev_to_host(mod->consts, m->const_size ? m->const_size : 1);
 	memcpy(host, m->const_bank, m->const_size);
-	if ((rc = cuMemAlloc(&mod->globals, m->global_size ? m->global_size : 1)) != CUDA_SUCCESS)
+	/* Managed variables need their offsets to be page offsets. */
+	if ((rc = cuMemAlloc(&mod->globals_alloc, (m->global_size ? m->global_size : 1) +
+						      (m->has_managed ? PTX_MANAGED_PAGE : 0))) !=
+	    CUDA_SUCCESS)
 		return rc;
+	mod->globals = mod->globals_alloc;
+	if (m->has_managed)
+		mod->globals =
+		    (mod->globals + PTX_MANAGED_PAGE - 1) & ~(CUdeviceptr)(PTX_MANAGED_PAGE - 1);
 	host = emu_dev_to_host(mod->globals, m->global_size ? m->global_size : 1);
 	memset(host, 0, m->global_size);
 	for (int i = 0; i < m->nsyms; i++) {
@@ -139,8 +147,8 @@ static void module_free(struct CUmod_st *mod)
 {
 	if (mod->consts)
 		cuMemFree(mod->consts);
-	if (mod->globals)
-		cuMemFree(mod->globals);
+	if (mod->globals_alloc)
+		cuMemFree(mod->globals_alloc);
 	ptx_module_free(mod->ptx);
 	free(mod->sym_addr);
 	free(mod->funcs);

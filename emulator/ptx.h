@@ -297,6 +297,7 @@ struct ptx_sym {
 	char *name;
 	uint8_t kind; /* enum ptx_sym_kind */
 	uint8_t is_extern, is_array_unsized;
+	uint8_t managed; /* SYM_GLOBAL: .attribute(.managed) */
 	uint32_t align;
 	uint64_t size;
 	uint64_t offset; /* const/shared/local/param offset; global: set at load */
@@ -349,6 +350,7 @@ struct ptx_module {
 	int ncalls;
 	uint64_t const_size, shared_size, global_size;
 	int has_dyn_shared;
+	int has_managed; /* globals then start on a page (PTX_MANAGED_PAGE) */
 	uint8_t *const_bank; /* const_size bytes, initialized */
 };
 
@@ -364,6 +366,9 @@ struct ptx_module {
 #define PTX_MAX_INSNS	     (1 << 22)	    /* instructions of one function */
 #define PTX_MAX_VAR_BYTES    (256ull << 20) /* one variable */
 #define PTX_MAX_GLOBAL_BYTES (1ull << 30)   /* all of a module's .global variables */
+/* A __managed__ variable starts on a page of this size and has its pages
+ * to itself, so that a guest can mirror them (shim/managed.c). */
+#define PTX_MANAGED_PAGE 4096u
 #define PTX_MAX_CONST_BYTES  (64u << 10)
 #define PTX_MAX_SHARED_BYTES (48u << 10)  /* static .shared of a module */
 #define PTX_MAX_LOCAL_BYTES  (512u << 10) /* .local of one function's frame */

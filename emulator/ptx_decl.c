@@ -84,7 +84,7 @@ int ptx_parse_var(struct parser *p, int kind, int is_extern)
 	uint8_t type = PT_NONE;
 	uint64_t count = 1;
 	char name[NAME_MAX_LEN];
-	int unsized = 0, sym;
+	int unsized = 0, managed = 0, sym;
 	struct ptx_sym *s;
 
 	for (;;) {
@@ -102,6 +102,16 @@ int ptx_parse_var(struct parser *p, int kind, int is_extern)
 			   strcmp(p->tok, ".shared") == 0 || strcmp(p->tok, ".const") == 0 ||
 			   strcmp(p->tok, ".local") == 0) {
 			/* .ptr attributes of parameters */
+		} else if (strcmp(p->tok, ".attribute") == 0) {
+			/* .attribute(.managed): a __managed__ variable */
+			ptx_expect(p, "(");
+			while (ptx_next(p) && p->tok[0] != ')') {
+				if (strcmp(p->tok, ".managed") == 0)
+					managed = 1;
+				else if (strcmp(p->tok, ",") != 0)
+					ptx_parse_fail(p, "unsupported variable attribute %s",
+						       p->tok);
+			}
 		} else {
 			break;
 		}
@@ -129,6 +139,7 @@ int ptx_parse_var(struct parser *p, int kind, int is_extern)
 	s = &p->m->syms[sym];
 	s->is_extern = (uint8_t)is_extern;
 	s->is_array_unsized = (uint8_t)unsized;
+	s->managed = (uint8_t)managed;
 	if (ptx_accept_char(p, '=')) {
 		uint64_t esize = PTX_SIZE(type), n = 0;
 		int braces = 0;
@@ -471,6 +482,16 @@ static void parse_module(struct parser *p)
 			} else if (kind == SYM_SHARED) {
 				s->offset = ptx_place(p, &p->m->shared_size, s,
 						      PTX_MAX_SHARED_BYTES, "static shared memory");
+			} else if (s->managed) {
+				/* Pages of its own: the guest mirrors a managed
+				 * variable's pages (docs/architecture.md). */
+				s->align =
+				    s->align > PTX_MANAGED_PAGE ? s->align : PTX_MANAGED_PAGE;
+				s->offset = ptx_place(p, &p->m->global_size, s,
+						      PTX_MAX_GLOBAL_BYTES, "global variables");
+				p->m->global_size = (p->m->global_size + PTX_MANAGED_PAGE - 1) &
+						    ~(uint64_t)(PTX_MANAGED_PAGE - 1);
+				p->m->has_managed = 1;
 			} else {
 				s->offset = ptx_place(p, &p->m->global_size, s,
 						      PTX_MAX_GLOBAL_BYTES, "global variables");

@@ -2,7 +2,7 @@
 # Generates, from the export list, the shim's entry points for calls vcuda
 # does not implement and its linker version script.
 #   gen-stubs.sh stubs   EXPORTS > unimplemented.c
-#   gen-stubs.sh version EXPORTS SONAME > libcudart.map
+#   gen-stubs.sh version EXPORTS SONAME LIBCVERSION > libcudart.map
 # Every stub is a weak definition: the shim's real implementation of a call,
 # where there is one, replaces it at link time. A stub logs the call's name
 # once and returns cudaErrorNotSupported (and records it as the last error).
@@ -23,7 +23,13 @@ stubs)
 	done
 	;;
 version)
-	soname=${3:?usage: gen-stubs.sh version EXPORTS SONAME}
+	soname=${3:?usage: gen-stubs.sh version EXPORTS SONAME LIBCVERSION}
+	libcver=${4:?usage: gen-stubs.sh version EXPORTS SONAME LIBCVERSION}
+	# The C library calls shim/managed.c watches, under the C library's
+	# own version, so that programs' references bind to them.
+	printf '%s {\nglobal:\n' "$libcver"
+	printf '\t%s;\n' read pread write pwrite fread fwrite
+	printf '};\n'
 	printf '%s {\nglobal:\n' "$soname"
 	names | sed 's/.*/\t&;/'
 	printf 'local:\n\t*;\n};\n'

@@ -212,7 +212,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
 	}
 	/* What vcuda provides, as shim_attribute says it. */
 	prop->canMapHostMemory = shim_attribute(device, CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY);
-	prop->managedMemory = 0;
+	prop->managedMemory = 1;
 	prop->pageableMemoryAccess = 0;
 	prop->concurrentManagedAccess = 0;
 	prop->canUseHostPointerForRegisteredMem = 0;
@@ -254,6 +254,7 @@ cudaError_t cudaDeviceReset(void)
 	device_forget(shim_device);
 	shim_modules_forget(shim_device);
 	shim_heap_forget(shim_device);
+	shim_managed_forget(shim_device);
 	shim_handles_forget(shim_device);
 	__atomic_store_n(&shim.async_error, 0, __ATOMIC_RELAXED);
 	/* A reset device starts over: errors that stuck to it are gone. */

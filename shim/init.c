@@ -74,15 +74,16 @@ static void shim_at_exit(void)
 
 /*
  * What vcuda itself provides, whatever the device says: a program reads
- * these to choose its path, and must not take one that fails. Managed and
- * memory, textures and surfaces, IPC, and the driver's own memory
- * management are not remoted; memory pools and host registration are, and
- * mapped memory where the session shares memory with its worker (shm://).
+ * these to choose its path, and must not take one that fails. Textures and
+ * surfaces, IPC, and the driver's own memory management are not remoted;
+ * memory pools and host registration are, managed memory is (without
+ * concurrent access: shim/managed.c), and mapped memory where the session
+ * shares memory with its worker (shm://).
  */
 static const struct {
 	int attr, value;
 } attribute_overrides[] = {
-    {CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY, 0},
+    {CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY, 1},
     {CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS, 0},
     {CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST, 0},
     {CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS, 0},
@@ -268,8 +269,11 @@ cudaError_t shim_call_into(Vcuda__Request *rq, const void *payload, size_t len, 
 {
 	Vcuda__Reply *rp = NULL;
 	cudaError_t e;
-	int rc = vcuda_client_call_into(shim.client, rq, payload, len, flags, recv, &rp);
+	int rc;
 
+	shim_managed_before(rq);
+	rc = vcuda_client_call_into(shim.client, rq, payload, len, flags, recv, &rp);
+	shim_managed_after(rq);
 	if (rc)
 		return shim_transport_error(rc);
 	if (rp->deferred) {
@@ -319,8 +323,11 @@ cudaError_t shim_post(Vcuda__Request *rq, const void *payload, size_t len, unsig
 cudaError_t shim_post_into(Vcuda__Request *rq, const void *payload, size_t len, unsigned flags,
 			   const struct vcuda_recv *recv)
 {
-	int rc = vcuda_client_post_into(shim.client, rq, payload, len, flags, recv);
+	int rc;
 
+	shim_managed_before(rq);
+	rc = vcuda_client_post_into(shim.client, rq, payload, len, flags, recv);
+	shim_managed_after(rq);
 	return rc ? shim_transport_error(rc) : cudaSuccess;
 }
 

@@ -96,6 +96,8 @@ cudaError_t cudaFree(void *ptr)
 
 	if (e || !ptr)
 		return shim_ret(e);
+	if (shim_managed_free(ptr, &e))
+		return shim_ret(e);
 	if (shim_dmem_take(ptr, &r) != 0)
 		return shim_ret(cudaErrorInvalidValue);
 	m.dptr = r.base;
@@ -319,6 +321,10 @@ cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a, const void
 		a->device = (int)r->tag;
 		a->devicePointer = (void *)ptr;
 		a->hostPointer = NULL;
+		if (shim_managed_is(ptr)) {
+			a->type = cudaMemoryTypeManaged;
+			a->hostPointer = (void *)ptr;
+		}
 	} else if (vcuda_rangemap_find(&shim.hmem, (uintptr_t)ptr) != NULL) {
 		a->type = cudaMemoryTypeHost;
 		a->device = shim_device;
@@ -440,6 +446,10 @@ static cudaError_t memory_copy(void *dst, const void *src, size_t n, enum cudaMe
 		return shim_ret(cudaErrorInvalidValue);
 	dk = shim_memory_kind(dst, n);
 	sk = shim_memory_kind(src, n);
+	/* Managed memory is device memory to a copy, whatever kind it names
+	 * (the device's copy is the one brought up to date). */
+	if (shim_managed_is(dst) || shim_managed_is(src))
+		kind = cudaMemcpyDefault;
 	if (kind == cudaMemcpyDefault)
 		kind = (enum cudaMemcpyKind)((sk == MEM_DEVICE) * 2 + (dk == MEM_DEVICE));
 	if ((kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice) &&

@@ -53,6 +53,7 @@ struct shim_var {
 	struct shim_fatbin *fb;
 	char *name;
 	size_t size;
+	int managed; /* __managed__: host_var is the pointer host code goes through */
 	uint64_t dptr[SHIM_MAX_DEVICES];
 	struct shim_var *next;
 };
@@ -180,9 +181,37 @@ void __cudaUnregisterFatBinary(void **handle)
 {
 }
 
+static cudaError_t symbol_address(const void *symbol, uint64_t *dptr, size_t *size);
+
+/* Host code calls this before its first use of a __managed__ variable of
+ * the fat binary: each one is given its host mirror, and host code reaches
+ * it through the pointer registered for it. 0 if that failed, so that it
+ * is called again. */
 char __cudaInitModule(void **handle)
 {
-	return 1;
+	struct shim_var *list[64];
+	int n = 0, ok = 1;
+
+	pthread_mutex_lock(&module_lock);
+	for (struct shim_var *v = vars; v; v = v->next)
+		if (v->managed && v->fb == (struct shim_fatbin *)handle && !*(void **)v->host_var &&
+		    n < (int)(sizeof(list) / sizeof(*list)))
+			list[n++] = v;
+	pthread_mutex_unlock(&module_lock);
+	for (int i = 0; i < n; i++) {
+		uint64_t d;
+		size_t size;
+		cudaError_t e = symbol_address(list[i]->host_var, &d, &size);
+		if (e != cudaSuccess) {
+			VERR(shim, "managed variable %s: %s", list[i]->name, cudaGetErrorName(e));
+			ok = 0;
+		} else if (shim_managed_variable(d, size) != 0) {
+			ok = 0;
+		} else {
+			*(void **)list[i]->host_var = (void *)(uintptr_t)d;
+		}
+	}
+	return (char)ok;
 }
 
 void __cudaRegisterFunction(void **handle, const char *host_fun, char *device_fun,
@@ -205,7 +234,8 @@ void __cudaRegisterFunction(void **handle, const char *host_fun, char *device_fu
 	pthread_mutex_unlock(&module_lock);
 }
 
-static void module_register_var(void **handle, const void *host_var, const char *name, size_t size)
+static void module_register_var(void **handle, const void *host_var, const char *name, size_t size,
+				int managed)
 {
 	struct shim_var *v = calloc(1, sizeof(*v));
 
@@ -217,6 +247,7 @@ static void module_register_var(void **handle, const void *host_var, const char 
 	v->host_var = host_var;
 	v->fb = (struct shim_fatbin *)handle;
 	v->size = size;
+	v->managed = managed;
 	pthread_mutex_lock(&module_lock);
 	v->next = vars;
 	vars = v;
@@ -226,17 +257,16 @@ static void module_register_var(void **handle, const void *host_var, const char 
 void __cudaRegisterVar(void **handle, char *host_var, char *device_address, const char *device_name,
 		       int ext, size_t size, int constant, int global)
 {
-	module_register_var(handle, host_var, device_address, size);
+	module_register_var(handle, host_var, device_address, size, 0);
 }
 
-/* Managed memory needs the host to see device memory, which a remote device
- * cannot offer: the variable is registered so that its uses fail clearly. */
+/* A __managed__ variable: host code reaches it through *host_var_ptr, set
+ * by __cudaInitModule. */
 void __cudaRegisterManagedVar(void **handle, void **host_var_ptr, char *device_address,
 			      const char *device_name, int ext, size_t size, int constant,
 			      int global)
 {
-	VWARN(shim, "managed variable %s: managed memory is not supported by vcuda", device_name);
-	module_register_var(handle, host_var_ptr, device_address, size);
+	module_register_var(handle, host_var_ptr, device_address, size, 1);
 }
 
 static struct shim_func *module_func(const void *host_fun)
@@ -255,7 +285,11 @@ static struct shim_var *module_var(const void *host_var)
 	struct shim_var *v;
 
 	pthread_mutex_lock(&module_lock);
-	for (v = vars; v && v->host_var != host_var; v = v->next)
+	/* A managed variable is also named by its address, which is what
+	 * host code holds (cudaMemcpyToSymbol(var, ...)). */
+	for (v = vars; v && v->host_var != host_var &&
+		       !(v->managed && host_var && *(void *const *)v->host_var == host_var);
+	     v = v->next)
 		;
 	pthread_mutex_unlock(&module_lock);
 	return v;

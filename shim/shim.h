@@ -176,6 +176,24 @@ cudaError_t cudaStreamWaitEvent_ptsz(cudaStream_t s, cudaEvent_t e, unsigned int
 cudaError_t cudaEventRecord_ptsz(cudaEvent_t e, cudaStream_t s);
 cudaError_t cudaEventRecordWithFlags_ptsz(cudaEvent_t e, cudaStream_t s, unsigned int flags);
 
+/*
+ * Managed memory (shim/managed.c). Every request passes through before
+ * (dirty host pages are written back first) and after it is sent (the
+ * mirror pages it may write on the device become stale).
+ */
+void shim_managed_before(const Vcuda__Request *rq);
+void shim_managed_after(const Vcuda__Request *rq);
+/* Whether p lies in managed memory. */
+int shim_managed_is(const void *p);
+/* Frees managed memory that starts at ptr (result in *e): 1, or 0 if ptr
+ * is not such memory. */
+int shim_managed_free(void *ptr, cudaError_t *e);
+/* A device was reset: its managed memory is gone. */
+void shim_managed_forget(int device);
+/* Mirrors a __managed__ variable of size bytes at dptr: 0, or -1
+ * (logged). */
+int shim_managed_variable(uint64_t dptr, size_t size);
+
 /* Reports a call vcuda does not implement: logged once, cudaErrorNotSupported. */
 int vcuda_unimplemented(const char *name, int *warned);
 

@@ -387,6 +387,16 @@ static int globals_declaration(const char *s, uint64_t *bytes, const char **end)
 			strtoul(s, (char **)&s, 0);
 			continue;
 		}
+		if (n == 10 && strncmp(s, ".attribute", 10) == 0) {
+			/* .attribute(.managed): a managed variable has pages of
+			 * its own on the CPU device, so it counts as a page */
+			const char *close = strchr(s, ')');
+			if (!close || memchr(s, ';', (size_t)(close - s)))
+				return -1;
+			*bytes += 4096;
+			s = close + 1;
+			continue;
+		}
 		if (n == 3 && s[1] == 'v' && (s[2] == '2' || s[2] == '4'))
 			vec = (uint64_t)(s[2] - '0');
 		else if (n == 3 && strncmp(s, ".v8", 3) == 0)

@@ -18,11 +18,13 @@ int main()
 	cudaStreamAttrValue v = {}, got = {};
 	int value = -1, lo, hi;
 
-	// The device says what vcuda provides: no managed memory, no textures;
+	// The device says what vcuda provides: managed memory, no textures;
 	// pools and host registration; mapped memory where the transport
 	// shares memory (mapped.cu checks that it works when it says so).
 	int attr = -1, can_map = -1;
 	OK(cudaDeviceGetAttribute(&attr, cudaDevAttrManagedMemory, 0));
+	EXPECT(attr == 1);
+	OK(cudaDeviceGetAttribute(&attr, cudaDevAttrConcurrentManagedAccess, 0));
 	EXPECT(attr == 0);
 	OK(cudaDeviceGetAttribute(&can_map, cudaDevAttrCanMapHostMemory, 0));
 	EXPECT(can_map == 0 || can_map == 1);
@@ -32,7 +34,7 @@ int main()
 	EXPECT(attr == 1);
 	cudaDeviceProp prop;
 	OK(cudaGetDeviceProperties(&prop, 0));
-	EXPECT(prop.managedMemory == 0 && prop.canMapHostMemory == can_map && prop.maxTexture1D == 0);
+	EXPECT(prop.managedMemory == 1 && prop.concurrentManagedAccess == 0 && prop.canMapHostMemory == can_map && prop.maxTexture1D == 0);
 
 	OK(cudaProfilerStart());
 	OK(cudaProfilerStop());
