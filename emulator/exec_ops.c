@@ -477,6 +477,36 @@ int emu_do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 		}
 		return 0;
 	}
+	if (c->builtin == 4) {
+		/* A graph's condition is 4 bytes of device memory (the guest's
+		 * runtime keeps graphs: shim/graph.c); the handle is their
+		 * address. */
+		if (c->nargs < 2 || mod->syms[c->args[0]].size < 8 ||
+		    mod->syms[c->args[1]].size < 4) {
+			emu_exec_fail(X->B, in, CUDA_ERROR_INVALID_VALUE,
+				      "cudaGraphSetConditional called with the wrong arguments");
+			return -1;
+		}
+		LANES(m)
+		{
+			uint64_t h = 0;
+			uint32_t v = 0;
+			void *at;
+			memcpy(&h, caller->fparam + (size_t)l * fsz + mod->syms[c->args[0]].offset,
+			       8);
+			memcpy(&v, caller->fparam + (size_t)l * fsz + mod->syms[c->args[1]].offset,
+			       4);
+			if (!(at = emu_dev_span(h, 4))) {
+				emu_exec_fail(
+				    X->B, in, CUDA_ERROR_ILLEGAL_ADDRESS,
+				    "cudaGraphSetConditional: %#llx is no condition handle",
+				    (unsigned long long)h);
+				return -1;
+			}
+			__atomic_store_n((uint32_t *)at, v, __ATOMIC_RELAXED);
+		}
+		return 0;
+	}
 	if (c->builtin) {
 		emu_exec_fail(X->B, in, CUDA_ERROR_NOT_SUPPORTED, "device-side %s is not supported",
 			      mod->funcs[c->func].name);

@@ -308,7 +308,7 @@ struct ptx_sym {
 
 struct ptx_call {
 	int func;    /* callee, or -1 for a builtin */
-	int builtin; /* 1: vprintf, 2: malloc, 3: free */
+	int builtin; /* 1: vprintf, 2: malloc, 3: free, 4: cudaGraphSetConditional */
 	int nret, nargs;
 	int32_t ret[4]; /* symbols (call-site .param) */
 	int32_t *args;

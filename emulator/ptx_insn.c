@@ -443,6 +443,8 @@ static void parse_call(struct parser *p, struct ptx_insn *in)
 	c.func = m->syms[fsym].func;
 	if (strcmp(p->tok, "vprintf") == 0)
 		c.builtin = 1;
+	else if (strcmp(p->tok, "cudaGraphSetConditional") == 0 && !m->funcs[c.func].defined)
+		c.builtin = 4;
 	else if (strcmp(p->tok, "malloc") == 0 || strcmp(p->tok, "free") == 0)
 		ptx_parse_fail(p, "device-side %s is not supported by the CPU device", p->tok);
 	else if (!m->funcs[c.func].defined && !m->funcs[c.func].insns && m->funcs[c.func].is_extern)

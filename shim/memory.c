@@ -462,6 +462,14 @@ static cudaError_t memory_copy(void *dst, const void *src, size_t n, enum cudaMe
 	    (kind == cudaMemcpyDeviceToHost && dk == MEM_DEVICE) ||
 	    (kind == cudaMemcpyHostToHost && (sk == MEM_DEVICE || dk == MEM_DEVICE)))
 		return shim_ret(cudaErrorInvalidValue);
+	if (async && shim_graph_capturing(c.stream)) {
+		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeMemcpy};
+		np.memcpy.copyParams.dstPtr = shim_pitched_ptr(dst, n, n, 1);
+		np.memcpy.copyParams.srcPtr = shim_pitched_ptr((void *)src, n, n, 1);
+		np.memcpy.copyParams.extent = shim_extent(n, 1, 1);
+		np.memcpy.copyParams.kind = kind;
+		return shim_ret(shim_graph_capture(c.stream, &np));
+	}
 	switch (kind) {
 	case cudaMemcpyHostToDevice:
 		e = copy_htod(&c, sk == MEM_PINNED);
@@ -519,6 +527,16 @@ static cudaError_t memory_set(void *p, int value, size_t n, cudaStream_t s, int 
 	m.count = n;
 	if ((e = shim_stream(s, per_thread, &m.stream)) != cudaSuccess)
 		return shim_ret(e);
+	if (async && shim_graph_capturing(m.stream)) {
+		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeMemset};
+		np.memset.dst = p;
+		np.memset.pitch = n;
+		np.memset.value = (unsigned)(value & 0xff);
+		np.memset.elementSize = 1;
+		np.memset.width = n;
+		np.memset.height = 1;
+		return shim_ret(shim_graph_capture(m.stream, &np));
+	}
 	m.async = async;
 	SHIM_REQUEST(rq, MEMSET, memset, m);
 	e = async ? shim_post(&rq, NULL, 0, 0, NULL, 0) : shim_call(&rq, NULL, 0, 0, NULL, 0, NULL);

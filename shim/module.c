@@ -557,40 +557,126 @@ static cudaError_t launch_pack(const struct shim_func *f, void **args, uint8_t *
 	return cudaSuccess;
 }
 
-static cudaError_t launch(struct shim_func *f, dim3 grid, dim3 block, void **args, size_t shmem,
-			  cudaStream_t stream, int per_thread, int cooperative)
+/* Checks a launch of f and packs its arguments (args, or a buffer in
+ * extra's format) into *buf (malloc'd), *len. */
+static cudaError_t launch_prepare(struct shim_func *f, dim3 grid, dim3 block, void **args,
+				  void **extra, size_t shmem, uint64_t *handle, uint8_t **buf,
+				  size_t *len)
+{
+	cudaError_t e;
+
+	if (!f)
+		return cudaErrorInvalidDeviceFunction;
+	if ((e = launch_check(grid, block, shmem)) != cudaSuccess ||
+	    (e = module_func_handle(f, handle)) != cudaSuccess ||
+	    (e = launch_check_func(f, block, shmem)) != cudaSuccess)
+		return e;
+	if (!args && extra) {
+		/* CU_LAUNCH_PARAM_BUFFER_POINTER, p, CU_LAUNCH_PARAM_BUFFER_SIZE,
+		 * &size, CU_LAUNCH_PARAM_END: the arguments already packed. */
+		const void *from = NULL;
+		size_t n = 0;
+		for (int i = 0; i < 8 && extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+			if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+				from = extra[i + 1];
+			else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE && extra[i + 1])
+				n = *(const size_t *)extra[i + 1];
+			else
+				return cudaErrorInvalidValue;
+		}
+		if (!from || !f->layout || n != f->layout->param_size)
+			return cudaErrorInvalidValue;
+		if (!(*buf = malloc(n ? n : 1)))
+			return cudaErrorMemoryAllocation;
+		memcpy(*buf, from, n);
+		*len = n;
+		return cudaSuccess;
+	}
+	return launch_pack(f, args, buf, len);
+}
+
+/* Sends a prepared launch; buf goes with it. */
+static cudaError_t launch_send(uint64_t handle, dim3 grid, dim3 block, size_t shmem,
+			       cudaStream_t stream, int per_thread, int cooperative, uint8_t *buf,
+			       size_t len)
 {
 	Vcuda__Launch m = VCUDA__LAUNCH__INIT;
-	uint8_t *buf;
-	size_t len;
-	uint64_t handle;
-	cudaError_t e = shim_begin();
+	cudaError_t e;
 
-	if (e)
-		return shim_ret(e);
-	if (!f)
-		return shim_ret(cudaErrorInvalidDeviceFunction);
-	if ((e = launch_check(grid, block, shmem)) != cudaSuccess)
-		return shim_ret(e);
-	if ((e = module_func_handle(f, &handle)) != cudaSuccess ||
-	    (e = launch_check_func(f, block, shmem)) != cudaSuccess ||
-	    (e = launch_pack(f, args, &buf, &len)) != cudaSuccess)
-		return shim_ret(e);
 	m.func = handle;
 	m.grid_x = grid.x, m.grid_y = grid.y, m.grid_z = grid.z;
 	m.block_x = block.x, m.block_y = block.y, m.block_z = block.z;
 	m.shared_mem = (uint32_t)shmem;
 	if ((e = shim_stream(stream, per_thread, &m.stream)) != cudaSuccess) {
 		free(buf);
-		return shim_ret(e);
+		return e;
 	}
 	m.cooperative = cooperative;
 	SHIM_REQUEST(rq, LAUNCH, launch, m);
 	/* A cooperative grid too large to be resident is refused by the launch
 	 * itself, so that one waits for its answer. */
 	if (cooperative)
-		return shim_ret(shim_call(&rq, buf, len, VCUDA_SEND_GIFT, NULL, 0, NULL));
-	return shim_ret(shim_post(&rq, buf, len, VCUDA_SEND_GIFT, NULL, 0));
+		return shim_call(&rq, buf, len, VCUDA_SEND_GIFT, NULL, 0, NULL);
+	return shim_post(&rq, buf, len, VCUDA_SEND_GIFT, NULL, 0);
+}
+
+static cudaError_t launch(struct shim_func *f, dim3 grid, dim3 block, void **args, size_t shmem,
+			  cudaStream_t stream, int per_thread, int cooperative)
+{
+	uint8_t *buf;
+	size_t len;
+	uint64_t handle, id;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if ((e = shim_stream(stream, per_thread, &id)) != cudaSuccess)
+		return shim_ret(e);
+	/* Into a graph, while the stream is captured. */
+	if (shim_graph_capturing(id)) {
+		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeKernel};
+		if (cooperative)
+			return shim_ret(cudaErrorStreamCaptureUnsupported);
+		np.kernel.func = f;
+		np.kernel.gridDim = grid;
+		np.kernel.blockDim = block;
+		np.kernel.sharedMemBytes = (unsigned)shmem;
+		np.kernel.kernelParams = args;
+		return shim_ret(shim_graph_capture(id, &np));
+	}
+	if ((e = launch_prepare(f, grid, block, args, NULL, shmem, &handle, &buf, &len)) !=
+	    cudaSuccess)
+		return shim_ret(e);
+	return shim_ret(
+	    launch_send(handle, grid, block, shmem, stream, per_thread, cooperative, buf, len));
+}
+
+cudaError_t shim_kernel_pack(const void *func, dim3 grid, dim3 block, size_t shmem, void **args,
+			     void **extra, uint8_t **buf, size_t *len)
+{
+	uint64_t handle;
+
+	return launch_prepare(module_func(func), grid, block, args, extra, shmem, &handle, buf,
+			      len);
+}
+
+cudaError_t shim_kernel_launch_packed(const void *func, dim3 grid, dim3 block, size_t shmem,
+				      const uint8_t *args, size_t len, cudaStream_t stream,
+				      int per_thread)
+{
+	struct shim_func *f = module_func(func);
+	uint64_t handle;
+	uint8_t *buf;
+	cudaError_t e;
+
+	if (!f)
+		return cudaErrorInvalidDeviceFunction;
+	if ((e = module_func_handle(f, &handle)) != cudaSuccess)
+		return e;
+	if (!(buf = malloc(len ? len : 1)))
+		return cudaErrorMemoryAllocation;
+	memcpy(buf, args, len);
+	return launch_send(handle, grid, block, shmem, stream, per_thread, 0, buf, len);
 }
 
 cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 grid, dim3 block, void **args,
@@ -967,8 +1053,20 @@ cudaError_t cudaLaunchKernelExC_ptsz(const cudaLaunchConfig_t *config, const voi
 static cudaError_t host_func(cudaStream_t stream, int per_thread, cudaStreamCallback_t cb,
 			     cudaHostFn_t fn, void *data)
 {
-	cudaError_t e =
-	    per_thread ? cudaStreamSynchronize_ptsz(stream) : cudaStreamSynchronize(stream);
+	uint64_t id;
+	cudaError_t e = shim_stream(stream, per_thread, &id);
+
+	if (e)
+		return e;
+	if (shim_graph_capturing(id)) {
+		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeHost};
+		if (!fn) /* a stream callback cannot be captured */
+			return cudaErrorStreamCaptureUnsupported;
+		np.host.fn = fn;
+		np.host.userData = data;
+		return shim_graph_capture(id, &np);
+	}
+	e = per_thread ? cudaStreamSynchronize_ptsz(stream) : cudaStreamSynchronize(stream);
 
 	if (fn) {
 		if (e != cudaSuccess)

@@ -178,6 +178,16 @@ static cudaError_t pitched_copy(struct region *r, cudaStream_t stream, int per_t
 	if (!r->dst.p || !r->src.p ||
 	    (r->depth > 1 && (r->dst.rows < r->height || r->src.rows < r->height)))
 		return shim_ret(cudaErrorInvalidValue);
+	if (r->async && shim_graph_capturing(r->stream)) {
+		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeMemcpy};
+		np.memcpy.copyParams.dstPtr =
+		    shim_pitched_ptr((void *)r->dst.p, r->dst.pitch, r->width, r->dst.rows);
+		np.memcpy.copyParams.srcPtr =
+		    shim_pitched_ptr((void *)r->src.p, r->src.pitch, r->width, r->src.rows);
+		np.memcpy.copyParams.extent = shim_extent(r->width, r->height, r->depth);
+		np.memcpy.copyParams.kind = r->kind;
+		return shim_ret(shim_graph_capture(r->stream, &np));
+	}
 	if (!(dext = side_extent(&r->dst, r)) || !(sext = side_extent(&r->src, r)))
 		return shim_ret(cudaErrorInvalidValue);
 	dk = shim_memory_kind(r->dst.p, dext);
@@ -370,6 +380,18 @@ static cudaError_t set3d(void *p, size_t pitch, size_t rows, int value, size_t w
 	if ((depth > 1 && rows < height) || !(ext = side_extent(&r.dst, &r)) ||
 	    !shim_memory_on_device(p, ext))
 		return shim_ret(cudaErrorInvalidValue);
+	/* Captured: a memset node a slice. */
+	for (size_t z = 0; async && z < depth && shim_graph_capturing(m.stream); z++) {
+		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeMemset};
+		np.memset.dst = (uint8_t *)p + z * pitch * rows;
+		np.memset.pitch = pitch;
+		np.memset.value = (unsigned)(value & 0xff);
+		np.memset.elementSize = 1;
+		np.memset.width = width;
+		np.memset.height = height;
+		if ((e = shim_graph_capture(m.stream, &np)) != cudaSuccess || z + 1 == depth)
+			return shim_ret(e);
+	}
 	m.dst = (uintptr_t)p;
 	m.pitch = pitch;
 	m.rows = rows;

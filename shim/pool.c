@@ -96,6 +96,17 @@ static cudaError_t pool_alloc(void **ptr, size_t size, cudaMemPool_t pool, cudaS
 	in[0] = size;
 	if ((e = shim_stream(s, per_thread, &in[1])) != cudaSuccess)
 		return shim_ret(e);
+	/* Captured: an allocation node, whose memory the graph holds. */
+	if (shim_graph_capturing(in[1])) {
+		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeMemAlloc};
+		np.alloc.bytesize = size;
+		np.alloc.poolProps.allocType = cudaMemAllocationTypePinned;
+		np.alloc.poolProps.location.type = cudaMemLocationTypeDevice;
+		np.alloc.poolProps.location.id = shim_device;
+		if ((e = shim_graph_capture(in[1], &np)) == cudaSuccess)
+			*ptr = np.alloc.dptr;
+		return shim_ret(e);
+	}
 	if ((e = shim_scalar(VCUDA_OP_mem_alloc_async, in, out)) != cudaSuccess)
 		return shim_ret(e);
 	r = (struct vcuda_range){
@@ -148,6 +159,11 @@ static cudaError_t pool_free(void *ptr, cudaStream_t s, int per_thread)
 		return cudaSuccess;
 	if ((e = shim_stream(s, per_thread, &in[1])) != cudaSuccess)
 		return shim_ret(e);
+	if (shim_graph_capturing(in[1])) {
+		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeMemFree};
+		np.free.dptr = ptr;
+		return shim_ret(shim_graph_capture(in[1], &np));
+	}
 	/* Any allocation of the program's, cudaMalloc's too, as in CUDA. */
 	if (shim_dmem_take(ptr, &r) != 0)
 		return shim_ret(cudaErrorInvalidValue);

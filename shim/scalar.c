@@ -95,6 +95,8 @@ cudaError_t shim_scalar(uint32_t op, const uint64_t *in, void *const *out)
 
 	if (!d)
 		return cudaErrorNotSupported;
+	if (shim_graph_scalar(op, in, &e))
+		return e;
 	m.op = op;
 	m.n_args = d->nin;
 	m.args = (uint64_t *)in;

@@ -174,6 +174,7 @@ cudaError_t cudaStreamSynchronize_ptsz(cudaStream_t s);
 cudaError_t cudaStreamQuery_ptsz(cudaStream_t s);
 cudaError_t cudaStreamWaitEvent_ptsz(cudaStream_t s, cudaEvent_t e, unsigned int flags);
 cudaError_t cudaEventRecord_ptsz(cudaEvent_t e, cudaStream_t s);
+cudaError_t cudaLaunchHostFunc_ptsz(cudaStream_t stream, cudaHostFn_t fn, void *data);
 cudaError_t cudaEventRecordWithFlags_ptsz(cudaEvent_t e, cudaStream_t s, unsigned int flags);
 
 /*
@@ -193,6 +194,42 @@ void shim_managed_forget(int device);
 /* Mirrors a __managed__ variable of size bytes at dptr: 0, or -1
  * (logged). */
 int shim_managed_variable(uint64_t dptr, size_t size);
+
+/* driver_functions.h's make_cudaPitchedPtr and make_cudaExtent (that
+ * header is cuda_runtime.h's, for C++ programs). */
+static inline struct cudaPitchedPtr shim_pitched_ptr(void *p, size_t pitch, size_t w, size_t h)
+{
+	struct cudaPitchedPtr r = {p, pitch, w, h};
+	return r;
+}
+
+static inline struct cudaExtent shim_extent(size_t w, size_t h, size_t d)
+{
+	struct cudaExtent r = {w, h, d};
+	return r;
+}
+
+/*
+ * Kernels for graphs (shim/module.c): a launch checked and its arguments
+ * packed (args, or extra in the driver's buffer format) into *buf
+ * (malloc'd); and such a launch sent.
+ */
+cudaError_t shim_kernel_pack(const void *func, dim3 grid, dim3 block, size_t shmem, void **args,
+			     void **extra, uint8_t **buf, size_t *len);
+cudaError_t shim_kernel_launch_packed(const void *func, dim3 grid, dim3 block, size_t shmem,
+				      const uint8_t *args, size_t len, cudaStream_t stream,
+				      int per_thread);
+
+/*
+ * Graphs and stream capture (shim/graph.c). While a stream is captured,
+ * the calls that would queue work on it add a node to the capture's graph
+ * instead (shim_graph_capture, with CUDA's own description of the node).
+ */
+int shim_graph_capturing(uint64_t stream);
+cudaError_t shim_graph_capture(uint64_t stream, struct cudaGraphNodeParams *np);
+/* A scalar call (event record, stream wait, synchronize) on a captured
+ * stream: 1 and *e its result if capture took it, else 0. */
+int shim_graph_scalar(uint32_t op, const uint64_t *in, cudaError_t *e);
 
 /* Reports a call vcuda does not implement: logged once, cudaErrorNotSupported. */
 int vcuda_unimplemented(const char *name, int *warned);
