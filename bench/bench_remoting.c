@@ -6,6 +6,8 @@
  *   or a request and reply on a raw channel of the same kind (ipc://, tcp://);
  * - an empty kernel launch, amortized (launches posted, then one
  *   synchronize), against that synchronous call and the raw round trip;
+ * - a graph of 100 empty kernels (captured from a stream), per kernel,
+ *   against the same 100 launches posted one by one;
  * - copies of 64 KiB to 256 MiB both ways, from pageable and page-locked
  *   memory, against memcpy in this process (shm://) or the raw channel's
  *   own throughput for the same size (ipc://, tcp://).
@@ -245,6 +247,43 @@ static double empty_launch(int n)
 	return seconds(t0) / n;
 }
 
+/* Seconds per kernel of a captured graph of 100 empty kernels, launched
+ * reps times, then one synchronize; 0 without a kernel (empty_launch
+ * registered it). */
+static double graph_launch(int reps)
+{
+	cudaStream_t s;
+	cudaGraph_t g;
+	cudaGraphExec_t x;
+	dim3 one = {1, 1, 1};
+	uint64_t t0;
+	int ok;
+
+	if (!vcuda_bench_fatbin_len)
+		return 0;
+	if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) != cudaSuccess ||
+	    cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal) != cudaSuccess)
+		return -1;
+	for (int i = 0; i < 100; i++)
+		if (cudaLaunchKernel((const void *)bench_empty_stub, one, one, NULL, 0, s) !=
+		    cudaSuccess)
+			return -1;
+	if (cudaStreamEndCapture(s, &g) != cudaSuccess ||
+	    cudaGraphInstantiate(&x, g, 0) != cudaSuccess || cudaGraphLaunch(x, s) != cudaSuccess ||
+	    cudaStreamSynchronize(s) != cudaSuccess)
+		return -1;
+	t0 = vcuda_now_ns();
+	for (int i = 0; i < reps; i++)
+		if (cudaGraphLaunch(x, s) != cudaSuccess)
+			return -1;
+	ok = cudaStreamSynchronize(s) == cudaSuccess;
+	t0 = vcuda_now_ns() - t0;
+	cudaGraphExecDestroy(x);
+	cudaGraphDestroy(g);
+	cudaStreamDestroy(s);
+	return ok ? (double)t0 / 1e9 / reps / 100 : -1;
+}
+
 static double copy_rate(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind, int reps)
 {
 	uint64_t t0 = vcuda_now_ns();
@@ -280,7 +319,7 @@ int main(int argc, char **argv)
 	size_t max, nsizes;
 	void *d, *pinned;
 	char *a, *b;
-	double raw_rt, rt, launch;
+	double raw_rt, rt, launch, graph;
 	struct raw raw;
 
 	for (int i = 1; i < argc; i++) {
@@ -323,6 +362,7 @@ int main(int argc, char **argv)
 	raw_rt = shm ? shm_ping_pong(trips) : raw_round_trip(&raw, trips);
 	rt = sync_call(trips);
 	launch = empty_launch(trips);
+	graph = launch > 0 ? graph_launch(trips / 100 > 1 ? trips / 100 : 2) : launch;
 	printf("\n%-44s %10s   %-34s %10s   %s\n", "", "vcuda", "baseline", "", "ratio");
 	printf("%-44s %8.2f us   %-34s %8.2f us   %.2f\n", "synchronous call (cudaStreamQuery)",
 	       rt * 1e6, shm ? "raw shared-memory ping-pong" : "raw channel round trip",
@@ -332,13 +372,17 @@ int main(int argc, char **argv)
 		       launch * 1e6, "synchronous call", rt * 1e6, launch / rt);
 		printf("%-44s %8s      %-34s %8.2f us   %.3f\n", "", "", "raw round trip",
 		       raw_rt * 1e6, launch / raw_rt);
+		if (graph > 0)
+			printf("%-44s %8.2f us   %-34s %8.2f us   %.2f\n",
+			       "100-kernel graph launch, per kernel", graph * 1e6,
+			       "100 posted launches, per kernel", launch * 1e6, graph / launch);
 	} else {
 		printf("%-44s %s\n", "empty kernel launch, amortized",
 		       launch < 0 ? "FAILED" : "skipped (built without nvcc)");
 	}
 	/* What any run must show, however busy the machine (the ratios are for
 	 * a quiet one): every call worked and every result is right. */
-	expect(raw_rt > 0 && rt > 0 && launch >= 0, "a call failed");
+	expect(raw_rt > 0 && rt > 0 && launch >= 0 && graph >= 0, "a call failed");
 	{
 		unsigned char last = 0;
 		for (int i = 0; i < 1000; i++)
