@@ -13,37 +13,30 @@ struct particle {
 
 __managed__ unsigned int bounces;
 
-__global__ void step(particle *p, int n, float dt)
+// One particle's step, the same code on the device and on the host.
+__host__ __device__ static bool advance(particle &q, float dt)
 {
-	int i = blockIdx.x * blockDim.x + threadIdx.x;
-	if (i >= n)
-		return;
-	particle q = p[i];
 	q.vy -= 9.81f * dt;
 	q.x += q.vx * dt;
 	q.y += q.vy * dt;
-	if (q.y < 0.0f) {
-		q.y = -q.y;
-		q.vy = -q.vy * 0.9f;
+	if (q.y >= 0.0f)
+		return false;
+	q.y = -q.y;
+	q.vy = -q.vy * 0.9f;
+	return true;
+}
+
+__global__ void step(particle *p, int n, float dt)
+{
+	int i = blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < n && advance(p[i], dt))
 		atomicAdd(&bounces, 1u);
-	}
-	p[i] = q;
 }
 
 static void step_host(particle *p, int n, float dt, unsigned *hits)
 {
-	for (int i = 0; i < n; i++) {
-		particle q = p[i];
-		q.vy -= 9.81f * dt;
-		q.x += q.vx * dt;
-		q.y += q.vy * dt;
-		if (q.y < 0.0f) {
-			q.y = -q.y;
-			q.vy = -q.vy * 0.9f;
-			(*hits)++;
-		}
-		p[i] = q;
-	}
+	for (int i = 0; i < n; i++)
+		*hits += advance(p[i], dt);
 }
 
 int main()

@@ -1061,6 +1061,42 @@ cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode *mode
 	return cudaSuccess;
 }
 
+/* CUDA's older parameter structs as the one cudaGraphAddNode takes. */
+static struct cudaGraphNodeParams gr_kernel_params(const struct cudaKernelNodeParams *k)
+{
+	struct cudaGraphNodeParams p = {.type = cudaGraphNodeTypeKernel};
+
+	p.kernel.func = k->func;
+	p.kernel.gridDim = k->gridDim;
+	p.kernel.blockDim = k->blockDim;
+	p.kernel.sharedMemBytes = k->sharedMemBytes;
+	p.kernel.kernelParams = k->kernelParams;
+	p.kernel.extra = k->extra;
+	return p;
+}
+
+static struct cudaGraphNodeParams gr_memset_params(const struct cudaMemsetParams *m)
+{
+	struct cudaGraphNodeParams p = {.type = cudaGraphNodeTypeMemset};
+
+	p.memset.dst = m->dst;
+	p.memset.pitch = m->pitch;
+	p.memset.value = m->value;
+	p.memset.elementSize = m->elementSize;
+	p.memset.width = m->width;
+	p.memset.height = m->height;
+	return p;
+}
+
+static struct cudaGraphNodeParams gr_copy_params(void *dst, const void *src, size_t n,
+						 enum cudaMemcpyKind kind)
+{
+	struct cudaGraphNodeParams p = {.type = cudaGraphNodeTypeMemcpy};
+
+	shim_copy_1d(&p.memcpy.copyParams, dst, src, n, kind);
+	return p;
+}
+
 /* ---- the graph API ------------------------------------------------------------------- */
 
 cudaError_t cudaGraphCreate(cudaGraph_t *graph, unsigned int flags)
@@ -1111,16 +1147,11 @@ cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t *out, cudaGraph_t graph,
 				   const cudaGraphNode_t *deps, size_t ndeps,
 				   const struct cudaKernelNodeParams *k)
 {
-	struct cudaGraphNodeParams p = {.type = cudaGraphNodeTypeKernel};
+	struct cudaGraphNodeParams p;
 
 	if (!k)
 		return shim_ret(cudaErrorInvalidValue);
-	p.kernel.func = k->func;
-	p.kernel.gridDim = k->gridDim;
-	p.kernel.blockDim = k->blockDim;
-	p.kernel.sharedMemBytes = k->sharedMemBytes;
-	p.kernel.kernelParams = k->kernelParams;
-	p.kernel.extra = k->extra;
+	p = gr_kernel_params(k);
 	return shim_ret(gr_add(graph, deps, ndeps, &p, out));
 }
 
@@ -1140,12 +1171,8 @@ cudaError_t cudaGraphAddMemcpyNode1D(cudaGraphNode_t *out, cudaGraph_t graph,
 				     const cudaGraphNode_t *deps, size_t ndeps, void *dst,
 				     const void *src, size_t n, enum cudaMemcpyKind kind)
 {
-	struct cudaGraphNodeParams p = {.type = cudaGraphNodeTypeMemcpy};
+	struct cudaGraphNodeParams p = gr_copy_params(dst, src, n, kind);
 
-	p.memcpy.copyParams.dstPtr = shim_pitched_ptr(dst, n, n, 1);
-	p.memcpy.copyParams.srcPtr = shim_pitched_ptr((void *)src, n, n, 1);
-	p.memcpy.copyParams.extent = shim_extent(n, 1, 1);
-	p.memcpy.copyParams.kind = kind;
 	return shim_ret(gr_add(graph, deps, ndeps, &p, out));
 }
 
@@ -1167,11 +1194,7 @@ static cudaError_t gr_symbol_copy(struct cudaGraphNodeParams *p, void *dst, cons
 		dst = (char *)at + offset;
 	else
 		src = (const char *)at + offset;
-	p->type = cudaGraphNodeTypeMemcpy;
-	p->memcpy.copyParams.dstPtr = shim_pitched_ptr(dst, n, n, 1);
-	p->memcpy.copyParams.srcPtr = shim_pitched_ptr((void *)src, n, n, 1);
-	p->memcpy.copyParams.extent = shim_extent(n, 1, 1);
-	p->memcpy.copyParams.kind = kind;
+	*p = gr_copy_params(dst, src, n, kind);
 	return cudaSuccess;
 }
 
@@ -1201,16 +1224,11 @@ cudaError_t cudaGraphAddMemsetNode(cudaGraphNode_t *out, cudaGraph_t graph,
 				   const cudaGraphNode_t *deps, size_t ndeps,
 				   const struct cudaMemsetParams *m)
 {
-	struct cudaGraphNodeParams p = {.type = cudaGraphNodeTypeMemset};
+	struct cudaGraphNodeParams p;
 
 	if (!m)
 		return shim_ret(cudaErrorInvalidValue);
-	p.memset.dst = m->dst;
-	p.memset.pitch = m->pitch;
-	p.memset.value = m->value;
-	p.memset.elementSize = m->elementSize;
-	p.memset.width = m->width;
-	p.memset.height = m->height;
+	p = gr_memset_params(m);
 	return shim_ret(gr_add(graph, deps, ndeps, &p, out));
 }
 
@@ -1563,16 +1581,11 @@ cudaError_t cudaGraphKernelNodeGetParams(cudaGraphNode_t node, struct cudaKernel
 
 cudaError_t cudaGraphKernelNodeSetParams(cudaGraphNode_t node, const struct cudaKernelNodeParams *k)
 {
-	struct cudaGraphNodeParams p = {.type = cudaGraphNodeTypeKernel};
+	struct cudaGraphNodeParams p;
 
 	if (!k)
 		return shim_ret(cudaErrorInvalidValue);
-	p.kernel.func = k->func;
-	p.kernel.gridDim = k->gridDim;
-	p.kernel.blockDim = k->blockDim;
-	p.kernel.sharedMemBytes = k->sharedMemBytes;
-	p.kernel.kernelParams = k->kernelParams;
-	p.kernel.extra = k->extra;
+	p = gr_kernel_params(k);
 	return shim_ret(gr_node_set(node, &p));
 }
 
@@ -1599,12 +1612,8 @@ cudaError_t cudaGraphMemcpyNodeSetParams(cudaGraphNode_t node, const struct cuda
 cudaError_t cudaGraphMemcpyNodeSetParams1D(cudaGraphNode_t node, void *dst, const void *src,
 					   size_t n, enum cudaMemcpyKind kind)
 {
-	struct cudaGraphNodeParams p = {.type = cudaGraphNodeTypeMemcpy};
+	struct cudaGraphNodeParams p = gr_copy_params(dst, src, n, kind);
 
-	p.memcpy.copyParams.dstPtr = shim_pitched_ptr(dst, n, n, 1);
-	p.memcpy.copyParams.srcPtr = shim_pitched_ptr((void *)src, n, n, 1);
-	p.memcpy.copyParams.extent = shim_extent(n, 1, 1);
-	p.memcpy.copyParams.kind = kind;
 	return shim_ret(gr_node_set(node, &p));
 }
 
@@ -1640,16 +1649,11 @@ cudaError_t cudaGraphMemsetNodeGetParams(cudaGraphNode_t node, struct cudaMemset
 
 cudaError_t cudaGraphMemsetNodeSetParams(cudaGraphNode_t node, const struct cudaMemsetParams *m)
 {
-	struct cudaGraphNodeParams p = {.type = cudaGraphNodeTypeMemset};
+	struct cudaGraphNodeParams p;
 
 	if (!m)
 		return shim_ret(cudaErrorInvalidValue);
-	p.memset.dst = m->dst;
-	p.memset.pitch = m->pitch;
-	p.memset.value = m->value;
-	p.memset.elementSize = m->elementSize;
-	p.memset.width = m->width;
-	p.memset.height = m->height;
+	p = gr_memset_params(m);
 	return shim_ret(gr_node_set(node, &p));
 }
 

@@ -77,29 +77,22 @@ static __thread int mg_busy;
 
 /* Each lock marks the thread busy: what it sends, and the system calls it
  * makes (logging), are not watched. */
-static void mg_lock(void)
+static void mg_take(pthread_mutex_t *m)
 {
-	pthread_mutex_lock(&mg.lock);
+	pthread_mutex_lock(m);
 	mg_busy++;
 }
 
-static void mg_unlock(void)
+static void mg_give(pthread_mutex_t *m)
 {
 	mg_busy--;
-	pthread_mutex_unlock(&mg.lock);
+	pthread_mutex_unlock(m);
 }
 
-static void mg_xfer_lock(void)
-{
-	pthread_mutex_lock(&mg.xfer);
-	mg_busy++;
-}
-
-static void mg_xfer_unlock(void)
-{
-	mg_busy--;
-	pthread_mutex_unlock(&mg.xfer);
-}
+#define mg_lock()	 mg_take(&mg.lock)
+#define mg_unlock()	 mg_give(&mg.lock)
+#define mg_xfer_lock()	 mg_take(&mg.xfer)
+#define mg_xfer_unlock() mg_give(&mg.xfer)
 
 /* Whether [lo, hi) touches a region. Called with either lock held. */
 static int mg_overlaps(uintptr_t lo, uintptr_t hi)

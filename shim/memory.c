@@ -464,10 +464,7 @@ static cudaError_t memory_copy(void *dst, const void *src, size_t n, enum cudaMe
 		return shim_ret(cudaErrorInvalidValue);
 	if (async && shim_graph_capturing(c.stream)) {
 		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeMemcpy};
-		np.memcpy.copyParams.dstPtr = shim_pitched_ptr(dst, n, n, 1);
-		np.memcpy.copyParams.srcPtr = shim_pitched_ptr((void *)src, n, n, 1);
-		np.memcpy.copyParams.extent = shim_extent(n, 1, 1);
-		np.memcpy.copyParams.kind = kind;
+		shim_copy_1d(&np.memcpy.copyParams, dst, src, n, kind);
 		return shim_ret(shim_graph_capture(c.stream, &np));
 	}
 	switch (kind) {

@@ -209,6 +209,16 @@ static inline struct cudaExtent shim_extent(size_t w, size_t h, size_t d)
 	return r;
 }
 
+/* A plain copy of n bytes described as a 3D one (a graph's copy node). */
+static inline void shim_copy_1d(struct cudaMemcpy3DParms *c, void *dst, const void *src, size_t n,
+				enum cudaMemcpyKind kind)
+{
+	c->dstPtr = shim_pitched_ptr(dst, n, n, 1);
+	c->srcPtr = shim_pitched_ptr((void *)src, n, n, 1);
+	c->extent = shim_extent(n, 1, 1);
+	c->kind = kind;
+}
+
 /*
  * Kernels for graphs (shim/module.c): a launch checked and its arguments
  * packed (args, or extra in the driver's buffer format) into *buf
