@@ -227,17 +227,28 @@ static void mg_invalidate(struct mg_region *r, size_t first, size_t n)
 	mg_set(r, first, n, PG_INVALID);
 }
 
+/* The pages [*first, *last) of r that [lo, hi) touches: 1, or 0 if none. */
+static int mg_pages_of(const struct mg_region *r, uintptr_t lo, uintptr_t hi, size_t *first,
+		       size_t *last)
+{
+	uintptr_t end = r->base + r->npages * MG_PAGE;
+
+	if (hi <= r->base || lo >= end)
+		return 0;
+	*first = lo > r->base ? (lo - r->base) / MG_PAGE : 0;
+	*last = hi < end ? (hi - r->base + MG_PAGE - 1) / MG_PAGE : r->npages;
+	return 1;
+}
+
 /* Every mirror page of [lo, hi) may have been written by the device. */
 static void mg_invalidate_span(uintptr_t lo, uintptr_t hi)
 {
 	mg_xfer_lock();
 	for (size_t k = 0; k < mg.regions.n; k++) {
 		struct mg_region *r = mg.regions.r[k].data;
-		uintptr_t end = r->base + r->npages * MG_PAGE;
-		if (hi <= r->base || lo >= end)
+		size_t first, last;
+		if (!mg_pages_of(r, lo, hi, &first, &last))
 			continue;
-		size_t first = lo > r->base ? (lo - r->base) / MG_PAGE : 0;
-		size_t last = hi < end ? (hi - r->base + MG_PAGE - 1) / MG_PAGE : r->npages;
 		mg_invalidate(r, first, last - first);
 	}
 	mg_xfer_unlock();
@@ -479,11 +490,9 @@ static void mg_host_access(const void *p, size_t n, int write)
 	mg_xfer_lock();
 	for (size_t k = 0; k < mg.regions.n; k++) {
 		struct mg_region *r = mg.regions.r[k].data;
-		uintptr_t end = r->base + r->npages * MG_PAGE;
-		if (hi <= r->base || lo >= end)
+		size_t first, last;
+		if (!mg_pages_of(r, lo, hi, &first, &last))
 			continue;
-		size_t first = lo > r->base ? (lo - r->base) / MG_PAGE : 0;
-		size_t last = hi < end ? (hi - r->base + MG_PAGE - 1) / MG_PAGE : r->npages;
 		for (size_t pg = first; pg < last && mg_touch(r, pg, write) == 0; pg++)
 			;
 	}
