@@ -20,6 +20,8 @@ enum vcuda_handle_type {
 	VCUDA_HT_MODULE = 3,
 	VCUDA_HT_FUNCTION = 4,
 	VCUDA_HT_CONTEXT = 5,
+	VCUDA_HT_ARRAY = 6,
+	VCUDA_HT_TEXTURE = 7, /* texture and surface objects */
 	VCUDA_HT_MAX = 255,
 };
 

@@ -229,6 +229,10 @@ int emu_testp(int sub, int cls);
 uint64_t emu_atomic_new(int sub, uint8_t type, uint64_t old, uint64_t b, uint64_t c);
 uint64_t emu_atomic_rmw(uint8_t *p, int shared, int sub, uint8_t type, uint64_t b, uint64_t c);
 int emu_exec_failed(const struct block *B);
+/* tex and tld4; suld and sust; txq and suq (texture.c). */
+int emu_do_tex(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_do_surf(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_do_txq(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 uint8_t *emu_mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, int lane);
 uint8_t *emu_addr_of(const struct xctx *X, const struct ptx_insn *in, const struct ptx_operand *o,
 		     unsigned len, int lane);

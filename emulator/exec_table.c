@@ -28,6 +28,24 @@ static int exec_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	return !emu_fast_mem(X, in, m) && emu_do_st(X, in, m) != 0;
 }
 
+/* Textures and surfaces (texture.c). */
+static int exec_tex(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return emu_do_tex(X, in, m) != 0;
+}
+
+static int exec_suld(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return emu_do_surf(X, in, m) != 0;
+}
+
+#define exec_sust exec_suld
+
+static int exec_txq(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return emu_do_txq(X, in, m) != 0;
+}
+
 static int exec_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	return emu_do_atom(X, in, m) != 0;

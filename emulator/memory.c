@@ -9,6 +9,7 @@
 #include "budget.h"
 #include "emu.h"
 #include "exec.h"
+#include "texture.h"
 
 #define HOST_PAGE 4096u
 
@@ -108,22 +109,27 @@ static int arena_alloc(uint64_t size, uint64_t *offset)
  * its whole pages back to the system. Called with the lock held. */
 static void arena_free(uint64_t offset, uint64_t size)
 {
-	struct vcuda_range blk = {.base = offset, .size = size};
-	const struct vcuda_range *prev = offset ? vcuda_rangemap_find(&emu.free, offset - 1) : NULL;
-	const struct vcuda_range *next = vcuda_rangemap_find(&emu.free, offset + size);
+	struct vcuda_range blk = {.base = offset, .size = size}, prev = {0}, next = {0};
+	const struct vcuda_range *p = offset ? vcuda_rangemap_find(&emu.free, offset - 1) : NULL;
+	const struct vcuda_range *n = vcuda_rangemap_find(&emu.free, offset + size);
 	uint64_t lo = (offset + HOST_PAGE - 1) & ~(uint64_t)(HOST_PAGE - 1);
 	uint64_t hi = (offset + size) & ~(uint64_t)(HOST_PAGE - 1);
 
+	/* Copies: removing one entry moves the others in the map. */
+	if (p)
+		prev = *p;
+	if (n)
+		next = *n;
 	if (hi > lo)
 		madvise(emu.store + lo, hi - lo, MADV_DONTNEED);
-	if (prev) {
-		blk.base = prev->base;
-		blk.size += prev->size;
-		vcuda_rangemap_remove(&emu.free, prev->base, NULL);
+	if (p) {
+		blk.base = prev.base;
+		blk.size += prev.size;
+		vcuda_rangemap_remove(&emu.free, prev.base, NULL);
 	}
-	if (next) {
-		blk.size += next->size;
-		vcuda_rangemap_remove(&emu.free, next->base, NULL);
+	if (n) {
+		blk.size += next.size;
+		vcuda_rangemap_remove(&emu.free, next.base, NULL);
 	}
 	vcuda_rangemap_insert(&emu.free, &blk);
 }
@@ -672,51 +678,98 @@ CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attrs, void
 	return CUDA_SUCCESS;
 }
 
-/* ---- 2D copies and sets: row by row, host and device memory (not arrays) ---------- */
+/* ---- 2D and 3D copies and sets: row by row; arrays are linear memory here ---------- */
 
-/* The address of row y, byte x, of one side of a 2D copy; 0 for a kind of
- * memory the CPU device has not (arrays). */
-static uint64_t memory_2d_side(CUmemorytype type, const void *host, CUdeviceptr dev, size_t x,
-			       size_t y, size_t pitch)
+/* One side of a 3D copy: the address of its first byte, and its row and
+ * slice strides; -1 if it is impossible (an array too small for the
+ * region, an unknown memory type). */
+static int memory_3d_side(CUmemorytype type, const void *host, CUdeviceptr dev, CUarray arr,
+			  size_t pitch, size_t height, size_t x, size_t y, size_t z,
+			  const CUDA_MEMCPY3D *c, uint64_t *base, size_t *row, size_t *slice)
 {
-	uint64_t base;
-
-	if (type == CU_MEMORYTYPE_HOST)
-		base = (uintptr_t)host;
-	else if (type == CU_MEMORYTYPE_DEVICE || type == CU_MEMORYTYPE_UNIFIED)
-		base = dev;
-	else
+	if (type == CU_MEMORYTYPE_ARRAY) {
+		if (!emu_array_valid(arr) || x > arr->pitch || c->WidthInBytes > arr->pitch - x ||
+		    y > arr->rows || c->Height > arr->rows - y || z > arr->slices ||
+		    c->Depth > arr->slices - z)
+			return -1;
+		*row = arr->pitch;
+		*slice = arr->pitch * arr->rows;
+		*base = arr->mem + z * *slice + y * *row + x;
 		return 0;
-	return base + y * pitch + x;
+	}
+	if (type != CU_MEMORYTYPE_HOST && type != CU_MEMORYTYPE_DEVICE &&
+	    type != CU_MEMORYTYPE_UNIFIED)
+		return -1;
+	if ((c->Height > 1 && pitch < c->WidthInBytes) || (c->Depth > 1 && height < c->Height) ||
+	    (pitch && (y + c->Height) > SIZE_MAX / pitch) ||
+	    (pitch && height && z + c->Depth > SIZE_MAX / pitch / height))
+		return -1;
+	*row = pitch;
+	*slice = pitch * height;
+	*base = (type == CU_MEMORYTYPE_HOST ? (uintptr_t)host : dev) + z * *slice + y * *row + x;
+	return 0;
 }
 
-static CUresult memory_copy2d(const CUDA_MEMCPY2D *c, CUstream s)
+static CUresult memory_copy3d(const CUDA_MEMCPY3D *c, CUstream s)
 {
 	CUresult rc = memory_check_stream(s);
 	uint64_t src, dst;
+	size_t sr, ss, dr, ds;
 
 	if (rc)
 		return rc;
 	if (!c)
 		return CUDA_ERROR_INVALID_VALUE;
-	if (!c->WidthInBytes || !c->Height)
+	if (!c->WidthInBytes || !c->Height || !c->Depth)
 		return CUDA_SUCCESS;
-	if (c->srcMemoryType == CU_MEMORYTYPE_ARRAY || c->dstMemoryType == CU_MEMORYTYPE_ARRAY)
-		return CUDA_ERROR_NOT_SUPPORTED;
-	if ((c->Height > 1 && (c->srcPitch < c->WidthInBytes || c->dstPitch < c->WidthInBytes)) ||
-	    c->Height > SIZE_MAX / (c->srcPitch > c->dstPitch ? c->srcPitch + 1 : c->dstPitch + 1))
+	if (memory_3d_side(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcArray, c->srcPitch,
+			   c->srcHeight, c->srcXInBytes, c->srcY, c->srcZ, c, &src, &sr,
+			   &ss) != 0 ||
+	    memory_3d_side(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstArray, c->dstPitch,
+			   c->dstHeight, c->dstXInBytes, c->dstY, c->dstZ, c, &dst, &dr, &ds) != 0)
 		return CUDA_ERROR_INVALID_VALUE;
-	src = memory_2d_side(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcXInBytes, c->srcY,
-			     c->srcPitch);
-	dst = memory_2d_side(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstXInBytes, c->dstY,
-			     c->dstPitch);
-	if (!src || !dst)
-		return CUDA_ERROR_INVALID_VALUE;
-	for (size_t y = 0; y < c->Height; y++)
-		if ((rc = memory_copy(dst + y * c->dstPitch, src + y * c->srcPitch, c->WidthInBytes,
-				      s)) != CUDA_SUCCESS)
-			return rc;
+	for (size_t z = 0; z < c->Depth; z++)
+		for (size_t y = 0; y < c->Height; y++)
+			if ((rc = memory_copy(dst + z * ds + y * dr, src + z * ss + y * sr,
+					      c->WidthInBytes, s)) != CUDA_SUCCESS)
+				return rc;
 	return CUDA_SUCCESS;
+}
+
+static CUresult memory_copy2d(const CUDA_MEMCPY2D *c, CUstream s)
+{
+	CUDA_MEMCPY3D m = {0};
+
+	if (!c)
+		return CUDA_ERROR_INVALID_VALUE;
+	m.srcXInBytes = c->srcXInBytes;
+	m.srcY = c->srcY;
+	m.srcMemoryType = c->srcMemoryType;
+	m.srcHost = c->srcHost;
+	m.srcDevice = c->srcDevice;
+	m.srcArray = c->srcArray;
+	m.srcPitch = c->srcPitch;
+	m.dstXInBytes = c->dstXInBytes;
+	m.dstY = c->dstY;
+	m.dstMemoryType = c->dstMemoryType;
+	m.dstHost = c->dstHost;
+	m.dstDevice = c->dstDevice;
+	m.dstArray = c->dstArray;
+	m.dstPitch = c->dstPitch;
+	m.WidthInBytes = c->WidthInBytes;
+	m.Height = c->Height;
+	m.Depth = 1;
+	return memory_copy3d(&m, s);
+}
+
+CUresult cuMemcpy3D(const CUDA_MEMCPY3D *c)
+{
+	return memory_copy3d(c, NULL);
+}
+
+CUresult cuMemcpy3DAsync(const CUDA_MEMCPY3D *c, CUstream s)
+{
+	return memory_copy3d(c, s);
 }
 
 CUresult cuMemcpy2D(const CUDA_MEMCPY2D *c)

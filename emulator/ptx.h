@@ -121,6 +121,12 @@ enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS
 	X(SAD, NONE) \
 	X(FNS, NONE) \
 	X(PREFETCH, exec_nop) \
+	X(TEX, exec_tex) \
+	X(TLD4, exec_tex) \
+	X(TXQ, exec_txq) \
+	X(SULD, exec_suld) \
+	X(SUST, exec_sust) \
+	X(SUQ, exec_txq) \
 	/* end */
 /* clang-format on */
 
@@ -350,7 +356,7 @@ struct ptx_module {
 	int ncalls;
 	uint64_t const_size, shared_size, global_size;
 	int has_dyn_shared;
-	int has_managed; /* globals then start on a page (PTX_MANAGED_PAGE) */
+	int has_managed;     /* globals then start on a page (PTX_MANAGED_PAGE) */
 	uint8_t *const_bank; /* const_size bytes, initialized */
 };
 
@@ -369,6 +375,26 @@ struct ptx_module {
 /* A __managed__ variable starts on a page of this size and has its pages
  * to itself, so that a guest can mirror them (shim/managed.c). */
 #define PTX_MANAGED_PAGE 4096u
+
+/* tex, tld4, suld, sust, txq, suq: the geometry (insn.sub2), the query
+ * (insn.sub), tld4's component (insn.sub: 1-4), the surface boundary mode
+ * (insn.cmp) and tex.level/tex.grad (insn.cmp: 1, 2). */
+enum { TEXG_1D = 1, TEXG_2D, TEXG_3D, TEXG_A1D, TEXG_A2D };
+enum {
+	TXQ_WIDTH = 1,
+	TXQ_HEIGHT,
+	TXQ_DEPTH,
+	TXQ_ARRAY_SIZE,
+	TXQ_CHANNEL_DATA_TYPE,
+	TXQ_CHANNEL_ORDER,
+	TXQ_NORMALIZED_COORDS,
+	TXQ_FILTER_MODE,
+	TXQ_ADDR_MODE_0,
+	TXQ_ADDR_MODE_1,
+	TXQ_ADDR_MODE_2,
+	TXQ_NUM_MIPMAP_LEVELS,
+	TXQ_NUM_SAMPLES,
+};
 #define PTX_MAX_CONST_BYTES  (64u << 10)
 #define PTX_MAX_SHARED_BYTES (48u << 10)  /* static .shared of a module */
 #define PTX_MAX_LOCAL_BYTES  (512u << 10) /* .local of one function's frame */

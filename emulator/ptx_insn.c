@@ -339,12 +339,19 @@ static void parse_address(struct parser *p, struct ptx_operand *o)
 	ptx_expect(p, "]");
 }
 
+static void parse_texture_address(struct parser *p, struct ptx_insn *in, struct ptx_operand *o);
+
 static void parse_operand(struct parser *p, struct ptx_insn *in, struct ptx_operand *o)
 {
 	int64_t v;
 	int fb;
 
 	ptx_next(p);
+	if (p->tok[0] == '[' && (in->op == OP_TEX || in->op == OP_TLD4 || in->op == OP_TXQ ||
+				 in->op == OP_SULD || in->op == OP_SUST || in->op == OP_SUQ)) {
+		parse_texture_address(p, in, o);
+		return;
+	}
 	if (p->tok[0] == '[') {
 		parse_address(p, o);
 		return;
@@ -492,6 +499,129 @@ static struct ptx_insn *new_insn(struct parser *p)
 	return &f->insns[f->ninsns];
 }
 
+/* The modifiers of the texture and surface instructions: 1 if mod is
+ * one (and recorded), 0 for the ordinary ones (types, vectors). */
+static int texture_modifier(struct parser *p, struct ptx_insn *in, const char *mod)
+{
+	static const char *const geometry[] = {"1d", "2d", "3d", "a1d", "a2d"};
+	static const char *const queries[] = {"width",
+					      "height",
+					      "depth",
+					      "array_size",
+					      "channel_data_type",
+					      "channel_order",
+					      "normalized_coords",
+					      "filter_mode",
+					      "addr_mode_0",
+					      "addr_mode_1",
+					      "addr_mode_2",
+					      "num_mipmap_levels",
+					      "num_samples"};
+	static const char *const modes[] = {"trap", "clamp", "zero"};
+
+	for (size_t i = 0; i < sizeof(geometry) / sizeof(*geometry); i++)
+		if (strcmp(mod, geometry[i]) == 0) {
+			in->sub2 = (uint8_t)(TEXG_1D + i);
+			return 1;
+		}
+	if (strcmp(mod, "cube") == 0 || strcmp(mod, "acube") == 0 || strcmp(mod, "2dms") == 0 ||
+	    strcmp(mod, "a2dms") == 0)
+		ptx_parse_fail(p, "%s textures are not supported by the CPU device", mod);
+	if (in->op == OP_TXQ || in->op == OP_SUQ) {
+		for (size_t i = 0; i < sizeof(queries) / sizeof(*queries); i++)
+			if (strcmp(mod, queries[i]) == 0) {
+				in->sub = (uint8_t)(TXQ_WIDTH + i);
+				return 1;
+			}
+		if (strcmp(mod, "level") == 0)
+			ptx_parse_fail(p, "txq.level is not supported (no mipmaps)");
+	}
+	if (in->op == OP_TLD4 && mod[0] && !mod[1] && strchr("rgba", mod[0])) {
+		in->sub = (uint8_t)(1 + (strchr("rgba", mod[0]) - "rgba"));
+		return 1;
+	}
+	if (in->op == OP_TEX && (strcmp(mod, "level") == 0 || strcmp(mod, "grad") == 0)) {
+		in->cmp = mod[0] == 'l' ? 1 : 2;
+		return 1;
+	}
+	if (in->op == OP_SULD || in->op == OP_SUST) {
+		if (strcmp(mod, "b") == 0)
+			return 1;
+		if (strcmp(mod, "p") == 0)
+			ptx_parse_fail(p, "formatted surface access (.p) is not supported");
+		for (size_t i = 0; i < sizeof(modes) / sizeof(*modes); i++)
+			if (strcmp(mod, modes[i]) == 0) {
+				in->cmp = (uint8_t)i;
+				return 1;
+			}
+	}
+	return 0;
+}
+
+/* A texture or surface operand: [object, {coordinates}] into o (the
+ * object's register, as an address base) and the next operand (the
+ * coordinates); [object] alone for txq and suq. */
+static void parse_texture_address(struct parser *p, struct ptx_insn *in, struct ptx_operand *o)
+{
+	struct ptx_operand r = {0};
+
+	o->kind = OK_ADDR;
+	o->reg = -1;
+	ptx_next(p);
+	if (!operand_reg(p, p->tok, &r) || r.kind != OK_REG)
+		ptx_parse_fail(p,
+			       "texture or surface %s is not a register (texture references are "
+			       "not supported)",
+			       p->tok);
+	o->base = r.reg;
+	if (ptx_accept_char(p, ',')) {
+		struct ptx_operand *c;
+		if (in->nops == 6)
+			ptx_parse_fail(p, "too many operands");
+		c = &in->o[in->nops++];
+		parse_operand(p, in, c);
+		if (c->kind != OK_VEC)
+			ptx_parse_fail(p, "texture coordinates must be a vector");
+	}
+	ptx_expect(p, "]");
+}
+
+/* The operands a texture or surface instruction must have, checked once
+ * here so that the interpreter can rely on them. */
+static void check_texture_insn(struct parser *p, const struct ptx_insn *in, const char *name)
+{
+	/* Coordinates each geometry takes: tex and suld/sust. */
+	static const uint8_t ncoord[] = {0, 1, 2, 3, 2, 3};
+	const struct ptx_operand *o = in->o;
+	int ok = 1, g = in->sub2 & 0x7f, c;
+
+	switch (in->op) {
+	case OP_TEX:
+	case OP_TLD4:
+		c = in->cmp == 1 ? 4 : in->cmp == 2 ? 5 : 3;
+		ok = in->nops == c && o[0].kind == OK_VEC && o[0].nvec == 4 &&
+		     o[1].kind == OK_ADDR && o[2].kind == OK_VEC && g && o[2].nvec >= ncoord[g] &&
+		     (in->op != OP_TLD4 || (in->sub && g == TEXG_2D));
+		break;
+	case OP_SULD:
+		ok = in->nops == 3 && (o[0].kind == OK_VEC || o[0].kind == OK_REG) &&
+		     o[1].kind == OK_ADDR && o[2].kind == OK_VEC && g && o[2].nvec >= ncoord[g];
+		break;
+	case OP_SUST:
+		ok = in->nops == 3 && o[0].kind == OK_ADDR && o[1].kind == OK_VEC && g &&
+		     o[1].nvec >= ncoord[g] && (o[2].kind == OK_VEC || o[2].kind == OK_REG);
+		break;
+	case OP_TXQ:
+	case OP_SUQ:
+		ok = in->nops == 2 && o[0].kind == OK_REG && o[1].kind == OK_ADDR && in->sub;
+		break;
+	default:
+		return;
+	}
+	if (!ok)
+		ptx_parse_fail(p, "malformed %s", name);
+}
+
 /* One instruction; its opcode token is in p->tok. */
 static void parse_insn(struct parser *p, int guard, int guard_neg)
 {
@@ -520,6 +650,10 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 		in->op = OP_NOP;
 	while ((mod = strtok_r(NULL, ".", &save)) != NULL) {
 		if (strcmp(mod, "sync") == 0 && op == OP_BAR)
+			continue;
+		if ((op == OP_TEX || op == OP_TLD4 || op == OP_TXQ || op == OP_SULD ||
+		     op == OP_SUST || op == OP_SUQ) &&
+		    texture_modifier(p, in, mod))
 			continue;
 		if (op == OP_CVTA && strcmp(mod, "to") == 0) {
 			in->mods |= MOD_TO;
@@ -565,6 +699,7 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 		ptx_parse_fail(p, "bad carry instruction %s", opname);
 	if (in->op == OP_BRA && (in->nops != 1 || in->o[0].kind != OK_LABEL))
 		ptx_parse_fail(p, "bra takes one label (indirect branches are not supported)");
+	check_texture_insn(p, in, opname);
 	p->f->ninsns++;
 }
 

@@ -36,6 +36,14 @@
 	X(cuMemcpyDtoDAsync)                                                                       \
 	X(cuMemcpy2D)                                                                              \
 	X(cuMemcpy2DAsync)                                                                         \
+	X(cuMemcpy3D)                                                                              \
+	X(cuMemcpy3DAsync)                                                                         \
+	X(cuArray3DCreate)                                                                         \
+	X(cuArrayDestroy)                                                                          \
+	X(cuTexObjectCreate)                                                                       \
+	X(cuTexObjectDestroy)                                                                      \
+	X(cuSurfObjectCreate)                                                                      \
+	X(cuSurfObjectDestroy)                                                                     \
 	X(cuMemsetD2D8)                                                                            \
 	X(cuMemsetD2D8Async)                                                                       \
 	X(cuMemsetD8)                                                                              \

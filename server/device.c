@@ -178,6 +178,20 @@ void session_release(struct session *s, int dev)
 			struct session_function *sf = obj;
 			if (dev >= 0 && sf->device != dev)
 				continue;
+		} else if (type == VCUDA_HT_TEXTURE) {
+			struct session_texture *tx = obj;
+			if (dev >= 0 && tx->device != dev)
+				continue;
+			if (tx->surface)
+				s->be->cuSurfObjectDestroy(tx->value);
+			else
+				s->be->cuTexObjectDestroy(tx->value);
+		} else if (type == VCUDA_HT_ARRAY) {
+			struct session_array *sa = obj;
+			if (dev >= 0 && sa->device != dev)
+				continue;
+			s->be->cuArrayDestroy(sa->a);
+			session_quota_credit(s, sa->bytes);
 		} else if (type == VCUDA_HT_MODULE) {
 			struct session_module *sm = obj;
 			if (dev >= 0 && sm->device != dev)

@@ -11,8 +11,7 @@
 #include "session.h"
 #include "wire.h"
 
-/* Whether [p, p + n) lies inside one of this session's allocations on dev. */
-static int memory_owned(const struct session *s, uint64_t p, uint64_t n, int dev)
+int memory_owned(const struct session *s, uint64_t p, uint64_t n, int dev)
 {
 	const struct vcuda_range *r = vcuda_rangemap_find_span(&s->mem, p, n);
 
@@ -315,7 +314,30 @@ CUresult srv_memset(struct session *s, const Vcuda__Request *rq, const struct vc
 
 struct pitched {
 	uint64_t base, pitch, rows;
+	CUarray array; /* or a CUDA array, from byte x of row y of slice z */
+	uint64_t x, y, z;
 };
+
+/* One side's rows [row, row + rows) of slice slice as a 3D copy's side. */
+static void pitched_side3d(const struct pitched *p, int dev, uint64_t slice, uint64_t row,
+			   CUmemorytype *type, const void **host, CUdeviceptr *dptr, CUarray *arr,
+			   size_t *x, size_t *y, size_t *z, size_t *pitch)
+{
+	uint64_t a = p->base + slice * p->pitch * p->rows + row * p->pitch;
+
+	if (p->array) {
+		*type = CU_MEMORYTYPE_ARRAY;
+		*arr = p->array;
+		*x = p->x;
+		*y = p->y + row;
+		*z = p->z + slice;
+		return;
+	}
+	*type = dev ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+	*dptr = a;
+	*host = (const void *)(uintptr_t)a;
+	*pitch = p->pitch;
+}
 
 /* The bytes from a region's start to just past its last byte, or 0 if the
  * geometry is impossible or overflows. */
@@ -352,6 +374,27 @@ static CUresult pitched_rows(struct session *s, const Vcuda__MemcpyPitched *c, C
 		uint64_t sa = src->base + slice * src->pitch * src->rows + row * src->pitch;
 		CUresult rc;
 
+		if (dst->array || src->array) { /* arrays: the driver's 3D copy */
+			CUDA_MEMCPY3D m3 = {0};
+			const void *unused;
+			pitched_side3d(src, src_dev, slice, row, &m3.srcMemoryType, &m3.srcHost,
+				       &m3.srcDevice, &m3.srcArray, &m3.srcXInBytes, &m3.srcY,
+				       &m3.srcZ, &m3.srcPitch);
+			pitched_side3d(dst, dst_dev, slice, row, &m3.dstMemoryType, &unused,
+				       &m3.dstDevice, &m3.dstArray, &m3.dstXInBytes, &m3.dstY,
+				       &m3.dstZ, &m3.dstPitch);
+			m3.dstHost = (void *)(uintptr_t)m3.dstDevice;
+			m3.WidthInBytes = c->width;
+			m3.Height = rows;
+			m3.Depth = 1;
+			rc = c->async ? s->be->cuMemcpy3DAsync(&m3, st) : s->be->cuMemcpy3D(&m3);
+			if (rc != CUDA_SUCCESS)
+				return rc;
+			first += rows;
+			n -= rows;
+			continue;
+		}
+
 		m.srcMemoryType = src_dev ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
 		m.srcDevice = sa;
 		m.srcHost = (const void *)(uintptr_t)sa;
@@ -371,15 +414,38 @@ static CUresult pitched_rows(struct session *s, const Vcuda__MemcpyPitched *c, C
 	return CUDA_SUCCESS;
 }
 
+/* An array side of a pitched copy (id 0: none): checked against the
+ * array's geometry, into p. 0, or -1. */
+static int pitched_array_side(struct session *s, const Vcuda__Request *rq, uint64_t id, uint64_t x,
+			      uint64_t y, uint64_t z, struct pitched *p)
+{
+	const Vcuda__MemcpyPitched *c = rq->memcpy_pitched;
+	struct session_array *sa;
+
+	if (!id)
+		return 0;
+	if (!(sa = session_array(s, id, rq->device)) || x > sa->row_bytes ||
+	    c->width > sa->row_bytes - x || y > sa->rows || c->height > sa->rows - y ||
+	    z > sa->slices || c->depth > sa->slices - z)
+		return -1;
+	*p = (struct pitched){.array = sa->a, .x = x, .y = y, .z = z};
+	return 0;
+}
+
 CUresult srv_memcpy_pitched(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 			    struct session_reply *out)
 {
 	const Vcuda__MemcpyPitched *c = rq->memcpy_pitched;
-	uint64_t dext = pitched_extent(c->dst_pitch, c->dst_rows, c->width, c->height, c->depth);
-	uint64_t sext = pitched_extent(c->src_pitch, c->src_rows, c->width, c->height, c->depth);
+	/* An array side has the region's own geometry, checked below. */
+	uint64_t dext =
+	    c->dst_array ? 1
+			 : pitched_extent(c->dst_pitch, c->dst_rows, c->width, c->height, c->depth);
+	uint64_t sext =
+	    c->src_array ? 1
+			 : pitched_extent(c->src_pitch, c->src_rows, c->width, c->height, c->depth);
 	uint64_t total, first = 0, n;
-	struct pitched dst = {c->dst, c->dst_pitch, c->dst_rows};
-	struct pitched src = {c->src, c->src_pitch, c->src_rows};
+	struct pitched dst = {c->dst, c->dst_pitch, c->dst_rows, NULL, 0, 0, 0};
+	struct pitched src = {c->src, c->src_pitch, c->src_rows, NULL, 0, 0, 0};
 	int to_dev = c->kind != 2, from_dev = c->kind != 1;
 	void *host;
 	CUstream st = NULL;
@@ -387,10 +453,15 @@ CUresult srv_memcpy_pitched(struct session *s, const Vcuda__Request *rq, const s
 
 	if (c->kind < 1 || c->kind > 3 || !dext || !sext ||
 	    __builtin_mul_overflow(c->width, c->height, &total) ||
-	    __builtin_mul_overflow(total, c->depth, &total))
+	    __builtin_mul_overflow(total, c->depth, &total) || (c->dst_array && !to_dev) ||
+	    (c->src_array && !from_dev))
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "impossible pitched copy");
-	if ((to_dev && !memory_owned(s, c->dst, dext, rq->device)) ||
-	    (from_dev && !memory_owned(s, c->src, sext, rq->device)))
+	if (pitched_array_side(s, rq, c->dst_array, c->dst_x, c->dst_y, c->dst_z, &dst) != 0 ||
+	    pitched_array_side(s, rq, c->src_array, c->src_x, c->src_y, c->src_z, &src) != 0)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+				      "copy outside the array, or no array of the session");
+	if ((to_dev && !c->dst_array && !memory_owned(s, c->dst, dext, rq->device)) ||
+	    (from_dev && !c->src_array && !memory_owned(s, c->src, sext, rq->device)))
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
 				      "pitched copy outside the session's memory");
 	if ((rc = session_stream(s, rq, c->stream, &st)) != CUDA_SUCCESS)
@@ -416,8 +487,9 @@ CUresult srv_memcpy_pitched(struct session *s, const Vcuda__Request *rq, const s
 		    s, rq, CUDA_ERROR_INVALID_VALUE,
 		    "a row wider than a message (the guest copies such rows alone)");
 	if (c->kind == 1) { /* packed rows in the payload, region rows first_row on */
-		struct pitched packed = {(uintptr_t)m->payload - c->first_row * c->width, c->width,
-					 c->height};
+		struct pitched packed = {.base = (uintptr_t)m->payload - c->first_row * c->width,
+					 .pitch = c->width,
+					 .rows = c->height};
 		n = m->payload_len / c->width;
 		if (!m->payload || m->payload_len % c->width ||
 		    c->first_row > c->height * c->depth || n > c->height * c->depth - c->first_row)
@@ -444,8 +516,9 @@ CUresult srv_memcpy_pitched(struct session *s, const Vcuda__Request *rq, const s
 				memory_dtoh_abort(s, rq);
 				return CUDA_ERROR_OUT_OF_MEMORY;
 			}
-			packed = (struct pitched){(uintptr_t)buf - first * c->width, c->width,
-						  c->height};
+			packed = (struct pitched){.base = (uintptr_t)buf - first * c->width,
+						  .pitch = c->width,
+						  .rows = c->height};
 			if ((rc = pitched_rows(s, c, st, &packed, 0, &src, 1, first, n)) !=
 			    CUDA_SUCCESS) {
 				free(buf);

@@ -40,6 +40,20 @@ struct session_function {
 	int device;
 };
 
+/* A CUDA array: its geometry, to check copies against. */
+struct session_array {
+	CUarray a;
+	int device;
+	uint64_t bytes;			  /* charged to the quota */
+	uint64_t row_bytes, rows, slices; /* rows and slices at least 1 */
+};
+
+/* A texture or surface object: the value kernels take. */
+struct session_texture {
+	CUtexObject value; /* a CUsurfObject for surfaces: the same type */
+	int device, surface;
+};
+
 struct session_event {
 	CUevent e;
 	int device;
@@ -188,6 +202,12 @@ void session_reply_global(struct session_reply *out, uint64_t dptr, uint64_t siz
 /* Names obj to the guest: a new handle id of type, in the reply. */
 CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,
 			      enum vcuda_handle_type type, void *obj, struct session_reply *out);
+
+/* Whether [p, p + n) lies inside one of this session's allocations on dev
+ * (server/memory.c). */
+int memory_owned(const struct session *s, uint64_t p, uint64_t n, int dev);
+/* The array of id on device, or NULL (server/texture.c). */
+struct session_array *session_array(struct session *s, uint64_t id, int device);
 
 /* Logs a refused request with the stable tag "refused". Returns rc. */
 CUresult session_refuse(struct session *s, const Vcuda__Request *rq, CUresult rc, const char *why);

@@ -23,6 +23,8 @@
 struct side {
 	const uint8_t *p;
 	size_t pitch, rows;
+	const struct cudaArray *arr; /* or an array, from byte x of row y of slice z */
+	size_t x, y, z;
 };
 
 struct region {
@@ -62,6 +64,24 @@ static void region_request(const struct region *r, Vcuda__MemcpyPitched *m, uint
 	m->depth = r->depth;
 	m->stream = r->stream;
 	m->async = r->async;
+	if (r->dst.arr) {
+		m->dst_array = r->dst.arr->id;
+		m->dst_x = r->dst.x, m->dst_y = r->dst.y, m->dst_z = r->dst.z;
+	}
+	if (r->src.arr) {
+		m->src_array = r->src.arr->id;
+		m->src_x = r->src.x, m->src_y = r->src.y, m->src_z = r->src.z;
+	}
+}
+
+/* Whether an array side holds the region: its bytes, rows and slices. */
+static int side_fits_array(const struct side *s, const struct region *r)
+{
+	const struct cudaArray *a = s->arr;
+
+	return shim_array_valid(a) && a->device == shim_device && s->x <= a->row_bytes &&
+	       r->width <= a->row_bytes - s->x && s->y <= a->rows && r->height <= a->rows - s->y &&
+	       s->z <= a->slices && r->depth <= a->slices - s->z;
 }
 
 /* Sends a request that carries no data (device to device, or the host side
@@ -94,6 +114,9 @@ static cudaError_t pitched_to_device(const struct region *r, int pinned)
 {
 	Vcuda__MemcpyPitched m = VCUDA__MEMCPY_PITCHED__INIT;
 	size_t all = r->height * r->depth, per = shim.chunk / r->width, first = 0;
+
+	if (!per) /* an array's row wider than a chunk (arrays' rows are at most 1 MiB) */
+		per = 1;
 	cudaError_t e = cudaSuccess;
 
 	region_request(r, &m, 1);
@@ -173,10 +196,14 @@ static cudaError_t pitched_copy(struct region *r, cudaStream_t stream, int per_t
 		return shim_ret(cudaErrorInvalidMemcpyDirection);
 	if (!r->width || !r->height || !r->depth)
 		return cudaSuccess;
-	if (r->width > r->dst.pitch || r->width > r->src.pitch)
+	if ((!r->dst.arr && r->width > r->dst.pitch) || (!r->src.arr && r->width > r->src.pitch))
 		return shim_ret(cudaErrorInvalidPitchValue);
-	if (!r->dst.p || !r->src.p ||
-	    (r->depth > 1 && (r->dst.rows < r->height || r->src.rows < r->height)))
+	if ((!r->dst.arr && !r->dst.p) || (!r->src.arr && !r->src.p) ||
+	    (r->depth > 1 && ((!r->dst.arr && r->dst.rows < r->height) ||
+			      (!r->src.arr && r->src.rows < r->height))))
+		return shim_ret(cudaErrorInvalidValue);
+	if ((r->dst.arr && !side_fits_array(&r->dst, r)) ||
+	    (r->src.arr && !side_fits_array(&r->src, r)))
 		return shim_ret(cudaErrorInvalidValue);
 	if (r->async && shim_graph_capturing(r->stream)) {
 		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeMemcpy};
@@ -186,32 +213,54 @@ static cudaError_t pitched_copy(struct region *r, cudaStream_t stream, int per_t
 		    shim_pitched_ptr((void *)r->src.p, r->src.pitch, r->width, r->src.rows);
 		np.memcpy.copyParams.extent = shim_extent(r->width, r->height, r->depth);
 		np.memcpy.copyParams.kind = r->kind;
+		if (r->dst.arr || r->src.arr) { /* arrays count their width in elements */
+			const struct side *a = r->dst.arr ? &r->dst : &r->src;
+			np.memcpy.copyParams.extent.width = r->width / a->arr->elem;
+			if (r->dst.arr) {
+				np.memcpy.copyParams.dstArray = (cudaArray_t)r->dst.arr;
+				np.memcpy.copyParams.dstPos = (struct cudaPos){
+				    r->dst.x / r->dst.arr->elem, r->dst.y, r->dst.z};
+			}
+			if (r->src.arr) {
+				np.memcpy.copyParams.srcArray = (cudaArray_t)r->src.arr;
+				np.memcpy.copyParams.srcPos = (struct cudaPos){
+				    r->src.x / r->src.arr->elem, r->src.y, r->src.z};
+			}
+		}
 		return shim_ret(shim_graph_capture(r->stream, &np));
 	}
-	if (!(dext = side_extent(&r->dst, r)) || !(sext = side_extent(&r->src, r)))
+	dext = r->dst.arr ? 1 : side_extent(&r->dst, r);
+	sext = r->src.arr ? 1 : side_extent(&r->src, r);
+	if (!dext || !sext)
 		return shim_ret(cudaErrorInvalidValue);
-	dk = shim_memory_kind(r->dst.p, dext);
-	sk = shim_memory_kind(r->src.p, sext);
+	dk = r->dst.arr ? MEM_DEVICE : shim_memory_kind(r->dst.p, dext);
+	sk = r->src.arr ? MEM_DEVICE : shim_memory_kind(r->src.p, sext);
 	if (r->kind == cudaMemcpyDefault)
 		r->kind = (enum cudaMemcpyKind)((sk == MEM_DEVICE) * 2 + (dk == MEM_DEVICE));
 	if ((r->kind == cudaMemcpyHostToDevice || r->kind == cudaMemcpyDeviceToDevice) &&
-	    !shim_memory_on_device(r->dst.p, dext))
+	    !r->dst.arr && !shim_memory_on_device(r->dst.p, dext))
 		return shim_ret(cudaErrorInvalidValue);
 	if ((r->kind == cudaMemcpyDeviceToHost || r->kind == cudaMemcpyDeviceToDevice) &&
-	    !shim_memory_on_device(r->src.p, sext))
+	    !r->src.arr && !shim_memory_on_device(r->src.p, sext))
 		return shim_ret(cudaErrorInvalidValue);
+	if ((r->dst.arr && r->kind != cudaMemcpyHostToDevice &&
+	     r->kind != cudaMemcpyDeviceToDevice) ||
+	    (r->src.arr && r->kind != cudaMemcpyDeviceToHost &&
+	     r->kind != cudaMemcpyDeviceToDevice))
+		return shim_ret(cudaErrorInvalidMemcpyDirection);
 	if ((r->kind == cudaMemcpyHostToDevice && sk == MEM_DEVICE) ||
 	    (r->kind == cudaMemcpyDeviceToHost && dk == MEM_DEVICE) ||
 	    (r->kind == cudaMemcpyHostToHost && (sk == MEM_DEVICE || dk == MEM_DEVICE)))
 		return shim_ret(cudaErrorInvalidValue);
 	switch (r->kind) {
 	case cudaMemcpyHostToDevice:
-		e = r->width > shim.chunk ? pitched_by_rows(r)
-					  : pitched_to_device(r, sk == MEM_PINNED);
+		e = r->width > shim.chunk && !r->dst.arr ? pitched_by_rows(r)
+							 : pitched_to_device(r, sk == MEM_PINNED);
 		break;
 	case cudaMemcpyDeviceToHost:
-		e = r->width > VCUDA_MAX_PAYLOAD ? pitched_by_rows(r)
-						 : pitched_to_host(r, dk == MEM_PINNED);
+		e = r->width > VCUDA_MAX_PAYLOAD && !r->src.arr
+			? pitched_by_rows(r)
+			: pitched_to_host(r, dk == MEM_PINNED);
 		break;
 	case cudaMemcpyDeviceToDevice: {
 		Vcuda__MemcpyPitched m = VCUDA__MEMCPY_PITCHED__INIT;
@@ -280,8 +329,6 @@ static cudaError_t copy3d(const struct cudaMemcpy3DParms *p, cudaStream_t s, int
 
 	if (!p)
 		return shim_ret(cudaErrorInvalidValue);
-	if (p->srcArray || p->dstArray)
-		return shim_ret(cudaErrorNotSupported);
 	r = (struct region){.dst = {(const uint8_t *)p->dstPtr.ptr +
 					p->dstPos.z * p->dstPtr.pitch * p->dstPtr.ysize +
 					p->dstPos.y * p->dstPtr.pitch + p->dstPos.x,
@@ -299,6 +346,26 @@ static cudaError_t copy3d(const struct cudaMemcpy3DParms *p, cudaStream_t s, int
 	if (r.depth == 1) {
 		r.dst.rows = r.dst.rows ? r.dst.rows : r.height;
 		r.src.rows = r.src.rows ? r.src.rows : r.height;
+	}
+	/* With an array on either side, the width counts elements. */
+	if (p->dstArray || p->srcArray) {
+		const struct cudaArray *a = p->dstArray ? p->dstArray : p->srcArray;
+		if (!shim_array_valid(a) || (p->dstArray && !shim_array_valid(p->dstArray)) ||
+		    (p->srcArray && !shim_array_valid(p->srcArray)))
+			return shim_ret(cudaErrorInvalidResourceHandle);
+		r.width = p->extent.width * a->elem;
+	}
+	if (p->dstArray) {
+		r.dst = (struct side){.arr = p->dstArray,
+				      .x = p->dstPos.x * p->dstArray->elem,
+				      .y = p->dstPos.y,
+				      .z = p->dstPos.z};
+	}
+	if (p->srcArray) {
+		r.src = (struct side){.arr = p->srcArray,
+				      .x = p->srcPos.x * p->srcArray->elem,
+				      .y = p->srcPos.y,
+				      .z = p->srcPos.z};
 	}
 	return pitched_copy(&r, s, per_thread);
 }

@@ -219,6 +219,19 @@ static inline void shim_copy_1d(struct cudaMemcpy3DParms *c, void *dst, const vo
 	c->kind = kind;
 }
 
+/* A CUDA array (shim/texture.c): the server's id and its geometry. */
+struct cudaArray {
+	uint64_t id;
+	int device;
+	struct cudaChannelFormatDesc desc;
+	struct cudaExtent extent; /* as made: elements, 0 for unused dimensions */
+	unsigned flags;
+	size_t elem;			/* bytes an element */
+	size_t row_bytes, rows, slices; /* rows and slices at least 1 */
+};
+/* Whether a is an array of this process (not freed). */
+int shim_array_valid(const struct cudaArray *a);
+
 /*
  * Kernels for graphs (shim/module.c): a launch checked and its arguments
  * packed (args, or extra in the driver's buffer format) into *buf

@@ -18,7 +18,7 @@ int main()
 	cudaStreamAttrValue v = {}, got = {};
 	int value = -1, lo, hi;
 
-	// The device says what vcuda provides: managed memory, no textures;
+	// The device says what vcuda provides: managed memory, textures;
 	// pools and host registration; mapped memory where the transport
 	// shares memory (mapped.cu checks that it works when it says so).
 	int attr = -1, can_map = -1;
@@ -34,7 +34,7 @@ int main()
 	EXPECT(attr == 1);
 	cudaDeviceProp prop;
 	OK(cudaGetDeviceProperties(&prop, 0));
-	EXPECT(prop.managedMemory == 1 && prop.concurrentManagedAccess == 0 && prop.canMapHostMemory == can_map && prop.maxTexture1D == 0);
+	EXPECT(prop.managedMemory == 1 && prop.concurrentManagedAccess == 0 && prop.canMapHostMemory == can_map && prop.maxTexture1D == 65536);
 
 	OK(cudaProfilerStart());
 	OK(cudaProfilerStop());

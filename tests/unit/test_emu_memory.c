@@ -66,6 +66,25 @@ static void test_alloc_limits(void **state)
 	assert_int_equal(cuMemFree(a), CUDA_SUCCESS);
 }
 
+/* A block freed between two free blocks joins both: the whole device is
+ * one block again (the merge once read a neighbour the first removal had
+ * moved, and lost the rest of the arena). */
+static void test_free_between_free_blocks(void **state)
+{
+	CUdeviceptr p[5], big;
+
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(cuMemAlloc(&p[i], 4096), CUDA_SUCCESS);
+	/* Free blocks around p[1], and one more beyond (p[4] with the rest). */
+	assert_int_equal(cuMemFree(p[0]), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(p[2]), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(p[4]), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(p[1]), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(p[3]), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&big, 256u << 20), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(big), CUDA_SUCCESS);
+}
+
 static void test_device_pointer_not_host(void **state)
 {
 	CUdeviceptr a;
@@ -259,6 +278,7 @@ int main(void)
 	    cmocka_unit_test(test_device_queries),
 	    cmocka_unit_test(test_alloc_free),
 	    cmocka_unit_test(test_alloc_limits),
+	    cmocka_unit_test(test_free_between_free_blocks),
 	    cmocka_unit_test(test_device_pointer_not_host),
 	    cmocka_unit_test(test_copies),
 	    cmocka_unit_test(test_memset),
