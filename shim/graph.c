@@ -217,8 +217,6 @@ static cudaError_t gr_node_make(const struct cudaGraphNodeParams *p, struct CUgr
 	case cudaGraphNodeTypeMemcpy:
 		if (p->memcpy.flags || (unsigned)p->memcpy.copyParams.kind > cudaMemcpyDefault)
 			e = cudaErrorInvalidValue;
-		else if (p->memcpy.copyParams.srcArray || p->memcpy.copyParams.dstArray)
-			e = cudaErrorNotSupported; /* CUDA arrays are not there yet */
 		n->u.copy = p->memcpy.copyParams;
 		break;
 	case cudaGraphNodeTypeMemset:
@@ -559,8 +557,9 @@ static cudaError_t gr_run_node(const struct CUgraphNode_st *n, const struct gr_r
 						 r->per_thread);
 	case cudaGraphNodeTypeMemcpy:
 		/* A plain copy (how capture records cudaMemcpyAsync) as one. */
-		if (c->extent.height == 1 && c->extent.depth == 1 && !c->srcPos.x && !c->dstPos.x &&
-		    !c->srcPos.y && !c->dstPos.y && !c->srcPos.z && !c->dstPos.z)
+		if (!c->srcArray && !c->dstArray && c->extent.height == 1 && c->extent.depth == 1 &&
+		    !c->srcPos.x && !c->dstPos.x && !c->srcPos.y && !c->dstPos.y && !c->srcPos.z &&
+		    !c->dstPos.z)
 			return r->per_thread ? cudaMemcpyAsync_ptsz(c->dstPtr.ptr, c->srcPtr.ptr,
 								    c->extent.width, c->kind, r->s)
 					     : cudaMemcpyAsync(c->dstPtr.ptr, c->srcPtr.ptr,
