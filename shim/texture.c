@@ -354,6 +354,25 @@ cudaError_t cudaMemcpyFromArrayAsync(void *dst, cudaArray_const_t src, size_t x,
 	return tx_linear((cudaArray_t)src, x, y, dst, count, kind, 0, s, 1);
 }
 
+/* After cudaDeviceReset the server has destroyed the device's arrays and
+ * objects: their handles go (an array the program still names is then
+ * unknown, as in CUDA). */
+void shim_textures_forget(int device)
+{
+	pthread_mutex_lock(&tx_lock);
+	for (size_t i = arrays.n; i-- > 0;) {
+		struct cudaArray *a = arrays.r[i].data;
+		if (a->device == device) {
+			vcuda_rangemap_remove(&arrays, arrays.r[i].base, NULL);
+			free(a);
+		}
+	}
+	for (size_t i = objects.n; i-- > 0;)
+		if ((int)objects.r[i].data_tag == device)
+			vcuda_rangemap_remove(&objects, objects.r[i].base, NULL);
+	pthread_mutex_unlock(&tx_lock);
+}
+
 /* ---- texture and surface objects ------------------------------------------------------------ */
 
 static cudaError_t tx_object(Vcuda__TexCreate *m, unsigned long long *out)
