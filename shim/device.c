@@ -255,6 +255,7 @@ cudaError_t cudaDeviceReset(void)
 	shim_modules_forget(shim_device);
 	shim_heap_forget(shim_device);
 	shim_managed_forget(shim_device);
+	shim_textures_forget(shim_device);
 	shim_handles_forget(shim_device);
 	__atomic_store_n(&shim.async_error, 0, __ATOMIC_RELAXED);
 	/* A reset device starts over: errors that stuck to it are gone. */

@@ -229,6 +229,8 @@ struct cudaArray {
 	size_t elem;			/* bytes an element */
 	size_t row_bytes, rows, slices; /* rows and slices at least 1 */
 };
+/* A device was reset: its arrays and objects are gone. */
+void shim_textures_forget(int device);
 /* Whether a is an array of this process (not freed). */
 int shim_array_valid(const struct cudaArray *a);
 

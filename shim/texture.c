@@ -17,7 +17,8 @@
 
 static pthread_mutex_t tx_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vcuda_rangemap arrays;  /* live arrays, by address; data: the array */
-static struct vcuda_rangemap objects; /* texture and surface values; tag: server handle */
+static struct vcuda_rangemap objects; /* texture and surface values; tag: server handle,
+				       * data: the device */
 
 /* ---- channel descriptions (cudaCreateChannelDesc: shim/device.c) ---------------------------- */
 
@@ -368,7 +369,7 @@ void shim_textures_forget(int device)
 		}
 	}
 	for (size_t i = objects.n; i-- > 0;)
-		if ((int)objects.r[i].data_tag == device)
+		if ((int)(uintptr_t)objects.r[i].data == device)
 			vcuda_rangemap_remove(&objects, objects.r[i].base, NULL);
 	pthread_mutex_unlock(&tx_lock);
 }
@@ -386,8 +387,10 @@ static cudaError_t tx_object(Vcuda__TexCreate *m, unsigned long long *out)
 	if (e == cudaSuccess && rp->ret_case != VCUDA__REPLY__RET_HANDLE)
 		e = cudaErrorUnknown;
 	if (e == cudaSuccess) {
-		r = (struct vcuda_range){
-		    .base = rp->handle->value, .size = 1, .tag = rp->handle->handle};
+		r = (struct vcuda_range){.base = rp->handle->value,
+					 .size = 1,
+					 .tag = rp->handle->handle,
+					 .data = (void *)(uintptr_t)shim_device};
 		pthread_mutex_lock(&tx_lock);
 		if (vcuda_rangemap_insert(&objects, &r) != 0)
 			e = cudaErrorMemoryAllocation;
