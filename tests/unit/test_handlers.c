@@ -132,6 +132,41 @@ static CUresult fake_event_destroy(CUevent e)
 	return CUDA_SUCCESS;
 }
 
+static int fake_arrays, fake_textures, fake_copy3d_rows;
+static int fake_array_obj;
+
+static CUresult fake_array_create(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d)
+{
+	fake_arrays++;
+	*a = (CUarray)&fake_array_obj;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_array_destroy(CUarray a)
+{
+	fake_arrays--;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_tex_create(CUtexObject *t, const CUDA_RESOURCE_DESC *r,
+				const CUDA_TEXTURE_DESC *d, const CUDA_RESOURCE_VIEW_DESC *v)
+{
+	*t = 0x100 + (unsigned)fake_textures++;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_tex_destroy(CUtexObject t)
+{
+	fake_textures--;
+	return CUDA_SUCCESS;
+}
+
+static CUresult fake_copy3d(const CUDA_MEMCPY3D *c)
+{
+	fake_copy3d_rows += (int)c->Height;
+	return CUDA_SUCCESS;
+}
+
 static int fake_copy2d_rows;
 
 static CUresult fake_copy2d(const CUDA_MEMCPY2D *c)
@@ -194,6 +229,12 @@ static int setup(void **state)
 	fake_clock_ms = 0;
 	be.cuMemcpy2D = fake_copy2d;
 	fake_copy2d_rows = 0;
+	be.cuArray3DCreate = fake_array_create;
+	be.cuArrayDestroy = fake_array_destroy;
+	be.cuTexObjectCreate = fake_tex_create;
+	be.cuTexObjectDestroy = fake_tex_destroy;
+	be.cuMemcpy3D = fake_copy3d;
+	fake_arrays = fake_textures = fake_copy3d_rows = 0;
 	be.sc.stream_synchronize = fake_stream_sync;
 	be.sc.stream_get_priority = fake_stream_priority;
 	be.sc.ctx_set_limit = fake_set_limit;
@@ -351,6 +392,103 @@ static void test_pitched_bounds(void **state)
 	c.kind = 7;
 	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
 	assert_int_equal(fake_copy2d_rows, 3);
+}
+
+/* Arrays: impossible geometry refused; copies checked against the
+ * array's own geometry; gone with the session. */
+static void test_arrays_checked(void **state)
+{
+	uint8_t rows[4 * 16] = {0};
+	Vcuda__ArrayCreate a = VCUDA__ARRAY_CREATE__INIT;
+	Vcuda__MemcpyPitched c = VCUDA__MEMCPY_PITCHED__INIT;
+	uint64_t arr;
+
+	{
+		REQUEST(rq, ARRAY_CREATE, array_create, a);
+		a.format = CU_AD_FORMAT_FLOAT;
+		a.channels = 3; /* not 1, 2 or 4 */
+		a.width = 4;
+		assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+		a.channels = 1;
+		a.width = 1u << 20; /* wider than any array */
+		assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+		a.width = 4;
+		a.format = 0x99; /* no such format */
+		assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+		a.format = CU_AD_FORMAT_FLOAT;
+		a.flags = 0x40; /* a flag vcuda does not take */
+		assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+		a.flags = 0;
+		a.height = 4; /* 4x4 floats: 16-byte rows */
+		assert_int_equal(fake_arrays, 0);
+		assert_int_equal(serve(&rq, NULL, 0), CUDA_SUCCESS);
+		arr = out.rp.handle->handle;
+		assert_int_equal(fake_arrays, 1);
+	}
+	REQUEST(rq, MEMCPY_PITCHED, memcpy_pitched, c);
+	c.kind = 1;
+	c.dst_array = arr;
+	c.src_pitch = 16;
+	c.src_rows = 4;
+	c.width = 16;
+	c.height = 4;
+	c.depth = 1;
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_SUCCESS);
+	assert_int_equal(fake_copy3d_rows, 4);
+	c.dst_y = 1; /* four rows from the second: past the array */
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	c.dst_y = 0;
+	c.dst_x = 4; /* 16 bytes from byte 4 of a 16-byte row */
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	c.dst_x = UINT64_MAX - 8; /* wraps */
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	c.dst_x = 0;
+	c.dst_array = arr + 1; /* no such array */
+	assert_int_equal(serve(&rq, rows, sizeof(rows)), CUDA_ERROR_INVALID_VALUE);
+	c.dst_array = arr;
+	c.kind = 2; /* device to host cannot write an array */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(fake_copy3d_rows, 4);
+	session_release(&s, -1);
+	assert_int_equal(fake_arrays, 0);
+}
+
+/* Textures: over the session's own memory or arrays only; destroyed with
+ * the session. */
+static void test_textures_checked(void **state)
+{
+	uint64_t p = alloc(256);
+	Vcuda__TexCreate t = VCUDA__TEX_CREATE__INIT;
+	REQUEST(rq, TEX_CREATE, tex_create, t);
+
+	t.res_type = CU_RESOURCE_TYPE_LINEAR;
+	t.format = CU_AD_FORMAT_FLOAT;
+	t.channels = 1;
+	t.dptr = p;
+	t.size = 512; /* past the allocation */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	t.dptr = 0x1000; /* not the session's */
+	t.size = 16;
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	t.dptr = p;
+	t.res_type = CU_RESOURCE_TYPE_PITCH2D;
+	t.width = 16;
+	t.height = 4;
+	t.pitch = UINT64_MAX / 2; /* overflows */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	t.pitch = 64; /* 4 rows of 64 bytes: the allocation exactly */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_SUCCESS);
+	assert_int_equal(out.rp.handle->value, 0x100);
+	t.res_type = CU_RESOURCE_TYPE_ARRAY;
+	t.array = 12345; /* no such array */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_HANDLE);
+	t.res_type = CU_RESOURCE_TYPE_LINEAR;
+	t.size = 16;
+	t.n_address_mode = 5; /* more modes than dimensions */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	assert_int_equal(fake_textures, 1);
+	session_release(&s, -1);
+	assert_int_equal(fake_textures, 0);
 }
 
 /* cudaFreeAsync names the start of one of the session's allocations. */
@@ -513,6 +651,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_copy_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pitched_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_async_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_arrays_checked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_textures_checked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_device_checked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handle_quota, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scalar_decodes_and_checks, setup, teardown),
