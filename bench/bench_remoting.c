@@ -8,6 +8,9 @@
  *   synchronize), against that synchronous call and the raw round trip;
  * - a graph of 100 empty kernels (captured from a stream), per kernel,
  *   against the same 100 launches posted one by one;
+ * - managed memory: a 4 MiB array the host writes whole, then a kernel
+ *   (empty: it makes the host's copy stale all the same), then the host
+ *   reads whole, against the same round with explicit copies each way;
  * - copies of 64 KiB to 256 MiB both ways, from pageable and page-locked
  *   memory, against memcpy in this process (shm://) or the raw channel's
  *   own throughput for the same size (ipc://, tcp://).
@@ -284,6 +287,42 @@ static double graph_launch(int reps)
 	return ok ? (double)t0 / 1e9 / reps / 100 : -1;
 }
 
+/* Seconds per round of host write, kernel, host read over n bytes:
+ * managed memory (managed = 1) or explicit copies; 0 without a kernel. */
+static double managed_round(size_t n, int reps, int managed)
+{
+	dim3 one = {1, 1, 1};
+	unsigned char *m = NULL, *h = NULL, *d = NULL;
+	uint64_t t0 = 0;
+	volatile unsigned sum = 0;
+	int ok = 1;
+
+	if (!vcuda_bench_fatbin_len)
+		return 0;
+	if (managed ? cudaMallocManaged((void **)&m, n, cudaMemAttachGlobal) != cudaSuccess
+		    : (cudaMalloc((void **)&d, n) != cudaSuccess || !(h = malloc(n))))
+		return -1;
+	for (int r = -1; r < reps && ok; r++) { /* round -1 warms up */
+		unsigned char *p = managed ? m : h;
+		if (r == 0)
+			t0 = vcuda_now_ns();
+		for (size_t i = 0; i < n; i += 64)
+			p[i] = (unsigned char)(i + (size_t)r);
+		ok = (managed || cudaMemcpy(d, h, n, cudaMemcpyHostToDevice) == cudaSuccess) &&
+		     cudaLaunchKernel((const void *)bench_empty_stub, one, one, NULL, 0, 0) ==
+			 cudaSuccess &&
+		     cudaDeviceSynchronize() == cudaSuccess &&
+		     (managed || cudaMemcpy(h, d, n, cudaMemcpyDeviceToHost) == cudaSuccess);
+		for (size_t i = 0; ok && i < n; i += 64)
+			sum += p[i];
+		ok = ok && p[64] == (unsigned char)(64 + (size_t)r);
+	}
+	t0 = vcuda_now_ns() - t0;
+	cudaFree(managed ? (void *)m : (void *)d);
+	free(h);
+	return ok ? (double)t0 / 1e9 / reps : -1;
+}
+
 static double copy_rate(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind, int reps)
 {
 	uint64_t t0 = vcuda_now_ns();
@@ -319,7 +358,7 @@ int main(int argc, char **argv)
 	size_t max, nsizes;
 	void *d, *pinned;
 	char *a, *b;
-	double raw_rt, rt, launch, graph;
+	double raw_rt, rt, launch, graph, mround, cround;
 	struct raw raw;
 
 	for (int i = 1; i < argc; i++) {
@@ -363,6 +402,8 @@ int main(int argc, char **argv)
 	rt = sync_call(trips);
 	launch = empty_launch(trips);
 	graph = launch > 0 ? graph_launch(trips / 100 > 1 ? trips / 100 : 2) : launch;
+	mround = launch > 0 ? managed_round(4u << 20, quick ? 4 : 50, 1) : launch;
+	cround = launch > 0 ? managed_round(4u << 20, quick ? 4 : 50, 0) : launch;
 	printf("\n%-44s %10s   %-34s %10s   %s\n", "", "vcuda", "baseline", "", "ratio");
 	printf("%-44s %8.2f us   %-34s %8.2f us   %.2f\n", "synchronous call (cudaStreamQuery)",
 	       rt * 1e6, shm ? "raw shared-memory ping-pong" : "raw channel round trip",
@@ -376,13 +417,18 @@ int main(int argc, char **argv)
 			printf("%-44s %8.2f us   %-34s %8.2f us   %.2f\n",
 			       "100-kernel graph launch, per kernel", graph * 1e6,
 			       "100 posted launches, per kernel", launch * 1e6, graph / launch);
+		if (mround > 0 && cround > 0)
+			printf("%-44s %8.0f us   %-34s %8.0f us   %.2f\n",
+			       "4 MiB managed: write, kernel, read", mround * 1e6,
+			       "the same with cudaMemcpy each way", cround * 1e6, mround / cround);
 	} else {
 		printf("%-44s %s\n", "empty kernel launch, amortized",
 		       launch < 0 ? "FAILED" : "skipped (built without nvcc)");
 	}
 	/* What any run must show, however busy the machine (the ratios are for
 	 * a quiet one): every call worked and every result is right. */
-	expect(raw_rt > 0 && rt > 0 && launch >= 0 && graph >= 0, "a call failed");
+	expect(raw_rt > 0 && rt > 0 && launch >= 0 && graph >= 0 && mround >= 0 && cround >= 0,
+	       "a call failed");
 	{
 		unsigned char last = 0;
 		for (int i = 0; i < 1000; i++)

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -35,23 +36,26 @@
 #include "transport.h"
 
 #define MG_PAGE	 4096u
-#define MG_CHUNK (64u * 1024u) /* fetched at once on a first touch */
-#define MG_TRIES 8	       /* device allocations tried for a free mirror address */
+#define MG_CHUNK (64u * 1024u)	      /* fetched, or made writable, at once */
+#define MG_AHEAD (2u * 1024u * 1024u) /* the most a run of in-order touches fetches */
+#define MG_TRIES 8		      /* device allocations tried for a free mirror address */
 
 enum { PG_INVALID, PG_CLEAN, PG_DIRTY };
 enum { ATTACH_GLOBAL, ATTACH_HOST, ATTACH_SINGLE };
 
 struct mg_region {
-	uintptr_t lo, hi; /* the managed bytes */
-	uintptr_t base;	  /* first mirror page */
-	size_t npages;	  /* mirror pages */
-	uint64_t alloc;	  /* the device allocation to free; 0: a variable */
-	int device;	  /* where the device copy lives */
-	int attach;	  /* ATTACH_* */
-	uint64_t stream;  /* ATTACH_SINGLE: the stream that may reach it */
-	size_t valid;	  /* pages CLEAN or DIRTY */
-	size_t dirty;	  /* pages DIRTY */
-	uint8_t state[];  /* PG_* per page */
+	uintptr_t lo, hi;  /* the managed bytes */
+	uintptr_t base;	   /* first mirror page */
+	size_t npages;	   /* mirror pages */
+	uint64_t alloc;	   /* the device allocation to free; 0: a variable */
+	int device;	   /* where the device copy lives */
+	int attach;	   /* ATTACH_* */
+	uint64_t stream;   /* ATTACH_SINGLE: the stream that may reach it */
+	size_t valid;	   /* pages CLEAN or DIRTY */
+	size_t dirty;	   /* pages DIRTY */
+	size_t next_fetch; /* the page after the last fetch, and how many */
+	size_t last_count; /* pages it had: a touch there fetches twice as many */
+	uint8_t state[];   /* PG_* per page */
 };
 
 /*
@@ -272,23 +276,56 @@ static void mg_invalidate_launch(uint64_t stream)
  * stderr) if the device's data cannot be had. Called with mg.xfer held. */
 static int mg_touch(struct mg_region *r, size_t pg, int write)
 {
+	size_t per = MG_CHUNK / MG_PAGE, first = pg / per * per, n;
 	cudaError_t e;
 
 	if (r->state[pg] == PG_INVALID) {
-		size_t per = MG_CHUNK / MG_PAGE;
-		size_t first = pg / per * per;
-		size_t n = first + per <= r->npages ? per : r->npages - first;
+		/* In-order touches read ahead: each fetch twice the last. */
+		n = per;
+		if (first && first == r->next_fetch)
+			n = r->last_count * 2 < MG_AHEAD / MG_PAGE ? r->last_count * 2
+								   : MG_AHEAD / MG_PAGE;
+		n = first + n <= r->npages ? n : r->npages - first;
 		if ((e = mg_fetch(r, first, n)) != cudaSuccess) {
 			VERR(shim, "cannot bring managed memory at %#lx to the host (%s)",
 			     (unsigned long)(r->base + pg * MG_PAGE), cudaGetErrorName(e));
 			return -1;
 		}
+		r->next_fetch = first + n;
+		r->last_count = n;
 	}
 	if (write && r->state[pg] == PG_CLEAN) {
-		mg_protect(r, pg, 1, PROT_READ | PROT_WRITE);
-		mg_set(r, pg, 1, PG_DIRTY);
+		/* The whole chunk becomes writable: a page of it written back
+		 * unwritten holds what the device has, so costs a copy, not
+		 * correctness, and a host filling an array faults once a
+		 * chunk rather than once a page. */
+		size_t i = first, end = first + per <= r->npages ? first + per : r->npages;
+		while (i < end) {
+			size_t j = i;
+			if (r->state[i] != PG_CLEAN) {
+				i++;
+				continue;
+			}
+			while (j < end && r->state[j] == PG_CLEAN)
+				j++;
+			mg_protect(r, i, j - i, PROT_READ | PROT_WRITE);
+			mg_set(r, i, j - i, PG_DIRTY);
+			i = j;
+		}
 	}
 	return 0;
+}
+
+/* Whether a fault was a write, where the machine says (x86-64's page
+ * fault error code); elsewhere a write to an unfetched page faults twice. */
+static int mg_fault_is_write(const void *uc, int clean)
+{
+#if defined(__x86_64__) && defined(REG_ERR)
+	return (((const ucontext_t *)uc)->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+#else
+	(void)uc;
+	return clean;
+#endif
 }
 
 static void mg_fault(int sig, siginfo_t *si, void *uc)
@@ -304,9 +341,9 @@ static void mg_fault(int sig, siginfo_t *si, void *uc)
 		mg_xfer_lock();
 		if ((r = mg_find(addr)) != NULL) { /* still: not freed meanwhile */
 			size_t pg = (addr - r->base) / MG_PAGE;
-			/* A fault on a CLEAN page is a write; on an INVALID
-			 * one it may be either, and a write faults once more. */
-			ours = mg_touch(r, pg, r->state[pg] == PG_CLEAN) == 0;
+			/* A fault on a CLEAN page is a write. */
+			ours =
+			    mg_touch(r, pg, mg_fault_is_write(uc, r->state[pg] == PG_CLEAN)) == 0;
 		}
 		mg_xfer_unlock();
 	}
