@@ -126,7 +126,10 @@ uint64_t emu_sym_address(const struct xctx *X, int s)
 	case SYM_CONST:
 		return sym->offset;
 	case SYM_SHARED:
-		return sym->is_array_unsized ? X->B->L->static_smem : sym->offset;
+		return sym->is_array_unsized ? X->B->L->static_smem
+		       : sym->shared_index >= 0 && X->B->L->kernel->shared_off
+			   ? X->B->L->kernel->shared_off[sym->shared_index]
+			   : sym->offset;
 	case SYM_LOCAL:
 		return X->F->local_base + sym->offset;
 	case SYM_KPARAM:

@@ -184,6 +184,27 @@ static int exec_shf(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	return 0;
 }
 
+/* bmsk.{clamp,wrap}.b32 d, a, b: b one-bits from bit a. */
+static int exec_bmsk(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	{
+		uint32_t a = (uint32_t)opv(X, &in->o[1], (int)l),
+			 b = (uint32_t)opv(X, &in->o[2], (int)l);
+		uint64_t mask;
+		if (in->mods & MOD_CLAMP) {
+			a = a < 32 ? a : 32;
+			b = b < 32 ? b : 32;
+		} else {
+			a &= 31;
+			b &= 31;
+		}
+		mask = (((1ull << b) - 1) << a) & 0xffffffffull;
+		set_reg(X, &in->o[0], (int)l, mask);
+	}
+	return 0;
+}
+
 static int exec_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	emu_do_shfl(X, in, m);

@@ -191,7 +191,7 @@ static CUresult module_load(CUmodule *out, const void *image, char *log, size_t 
 	}
 	for (int i = 0; i < mod->ptx->nfuncs; i++)
 		mod->funcs[i] = (struct CUfunc_st){
-		    EMU_FUNC_MAGIC, mod, i, EMU_SMEM_DEFAULT - (uint32_t)mod->ptx->shared_size};
+		    EMU_FUNC_MAGIC, mod, i, EMU_SMEM_DEFAULT - mod->ptx->funcs[i].shared_size};
 	pthread_mutex_lock(&emu.lock);
 	mod->next = modules;
 	modules = mod;
@@ -417,7 +417,7 @@ CUresult cuFuncGetAttribute(int *value, CUfunction_attribute attr, CUfunction f)
 		*value = func_max_threads(f);
 		break;
 	case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES:
-		*value = (int)f->mod->ptx->shared_size;
+		*value = (int)f->mod->ptx->funcs[f->fi].shared_size;
 		break;
 	case CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES:
 		*value = (int)f->mod->ptx->const_size;
@@ -429,7 +429,10 @@ CUresult cuFuncGetAttribute(int *value, CUfunction_attribute attr, CUfunction f)
 		*value = pf->nregs < 255 ? pf->nregs : 255;
 		break;
 	case CU_FUNC_ATTRIBUTE_PTX_VERSION:
-		*value = (int)(f->mod->ptx->version_major * 10 + f->mod->ptx->version_minor);
+		/* The virtual architecture the PTX targets (75 for sm_75), not
+		 * the PTX ISA version: CUB picks its tuning, and whether it has
+		 * kernels at all, by this. */
+		*value = (int)f->mod->ptx->target_sm;
 		break;
 	case CU_FUNC_ATTRIBUTE_BINARY_VERSION:
 		*value = 80;
@@ -452,7 +455,8 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attr, int value)
 	if (!func_valid(f))
 		return CUDA_ERROR_INVALID_HANDLE;
 	if (attr == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES) {
-		if (value < 0 || (uint64_t)value + f->mod->ptx->shared_size > EMU_SMEM_OPTIN)
+		if (value < 0 ||
+		    (uint64_t)value + f->mod->ptx->funcs[f->fi].shared_size > EMU_SMEM_OPTIN)
 			return CUDA_ERROR_INVALID_VALUE;
 		f->max_dyn_smem = (uint32_t)value;
 		return CUDA_SUCCESS;
@@ -498,7 +502,7 @@ CUresult cuFuncGetName(const char **name, CUfunction f)
 static int occupancy(const struct CUfunc_st *f, int block, size_t dyn)
 {
 	int dev_attr_threads = 2048, max_blocks = 32, warps = (block + 31) / 32;
-	uint64_t smem = f->mod->ptx->shared_size + dyn;
+	uint64_t smem = f->mod->ptx->funcs[f->fi].shared_size + dyn;
 	int by_threads, by_smem;
 
 	if (block <= 0 || block > func_max_threads(f))
@@ -566,10 +570,10 @@ CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dyn, CUfunction f, int 
 	/* As on an sm_80 GPU: 164 KiB a multiprocessor, 1 KiB of it reserved
 	 * for each block, and no block above the 163 KiB opt-in limit. */
 	per_block = (164u * 1024) / (unsigned)blocks;
-	used = 1024 + f->mod->ptx->shared_size;
+	used = 1024 + f->mod->ptx->funcs[f->fi].shared_size;
 	*dyn = per_block > used ? per_block - used : 0;
-	if (*dyn > 163u * 1024 - f->mod->ptx->shared_size)
-		*dyn = 163u * 1024 - f->mod->ptx->shared_size;
+	if (*dyn > 163u * 1024 - f->mod->ptx->funcs[f->fi].shared_size)
+		*dyn = 163u * 1024 - f->mod->ptx->funcs[f->fi].shared_size;
 	return CUDA_SUCCESS;
 }
 
@@ -644,7 +648,7 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 	memcpy(L.grid, grid, sizeof(L.grid));
 	memcpy(L.block, block, sizeof(L.block));
 	L.dyn_smem = smem;
-	L.static_smem = (uint32_t)((f->mod->ptx->shared_size + 15) & ~15ull);
+	L.static_smem = (uint32_t)((f->mod->ptx->funcs[f->fi].shared_size + 15) & ~15ull);
 	L.params = params;
 	L.sym_addr = f->mod->sym_addr;
 	L.const_base = f->mod->consts;

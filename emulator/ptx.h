@@ -121,6 +121,8 @@ enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS
 	X(SAD, NONE) \
 	X(FNS, NONE) \
 	X(PREFETCH, exec_nop) \
+	X(NANOSLEEP, exec_nop) \
+	X(BMSK, exec_bmsk) \
 	X(TEX, exec_tex) \
 	X(TLD4, exec_tex) \
 	X(TXQ, exec_txq) \
@@ -303,7 +305,8 @@ struct ptx_sym {
 	char *name;
 	uint8_t kind; /* enum ptx_sym_kind */
 	uint8_t is_extern, is_array_unsized;
-	uint8_t managed; /* SYM_GLOBAL: .attribute(.managed) */
+	uint8_t managed;      /* SYM_GLOBAL: .attribute(.managed) */
+	int32_t shared_index; /* SYM_SHARED with a size: which of the module's, else -1 */
 	uint32_t align;
 	uint64_t size;
 	uint64_t offset; /* const/shared/local/param offset; global: set at load */
@@ -343,6 +346,11 @@ struct ptx_func {
 	int ninsns, cap;
 	uint32_t maxntid[3], reqntid[3];
 	int uses_shared, line;
+	/* Entries: where each static .shared variable the kernel reaches (from
+	 * itself or the functions it calls) lies in its block's shared
+	 * memory, by the variable's shared_index, and how much that is. */
+	uint32_t *shared_off;
+	uint32_t shared_size;
 };
 
 struct ptx_module {
@@ -395,12 +403,13 @@ enum {
 	TXQ_NUM_MIPMAP_LEVELS,
 	TXQ_NUM_SAMPLES,
 };
-#define PTX_MAX_CONST_BYTES  (64u << 10)
-#define PTX_MAX_SHARED_BYTES (48u << 10)  /* static .shared of a module */
-#define PTX_MAX_LOCAL_BYTES  (512u << 10) /* .local of one function's frame */
-#define PTX_MAX_KPARAM_BYTES 32764u
-#define PTX_MAX_FPARAM_BYTES (64u << 10) /* a device function's parameters and call-site params */
-#define PTX_MAX_ALIGN	     65536u
+#define PTX_MAX_CONST_BYTES   (64u << 10)
+#define PTX_MAX_SHARED_BYTES  (48u << 10)  /* static .shared a kernel reaches */
+#define PTX_MAX_MODULE_SHARED (16u << 20)  /* all .shared variables of a module */
+#define PTX_MAX_LOCAL_BYTES   (512u << 10) /* .local of one function's frame */
+#define PTX_MAX_KPARAM_BYTES  32764u
+#define PTX_MAX_FPARAM_BYTES  (64u << 10) /* a device function's parameters and call-site params */
+#define PTX_MAX_ALIGN	      65536u
 
 /* Parses PTX text. On failure returns NULL and writes a message naming the
  * line and the construct to log. */
@@ -412,5 +421,8 @@ int ptx_find_func(const struct ptx_module *m, const char *name);
 int ptx_find_sym(const struct ptx_module *m, const char *name);
 /* Reconvergence points of every branch (ptx_cfg.c); 0 or -1 with log. */
 int ptx_compute_reconvergence(struct ptx_module *m, char *log, size_t log_len);
+/* Lays out each kernel's static shared memory: only the variables it
+ * reaches, each kernel its own (ptx_decl.c). 0, or -1 with log set. */
+int ptx_layout_shared(struct ptx_module *m, char *log, size_t log_len);
 
 #endif

@@ -480,8 +480,9 @@ static void parse_module(struct parser *p)
 			} else if (kind == SYM_SHARED && s->is_array_unsized) {
 				p->m->has_dyn_shared = 1; /* placed after static shared memory */
 			} else if (kind == SYM_SHARED) {
-				s->offset = ptx_place(p, &p->m->shared_size, s,
-						      PTX_MAX_SHARED_BYTES, "static shared memory");
+				s->offset =
+				    ptx_place(p, &p->m->shared_size, s, PTX_MAX_MODULE_SHARED,
+					      "static shared memory");
 			} else if (s->managed) {
 				/* Pages of its own: the guest mirrors a managed
 				 * variable's pages (docs/architecture.md). */
@@ -585,11 +586,95 @@ struct ptx_module *ptx_parse(const char *text, char *log, size_t log_len)
 		ptx_module_free(m);
 		return NULL;
 	}
-	if (ptx_compute_reconvergence(m, log, log_len) != 0) {
+	if (ptx_compute_reconvergence(m, log, log_len) != 0 ||
+	    ptx_layout_shared(m, log, log_len) != 0) {
 		ptx_module_free(m);
 		return NULL;
 	}
 	return m;
+}
+
+/* Marks the shared variables function fi names, and those of the
+ * functions it calls, in used (depth-first; seen guards against recursion). */
+static void shared_reach(const struct ptx_module *m, int fi, uint8_t *seen, uint8_t *used)
+{
+	const struct ptx_func *f = &m->funcs[fi];
+
+	if (seen[fi])
+		return;
+	seen[fi] = 1;
+	for (int i = 0; i < f->ninsns; i++) {
+		const struct ptx_insn *in = &f->insns[i];
+		for (int k = 0; k < in->nops && k < 6; k++) {
+			const struct ptx_operand *o = &in->o[k];
+			if ((o->kind == OK_SYM || o->kind == OK_ADDR) && o->reg >= 0 &&
+			    o->reg < m->nsyms && m->syms[o->reg].shared_index >= 0)
+				used[m->syms[o->reg].shared_index] = 1;
+		}
+		if (in->op == OP_CALL && in->target >= 0 && in->target < m->ncalls &&
+		    m->calls[in->target].func >= 0 && !m->calls[in->target].builtin)
+			shared_reach(m, m->calls[in->target].func, seen, used);
+	}
+}
+
+int ptx_layout_shared(struct ptx_module *m, char *log, size_t log_len)
+{
+	int nshared = 0, rc = 0;
+	int *which;
+	uint8_t *seen, *used;
+
+	for (int i = 0; i < m->nsyms; i++) {
+		struct ptx_sym *s = &m->syms[i];
+		s->shared_index =
+		    s->kind == SYM_SHARED && !s->is_array_unsized && !s->is_extern ? nshared++ : -1;
+	}
+	which = calloc((size_t)nshared + 1, sizeof(*which));
+	seen = calloc((size_t)m->nfuncs + 1, 1);
+	used = calloc((size_t)nshared + 1, 1);
+	if (!which || !seen || !used) {
+		snprintf(log, log_len, "out of memory");
+		rc = -1;
+	}
+	for (int i = 0; i < m->nsyms && !rc; i++)
+		if (m->syms[i].shared_index >= 0)
+			which[m->syms[i].shared_index] = i;
+	for (int fi = 0; fi < m->nfuncs && !rc; fi++) {
+		struct ptx_func *f = &m->funcs[fi];
+		uint64_t total = 0;
+		if (!f->is_entry || !f->defined)
+			continue;
+		memset(seen, 0, (size_t)m->nfuncs);
+		memset(used, 0, (size_t)nshared);
+		shared_reach(m, fi, seen, used);
+		if (!(f->shared_off = calloc((size_t)nshared + 1, sizeof(*f->shared_off)))) {
+			snprintf(log, log_len, "out of memory");
+			rc = -1;
+			break;
+		}
+		for (int k = 0; k < nshared; k++) {
+			const struct ptx_sym *s = &m->syms[which[k]];
+			uint64_t at;
+			if (!used[k])
+				continue;
+			at = (total + s->align - 1) / s->align * s->align;
+			total = at + s->size;
+			if (total > PTX_MAX_SHARED_BYTES) {
+				snprintf(
+				    log, log_len,
+				    "kernel %s reaches more than the %u bytes of static shared "
+				    "memory allowed",
+				    f->name, PTX_MAX_SHARED_BYTES);
+				rc = -1;
+				break;
+			}
+			f->shared_off[k] = (uint32_t)at;
+		}
+		f->shared_size = (uint32_t)total;
+	}
+	free(which);
+	free(seen);
+	free(used);
+	return rc;
 }
 
 /* Forgets a function's signature (a definition after a declaration
@@ -616,6 +701,7 @@ void ptx_module_free(struct ptx_module *m)
 		func_signature_free(f);
 		free(f->insns);
 		free(f->reg_types);
+		free(f->shared_off);
 		free(f->name);
 	}
 	for (int i = 0; i < m->nsyms; i++) {

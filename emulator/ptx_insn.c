@@ -737,8 +737,9 @@ void ptx_parse_body(struct parser *p)
 				    ptx_place(p, &total, s, PTX_MAX_FPARAM_BYTES, "parameters");
 				p->f->frame_param_size = (uint32_t)total;
 			} else {
-				s->offset = ptx_place(p, &p->m->shared_size, s,
-						      PTX_MAX_SHARED_BYTES, "static shared memory");
+				s->offset =
+				    ptx_place(p, &p->m->shared_size, s, PTX_MAX_MODULE_SHARED,
+					      "static shared memory");
 				p->f->uses_shared = 1;
 			}
 			ptx_map_put(p, &p->locals, s->name, sym);

@@ -431,8 +431,10 @@ static cudaError_t module_func_resolve(struct shim_func *f)
 	if (e == cudaSuccess && rp->ret_case == VCUDA__REPLY__RET_HANDLE)
 		__atomic_store_n(&f->server_func[shim_device], rp->handle->handle,
 				 __ATOMIC_RELEASE);
-	else if (e == cudaSuccess || e == cudaErrorSymbolNotFound)
+	else if (e == cudaSuccess || e == cudaErrorSymbolNotFound) {
+		VWARN(shim, "kernel %s is not in its module on device %d", f->name, shim_device);
 		e = cudaErrorInvalidDeviceFunction;
+	}
 	vcuda_client_reply_free(rp);
 	return e;
 }
@@ -565,8 +567,10 @@ static cudaError_t launch_prepare(struct shim_func *f, dim3 grid, dim3 block, vo
 {
 	cudaError_t e;
 
-	if (!f)
+	if (!f) {
+		VDEBUG(shim, "a launch names no registered kernel");
 		return cudaErrorInvalidDeviceFunction;
+	}
 	if ((e = launch_check(grid, block, shmem)) != cudaSuccess ||
 	    (e = module_func_handle(f, handle)) != cudaSuccess ||
 	    (e = launch_check_func(f, block, shmem)) != cudaSuccess)

@@ -15,6 +15,8 @@
 
 #include <cuda.h>
 
+#include "ptx.h"
+
 static CUcontext ctx;
 static CUdeviceptr d_in, d_out;
 
@@ -235,6 +237,72 @@ static void test_bit_operations(void **state)
 	CHECK_LANES((uint32_t)((((uint64_t)B[i] << 32 | A[i]) << (C[i] & 31)) >> 32));
 	run_u32("bfind.u32 %r3, %r1; cvt.u64.u32 %rd9, %r3;", out);
 	CHECK_LANES(A[i] ? (uint32_t)(31 - __builtin_clz(A[i])) : 0xffffffffu);
+}
+
+/* bmsk: b one-bits from bit a; .wrap takes both modulo 32, .clamp caps
+ * both at 32 (PTX ISA). */
+static uint32_t bmsk_ref(uint32_t a, uint32_t b, int clamp)
+{
+	uint64_t m;
+
+	if (clamp) {
+		a = a < 32 ? a : 32;
+		b = b < 32 ? b : 32;
+	} else {
+		a &= 31;
+		b &= 31;
+	}
+	m = ((1ull << b) - 1) << a;
+	return (uint32_t)m;
+}
+
+static void test_bmsk(void **state)
+{
+	uint64_t out[32];
+
+	run_u32("and.b32 %r5, %r1, 63; and.b32 %r6, %r2, 63; bmsk.clamp.b32 %r3, %r5, %r6; "
+		"cvt.u64.u32 %rd9, %r3;",
+		out);
+	CHECK_LANES(bmsk_ref(A[i] & 63, B[i] & 63, 1));
+	run_u32("and.b32 %r5, %r1, 63; and.b32 %r6, %r2, 63; bmsk.wrap.b32 %r3, %r5, %r6; "
+		"cvt.u64.u32 %rd9, %r3;",
+		out);
+	CHECK_LANES(bmsk_ref(A[i] & 63, B[i] & 63, 0));
+}
+
+/* Static shared memory is laid out per kernel: two kernels of 40 KiB each
+ * load (the module has 80 KiB), a kernel reaching both through a
+ * function does not, and each kernel's variables start at 0. */
+static void test_shared_per_kernel(void **state)
+{
+	static const char two[] = ".version 7.0\n.target sm_75\n.address_size 64\n"
+				  ".shared .align 4 .b8 big_a[40960];\n"
+				  ".shared .align 4 .b8 big_b[40960];\n"
+				  ".visible .entry ka() { .reg .b32 %r<2>; mov.u32 %r1, 1; "
+				  "st.shared.u32 [big_a], %r1; ret; }\n"
+				  ".visible .entry kb() { .reg .b32 %r<2>; mov.u32 %r1, 2; "
+				  "st.shared.u32 [big_b+4], %r1; ret; }\n";
+	static const char both[] = ".version 7.0\n.target sm_75\n.address_size 64\n"
+				   ".shared .align 4 .b8 big_a[40960];\n"
+				   ".shared .align 4 .b8 big_b[40960];\n"
+				   ".func f() { .reg .b32 %r<2>; mov.u32 %r1, 2; "
+				   "st.shared.u32 [big_b], %r1; ret; }\n"
+				   ".visible .entry kab() { .reg .b32 %r<2>; mov.u32 %r1, 1; "
+				   "st.shared.u32 [big_a], %r1; call.uni f, (); ret; }\n";
+	char log[512] = "";
+	struct ptx_module *m = ptx_parse(two, log, sizeof(log));
+
+	assert_non_null(m);
+	for (int i = 0; i < m->nfuncs; i++) {
+		assert_int_equal(m->funcs[i].shared_size, 40960);
+		for (int k = 0; k < m->nsyms; k++)
+			if (m->syms[k].shared_index >= 0 &&
+			    m->funcs[i].shared_off[m->syms[k].shared_index] != 0)
+				fail_msg("a kernel's variable does not start at 0");
+	}
+	ptx_module_free(m);
+	assert_null(ptx_parse(both, log, sizeof(log)));
+	assert_non_null(strstr(log, "kab"));
 }
 
 static void test_float_arithmetic(void **state)
@@ -542,7 +610,9 @@ static void test_hostile_ptx_is_refused(void **state)
 	    /* sizes whose product wraps, or that no device has */
 	    {".local .align 4 .b8 l[4294967296][4294967296];", "", "array size"},
 	    {".local .align 4 .b8 l[1048576];", "", "local memory"},
-	    {".shared .align 4 .b8 s[65536];", "", "static shared memory"},
+	    {".shared .align 4 .b8 s[65536];", "st.shared.u32 [s], %r1;", "static shared memory"},
+	    {".shared .align 4 .b8 s[16777216]; .shared .align 4 .b8 t[16];", "",
+	     "static shared memory"},
 	    {".local .align 3 .b8 l[16];", "", "power of two"},
 	    {".local .align 0 .b8 l[16];", "", "alignment"},
 	    {".local .v3 .b32 l[16];", "", "vector width"},
@@ -672,6 +742,8 @@ int main(void)
 	    cmocka_unit_test(test_mutated_ptx_is_safe),
 	    cmocka_unit_test(test_hostile_ptx_is_refused),
 	    cmocka_unit_test(test_carry_chains),
+	    cmocka_unit_test(test_bmsk),
+	    cmocka_unit_test(test_shared_per_kernel),
 	    cmocka_unit_test(test_large_cfg_loads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
