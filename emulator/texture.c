@@ -18,6 +18,7 @@
 
 #include "emu.h"
 #include "exec_int.h"
+#include "kernels.h"
 #include "texture.h"
 
 #define TEX_SLOTS 16384u
@@ -29,21 +30,7 @@ static uint32_t tex_used;
 
 size_t emu_format_size(CUarray_format f)
 {
-	switch (f) {
-	case CU_AD_FORMAT_UNSIGNED_INT8:
-	case CU_AD_FORMAT_SIGNED_INT8:
-		return 1;
-	case CU_AD_FORMAT_UNSIGNED_INT16:
-	case CU_AD_FORMAT_SIGNED_INT16:
-	case CU_AD_FORMAT_HALF:
-		return 2;
-	case CU_AD_FORMAT_UNSIGNED_INT32:
-	case CU_AD_FORMAT_SIGNED_INT32:
-	case CU_AD_FORMAT_FLOAT:
-		return 4;
-	default:
-		return 0;
-	}
+	return vcuda_array_format_size((unsigned)f);
 }
 
 int emu_array_valid(CUarray a)

@@ -10,28 +10,8 @@
 
 #include <stdlib.h>
 
+#include "kernels.h"
 #include "session.h"
-
-/* Bytes a channel of a CUarray_format, or 0 for a format vcuda does not
- * take (the driver's block-compressed and video formats). */
-static uint64_t array_format_size(uint32_t f)
-{
-	switch (f) {
-	case CU_AD_FORMAT_UNSIGNED_INT8:
-	case CU_AD_FORMAT_SIGNED_INT8:
-		return 1;
-	case CU_AD_FORMAT_UNSIGNED_INT16:
-	case CU_AD_FORMAT_SIGNED_INT16:
-	case CU_AD_FORMAT_HALF:
-		return 2;
-	case CU_AD_FORMAT_UNSIGNED_INT32:
-	case CU_AD_FORMAT_SIGNED_INT32:
-	case CU_AD_FORMAT_FLOAT:
-		return 4;
-	default:
-		return 0;
-	}
-}
 
 #define ARRAY_MAX_DIM 65536u
 
@@ -41,7 +21,7 @@ CUresult srv_array_create(struct session *s, const Vcuda__Request *rq, const str
 	const Vcuda__ArrayCreate *c = rq->array_create;
 	CUDA_ARRAY3D_DESCRIPTOR d = {0};
 	struct session_array *sa;
-	uint64_t elem = array_format_size(c->format) * c->channels, bytes;
+	uint64_t elem = vcuda_array_format_size(c->format) * c->channels, bytes;
 	CUresult rc;
 
 	(void)m;
@@ -108,7 +88,7 @@ CUresult srv_tex_create(struct session *s, const Vcuda__Request *rq, const struc
 	CUDA_TEXTURE_DESC d = {0};
 	struct session_texture *tx;
 	struct session_array *sa;
-	uint64_t elem = array_format_size(c->format) * c->channels, ext = 0;
+	uint64_t elem = vcuda_array_format_size(c->format) * c->channels, ext = 0;
 	CUresult rc;
 
 	(void)m;

@@ -156,22 +156,29 @@ static void mg_bytes(const struct mg_region *r, size_t first, size_t n, uintptr_
 	*len = hi > lo ? hi - lo : 0;
 }
 
+/* The next run of pages in state st in [*i, end): its length, from *i on
+ * (0 when there is none left). */
+static size_t mg_run(const struct mg_region *r, size_t *i, size_t end, int st)
+{
+	size_t j;
+
+	while (*i < end && r->state[*i] != st)
+		(*i)++;
+	for (j = *i; j < end && r->state[j] == st; j++)
+		;
+	return j - *i;
+}
+
 /* Device to mirror, for pages [first, first + n) (INVALID ones): the pages
  * end CLEAN. Called with mg.xfer held. */
 static cudaError_t mg_fetch(struct mg_region *r, size_t first, size_t n)
 {
 	cudaError_t e = cudaSuccess;
-	size_t i = first;
+	size_t i = first, k;
 
-	while (i < first + n && e == cudaSuccess) {
-		size_t j = i, len;
+	while (e == cudaSuccess && (k = mg_run(r, &i, first + n, PG_INVALID)) != 0) {
+		size_t j = i + k, len;
 		uintptr_t at;
-		if (r->state[i] != PG_INVALID) {
-			i++;
-			continue;
-		}
-		while (j < first + n && r->state[j] == PG_INVALID)
-			j++;
 		mg_protect(r, i, j - i, PROT_READ | PROT_WRITE);
 		mg_bytes(r, i, j - i, &at, &len);
 		if (len) {
@@ -194,16 +201,11 @@ static cudaError_t mg_fetch(struct mg_region *r, size_t first, size_t n)
 static cudaError_t mg_writeback(struct mg_region *r)
 {
 	cudaError_t e = cudaSuccess;
+	size_t i = 0, k;
 
-	for (size_t i = 0; i < r->npages && r->dirty && e == cudaSuccess;) {
-		size_t j = i, len;
+	while (r->dirty && e == cudaSuccess && (k = mg_run(r, &i, r->npages, PG_DIRTY)) != 0) {
+		size_t j = i + k, len;
 		uintptr_t at;
-		if (r->state[i] != PG_DIRTY) {
-			i++;
-			continue;
-		}
-		while (j < r->npages && r->state[j] == PG_DIRTY)
-			j++;
 		/* Read-only first: a write from now on is seen again. */
 		mg_protect(r, i, j - i, PROT_READ);
 		mg_bytes(r, i, j - i, &at, &len);
@@ -299,18 +301,11 @@ static int mg_touch(struct mg_region *r, size_t pg, int write)
 		 * unwritten holds what the device has, so costs a copy, not
 		 * correctness, and a host filling an array faults once a
 		 * chunk rather than once a page. */
-		size_t i = first, end = first + per <= r->npages ? first + per : r->npages;
-		while (i < end) {
-			size_t j = i;
-			if (r->state[i] != PG_CLEAN) {
-				i++;
-				continue;
-			}
-			while (j < end && r->state[j] == PG_CLEAN)
-				j++;
-			mg_protect(r, i, j - i, PROT_READ | PROT_WRITE);
-			mg_set(r, i, j - i, PG_DIRTY);
-			i = j;
+		size_t i = first, end = first + per <= r->npages ? first + per : r->npages, k;
+		while ((k = mg_run(r, &i, end, PG_CLEAN)) != 0) {
+			mg_protect(r, i, k, PROT_READ | PROT_WRITE);
+			mg_set(r, i, k, PG_DIRTY);
+			i += k;
 		}
 	}
 	return 0;

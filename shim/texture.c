@@ -205,74 +205,56 @@ cudaError_t cudaGetChannelDesc(struct cudaChannelFormatDesc *desc, cudaArray_con
 
 /* ---- copies to and from arrays ------------------------------------------------------------ */
 
-cudaError_t cudaMemcpy2DToArray(cudaArray_t dst, size_t x, size_t y, const void *src, size_t spitch,
-				size_t width, size_t height, enum cudaMemcpyKind kind)
+/* A 2D copy with an array on one side (arr, from byte x of row y) and
+ * pitched memory on the other: one 3D copy, its width in elements. */
+static cudaError_t tx_copy2d(cudaArray_const_t arr, int to_array, size_t x, size_t y, void *mem,
+			     size_t pitch, size_t width, size_t height, enum cudaMemcpyKind kind,
+			     cudaStream_t s, int async)
 {
 	struct cudaMemcpy3DParms p = {0};
 
-	if (!shim_array_valid(dst))
+	if (!shim_array_valid(arr))
 		return shim_ret(cudaErrorInvalidResourceHandle);
-	if (x % dst->elem || width % dst->elem)
+	if (x % arr->elem || width % arr->elem)
 		return shim_ret(cudaErrorInvalidValue);
-	p.dstArray = dst;
-	p.dstPos = (struct cudaPos){x / dst->elem, y, 0};
-	p.srcPtr = shim_pitched_ptr((void *)src, spitch, width, height);
-	p.extent = shim_extent(width / dst->elem, height, 1);
+	if (to_array) {
+		p.dstArray = (cudaArray_t)arr;
+		p.dstPos = (struct cudaPos){x / arr->elem, y, 0};
+		p.srcPtr = shim_pitched_ptr(mem, pitch, width, height);
+	} else {
+		p.srcArray = (cudaArray_t)arr;
+		p.srcPos = (struct cudaPos){x / arr->elem, y, 0};
+		p.dstPtr = shim_pitched_ptr(mem, pitch, width, height);
+	}
+	p.extent = shim_extent(width / arr->elem, height, 1);
 	p.kind = kind;
-	return cudaMemcpy3D(&p);
+	return async ? cudaMemcpy3DAsync(&p, s) : cudaMemcpy3D(&p);
+}
+
+cudaError_t cudaMemcpy2DToArray(cudaArray_t dst, size_t x, size_t y, const void *src, size_t spitch,
+				size_t width, size_t height, enum cudaMemcpyKind kind)
+{
+	return tx_copy2d(dst, 1, x, y, (void *)src, spitch, width, height, kind, NULL, 0);
 }
 
 cudaError_t cudaMemcpy2DToArrayAsync(cudaArray_t dst, size_t x, size_t y, const void *src,
 				     size_t spitch, size_t width, size_t height,
 				     enum cudaMemcpyKind kind, cudaStream_t s)
 {
-	struct cudaMemcpy3DParms p = {0};
-
-	if (!shim_array_valid(dst))
-		return shim_ret(cudaErrorInvalidResourceHandle);
-	if (x % dst->elem || width % dst->elem)
-		return shim_ret(cudaErrorInvalidValue);
-	p.dstArray = dst;
-	p.dstPos = (struct cudaPos){x / dst->elem, y, 0};
-	p.srcPtr = shim_pitched_ptr((void *)src, spitch, width, height);
-	p.extent = shim_extent(width / dst->elem, height, 1);
-	p.kind = kind;
-	return cudaMemcpy3DAsync(&p, s);
+	return tx_copy2d(dst, 1, x, y, (void *)src, spitch, width, height, kind, s, 1);
 }
 
 cudaError_t cudaMemcpy2DFromArray(void *dst, size_t dpitch, cudaArray_const_t src, size_t x,
 				  size_t y, size_t width, size_t height, enum cudaMemcpyKind kind)
 {
-	struct cudaMemcpy3DParms p = {0};
-
-	if (!shim_array_valid(src))
-		return shim_ret(cudaErrorInvalidResourceHandle);
-	if (x % src->elem || width % src->elem)
-		return shim_ret(cudaErrorInvalidValue);
-	p.srcArray = (cudaArray_t)src;
-	p.srcPos = (struct cudaPos){x / src->elem, y, 0};
-	p.dstPtr = shim_pitched_ptr(dst, dpitch, width, height);
-	p.extent = shim_extent(width / src->elem, height, 1);
-	p.kind = kind;
-	return cudaMemcpy3D(&p);
+	return tx_copy2d(src, 0, x, y, dst, dpitch, width, height, kind, NULL, 0);
 }
 
 cudaError_t cudaMemcpy2DFromArrayAsync(void *dst, size_t dpitch, cudaArray_const_t src, size_t x,
 				       size_t y, size_t width, size_t height,
 				       enum cudaMemcpyKind kind, cudaStream_t s)
 {
-	struct cudaMemcpy3DParms p = {0};
-
-	if (!shim_array_valid(src))
-		return shim_ret(cudaErrorInvalidResourceHandle);
-	if (x % src->elem || width % src->elem)
-		return shim_ret(cudaErrorInvalidValue);
-	p.srcArray = (cudaArray_t)src;
-	p.srcPos = (struct cudaPos){x / src->elem, y, 0};
-	p.dstPtr = shim_pitched_ptr(dst, dpitch, width, height);
-	p.extent = shim_extent(width / src->elem, height, 1);
-	p.kind = kind;
-	return cudaMemcpy3DAsync(&p, s);
+	return tx_copy2d(src, 0, x, y, dst, dpitch, width, height, kind, s, 1);
 }
 
 cudaError_t cudaMemcpy2DArrayToArray(cudaArray_t dst, size_t dx, size_t dy, cudaArray_const_t src,
@@ -315,12 +297,7 @@ static cudaError_t tx_linear(cudaArray_t a, size_t x, size_t y, void *host, size
 			rows = count / a->row_bytes;
 			n = a->row_bytes;
 		}
-		if (to_array)
-			e = async ? cudaMemcpy2DToArrayAsync(a, x, y, host, n, n, rows, kind, s)
-				  : cudaMemcpy2DToArray(a, x, y, host, n, n, rows, kind);
-		else
-			e = async ? cudaMemcpy2DFromArrayAsync(host, n, a, x, y, n, rows, kind, s)
-				  : cudaMemcpy2DFromArray(host, n, a, x, y, n, rows, kind);
+		e = tx_copy2d(a, to_array, x, y, host, n, n, rows, kind, s, async);
 		host = (uint8_t *)host + n * rows;
 		count -= n * rows;
 		y += rows;

@@ -53,4 +53,8 @@ int vcuda_globals_from_cubin(const void *elf, size_t len, uint64_t *bytes, char 
 			     size_t why_len);
 int vcuda_globals_from_ptx(const char *ptx, uint64_t *bytes, char *why, size_t why_len);
 
+/* Bytes a channel of a CUDA array format (CUarray_format), or 0 for one
+ * vcuda does not take (block-compressed, video and packed formats). */
+size_t vcuda_array_format_size(unsigned format);
+
 #endif
