@@ -33,7 +33,12 @@
 struct gr_mem {
 	int refs;
 	void *ptr;
+	size_t size; /* allocation nodes' memory, counted in gr_used */
 };
+
+/* Bytes graphs hold for their allocation nodes, and the most they held
+ * (cudaDeviceGetGraphMemAttribute). */
+static size_t gr_used, gr_used_high;
 
 /* A conditional handle: its value lives in 4 bytes of device memory. */
 struct gr_cond {
@@ -98,6 +103,7 @@ static void gr_mem_put(struct gr_mem *m)
 {
 	if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0) {
 		cudaFree(m->ptr);
+		__atomic_sub_fetch(&gr_used, m->size, __ATOMIC_RELAXED);
 		free(m);
 	}
 }
@@ -316,6 +322,16 @@ static cudaError_t gr_add(struct CUgraph_st *g, struct CUgraphNode_st *const *de
 		if ((e = cudaMalloc(&n->u.alloc.mem->ptr, p->alloc.bytesize)) != cudaSuccess) {
 			gr_node_free(n);
 			return e;
+		}
+		n->u.alloc.mem->size = p->alloc.bytesize;
+		{
+			size_t used =
+			    __atomic_add_fetch(&gr_used, p->alloc.bytesize, __ATOMIC_RELAXED);
+			size_t high = __atomic_load_n(&gr_used_high, __ATOMIC_RELAXED);
+			while (used > high &&
+			       !__atomic_compare_exchange_n(&gr_used_high, &high, used, 0,
+							    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+				;
 		}
 		p->alloc.dptr = n->u.alloc.mem->ptr;
 		break;
@@ -2071,4 +2087,72 @@ cudaError_t cudaGraphDebugDotPrint(cudaGraph_t graph, const char *path, unsigned
 					fprintf(f, "  n%zu -> n%zu;\n", j, i);
 	fprintf(f, "}\n");
 	return shim_ret(fclose(f) == 0 ? cudaSuccess : cudaErrorOperatingSystem);
+}
+
+/* ---- graph memory ------------------------------------------------------------------------- */
+
+/* Allocation nodes' memory is allocated when the node is made and kept
+ * until the last graph holding it goes: what is used is what is reserved. */
+cudaError_t cudaDeviceGetGraphMemAttribute(int device, enum cudaGraphMemAttributeType attr,
+					   void *value)
+{
+	unsigned long long v;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+
+	if (device < 0 || device >= shim.ndevices)
+		return shim_ret(cudaErrorInvalidDevice);
+	if (!value)
+		return shim_ret(cudaErrorInvalidValue);
+	switch (attr) {
+	case cudaGraphMemAttrUsedMemCurrent:
+	case cudaGraphMemAttrReservedMemCurrent:
+		v = __atomic_load_n(&gr_used, __ATOMIC_RELAXED);
+		break;
+	case cudaGraphMemAttrUsedMemHigh:
+	case cudaGraphMemAttrReservedMemHigh:
+		v = __atomic_load_n(&gr_used_high, __ATOMIC_RELAXED);
+		break;
+	default:
+		return shim_ret(cudaErrorInvalidValue);
+	}
+	memcpy(value, &v, sizeof(v));
+	return cudaSuccess;
+}
+
+/* Only the high-water marks can be set, and only to 0 (they restart from
+ * what is held now). */
+cudaError_t cudaDeviceSetGraphMemAttribute(int device, enum cudaGraphMemAttributeType attr,
+					   void *value)
+{
+	unsigned long long v;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+
+	if (device < 0 || device >= shim.ndevices)
+		return shim_ret(cudaErrorInvalidDevice);
+	if (!value)
+		return shim_ret(cudaErrorInvalidValue);
+	memcpy(&v, value, sizeof(v));
+	if ((attr != cudaGraphMemAttrUsedMemHigh && attr != cudaGraphMemAttrReservedMemHigh) || v)
+		return shim_ret(cudaErrorInvalidValue);
+	__atomic_store_n(&gr_used_high, __atomic_load_n(&gr_used, __ATOMIC_RELAXED),
+			 __ATOMIC_RELAXED);
+	return cudaSuccess;
+}
+
+/* Nothing is kept beyond what live graphs hold. */
+cudaError_t cudaDeviceGraphMemTrim(int device)
+{
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (device < 0 || device >= shim.ndevices)
+		return shim_ret(cudaErrorInvalidDevice);
+	return cudaSuccess;
 }

@@ -55,7 +55,10 @@ struct mg_region {
 	size_t dirty;	   /* pages DIRTY */
 	size_t next_fetch; /* the page after the last fetch, and how many */
 	size_t last_count; /* pages it had: a touch there fetches twice as many */
-	uint8_t state[];   /* PG_* per page */
+	/* What the program said of it, for cudaMemRangeGetAttribute. */
+	int read_mostly;
+	struct cudaMemLocation preferred, prefetched; /* type 0: none */
+	uint8_t state[];			      /* PG_* per page */
 };
 
 /*
@@ -688,6 +691,8 @@ static cudaError_t mg_range_check(const void *p, size_t n)
 	return ok ? cudaSuccess : cudaErrorInvalidValue;
 }
 
+static void mg_remember(const void *p, int advice, const struct cudaMemLocation *loc);
+
 cudaError_t cudaMemPrefetchAsync(const void *ptr, size_t n, struct cudaMemLocation loc,
 				 unsigned int flags, cudaStream_t stream)
 {
@@ -702,12 +707,14 @@ cudaError_t cudaMemPrefetchAsync(const void *ptr, size_t n, struct cudaMemLocati
 		 * is done (which CUDA would do asynchronously). */
 		if ((e = cudaStreamSynchronize(stream)) == cudaSuccess)
 			mg_host_access(ptr, n, 0);
+		mg_remember(ptr, -1, &loc);
 		return shim_ret(e);
 	}
 	if (loc.type != cudaMemLocationTypeDevice || loc.id < 0 || loc.id >= shim.ndevices)
 		return shim_ret(cudaErrorInvalidDevice);
 	/* To the device: what the host wrote goes now. */
 	shim_managed_before(NULL);
+	mg_remember(ptr, -1, &loc);
 	return cudaSuccess;
 }
 
@@ -717,6 +724,27 @@ cudaError_t cudaMemPrefetchAsync_ptsz(const void *ptr, size_t n, struct cudaMemL
 				      unsigned int flags, cudaStream_t stream)
 {
 	return cudaMemPrefetchAsync(ptr, n, loc, flags, stream);
+}
+
+/* Records advice or a prefetch (advice -1) for the range at p. */
+static void mg_remember(const void *p, int advice, const struct cudaMemLocation *loc)
+{
+	struct mg_region *r;
+
+	mg_lock();
+	if ((r = mg_find((uintptr_t)p)) != NULL) {
+		if (advice < 0)
+			r->prefetched = *loc;
+		else if (advice == cudaMemAdviseSetReadMostly)
+			r->read_mostly = 1;
+		else if (advice == cudaMemAdviseUnsetReadMostly)
+			r->read_mostly = 0;
+		else if (advice == cudaMemAdviseSetPreferredLocation)
+			r->preferred = *loc;
+		else if (advice == cudaMemAdviseUnsetPreferredLocation)
+			r->preferred = (struct cudaMemLocation){0};
+	}
+	mg_unlock();
 }
 
 /* Advice changes where a device with concurrent access keeps the pages;
@@ -731,13 +759,91 @@ cudaError_t cudaMemAdvise(const void *ptr, size_t n, enum cudaMemoryAdvise advic
 		return shim_ret(e);
 	if (advice < cudaMemAdviseSetReadMostly || advice > cudaMemAdviseUnsetAccessedBy)
 		return shim_ret(cudaErrorInvalidValue);
-	if (advice == cudaMemAdviseSetReadMostly || advice == cudaMemAdviseUnsetReadMostly)
-		return cudaSuccess;
-	if (loc.type == cudaMemLocationTypeHost)
-		return cudaSuccess;
-	if (loc.type != cudaMemLocationTypeDevice || loc.id < 0 || loc.id >= shim.ndevices)
+	if (advice != cudaMemAdviseSetReadMostly && advice != cudaMemAdviseUnsetReadMostly &&
+	    loc.type != cudaMemLocationTypeHost &&
+	    (loc.type != cudaMemLocationTypeDevice || loc.id < 0 || loc.id >= shim.ndevices))
 		return shim_ret(cudaErrorInvalidDevice);
+	mg_remember(ptr, advice, &loc);
 	return cudaSuccess;
+}
+
+/* One attribute of [p, p + n) into data (size bytes). */
+static cudaError_t mg_range_attribute(void *data, size_t size, enum cudaMemRangeAttribute a,
+				      const void *p, size_t n)
+{
+	struct mg_region *r;
+	int v[2] = {0, 0}, *out = data;
+	cudaError_t e = mg_range_check(p, n);
+
+	if (e)
+		return e;
+	if (!data || size < sizeof(int) || size % sizeof(int) ||
+	    (a != cudaMemRangeAttributeAccessedBy && size != sizeof(int)))
+		return cudaErrorInvalidValue;
+	mg_lock();
+	r = mg_find((uintptr_t)p);
+	switch (a) {
+	case cudaMemRangeAttributeReadMostly:
+		v[0] = r->read_mostly;
+		break;
+	case cudaMemRangeAttributePreferredLocation:
+	case cudaMemRangeAttributeLastPrefetchLocation: {
+		const struct cudaMemLocation *l =
+		    a == cudaMemRangeAttributePreferredLocation ? &r->preferred : &r->prefetched;
+		v[0] = l->type == cudaMemLocationTypeDevice ? l->id
+		       : l->type == cudaMemLocationTypeHost ? cudaCpuDeviceId
+							    : cudaInvalidDeviceId;
+		break;
+	}
+	case cudaMemRangeAttributePreferredLocationType:
+		v[0] = (int)r->preferred.type;
+		break;
+	case cudaMemRangeAttributePreferredLocationId:
+		v[0] = r->preferred.id;
+		break;
+	case cudaMemRangeAttributeLastPrefetchLocationType:
+		v[0] = (int)r->prefetched.type;
+		break;
+	case cudaMemRangeAttributeLastPrefetchLocationId:
+		v[0] = r->prefetched.id;
+		break;
+	case cudaMemRangeAttributeAccessedBy:
+		/* No device is said to access it: with no concurrent access
+		 * the advice changes nothing to remember. */
+		for (size_t i = 0; i < size / sizeof(int); i++)
+			out[i] = cudaInvalidDeviceId;
+		mg_unlock();
+		return cudaSuccess;
+	default:
+		e = cudaErrorInvalidValue;
+		break;
+	}
+	mg_unlock();
+	if (e == cudaSuccess)
+		out[0] = v[0];
+	return e;
+}
+
+cudaError_t cudaMemRangeGetAttribute(void *data, size_t size, enum cudaMemRangeAttribute a,
+				     const void *p, size_t n)
+{
+	cudaError_t e = shim_begin();
+
+	return shim_ret(e ? e : mg_range_attribute(data, size, a, p, n));
+}
+
+cudaError_t cudaMemRangeGetAttributes(void **data, size_t *sizes, enum cudaMemRangeAttribute *attrs,
+				      size_t count, const void *p, size_t n)
+{
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!data || !sizes || !attrs || !count)
+		return shim_ret(cudaErrorInvalidValue);
+	for (size_t i = 0; i < count && e == cudaSuccess; i++)
+		e = mg_range_attribute(data[i], sizes[i], attrs[i], p, n);
+	return shim_ret(e);
 }
 
 /* ---- system calls on managed memory ------------------------------------------------ */

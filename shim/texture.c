@@ -18,7 +18,14 @@
 static pthread_mutex_t tx_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vcuda_rangemap arrays;  /* live arrays, by address; data: the array */
 static struct vcuda_rangemap objects; /* texture and surface values; tag: server handle,
-				       * data: the device */
+				       * data: their tx_obj */
+
+/* What a texture or surface object was made from, for the queries. */
+struct tx_obj {
+	int device;
+	struct cudaResourceDesc res;
+	struct cudaTextureDesc tex;
+};
 
 /* ---- channel descriptions (cudaCreateChannelDesc: shim/device.c) ---------------------------- */
 
@@ -345,37 +352,109 @@ void shim_textures_forget(int device)
 			free(a);
 		}
 	}
-	for (size_t i = objects.n; i-- > 0;)
-		if ((int)(uintptr_t)objects.r[i].data == device)
+	for (size_t i = objects.n; i-- > 0;) {
+		struct tx_obj *o = objects.r[i].data;
+		if (o->device == device) {
 			vcuda_rangemap_remove(&objects, objects.r[i].base, NULL);
+			free(o);
+		}
+	}
 	pthread_mutex_unlock(&tx_lock);
 }
 
 /* ---- texture and surface objects ------------------------------------------------------------ */
 
-static cudaError_t tx_object(Vcuda__TexCreate *m, unsigned long long *out)
+static cudaError_t tx_object(Vcuda__TexCreate *m, const struct cudaResourceDesc *res,
+			     const struct cudaTextureDesc *tex, unsigned long long *out)
 {
 	Vcuda__Reply *rp = NULL;
 	struct vcuda_range r;
+	struct tx_obj *o = calloc(1, sizeof(*o));
 	cudaError_t e;
+
+	if (!o)
+		return cudaErrorMemoryAllocation;
+	o->device = shim_device;
+	o->res = *res;
+	if (tex)
+		o->tex = *tex;
 
 	SHIM_REQUEST(rq, TEX_CREATE, tex_create, *m);
 	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
 	if (e == cudaSuccess && rp->ret_case != VCUDA__REPLY__RET_HANDLE)
 		e = cudaErrorUnknown;
 	if (e == cudaSuccess) {
-		r = (struct vcuda_range){.base = rp->handle->value,
-					 .size = 1,
-					 .tag = rp->handle->handle,
-					 .data = (void *)(uintptr_t)shim_device};
+		r = (struct vcuda_range){
+		    .base = rp->handle->value, .size = 1, .tag = rp->handle->handle, .data = o};
 		pthread_mutex_lock(&tx_lock);
 		if (vcuda_rangemap_insert(&objects, &r) != 0)
 			e = cudaErrorMemoryAllocation;
+		else
+			o = NULL; /* the map's */
 		pthread_mutex_unlock(&tx_lock);
 		*out = rp->handle->value;
 	}
+	free(o);
 	vcuda_client_reply_free(rp);
 	return e;
+}
+
+/* What object value was made from, or cudaErrorInvalidValue. */
+static cudaError_t tx_describe(unsigned long long value, struct cudaResourceDesc *res,
+			       struct cudaTextureDesc *tex)
+{
+	const struct vcuda_range *r;
+	cudaError_t e = cudaErrorInvalidValue;
+
+	pthread_mutex_lock(&tx_lock);
+	if ((r = vcuda_rangemap_find(&objects, value)) != NULL && r->base == value) {
+		const struct tx_obj *o = r->data;
+		if (res)
+			*res = o->res;
+		if (tex)
+			*tex = o->tex;
+		e = cudaSuccess;
+	}
+	pthread_mutex_unlock(&tx_lock);
+	return e;
+}
+
+cudaError_t cudaGetTextureObjectResourceDesc(struct cudaResourceDesc *res, cudaTextureObject_t t)
+{
+	return res ? shim_ret(tx_describe(t, res, NULL)) : shim_ret(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaGetTextureObjectTextureDesc(struct cudaTextureDesc *tex, cudaTextureObject_t t)
+{
+	return tex ? shim_ret(tx_describe(t, NULL, tex)) : shim_ret(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaGetSurfaceObjectResourceDesc(struct cudaResourceDesc *res, cudaSurfaceObject_t s)
+{
+	return res ? shim_ret(tx_describe(s, res, NULL)) : shim_ret(cudaErrorInvalidValue);
+}
+
+/* The widest 1D texture over linear memory of this format, as the device
+ * gives it. */
+cudaError_t cudaDeviceGetTexture1DLinearMaxWidth(size_t *width,
+						 const struct cudaChannelFormatDesc *desc,
+						 int device)
+{
+	CUarray_format fmt;
+	unsigned nch;
+	size_t elem;
+	int limit;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!width || !desc || tx_format(desc, &fmt, &nch, &elem) != 0)
+		return shim_ret(cudaErrorInvalidValue);
+	if (device < 0 || device >= shim.ndevices)
+		return shim_ret(cudaErrorInvalidDevice);
+	limit = shim_attribute(device, CU_DEVICE_ATTRIBUTE_MAXIMUM_TEXTURE1D_LINEAR_WIDTH);
+	*width = limit > 0 ? (size_t)limit : 0;
+	return cudaSuccess;
 }
 
 /* The resource of a texture or surface, into m. */
@@ -443,7 +522,7 @@ cudaError_t cudaCreateTextureObject(cudaTextureObject_t *out, const struct cudaR
 	m.filter_mode = (uint32_t)t->filterMode;
 	m.flags = (t->readMode == cudaReadModeElementType ? CU_TRSF_READ_AS_INTEGER : 0) |
 		  (t->normalizedCoords ? CU_TRSF_NORMALIZED_COORDINATES : 0);
-	return shim_ret(tx_object(&m, out));
+	return shim_ret(tx_object(&m, r, t, out));
 }
 
 cudaError_t cudaCreateSurfaceObject(cudaSurfaceObject_t *out, const struct cudaResourceDesc *r)
@@ -462,7 +541,7 @@ cudaError_t cudaCreateSurfaceObject(cudaSurfaceObject_t *out, const struct cudaR
 	if (!(r->res.array.array->flags & cudaArraySurfaceLoadStore))
 		return shim_ret(cudaErrorInvalidValue);
 	m.surface = 1;
-	return shim_ret(tx_object(&m, out));
+	return shim_ret(tx_object(&m, r, NULL, out));
 }
 
 static cudaError_t tx_destroy(unsigned long long value)
@@ -477,6 +556,8 @@ static cudaError_t tx_destroy(unsigned long long value)
 	pthread_mutex_lock(&tx_lock);
 	known = value && vcuda_rangemap_remove(&objects, value, &r) == 0;
 	pthread_mutex_unlock(&tx_lock);
+	if (known)
+		free(r.data);
 	if (!known)
 		return shim_ret(cudaErrorInvalidValue);
 	m.object = r.tag;

@@ -116,6 +116,9 @@ static void captured_pipeline()
 	OK(cudaMemcpyAsync(host, b, 8 * sizeof(int), cudaMemcpyDeviceToHost, s1));
 	OK(cudaLaunchHostFunc(s1, sum_host, host));
 	OK(cudaStreamEndCapture(s1, &g));
+	unsigned long long held = 0;
+	OK(cudaDeviceGetGraphMemAttribute(0, cudaGraphMemAttrUsedMemCurrent, &held));
+	EXPECT(held == n * sizeof(int)); // the captured cudaMallocAsync
 	OK(cudaStreamIsCapturing(s1, &st));
 	EXPECT(st == cudaStreamCaptureStatusNone);
 	size_t count = 0;

@@ -145,6 +145,17 @@ int main()
 	OK(cudaMemPrefetchAsync(a, n * sizeof(int), dev, 0, 0));
 	OK(cudaMemPrefetchAsync(a, n * sizeof(int), cpu, 0, 0));
 	OK(cudaMemAdvise(a, 4096, cudaMemAdviseSetReadMostly, dev));
+	OK(cudaMemAdvise(a, 4096, cudaMemAdviseSetPreferredLocation, dev));
+	int rm = -1, pref = -9, last = -9;
+	OK(cudaMemRangeGetAttribute(&rm, sizeof(rm), cudaMemRangeAttributeReadMostly, a, 4096));
+	OK(cudaMemRangeGetAttribute(&pref, sizeof(pref), cudaMemRangeAttributePreferredLocation, a,
+				    4096));
+	OK(cudaMemRangeGetAttribute(&last, sizeof(last), cudaMemRangeAttributeLastPrefetchLocation,
+				    a, 4096));
+	EXPECT(rm == 1 && pref == 0 && last == cudaCpuDeviceId);
+	EXPECT_ERR(cudaMemRangeGetAttribute(&rm, sizeof(rm), cudaMemRangeAttributeReadMostly, host,
+					    4),
+		   cudaErrorInvalidValue);
 	EXPECT_ERR(cudaMemPrefetchAsync(host, sizeof(host), dev, 0, 0), cudaErrorInvalidValue);
 	EXPECT_ERR(cudaMemPrefetchAsync(a, (n + 1) * sizeof(int), dev, 0, 0),
 		   cudaErrorInvalidValue);

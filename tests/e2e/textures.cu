@@ -234,6 +234,12 @@ static void formats()
 	td.readMode = cudaReadModeNormalizedFloat;
 	cudaTextureObject_t t;
 	OK(cudaCreateTextureObject(&t, &r, &td, nullptr));
+	cudaResourceDesc rback = {};
+	cudaTextureDesc tback = {};
+	OK(cudaGetTextureObjectResourceDesc(&rback, t));
+	OK(cudaGetTextureObjectTextureDesc(&tback, t));
+	EXPECT(rback.resType == cudaResourceTypeArray && rback.res.array.array == a &&
+	       tback.readMode == cudaReadModeNormalizedFloat);
 	OK(cudaMalloc(&d, sizeof(got)));
 	sample_uchar4<<<1, 4>>>(t, d);
 	OK(cudaMemcpy(got, d, sizeof(got), cudaMemcpyDeviceToHost));
