@@ -76,7 +76,8 @@ struct emu_state {
 	 * with DEVICEMAP): its device address is its host address, as with
 	 * unified addressing on a GPU. data: registered (1) or allocated (0). */
 	struct vcuda_rangemap mapped;
-	struct CUctx_st *primary; /* the one device's primary context */
+#define EMU_MAPPED_IMPORT ((void *)3) /* mapped: another process's exported memory */
+	struct CUctx_st *primary;     /* the one device's primary context */
 	uint64_t next_id;
 };
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "budget.h"
@@ -42,6 +43,11 @@ void *emu_dev_span(uint64_t addr, size_t len)
 static struct vcuda_budget *emu_budget;
 static uint32_t emu_budget_slot;
 
+/* The arena's backing store is a memory file, so that an allocation can
+ * be mapped by another process of the same client (CUDA IPC: the server
+ * passes the file; see vcuda_cpu_ipc_export). */
+static int emu_store_fd = -1;
+
 CUresult emu_memory_init(uint64_t size)
 {
 	struct vcuda_range all = {.base = 0, .size = size};
@@ -50,7 +56,16 @@ CUresult emu_memory_init(uint64_t size)
 	emu.dev_va = mmap(NULL, size, PROT_NONE, flags, -1, 0);
 	if (emu.dev_va == MAP_FAILED)
 		return CUDA_ERROR_OUT_OF_MEMORY;
-	emu.store = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	emu_store_fd = memfd_create("vcuda-cpu-device", MFD_CLOEXEC);
+	if (emu_store_fd >= 0 && ftruncate(emu_store_fd, (off_t)size) == 0) {
+		emu.store = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+				 emu_store_fd, 0);
+	} else { /* no memory files here: no IPC, the rest as before */
+		if (emu_store_fd >= 0)
+			close(emu_store_fd);
+		emu_store_fd = -1;
+		emu.store = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	}
 	if (emu.store == MAP_FAILED) {
 		munmap(emu.dev_va, size);
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -120,8 +135,9 @@ static void arena_free(uint64_t offset, uint64_t size)
 		prev = *p;
 	if (n)
 		next = *n;
+	/* Freed pages go back to the system (a memory file's with REMOVE). */
 	if (hi > lo)
-		madvise(emu.store + lo, hi - lo, MADV_DONTNEED);
+		madvise(emu.store + lo, hi - lo, emu_store_fd >= 0 ? MADV_REMOVE : MADV_DONTNEED);
 	if (p) {
 		blk.base = prev.base;
 		blk.size += prev.size;
@@ -415,6 +431,20 @@ static CUresult memory_check_stream(CUstream s)
 }
 
 /* A host pointer for either kind of address, checked; NULL if invalid. */
+/* Whether [addr, addr + n) is memory another process exported, mapped
+ * here (vcuda_cpu_ipc_import): device memory to copies. */
+static int memory_imported(uint64_t addr, size_t n)
+{
+	const struct vcuda_range *r;
+	int yes;
+
+	pthread_mutex_lock(&emu.lock);
+	r = vcuda_rangemap_find_span(&emu.mapped, addr, n);
+	yes = r && r->data == EMU_MAPPED_IMPORT;
+	pthread_mutex_unlock(&emu.lock);
+	return yes;
+}
+
 static void *memory_resolve(uint64_t addr, size_t len)
 {
 	if (emu_is_device_address(addr))
@@ -442,7 +472,8 @@ static CUresult memory_copy(uint64_t dst, uint64_t src, size_t n, CUstream s)
 static CUresult memory_copy_kind(uint64_t dst, int dst_dev, uint64_t src, int src_dev, size_t n,
 				 CUstream s)
 {
-	if (n && (emu_is_device_address(dst) != dst_dev || emu_is_device_address(src) != src_dev))
+	if (n && ((emu_is_device_address(dst) || memory_imported(dst, n)) != dst_dev ||
+		  (emu_is_device_address(src) || memory_imported(src, n)) != src_dev))
 		return CUDA_ERROR_INVALID_VALUE;
 	return memory_copy(dst, src, n, s);
 }
@@ -847,4 +878,85 @@ CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s)
 	CUresult rc = memory_check_stream(s);
 
 	return rc ? rc : cuMemFree(dptr);
+}
+
+/* ---- IPC: allocations another process of the same client maps ---------------------------- */
+
+int vcuda_cpu_ipc_export(CUdeviceptr dptr, int *fd, uint64_t *offset, uint64_t *size);
+int vcuda_cpu_ipc_import(int fd, uint64_t offset, uint64_t size, CUdeviceptr *dptr);
+int vcuda_cpu_ipc_close(CUdeviceptr dptr);
+
+/* The arena's file, and where the allocation that starts at dptr lies in
+ * it: 0, or -1 if dptr starts no allocation or there is no file. The file
+ * stays the device's. */
+int vcuda_cpu_ipc_export(CUdeviceptr dptr, int *fd, uint64_t *offset, uint64_t *size)
+{
+	const struct vcuda_range *r;
+	int rc = -1;
+
+	if (emu_store_fd < 0)
+		return -1;
+	pthread_mutex_lock(&emu.lock);
+	r = vcuda_rangemap_find(&emu.allocs, dptr);
+	if (r && r->base == dptr) {
+		*fd = emu_store_fd;
+		*offset = dptr - (uintptr_t)emu.dev_va;
+		*size = r->size;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&emu.lock);
+	return rc;
+}
+
+/* Maps [offset, offset + size) of another device's arena file fd here, as
+ * memory kernels reach (like mapped host memory); *dptr is its address.
+ * 0, or -1 if the range is not inside the file. fd stays the caller's. */
+int vcuda_cpu_ipc_import(int fd, uint64_t offset, uint64_t size, CUdeviceptr *dptr)
+{
+	uint64_t lo = offset & ~(uint64_t)(HOST_PAGE - 1);
+	uint64_t len = ((offset + size + HOST_PAGE - 1) & ~(uint64_t)(HOST_PAGE - 1)) - lo;
+	struct vcuda_range r;
+	struct stat st;
+	uint8_t *p;
+
+	if (!size || offset + size < offset || fstat(fd, &st) != 0 ||
+	    offset + size > (uint64_t)st.st_size)
+		return -1;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)lo);
+	if (p == MAP_FAILED)
+		return -1;
+	r = (struct vcuda_range){.base = (uintptr_t)p + (offset - lo),
+				 .size = size,
+				 .tag = len,
+				 .data = EMU_MAPPED_IMPORT};
+	pthread_mutex_lock(&emu.lock);
+	if (vcuda_rangemap_insert(&emu.mapped, &r) != 0) {
+		pthread_mutex_unlock(&emu.lock);
+		munmap(p, len);
+		return -1;
+	}
+	pthread_mutex_unlock(&emu.lock);
+	*dptr = r.base;
+	return 0;
+}
+
+/* Unmaps what vcuda_cpu_ipc_import mapped at dptr: 0, or -1. */
+int vcuda_cpu_ipc_close(CUdeviceptr dptr)
+{
+	struct vcuda_range r;
+	int rc = -1;
+
+	pthread_mutex_lock(&emu.lock);
+	if (vcuda_rangemap_find(&emu.mapped, dptr) &&
+	    vcuda_rangemap_remove(&emu.mapped, dptr, &r) == 0) {
+		if (r.data == EMU_MAPPED_IMPORT) {
+			uintptr_t lo = r.base & ~(uintptr_t)(HOST_PAGE - 1);
+			munmap((void *)lo, r.tag);
+			rc = 0;
+		} else {
+			vcuda_rangemap_insert(&emu.mapped, &r); /* not an import */
+		}
+	}
+	pthread_mutex_unlock(&emu.lock);
+	return rc;
 }

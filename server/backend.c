@@ -30,6 +30,11 @@ static int backend_resolve(struct vcuda_backend *be, char *why, size_t why_len)
 	    (CUresult(*)(void *, size_t, unsigned int))dlsym(be->dl, "cuMemHostRegister_v2");
 	be->mem_host_device_pointer = (CUresult(*)(CUdeviceptr *, void *, unsigned int))dlsym(
 	    be->dl, "cuMemHostGetDevicePointer_v2");
+	be->ipc_export = (int (*)(CUdeviceptr, int *, uint64_t *, uint64_t *))dlsym(
+	    be->dl, "vcuda_cpu_ipc_export");
+	be->ipc_import =
+	    (int (*)(int, uint64_t, uint64_t, CUdeviceptr *))dlsym(be->dl, "vcuda_cpu_ipc_import");
+	be->ipc_close = (int (*)(CUdeviceptr))dlsym(be->dl, "vcuda_cpu_ipc_close");
 	return 0;
 }
 

@@ -94,6 +94,10 @@ struct vcuda_backend {
 	CUresult (*mem_host_register)(void *p, size_t n, unsigned int flags);
 	/* Optional: the device address of registered host memory. */
 	CUresult (*mem_host_device_pointer)(CUdeviceptr *d, void *p, unsigned int flags);
+	/* CUDA IPC on the CPU device (emulator/memory.c); NULL elsewhere. */
+	int (*ipc_export)(CUdeviceptr d, int *fd, uint64_t *offset, uint64_t *size);
+	int (*ipc_import)(int fd, uint64_t offset, uint64_t size, CUdeviceptr *d);
+	int (*ipc_close)(CUdeviceptr d);
 };
 
 enum vcuda_backend_choice { VCUDA_BACKEND_AUTO, VCUDA_BACKEND_CUDA, VCUDA_BACKEND_CPU };

@@ -152,7 +152,9 @@ void session_release(struct session *s, int dev)
 		struct vcuda_range r = s->mem.r[i];
 		if (dev >= 0 && (int)r.tag != dev)
 			continue;
-		if (r.data) { /* a module's variable: its module frees it */
+		if (r.data == SESSION_IPC_IMPORT && s->be->ipc_close)
+			s->be->ipc_close(r.base);
+		if (r.data) { /* a module's variable: its module frees it; an import */
 			vcuda_rangemap_remove(&s->mem, r.base, NULL);
 			continue;
 		}

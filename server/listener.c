@@ -51,6 +51,8 @@
 struct worker {
 	pid_t pid;
 	int pipe_fd;	 /* until the worker's guest attaches; -1 after */
+	int ipc_fd;	 /* the worker's requests for CUDA IPC (fd 8 there); -1 none */
+	int arena_fd;	 /* the CPU device's memory file, once the worker exported it */
 	int reported;	 /* the worker said where it listens */
 	int sock;	 /* index of the listen socket the client came on */
 	zmq_msg_t route; /* the client's routing id, while starting */
@@ -171,8 +173,15 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 	int fds[2];
 	pid_t pid;
 
+	int ipc[2];
+
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ipc) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
 	snprintf(parent, sizeof(parent), "%ld", (long)getpid());
 	snprintf(timeout, sizeof(timeout), "%d", l->cfg->attach_timeout_ms);
 	snprintf(modules, sizeof(modules), "%u", lim->modules);
@@ -256,17 +265,22 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 			argv[n + 3] = w->key;
 		}
 		dup2(fds[1], 3);
-		for (int fd = 8; fd < 1024; fd++)
+		dup2(ipc[1], 8); /* CUDA IPC: see listener_ipc */
+		for (int fd = 9; fd < 1024; fd++)
 			close(fd);
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
 	close(fds[1]);
+	close(ipc[1]);
 	if (pid < 0) {
 		close(fds[0]);
+		close(ipc[0]);
 		return -1;
 	}
 	w->pipe_fd = fds[0];
+	w->ipc_fd = ipc[0];
+	w->arena_fd = -1;
 	return pid;
 }
 
@@ -526,6 +540,68 @@ out_route:
 	zmq_msg_close(&w->route);
 }
 
+/*
+ * CUDA IPC between two sessions of one client (server/ipc.c): a worker
+ * exports the CPU device's memory file once ('E' with the file), and asks
+ * for another worker's ('O' and that worker's pid); the answer is 'Y' with
+ * the file, or 'N' when there is no such worker of the same client (a
+ * handle from another client names no worker the asker may reach).
+ */
+static void listener_ipc(struct listener *l, struct worker *w)
+{
+	char req[8], ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec io = {req, sizeof(req)};
+	struct msghdr mh = {
+	    .msg_iov = &io, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
+	struct cmsghdr *c;
+	int32_t pid = 0;
+	ssize_t n = recvmsg(w->ipc_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	int got = -1;
+
+	if (n <= 0) { /* the worker is gone: its exit is reaped elsewhere */
+		close(w->ipc_fd);
+		w->ipc_fd = -1;
+		return;
+	}
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&got, CMSG_DATA(c), sizeof(got));
+	if (req[0] == 'E' && n == 1 && got >= 0 && w->arena_fd < 0) {
+		w->arena_fd = got;
+		return;
+	}
+	if (got >= 0)
+		close(got);
+	if (req[0] == 'O' && n == 1 + (ssize_t)sizeof(pid)) {
+		char yes = 'Y', no = 'N';
+		const struct worker *to = NULL;
+		memcpy(&pid, req + 1, sizeof(pid));
+		for (int i = 0; i < l->nworkers && !to; i++)
+			if (l->workers[i]->pid == pid && l->workers[i] != w)
+				to = l->workers[i];
+		if (to && to->ident == w->ident && to->arena_fd >= 0) {
+			char c2[CMSG_SPACE(sizeof(int))] = {0};
+			struct iovec o = {&yes, 1};
+			struct msghdr om = {.msg_iov = &o,
+					    .msg_iovlen = 1,
+					    .msg_control = c2,
+					    .msg_controllen = sizeof(c2)};
+			struct cmsghdr *oc = CMSG_FIRSTHDR(&om);
+			oc->cmsg_level = SOL_SOCKET;
+			oc->cmsg_type = SCM_RIGHTS;
+			oc->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(oc), &to->arena_fd, sizeof(int));
+			if (sendmsg(w->ipc_fd, &om, MSG_NOSIGNAL) == 1)
+				return;
+		}
+		if (to && to->ident != w->ident)
+			VWARN(server, "refused CUDA IPC from %s: the memory is another client's",
+			      w->peer);
+		if (send(w->ipc_fd, &no, 1, MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+			VDEBUG(server, "worker %d gone before its IPC answer", (int)w->pid);
+	}
+}
+
 static void listener_reap(struct listener *l)
 {
 	char path[512];
@@ -563,6 +639,10 @@ static void listener_reap(struct listener *l)
 			l->slot_used[w->slot] = 0;
 			vcuda_sched_close(l->idents.sched, (uint32_t)w->slot);
 			vcudad_ident_put(&l->idents, w->ident, (uint32_t)w->slot);
+			if (w->ipc_fd >= 0)
+				close(w->ipc_fd);
+			if (w->arena_fd >= 0)
+				close(w->arena_fd);
 			free(w);
 			l->workers[i] = l->workers[--l->nworkers];
 			break;
@@ -758,9 +838,9 @@ static void listener_handshake_failed(struct listener *l, int i)
 
 static void listener_poll(struct listener *l)
 {
-	static zmq_pollitem_t items[2 * VCUDAD_MAX_LISTEN + 1 + LISTENER_MAX_WORKERS];
-	static struct worker *starting[LISTENER_MAX_WORKERS];
-	int n = 0, ns = 0, nmon = 0, mon_of[VCUDAD_MAX_LISTEN];
+	static zmq_pollitem_t items[2 * VCUDAD_MAX_LISTEN + 1 + 2 * LISTENER_MAX_WORKERS];
+	static struct worker *starting[LISTENER_MAX_WORKERS], *asking[LISTENER_MAX_WORKERS];
+	int n = 0, ns = 0, na = 0, nmon = 0, mon_of[VCUDAD_MAX_LISTEN];
 
 	for (int i = 0; i < l->cfg->nlisten; i++)
 		items[n++] = (zmq_pollitem_t){l->socks[i], 0, ZMQ_POLLIN, 0};
@@ -777,6 +857,12 @@ static void listener_poll(struct listener *l)
 		starting[ns++] = l->workers[i];
 		items[n++] = (zmq_pollitem_t){NULL, l->workers[i]->pipe_fd, ZMQ_POLLIN, 0};
 	}
+	for (int i = 0; i < l->nworkers; i++) { /* after the pipes */
+		if (l->workers[i]->ipc_fd < 0)
+			continue;
+		asking[na++] = l->workers[i];
+		items[n++] = (zmq_pollitem_t){NULL, l->workers[i]->ipc_fd, ZMQ_POLLIN, 0};
+	}
 	if (zmq_poll(items, n, 500) <= 0)
 		return;
 	for (int i = 0; i < l->cfg->nlisten; i++)
@@ -791,6 +877,10 @@ static void listener_poll(struct listener *l)
 		if (items[l->cfg->nlisten + nmon + !!l->admin.sock + i].revents &
 		    (ZMQ_POLLIN | ZMQ_POLLERR))
 			listener_worker_report(l, starting[i]);
+	for (int i = 0; i < na; i++)
+		if (items[l->cfg->nlisten + nmon + !!l->admin.sock + ns + i].revents &
+		    (ZMQ_POLLIN | ZMQ_POLLERR))
+			listener_ipc(l, asking[i]);
 }
 
 static void listener_shutdown(struct listener *l)

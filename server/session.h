@@ -87,6 +87,8 @@ struct session {
 	uint8_t token[SESSION_TOKEN_LEN];
 	int attached;
 	int report_fd;	  /* the listener's pipe until the guest attaches, then -1 */
+	int ipc_fd;	  /* CUDA IPC requests to the listener (fd 8), -1 none */
+	int ipc_exported; /* the CPU device's memory file was given to the listener */
 	const char *peer; /* for logs: "pid 123 on host (program)" */
 	int ndevices;
 	CUcontext primary[SESSION_MAX_DEVICES];
@@ -128,6 +130,7 @@ struct session_reply {
 #include "calls.def"
 	} u;
 	int32_t func_attrs[CU_FUNC_ATTRIBUTE_MAX];
+	uint8_t ipc_handle[64];
 	uint64_t scalar_outs[VCUDA_SCALAR_MAX_ARGS];
 	Vcuda__DeviceInfo devices[SESSION_MAX_DEVICES];
 	Vcuda__DeviceInfo *device_ptrs[SESSION_MAX_DEVICES];
@@ -202,6 +205,10 @@ void session_reply_global(struct session_reply *out, uint64_t dptr, uint64_t siz
 /* Names obj to the guest: a new handle id of type, in the reply. */
 CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,
 			      enum vcuda_handle_type type, void *obj, struct session_reply *out);
+
+/* The range data of memory another session exported, which this one
+ * mapped (server/ipc.c): not freed by cudaFree, unmapped by its close. */
+#define SESSION_IPC_IMPORT ((void *)1)
 
 /* Whether [p, p + n) lies inside one of this session's allocations on dev
  * (server/memory.c). */

@@ -431,6 +431,7 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	s.sched = vcuda_sched_attach(getenv("VCUDA_SCHED"), &s.sched_slot);
 	s.limits = &cfg->limits;
 	s.report_fd = 3;
+	s.ipc_fd = 8; /* the listener's end of it: listener_ipc */
 	s.current = -1;
 	vcuda_handle_table_init(&s.handles, cfg->limits.handles);
 	vcuda_rangemap_init(&s.mem);

@@ -559,3 +559,87 @@ cudaError_t cudaMemsetAsync_ptsz(void *p, int value, size_t n, cudaStream_t s)
 {
 	return memory_set(p, value, n, s, 1, 1);
 }
+
+/* ---- IPC ------------------------------------------------------------------------------- */
+
+/* The range data of memory opened from another process's handle: not the
+ * program's to cudaFree, closed by cudaIpcCloseMemHandle. */
+#define MEM_IPC ((void *)3)
+
+cudaError_t cudaIpcGetMemHandle(cudaIpcMemHandle_t *handle, void *ptr)
+{
+	Vcuda__IpcGetMemHandle m = VCUDA__IPC_GET_MEM_HANDLE__INIT;
+	Vcuda__Reply *rp = NULL;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!handle || !ptr)
+		return shim_ret(cudaErrorInvalidValue);
+	m.dptr = (uintptr_t)ptr;
+	SHIM_REQUEST(rq, IPC_GET_MEM_HANDLE, ipc_get_mem_handle, m);
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
+	if (e == cudaSuccess && (rp->ret_case != VCUDA__REPLY__RET_IPC_HANDLE ||
+				 rp->ipc_handle->handle.len != sizeof(handle->reserved)))
+		e = cudaErrorUnknown;
+	if (e == cudaSuccess)
+		memcpy(handle->reserved, rp->ipc_handle->handle.data, sizeof(handle->reserved));
+	vcuda_client_reply_free(rp);
+	return shim_ret(e);
+}
+
+cudaError_t cudaIpcOpenMemHandle(void **ptr, cudaIpcMemHandle_t handle, unsigned int flags)
+{
+	Vcuda__IpcOpenMemHandle m = VCUDA__IPC_OPEN_MEM_HANDLE__INIT;
+	Vcuda__Reply *rp = NULL;
+	struct vcuda_range r;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	if (!ptr || flags > cudaIpcMemLazyEnablePeerAccess)
+		return shim_ret(cudaErrorInvalidValue);
+	m.handle.data = (uint8_t *)handle.reserved;
+	m.handle.len = sizeof(handle.reserved);
+	m.flags = flags;
+	SHIM_REQUEST(rq, IPC_OPEN_MEM_HANDLE, ipc_open_mem_handle, m);
+	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
+	if (e == cudaSuccess && rp->ret_case != VCUDA__REPLY__RET_GLOBAL)
+		e = cudaErrorUnknown;
+	if (e == cudaSuccess) {
+		r = (struct vcuda_range){.base = rp->global->dptr,
+					 .size = rp->global->size,
+					 .tag = (uint64_t)shim_device,
+					 .data = MEM_IPC};
+		pthread_mutex_lock(&shim.lock);
+		if (vcuda_rangemap_insert(&shim.dmem, &r) != 0)
+			e = cudaErrorMemoryAllocation;
+		pthread_mutex_unlock(&shim.lock);
+		*ptr = (void *)(uintptr_t)r.base;
+	}
+	vcuda_client_reply_free(rp);
+	return shim_ret(e);
+}
+
+cudaError_t cudaIpcCloseMemHandle(void *ptr)
+{
+	Vcuda__IpcCloseMemHandle m = VCUDA__IPC_CLOSE_MEM_HANDLE__INIT;
+	const struct vcuda_range *f;
+	struct vcuda_range r;
+	int known;
+	cudaError_t e = shim_begin();
+
+	if (e)
+		return shim_ret(e);
+	pthread_mutex_lock(&shim.lock);
+	f = vcuda_rangemap_find(&shim.dmem, (uintptr_t)ptr);
+	known = f && f->base == (uintptr_t)ptr && f->data == MEM_IPC &&
+		vcuda_rangemap_remove(&shim.dmem, (uintptr_t)ptr, &r) == 0;
+	pthread_mutex_unlock(&shim.lock);
+	if (!known)
+		return shim_ret(cudaErrorInvalidValue);
+	m.dptr = r.base;
+	SHIM_REQUEST(rq, IPC_CLOSE_MEM_HANDLE, ipc_close_mem_handle, m);
+	rq.device = (int)r.tag;
+	return shim_ret(shim_call(&rq, NULL, 0, 0, NULL, 0, NULL));
+}

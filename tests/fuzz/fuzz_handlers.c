@@ -115,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.attached = 1;
 	s.current = -1;
 	s.report_fd = -1;
+	s.ipc_fd = -1;
 	s.ndevices = 1;
 	vcuda_handle_table_init(&s.handles, limits.handles);
 	vcuda_rangemap_init(&s.mem);

@@ -248,6 +248,7 @@ static int setup(void **state)
 	s.ndevices = 1;
 	s.current = -1;
 	s.report_fd = -1;
+	s.ipc_fd = -1;
 	vcuda_handle_table_init(&s.handles, limits.handles);
 	vcuda_rangemap_init(&s.mem);
 	return 0;
