@@ -11,13 +11,15 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "session.h"
 
-#define IPC_MAGIC 0x43504976u /* "vIPC" */
+#define IPC_MAGIC	0x43504976u /* "vIPC" */
+#define IPC_EVENT_MAGIC 0x54564576u /* "vEVT" */
 
 /* The handle's bytes (of CUDA's 64). */
 struct ipc_handle {
@@ -53,9 +55,10 @@ static int ipc_export_file(struct session *s, int fd)
 	return 0;
 }
 
-/* The memory file of worker pid, from the listener: the descriptor, or -1
- * if the listener refused. */
-static int ipc_file_of(struct session *s, int32_t pid)
+/* Asks the listener about worker pid: 'O' for its memory file (the
+ * descriptor, or -1 if refused), 'C' whether it serves the same client
+ * (0, or -1). */
+static int ipc_ask(struct session *s, char what, int32_t pid)
 {
 	char req[1 + sizeof(pid)], ans = 0, ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec io = {&ans, 1};
@@ -64,7 +67,7 @@ static int ipc_file_of(struct session *s, int32_t pid)
 	struct cmsghdr *c;
 	int fd = -1;
 
-	req[0] = 'O';
+	req[0] = what;
 	memcpy(req + 1, &pid, sizeof(pid));
 	if (send(s->ipc_fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req) ||
 	    recvmsg(s->ipc_fd, &mh, MSG_CMSG_CLOEXEC) != 1)
@@ -76,6 +79,8 @@ static int ipc_file_of(struct session *s, int32_t pid)
 		close(fd);
 		fd = -1;
 	}
+	if (what == 'C')
+		return ans == 'Y' ? 0 : -1;
 	return fd;
 }
 
@@ -129,7 +134,7 @@ CUresult srv_ipc_open_mem_handle(struct session *s, const Vcuda__Request *rq,
 	if (h.pid == (int32_t)getpid())
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_CONTEXT,
 				      "an IPC handle of this process's own memory");
-	if ((fd = ipc_file_of(s, h.pid)) < 0)
+	if ((fd = ipc_ask(s, 'O', h.pid)) < 0)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE,
 				      "an IPC handle of no session of this client");
 	rc = s->be->ipc_import(fd, h.offset, h.size, &p);
@@ -164,4 +169,64 @@ CUresult srv_ipc_close_mem_handle(struct session *s, const Vcuda__Request *rq,
 	s->be->ipc_close(p);
 	vcuda_rangemap_remove(&s->mem, p, NULL);
 	return CUDA_SUCCESS;
+}
+
+CUresult srv_ipc_get_event_handle(struct session *s, const Vcuda__Request *rq,
+				  const struct vcuda_msg *m, struct session_reply *out)
+{
+	struct session_event *ev =
+	    vcuda_handle_get(&s->handles, VCUDA_HT_EVENT, rq->ipc_get_event_handle->event);
+	struct ipc_handle h = {.magic = IPC_EVENT_MAGIC, .version = 1, .pid = (int32_t)getpid()};
+
+	(void)m;
+	if (!ipc_supported(s))
+		return session_refuse(s, rq, CUDA_ERROR_NOT_SUPPORTED,
+				      "CUDA IPC works on the CPU device only");
+	if (!ev || !(ev->flags & CU_EVENT_INTERPROCESS) || !(ev->flags & CU_EVENT_DISABLE_TIMING))
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE,
+				      "not an interprocess event of this session");
+	memset(out->ipc_handle, 0, sizeof(out->ipc_handle));
+	memcpy(out->ipc_handle, &h, sizeof(h));
+	vcuda__ipc_handle_reply__init(&out->u.ipc_handle);
+	out->u.ipc_handle.handle.data = out->ipc_handle;
+	out->u.ipc_handle.handle.len = sizeof(out->ipc_handle);
+	out->rp.ret_case = VCUDA__REPLY__RET_IPC_HANDLE;
+	out->rp.ipc_handle = &out->u.ipc_handle;
+	return CUDA_SUCCESS;
+}
+
+CUresult srv_ipc_open_event_handle(struct session *s, const Vcuda__Request *rq,
+				   const struct vcuda_msg *m, struct session_reply *out)
+{
+	const Vcuda__IpcOpenEventHandle *c = rq->ipc_open_event_handle;
+	struct session_event *ev;
+	struct ipc_handle h;
+	CUresult rc;
+
+	(void)m;
+	if (!ipc_supported(s))
+		return session_refuse(s, rq, CUDA_ERROR_NOT_SUPPORTED,
+				      "CUDA IPC works on the CPU device only");
+	if (c->handle.len != sizeof(out->ipc_handle))
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "not an IPC event handle");
+	memcpy(&h, c->handle.data, sizeof(h));
+	if (h.magic != IPC_EVENT_MAGIC || h.version != 1)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "not an IPC event handle");
+	if (h.pid == (int32_t)getpid())
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_CONTEXT,
+				      "an IPC handle of this process's own event");
+	if (ipc_ask(s, 'C', h.pid) != 0)
+		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE,
+				      "an IPC handle of no session of this client");
+	if (!(ev = calloc(1, sizeof(*ev))))
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	ev->device = rq->device;
+	ev->flags = CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS;
+	rc = s->be->cuEventCreate(&ev->e, CU_EVENT_DISABLE_TIMING);
+	if (rc == CUDA_SUCCESS &&
+	    (rc = session_reply_handle(s, rq, VCUDA_HT_EVENT, ev, out)) != CUDA_SUCCESS)
+		s->be->cuEventDestroy(ev->e);
+	if (rc != CUDA_SUCCESS)
+		free(ev);
+	return rc;
 }

@@ -545,7 +545,8 @@ out_route:
  * exports the CPU device's memory file once ('E' with the file), and asks
  * for another worker's ('O' and that worker's pid); the answer is 'Y' with
  * the file, or 'N' when there is no such worker of the same client (a
- * handle from another client names no worker the asker may reach).
+ * handle from another client names no worker the asker may reach). 'C'
+ * and a pid asks only whether that worker serves the same client (events).
  */
 static void listener_ipc(struct listener *l, struct worker *w)
 {
@@ -572,14 +573,17 @@ static void listener_ipc(struct listener *l, struct worker *w)
 	}
 	if (got >= 0)
 		close(got);
-	if (req[0] == 'O' && n == 1 + (ssize_t)sizeof(pid)) {
+	if ((req[0] == 'O' || req[0] == 'C') && n == 1 + (ssize_t)sizeof(pid)) {
 		char yes = 'Y', no = 'N';
 		const struct worker *to = NULL;
 		memcpy(&pid, req + 1, sizeof(pid));
 		for (int i = 0; i < l->nworkers && !to; i++)
 			if (l->workers[i]->pid == pid && l->workers[i] != w)
 				to = l->workers[i];
-		if (to && to->ident == w->ident && to->arena_fd >= 0) {
+		if (to && to->ident == w->ident && req[0] == 'C') { /* the check alone */
+			if (send(w->ipc_fd, &yes, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+				return;
+		} else if (to && to->ident == w->ident && to->arena_fd >= 0) {
 			char c2[CMSG_SPACE(sizeof(int))] = {0};
 			struct iovec o = {&yes, 1};
 			struct msghdr om = {.msg_iov = &o,

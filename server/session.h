@@ -57,6 +57,7 @@ struct session_texture {
 struct session_event {
 	CUevent e;
 	int device;
+	unsigned flags; /* as created: CU_EVENT_INTERPROCESS ones can be exported */
 };
 
 /* Paced device time (server/pacing.c): the kernels a session queued and

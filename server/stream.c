@@ -128,6 +128,7 @@ CUresult srv_event_create(struct session *s, const Vcuda__Request *rq, const str
 	if (!ev)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	ev->device = rq->device;
+	ev->flags = rq->event_create->flags;
 	rc = s->be->cuEventCreate(&ev->e, rq->event_create->flags);
 	if (rc == CUDA_SUCCESS &&
 	    (rc = session_reply_handle(s, rq, VCUDA_HT_EVENT, ev, out)) != CUDA_SUCCESS)

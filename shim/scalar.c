@@ -101,8 +101,16 @@ cudaError_t shim_scalar(uint32_t op, const uint64_t *in, void *const *out)
 	m.n_args = d->nin;
 	m.args = (uint64_t *)in;
 	SHIM_REQUEST(rq, SCALAR, scalar, m);
-	if (d->flags & SC_POST)
-		return shim_post(&rq, NULL, 0, 0, NULL, 0);
+	if (d->flags & SC_POST) {
+		e = shim_post(&rq, NULL, 0, 0, NULL, 0);
+		/* An interprocess event's record is done before it returns:
+		 * another process waiting on the event then finds it done. */
+		if (e == cudaSuccess &&
+		    (op == VCUDA_OP_event_record || op == VCUDA_OP_event_record_with_flags) &&
+		    shim_event_interprocess(in[0]))
+			e = shim_scalar(VCUDA_OP_event_synchronize, in, NULL);
+		return e;
+	}
 	if (d->flags & SC_SYNC)
 		e = shim_call_sync(&rq, NULL, 0, 0, NULL, 0, d->nout ? &rp : NULL);
 	else

@@ -229,6 +229,11 @@ struct cudaArray {
 	size_t elem;			/* bytes an element */
 	size_t row_bytes, rows, slices; /* rows and slices at least 1 */
 };
+/* Interprocess events (shim/stream.c): made with cudaEventInterprocess;
+ * their records are waited for. */
+void shim_event_interprocess_add(uint64_t id);
+int shim_event_interprocess(uint64_t id);
+
 /* A device was reset: its arrays and objects are gone. */
 void shim_textures_forget(int device);
 /* Whether a is an array of this process (not freed). */
