@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "shim.h"
 #include "transport.h"
 
@@ -514,4 +515,62 @@ cudaError_t cudaMemset3DAsync_ptsz(struct cudaPitchedPtr p, int value, struct cu
 				   cudaStream_t s)
 {
 	return set3d(p.ptr, p.pitch, p.ysize, value, e.width, e.height, e.depth, s, 1, 1);
+}
+
+/* Peer 3D copies: between allocations of one device (vcuda serves each
+ * device alone), a 3D copy there. */
+static cudaError_t copy3d_peer(const struct cudaMemcpy3DPeerParms *pp, cudaStream_t s, int async,
+			       int per_thread)
+{
+	struct cudaMemcpy3DParms p = {0};
+	int saved = shim_device;
+	cudaError_t e;
+
+	if (!pp)
+		return shim_ret(cudaErrorInvalidValue);
+	if ((e = shim_begin()) != cudaSuccess)
+		return shim_ret(e);
+	if (pp->srcDevice < 0 || pp->srcDevice >= shim.ndevices || pp->dstDevice < 0 ||
+	    pp->dstDevice >= shim.ndevices)
+		return shim_ret(cudaErrorInvalidDevice);
+	if (pp->srcDevice != pp->dstDevice) {
+		static int warned;
+		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			VWARN(shim, "3D copies between two devices are not supported by vcuda yet");
+		return shim_ret(cudaErrorNotSupported);
+	}
+	p.srcArray = pp->srcArray;
+	p.srcPos = pp->srcPos;
+	p.srcPtr = pp->srcPtr;
+	p.dstArray = pp->dstArray;
+	p.dstPos = pp->dstPos;
+	p.dstPtr = pp->dstPtr;
+	p.extent = pp->extent;
+	p.kind = cudaMemcpyDeviceToDevice;
+	shim_device = pp->srcDevice;
+	e = copy3d(&p, s, async, per_thread);
+	shim_device = saved;
+	return e;
+}
+
+cudaError_t cudaMemcpy3DPeer(const struct cudaMemcpy3DPeerParms *p)
+{
+	return copy3d_peer(p, NULL, 0, 0);
+}
+
+cudaError_t cudaMemcpy3DPeerAsync(const struct cudaMemcpy3DPeerParms *p, cudaStream_t s)
+{
+	return copy3d_peer(p, s, 1, 0);
+}
+
+cudaError_t cudaMemcpy3DPeer_ptds(const struct cudaMemcpy3DPeerParms *p);
+cudaError_t cudaMemcpy3DPeer_ptds(const struct cudaMemcpy3DPeerParms *p)
+{
+	return copy3d_peer(p, NULL, 0, 1);
+}
+
+cudaError_t cudaMemcpy3DPeerAsync_ptsz(const struct cudaMemcpy3DPeerParms *p, cudaStream_t s);
+cudaError_t cudaMemcpy3DPeerAsync_ptsz(const struct cudaMemcpy3DPeerParms *p, cudaStream_t s)
+{
+	return copy3d_peer(p, s, 1, 1);
 }

@@ -212,11 +212,28 @@ cudaError_t cudaGetChannelDesc(struct cudaChannelFormatDesc *desc, cudaArray_con
 
 /* ---- copies to and from arrays ------------------------------------------------------------ */
 
+/* A 3D copy: mode TX_ASYNC, TX_PER_THREAD (a _ptds/_ptsz entry point). */
+#define TX_ASYNC      1
+#define TX_PER_THREAD 2
+static cudaError_t tx_copy3d(const struct cudaMemcpy3DParms *p, cudaStream_t s, int mode)
+{
+	switch (mode) {
+	case TX_ASYNC:
+		return cudaMemcpy3DAsync(p, s);
+	case TX_ASYNC | TX_PER_THREAD:
+		return cudaMemcpy3DAsync_ptsz(p, s);
+	case TX_PER_THREAD:
+		return cudaMemcpy3D_ptds(p);
+	default:
+		return cudaMemcpy3D(p);
+	}
+}
+
 /* A 2D copy with an array on one side (arr, from byte x of row y) and
  * pitched memory on the other: one 3D copy, its width in elements. */
 static cudaError_t tx_copy2d(cudaArray_const_t arr, int to_array, size_t x, size_t y, void *mem,
 			     size_t pitch, size_t width, size_t height, enum cudaMemcpyKind kind,
-			     cudaStream_t s, int async)
+			     cudaStream_t s, int mode)
 {
 	struct cudaMemcpy3DParms p = {0};
 
@@ -235,38 +252,54 @@ static cudaError_t tx_copy2d(cudaArray_const_t arr, int to_array, size_t x, size
 	}
 	p.extent = shim_extent(width / arr->elem, height, 1);
 	p.kind = kind;
-	return async ? cudaMemcpy3DAsync(&p, s) : cudaMemcpy3D(&p);
+	return tx_copy3d(&p, s, mode);
 }
 
-cudaError_t cudaMemcpy2DToArray(cudaArray_t dst, size_t x, size_t y, const void *src, size_t spitch,
-				size_t width, size_t height, enum cudaMemcpyKind kind)
-{
-	return tx_copy2d(dst, 1, x, y, (void *)src, spitch, width, height, kind, NULL, 0);
-}
+#define TX_2D_TO(name, mode)                                                                       \
+	cudaError_t name(cudaArray_t dst, size_t x, size_t y, const void *src, size_t spitch,      \
+			 size_t width, size_t height, enum cudaMemcpyKind kind);                   \
+	cudaError_t name(cudaArray_t dst, size_t x, size_t y, const void *src, size_t spitch,      \
+			 size_t width, size_t height, enum cudaMemcpyKind kind)                    \
+	{                                                                                          \
+		return tx_copy2d(dst, 1, x, y, (void *)src, spitch, width, height, kind, NULL,     \
+				 mode);                                                            \
+	}
+#define TX_2D_TO_ASYNC(name, mode)                                                                 \
+	cudaError_t name(cudaArray_t dst, size_t x, size_t y, const void *src, size_t spitch,      \
+			 size_t width, size_t height, enum cudaMemcpyKind kind, cudaStream_t s);   \
+	cudaError_t name(cudaArray_t dst, size_t x, size_t y, const void *src, size_t spitch,      \
+			 size_t width, size_t height, enum cudaMemcpyKind kind, cudaStream_t s)    \
+	{                                                                                          \
+		return tx_copy2d(dst, 1, x, y, (void *)src, spitch, width, height, kind, s, mode); \
+	}
+#define TX_2D_FROM(name, mode)                                                                     \
+	cudaError_t name(void *dst, size_t dpitch, cudaArray_const_t src, size_t x, size_t y,      \
+			 size_t width, size_t height, enum cudaMemcpyKind kind);                   \
+	cudaError_t name(void *dst, size_t dpitch, cudaArray_const_t src, size_t x, size_t y,      \
+			 size_t width, size_t height, enum cudaMemcpyKind kind)                    \
+	{                                                                                          \
+		return tx_copy2d(src, 0, x, y, dst, dpitch, width, height, kind, NULL, mode);      \
+	}
+#define TX_2D_FROM_ASYNC(name, mode)                                                               \
+	cudaError_t name(void *dst, size_t dpitch, cudaArray_const_t src, size_t x, size_t y,      \
+			 size_t width, size_t height, enum cudaMemcpyKind kind, cudaStream_t s);   \
+	cudaError_t name(void *dst, size_t dpitch, cudaArray_const_t src, size_t x, size_t y,      \
+			 size_t width, size_t height, enum cudaMemcpyKind kind, cudaStream_t s)    \
+	{                                                                                          \
+		return tx_copy2d(src, 0, x, y, dst, dpitch, width, height, kind, s, mode);         \
+	}
+TX_2D_TO(cudaMemcpy2DToArray, 0)
+TX_2D_TO(cudaMemcpy2DToArray_ptds, TX_PER_THREAD)
+TX_2D_TO_ASYNC(cudaMemcpy2DToArrayAsync, TX_ASYNC)
+TX_2D_TO_ASYNC(cudaMemcpy2DToArrayAsync_ptsz, TX_ASYNC | TX_PER_THREAD)
+TX_2D_FROM(cudaMemcpy2DFromArray, 0)
+TX_2D_FROM(cudaMemcpy2DFromArray_ptds, TX_PER_THREAD)
+TX_2D_FROM_ASYNC(cudaMemcpy2DFromArrayAsync, TX_ASYNC)
+TX_2D_FROM_ASYNC(cudaMemcpy2DFromArrayAsync_ptsz, TX_ASYNC | TX_PER_THREAD)
 
-cudaError_t cudaMemcpy2DToArrayAsync(cudaArray_t dst, size_t x, size_t y, const void *src,
-				     size_t spitch, size_t width, size_t height,
-				     enum cudaMemcpyKind kind, cudaStream_t s)
-{
-	return tx_copy2d(dst, 1, x, y, (void *)src, spitch, width, height, kind, s, 1);
-}
-
-cudaError_t cudaMemcpy2DFromArray(void *dst, size_t dpitch, cudaArray_const_t src, size_t x,
-				  size_t y, size_t width, size_t height, enum cudaMemcpyKind kind)
-{
-	return tx_copy2d(src, 0, x, y, dst, dpitch, width, height, kind, NULL, 0);
-}
-
-cudaError_t cudaMemcpy2DFromArrayAsync(void *dst, size_t dpitch, cudaArray_const_t src, size_t x,
-				       size_t y, size_t width, size_t height,
-				       enum cudaMemcpyKind kind, cudaStream_t s)
-{
-	return tx_copy2d(src, 0, x, y, dst, dpitch, width, height, kind, s, 1);
-}
-
-cudaError_t cudaMemcpy2DArrayToArray(cudaArray_t dst, size_t dx, size_t dy, cudaArray_const_t src,
+static cudaError_t tx_array_to_array(cudaArray_t dst, size_t dx, size_t dy, cudaArray_const_t src,
 				     size_t sx, size_t sy, size_t width, size_t height,
-				     enum cudaMemcpyKind kind)
+				     enum cudaMemcpyKind kind, int mode)
 {
 	struct cudaMemcpy3DParms p = {0};
 
@@ -280,7 +313,24 @@ cudaError_t cudaMemcpy2DArrayToArray(cudaArray_t dst, size_t dx, size_t dy, cuda
 	p.srcPos = (struct cudaPos){sx / src->elem, sy, 0};
 	p.extent = shim_extent(width / dst->elem, height, 1);
 	p.kind = kind == cudaMemcpyDefault ? cudaMemcpyDeviceToDevice : kind;
-	return cudaMemcpy3D(&p);
+	return tx_copy3d(&p, NULL, mode);
+}
+
+cudaError_t cudaMemcpy2DArrayToArray(cudaArray_t dst, size_t dx, size_t dy, cudaArray_const_t src,
+				     size_t sx, size_t sy, size_t width, size_t height,
+				     enum cudaMemcpyKind kind)
+{
+	return tx_array_to_array(dst, dx, dy, src, sx, sy, width, height, kind, 0);
+}
+
+cudaError_t cudaMemcpy2DArrayToArray_ptds(cudaArray_t dst, size_t dx, size_t dy,
+					  cudaArray_const_t src, size_t sx, size_t sy, size_t width,
+					  size_t height, enum cudaMemcpyKind kind);
+cudaError_t cudaMemcpy2DArrayToArray_ptds(cudaArray_t dst, size_t dx, size_t dy,
+					  cudaArray_const_t src, size_t sx, size_t sy, size_t width,
+					  size_t height, enum cudaMemcpyKind kind)
+{
+	return tx_array_to_array(dst, dx, dy, src, sx, sy, width, height, kind, TX_PER_THREAD);
 }
 
 /*
@@ -289,7 +339,7 @@ cudaError_t cudaMemcpy2DArrayToArray(cudaArray_t dst, size_t dx, size_t dy, cuda
  * the rest of the first row, whole rows, the start of the last.
  */
 static cudaError_t tx_linear(cudaArray_t a, size_t x, size_t y, void *host, size_t count,
-			     enum cudaMemcpyKind kind, int to_array, cudaStream_t s, int async)
+			     enum cudaMemcpyKind kind, int to_array, cudaStream_t s, int mode)
 {
 	cudaError_t e = cudaSuccess;
 
@@ -304,7 +354,7 @@ static cudaError_t tx_linear(cudaArray_t a, size_t x, size_t y, void *host, size
 			rows = count / a->row_bytes;
 			n = a->row_bytes;
 		}
-		e = tx_copy2d(a, to_array, x, y, host, n, n, rows, kind, s, async);
+		e = tx_copy2d(a, to_array, x, y, host, n, n, rows, kind, s, mode);
 		host = (uint8_t *)host + n * rows;
 		count -= n * rows;
 		y += rows;
@@ -330,13 +380,45 @@ cudaError_t cudaMemcpyFromArray(void *dst, cudaArray_const_t src, size_t x, size
 cudaError_t cudaMemcpyToArrayAsync(cudaArray_t dst, size_t x, size_t y, const void *src,
 				   size_t count, enum cudaMemcpyKind kind, cudaStream_t s)
 {
-	return tx_linear(dst, x, y, (void *)src, count, kind, 1, s, 1);
+	return tx_linear(dst, x, y, (void *)src, count, kind, 1, s, TX_ASYNC);
 }
 
 cudaError_t cudaMemcpyFromArrayAsync(void *dst, cudaArray_const_t src, size_t x, size_t y,
 				     size_t count, enum cudaMemcpyKind kind, cudaStream_t s)
 {
-	return tx_linear((cudaArray_t)src, x, y, dst, count, kind, 0, s, 1);
+	return tx_linear((cudaArray_t)src, x, y, dst, count, kind, 0, s, TX_ASYNC);
+}
+
+cudaError_t cudaMemcpyToArray_ptds(cudaArray_t dst, size_t x, size_t y, const void *src,
+				   size_t count, enum cudaMemcpyKind kind);
+cudaError_t cudaMemcpyToArray_ptds(cudaArray_t dst, size_t x, size_t y, const void *src,
+				   size_t count, enum cudaMemcpyKind kind)
+{
+	return tx_linear(dst, x, y, (void *)src, count, kind, 1, NULL, TX_PER_THREAD);
+}
+
+cudaError_t cudaMemcpyFromArray_ptds(void *dst, cudaArray_const_t src, size_t x, size_t y,
+				     size_t count, enum cudaMemcpyKind kind);
+cudaError_t cudaMemcpyFromArray_ptds(void *dst, cudaArray_const_t src, size_t x, size_t y,
+				     size_t count, enum cudaMemcpyKind kind)
+{
+	return tx_linear((cudaArray_t)src, x, y, dst, count, kind, 0, NULL, TX_PER_THREAD);
+}
+
+cudaError_t cudaMemcpyToArrayAsync_ptsz(cudaArray_t dst, size_t x, size_t y, const void *src,
+					size_t count, enum cudaMemcpyKind kind, cudaStream_t s);
+cudaError_t cudaMemcpyToArrayAsync_ptsz(cudaArray_t dst, size_t x, size_t y, const void *src,
+					size_t count, enum cudaMemcpyKind kind, cudaStream_t s)
+{
+	return tx_linear(dst, x, y, (void *)src, count, kind, 1, s, TX_ASYNC | TX_PER_THREAD);
+}
+
+cudaError_t cudaMemcpyFromArrayAsync_ptsz(void *dst, cudaArray_const_t src, size_t x, size_t y,
+					  size_t count, enum cudaMemcpyKind kind, cudaStream_t s);
+cudaError_t cudaMemcpyFromArrayAsync_ptsz(void *dst, cudaArray_const_t src, size_t x, size_t y,
+					  size_t count, enum cudaMemcpyKind kind, cudaStream_t s)
+{
+	return tx_linear((cudaArray_t)src, x, y, dst, count, kind, 0, s, TX_ASYNC | TX_PER_THREAD);
 }
 
 /* After cudaDeviceReset the server has destroyed the device's arrays and

@@ -307,6 +307,23 @@ static void volumes()
 			(((c >> 2) & 1) ? c0 : 1 - c0) * vol[(k * n + j) * n + i];
 	}
 	EXPECT(fabsf(got - want) < 1e-5f);
+	// The same copy between two arrays of the one device, as a peer copy.
+	cudaArray_t b;
+	OK(cudaMalloc3DArray(&b, &cd, make_cudaExtent(n, n, n)));
+	cudaMemcpy3DPeerParms pp = {};
+	pp.srcArray = a;
+	pp.dstArray = b;
+	pp.extent = make_cudaExtent(n, n, n);
+	OK(cudaMemcpy3DPeer(&pp));
+	float peer_back[n * n * n];
+	p = {};
+	p.srcArray = b;
+	p.dstPtr = make_cudaPitchedPtr(peer_back, n * sizeof(float), n, n);
+	p.extent = make_cudaExtent(n, n, n);
+	p.kind = cudaMemcpyDeviceToHost;
+	OK(cudaMemcpy3D(&p));
+	EXPECT(memcmp(peer_back, vol, sizeof(vol)) == 0);
+	OK(cudaFreeArray(b));
 	OK(cudaDestroyTextureObject(t));
 	OK(cudaFreeArray(a));
 
