@@ -11,7 +11,6 @@
  */
 #include "config.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -84,6 +83,29 @@ static int ipc_ask(struct session *s, char what, int32_t pid)
 	return fd;
 }
 
+/* Answers handle h in CUDA's 64 bytes. */
+static CUresult ipc_reply(const struct ipc_handle *h, struct session_reply *out)
+{
+	memset(out->ipc_handle, 0, sizeof(out->ipc_handle));
+	memcpy(out->ipc_handle, h, sizeof(*h));
+	vcuda__ipc_handle_reply__init(&out->u.ipc_handle);
+	out->u.ipc_handle.handle.data = out->ipc_handle;
+	out->u.ipc_handle.handle.len = sizeof(out->ipc_handle);
+	out->rp.ret_case = VCUDA__REPLY__RET_IPC_HANDLE;
+	out->rp.ipc_handle = &out->u.ipc_handle;
+	return CUDA_SUCCESS;
+}
+
+/* A guest's handle bytes as a handle of kind magic: 0, or -1 if they are
+ * not one (their length, magic or version). */
+static int ipc_parse(const ProtobufCBinaryData *b, uint32_t magic, struct ipc_handle *h)
+{
+	if (b->len != 64)
+		return -1;
+	memcpy(h, b->data, sizeof(*h));
+	return h->magic == magic && h->version == 1 ? 0 : -1;
+}
+
 CUresult srv_ipc_get_mem_handle(struct session *s, const Vcuda__Request *rq,
 				const struct vcuda_msg *m, struct session_reply *out)
 {
@@ -102,14 +124,7 @@ CUresult srv_ipc_get_mem_handle(struct session *s, const Vcuda__Request *rq,
 	if (s->be->ipc_export(p, &fd, &h.offset, &h.size) != 0 || ipc_export_file(s, fd) != 0)
 		return session_refuse(s, rq, CUDA_ERROR_NOT_SUPPORTED,
 				      "the device's memory cannot be shared");
-	memset(out->ipc_handle, 0, sizeof(out->ipc_handle));
-	memcpy(out->ipc_handle, &h, sizeof(h));
-	vcuda__ipc_handle_reply__init(&out->u.ipc_handle);
-	out->u.ipc_handle.handle.data = out->ipc_handle;
-	out->u.ipc_handle.handle.len = sizeof(out->ipc_handle);
-	out->rp.ret_case = VCUDA__REPLY__RET_IPC_HANDLE;
-	out->rp.ipc_handle = &out->u.ipc_handle;
-	return CUDA_SUCCESS;
+	return ipc_reply(&h, out);
 }
 
 CUresult srv_ipc_open_mem_handle(struct session *s, const Vcuda__Request *rq,
@@ -125,10 +140,7 @@ CUresult srv_ipc_open_mem_handle(struct session *s, const Vcuda__Request *rq,
 	if (!ipc_supported(s))
 		return session_refuse(s, rq, CUDA_ERROR_NOT_SUPPORTED,
 				      "CUDA IPC works on the CPU device only");
-	if (c->handle.len != sizeof(out->ipc_handle) || c->flags > 1)
-		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "not an IPC handle");
-	memcpy(&h, c->handle.data, sizeof(h));
-	if (h.magic != IPC_MAGIC || h.version != 1 || !h.size)
+	if (c->flags > 1 || ipc_parse(&c->handle, IPC_MAGIC, &h) != 0 || !h.size)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "not an IPC handle");
 	/* A process opens other processes' memory, not its own (as in CUDA). */
 	if (h.pid == (int32_t)getpid())
@@ -185,32 +197,20 @@ CUresult srv_ipc_get_event_handle(struct session *s, const Vcuda__Request *rq,
 	if (!ev || !(ev->flags & CU_EVENT_INTERPROCESS) || !(ev->flags & CU_EVENT_DISABLE_TIMING))
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE,
 				      "not an interprocess event of this session");
-	memset(out->ipc_handle, 0, sizeof(out->ipc_handle));
-	memcpy(out->ipc_handle, &h, sizeof(h));
-	vcuda__ipc_handle_reply__init(&out->u.ipc_handle);
-	out->u.ipc_handle.handle.data = out->ipc_handle;
-	out->u.ipc_handle.handle.len = sizeof(out->ipc_handle);
-	out->rp.ret_case = VCUDA__REPLY__RET_IPC_HANDLE;
-	out->rp.ipc_handle = &out->u.ipc_handle;
-	return CUDA_SUCCESS;
+	return ipc_reply(&h, out);
 }
 
 CUresult srv_ipc_open_event_handle(struct session *s, const Vcuda__Request *rq,
 				   const struct vcuda_msg *m, struct session_reply *out)
 {
 	const Vcuda__IpcOpenEventHandle *c = rq->ipc_open_event_handle;
-	struct session_event *ev;
 	struct ipc_handle h;
-	CUresult rc;
 
 	(void)m;
 	if (!ipc_supported(s))
 		return session_refuse(s, rq, CUDA_ERROR_NOT_SUPPORTED,
 				      "CUDA IPC works on the CPU device only");
-	if (c->handle.len != sizeof(out->ipc_handle))
-		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "not an IPC event handle");
-	memcpy(&h, c->handle.data, sizeof(h));
-	if (h.magic != IPC_EVENT_MAGIC || h.version != 1)
+	if (ipc_parse(&c->handle, IPC_EVENT_MAGIC, &h) != 0)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "not an IPC event handle");
 	if (h.pid == (int32_t)getpid())
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_CONTEXT,
@@ -218,15 +218,6 @@ CUresult srv_ipc_open_event_handle(struct session *s, const Vcuda__Request *rq,
 	if (ipc_ask(s, 'C', h.pid) != 0)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_HANDLE,
 				      "an IPC handle of no session of this client");
-	if (!(ev = calloc(1, sizeof(*ev))))
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	ev->device = rq->device;
-	ev->flags = CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS;
-	rc = s->be->cuEventCreate(&ev->e, CU_EVENT_DISABLE_TIMING);
-	if (rc == CUDA_SUCCESS &&
-	    (rc = session_reply_handle(s, rq, VCUDA_HT_EVENT, ev, out)) != CUDA_SUCCESS)
-		s->be->cuEventDestroy(ev->e);
-	if (rc != CUDA_SUCCESS)
-		free(ev);
-	return rc;
+	return session_event_new(s, rq, CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS,
+				 CU_EVENT_DISABLE_TIMING, out);
 }

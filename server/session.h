@@ -214,6 +214,10 @@ CUresult session_reply_handle(struct session *s, const Vcuda__Request *rq,
 /* Whether [p, p + n) lies inside one of this session's allocations on dev
  * (server/memory.c). */
 int memory_owned(const struct session *s, uint64_t p, uint64_t n, int dev);
+/* A new event of the session, answered with its handle: flags as the
+ * session knows it, driver_flags as the driver makes it (server/stream.c). */
+CUresult session_event_new(struct session *s, const Vcuda__Request *rq, unsigned flags,
+			   unsigned driver_flags, struct session_reply *out);
 /* The array of id on device, or NULL (server/texture.c). */
 struct session_array *session_array(struct session *s, uint64_t id, int device);
 

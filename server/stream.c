@@ -119,8 +119,8 @@ CUresult srv_stream_destroy(struct session *s, const Vcuda__Request *rq, const s
 	return rc;
 }
 
-CUresult srv_event_create(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
-			  struct session_reply *out)
+CUresult session_event_new(struct session *s, const Vcuda__Request *rq, unsigned flags,
+			   unsigned driver_flags, struct session_reply *out)
 {
 	struct session_event *ev = calloc(1, sizeof(*ev));
 	CUresult rc;
@@ -128,14 +128,21 @@ CUresult srv_event_create(struct session *s, const Vcuda__Request *rq, const str
 	if (!ev)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	ev->device = rq->device;
-	ev->flags = rq->event_create->flags;
-	rc = s->be->cuEventCreate(&ev->e, rq->event_create->flags);
+	ev->flags = flags;
+	rc = s->be->cuEventCreate(&ev->e, driver_flags);
 	if (rc == CUDA_SUCCESS &&
 	    (rc = session_reply_handle(s, rq, VCUDA_HT_EVENT, ev, out)) != CUDA_SUCCESS)
 		s->be->cuEventDestroy(ev->e);
 	if (rc != CUDA_SUCCESS)
 		free(ev);
 	return rc;
+}
+
+CUresult srv_event_create(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
+			  struct session_reply *out)
+{
+	(void)m;
+	return session_event_new(s, rq, rq->event_create->flags, rq->event_create->flags, out);
 }
 
 CUresult srv_event_destroy(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,

@@ -130,10 +130,18 @@ CUresult srv_tex_create(struct session *s, const Vcuda__Request *rq, const struc
 				      "texture memory outside the session's allocations");
 	if (c->surface && c->res_type != CU_RESOURCE_TYPE_ARRAY)
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "a surface needs an array");
-	if (c->n_address_mode > 3 || c->n_border > 4)
+	/* Every value the driver is given is one it defines. */
+	if (c->n_address_mode > 3 || c->n_border > 4 || c->filter_mode > CU_TR_FILTER_MODE_LINEAR ||
+	    (c->flags & ~(uint32_t)(CU_TRSF_READ_AS_INTEGER | CU_TRSF_NORMALIZED_COORDINATES)) ||
+	    (c->res_type != CU_RESOURCE_TYPE_ARRAY && c->channels != 1 && c->channels != 2 &&
+	     c->channels != 4))
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE, "bad texture description");
-	for (size_t i = 0; i < c->n_address_mode; i++)
+	for (size_t i = 0; i < c->n_address_mode; i++) {
+		if (c->address_mode[i] > CU_TR_ADDRESS_MODE_BORDER)
+			return session_refuse(s, rq, CUDA_ERROR_INVALID_VALUE,
+					      "bad texture description");
 		d.addressMode[i] = (CUaddress_mode)c->address_mode[i];
+	}
 	for (size_t i = 0; i < c->n_border; i++)
 		d.borderColor[i] = c->border[i];
 	d.filterMode = (CUfilter_mode)c->filter_mode;

@@ -566,10 +566,23 @@ cudaError_t cudaMemsetAsync_ptsz(void *p, int value, size_t n, cudaStream_t s)
  * program's to cudaFree, closed by cudaIpcCloseMemHandle. */
 #define MEM_IPC ((void *)3)
 
+cudaError_t shim_ipc_handle(Vcuda__Request *rq, char out[64])
+{
+	Vcuda__Reply *rp = NULL;
+	cudaError_t e = shim_call(rq, NULL, 0, 0, NULL, 0, &rp);
+
+	if (e == cudaSuccess &&
+	    (rp->ret_case != VCUDA__REPLY__RET_IPC_HANDLE || rp->ipc_handle->handle.len != 64))
+		e = cudaErrorUnknown;
+	if (e == cudaSuccess)
+		memcpy(out, rp->ipc_handle->handle.data, 64);
+	vcuda_client_reply_free(rp);
+	return e;
+}
+
 cudaError_t cudaIpcGetMemHandle(cudaIpcMemHandle_t *handle, void *ptr)
 {
 	Vcuda__IpcGetMemHandle m = VCUDA__IPC_GET_MEM_HANDLE__INIT;
-	Vcuda__Reply *rp = NULL;
 	cudaError_t e = shim_begin();
 
 	if (e)
@@ -578,14 +591,7 @@ cudaError_t cudaIpcGetMemHandle(cudaIpcMemHandle_t *handle, void *ptr)
 		return shim_ret(cudaErrorInvalidValue);
 	m.dptr = (uintptr_t)ptr;
 	SHIM_REQUEST(rq, IPC_GET_MEM_HANDLE, ipc_get_mem_handle, m);
-	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
-	if (e == cudaSuccess && (rp->ret_case != VCUDA__REPLY__RET_IPC_HANDLE ||
-				 rp->ipc_handle->handle.len != sizeof(handle->reserved)))
-		e = cudaErrorUnknown;
-	if (e == cudaSuccess)
-		memcpy(handle->reserved, rp->ipc_handle->handle.data, sizeof(handle->reserved));
-	vcuda_client_reply_free(rp);
-	return shim_ret(e);
+	return shim_ret(shim_ipc_handle(&rq, handle->reserved));
 }
 
 cudaError_t cudaIpcOpenMemHandle(void **ptr, cudaIpcMemHandle_t handle, unsigned int flags)

@@ -229,6 +229,10 @@ struct cudaArray {
 	size_t elem;			/* bytes an element */
 	size_t row_bytes, rows, slices; /* rows and slices at least 1 */
 };
+/* Sends a request answered by 64 bytes of an IPC handle, into out
+ * (shim/memory.c). */
+cudaError_t shim_ipc_handle(Vcuda__Request *rq, char out[64]);
+
 /* Interprocess events (shim/stream.c): made with cudaEventInterprocess;
  * their records are waited for. */
 void shim_event_interprocess_add(uint64_t id);

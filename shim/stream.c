@@ -1,8 +1,6 @@
 /* Runtime API: streams and events. Their handles are the server's ids. */
 #include "config.h"
 
-#include <string.h>
-
 #include "shim.h"
 
 /* A call that creates an object: the server's handle id becomes the
@@ -121,7 +119,6 @@ int shim_event_interprocess(uint64_t id)
 cudaError_t cudaIpcGetEventHandle(cudaIpcEventHandle_t *handle, cudaEvent_t ev)
 {
 	Vcuda__IpcGetEventHandle m = VCUDA__IPC_GET_EVENT_HANDLE__INIT;
-	Vcuda__Reply *rp = NULL;
 	cudaError_t e = shim_begin();
 
 	if (e)
@@ -131,14 +128,7 @@ cudaError_t cudaIpcGetEventHandle(cudaIpcEventHandle_t *handle, cudaEvent_t ev)
 	if ((e = shim_event(ev, &m.event)) != cudaSuccess)
 		return shim_ret(e);
 	SHIM_REQUEST(rq, IPC_GET_EVENT_HANDLE, ipc_get_event_handle, m);
-	e = shim_call(&rq, NULL, 0, 0, NULL, 0, &rp);
-	if (e == cudaSuccess && (rp->ret_case != VCUDA__REPLY__RET_IPC_HANDLE ||
-				 rp->ipc_handle->handle.len != sizeof(handle->reserved)))
-		e = cudaErrorUnknown;
-	if (e == cudaSuccess)
-		memcpy(handle->reserved, rp->ipc_handle->handle.data, sizeof(handle->reserved));
-	vcuda_client_reply_free(rp);
-	return shim_ret(e);
+	return shim_ret(shim_ipc_handle(&rq, handle->reserved));
 }
 
 cudaError_t cudaIpcOpenEventHandle(cudaEvent_t *ev, cudaIpcEventHandle_t handle)

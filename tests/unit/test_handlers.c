@@ -487,6 +487,21 @@ static void test_textures_checked(void **state)
 	t.size = 16;
 	t.n_address_mode = 5; /* more modes than dimensions */
 	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	{
+		uint32_t modes[3] = {0, 9, 0}; /* no such address mode */
+		t.n_address_mode = 3;
+		t.address_mode = modes;
+		assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+		t.n_address_mode = 0;
+	}
+	t.filter_mode = 5; /* no such filter */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	t.filter_mode = 0;
+	t.channels = 3; /* three channels: no texture format has them */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+	t.channels = 1;
+	t.flags = 0x80; /* a flag vcuda does not take */
+	assert_int_equal(serve(&rq, NULL, 0), CUDA_ERROR_INVALID_VALUE);
 	assert_int_equal(fake_textures, 1);
 	session_release(&s, -1);
 	assert_int_equal(fake_textures, 0);
