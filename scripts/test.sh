@@ -16,16 +16,22 @@ install_deps
 status=0
 summary=
 
+# show_failures OUTPUT DIR: the tests OUTPUT says failed, and the end of
+# each failed test's log under DIR.
+show_failures() {
+	for trs in $(find "$2" -name '*.trs' -exec grep -lE '^:test-result: (FAIL|ERROR)' {} +); do
+		echo "--- ${trs%.trs}.log"
+		tail -n 40 "${trs%.trs}.log"
+	done
+	grep -E '^(FAIL|ERROR):' "$1" || true
+}
+
 # run_suite NAME DIR: make check in DIR; records the counts.
 run_suite() {
 	say "testing ($1)"
 	if ! make -C "$2" -j"$JOBS" check >"$2/check.out" 2>&1; then
 		status=1
-		grep -E '^(FAIL|ERROR):' "$2/check.out" || true
-		for log in $(grep -lE '^(FAIL|ERROR)' $(find "$2/tests" -name '*.log') 2>/dev/null); do
-			echo "--- $log"
-			tail -n 40 "$log"
-		done
+		show_failures "$2/check.out" "$2/tests"
 	fi
 	grep -E '^# (TOTAL|PASS|FAIL|ERROR):' "$2/check.out" | sed "s/^/$1 /"
 	p=$(sed -n 's/^# PASS: *//p' "$2/check.out")
@@ -48,6 +54,8 @@ run_step() {
 		status=1
 		summary="$summary 0:1"
 		tail -n 40 "$TOP/build/$name.out"
+		# distcheck leaves its build behind when a test fails there
+		[ "$name" = distcheck ] && show_failures "$TOP/build/$name.out" "$TOP/build"
 		echo "FAIL: $name"
 	fi
 }
