@@ -241,9 +241,9 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index)
 	B->ctaid[2] = (uint32_t)(index / ((uint64_t)L->grid[0] * L->grid[1]));
 	B->nthreads = L->block[0] * L->block[1] * L->block[2];
 	B->nwarps = (int)((B->nthreads + 31) / 32);
-	B->smem_size = L->static_smem + L->dyn_smem;
+	B->smem_size = ((L->static_smem + L->dyn_smem + 15) & ~15u) + PTX_RESERVED_SMEM;
 	B->local_stride = L->local_stride;
-	if (block_memory(B, B->smem_size ? B->smem_size : 1,
+	if (block_memory(B, B->smem_size,
 			 (size_t)B->nwarps * 32 * (B->local_stride ? B->local_stride : 1)) != 0)
 		return -1;
 	for (int wi = 0; wi < B->nwarps; wi++) {

@@ -109,7 +109,24 @@ uint64_t emu_sreg_value(const struct xctx *X, int sr, int lane)
 	case SR_ENVREG0 + 2:
 		return (uint32_t)L->grid_workspace;
 	case SR_TOTAL_SMEM:
+		return L->static_smem + L->dyn_smem;
+	case SR_AGGR_SMEM:
 		return B->smem_size;
+	case SR_CLOCK_HI:
+	case SR_GLOBALTIMER_HI:
+		return (uint32_t)(vcuda_now_ns() >> 32);
+	case SR_GLOBALTIMER_LO:
+		return (uint32_t)vcuda_now_ns();
+	/* The reserved region follows the kernel's own shared memory. */
+	case SR_RESERVED_BEGIN:
+	case SR_RESERVED_0:
+		return B->smem_size - PTX_RESERVED_SMEM;
+	case SR_RESERVED_1:
+		return B->smem_size - PTX_RESERVED_SMEM + 8;
+	case SR_RESERVED_END:
+		return B->smem_size;
+	case SR_RESERVED_CAP:
+		return PTX_RESERVED_SMEM;
 	default:
 		return 0;
 	}

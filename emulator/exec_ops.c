@@ -297,26 +297,41 @@ void emu_do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	}
 }
 
+/*
+ * The membermask of a .sync warp op, the operand at index i, for each lane
+ * of m (all lanes where the op has none: the old unsynchronized forms).
+ * Lanes of a converged warp may name different masks (each the group a
+ * match.any found it in): each lane's result is then over its own group's
+ * executing lanes only.
+ */
+static void member_masks(const struct xctx *X, const struct ptx_insn *in, int i, uint32_t m,
+			 uint32_t *mm)
+{
+	LANES(m) mm[l] = i < in->nops ? (uint32_t)opv(X, &in->o[i], (int)l) & m : m;
+}
+
 void emu_do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	const struct ptx_operand *d = &in->o[0], *a = &in->o[1];
-	uint32_t yes = 0;
+	uint32_t yes = 0, mm[32];
 
+	member_masks(X, in, 2, m, mm);
 	LANES(m) if (opv(X, a, (int)l)) yes |= 1u << l;
 	LANES(m)
 	{
+		uint32_t g = mm[l], y = yes & g;
 		switch (in->sub) {
 		case SUB_BALLOT:
-			set_reg(X, d, (int)l, yes);
+			set_reg(X, d, (int)l, y);
 			break;
 		case SUB_ALL:
-			set_pred(X, d, (int)l, yes == m);
+			set_pred(X, d, (int)l, y == g);
 			break;
 		case SUB_ANY:
-			set_pred(X, d, (int)l, yes != 0);
+			set_pred(X, d, (int)l, y != 0);
 			break;
 		case SUB_UNI:
-			set_pred(X, d, (int)l, yes == 0 || yes == m);
+			set_pred(X, d, (int)l, y == 0 || y == g);
 			break;
 		default:
 			break;
@@ -327,36 +342,42 @@ void emu_do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 void emu_do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	const struct ptx_operand *d = &in->o[0], *p = (in->sub2 & 0x80) ? &in->o[1] : NULL;
-	const struct ptx_operand *a = &in->o[p ? 2 : 1];
+	int ia = p ? 2 : 1;
 	uint64_t v[32];
-	uint32_t all = 1;
+	uint32_t mm[32], same[32];
 
-	LANES(m) v[l] = trunc_to(opv(X, a, (int)l), PTX_SIZE(in->type));
-	LANES(m) all &= v[l] == v[__builtin_ctz(m)];
+	member_masks(X, in, ia + 1, m, mm);
+	LANES(m) v[l] = trunc_to(opv(X, &in->o[ia], (int)l), PTX_SIZE(in->type));
 	LANES(m)
 	{
-		uint32_t same = 0;
-		for (uint32_t mm = m; mm; mm &= mm - 1)
-			if (v[__builtin_ctz(mm)] == v[l])
-				same |= 1u << __builtin_ctz(mm);
-		set_reg(X, d, (int)l, in->sub == SUB_MATCH_ALL ? (all ? m : 0) : same);
+		same[l] = 0;
+		for (uint32_t g = mm[l]; g; g &= g - 1)
+			if (v[__builtin_ctz(g)] == v[l])
+				same[l] |= g & -g;
+	}
+	LANES(m)
+	{
+		int all = same[l] == mm[l];
+		set_reg(X, d, (int)l, in->sub == SUB_MATCH_ALL ? (all ? mm[l] : 0) : same[l]);
 		if (p)
-			set_pred(X, p, (int)l, (int)all);
+			set_pred(X, p, (int)l, all);
 	}
 }
 
 void emu_do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
-	uint64_t acc = 0;
-	int first = 1;
+	uint64_t v[32];
+	uint32_t mm[32];
 
+	member_masks(X, in, 2, m, mm);
+	LANES(m) v[l] = trunc_to(opv(X, &in->o[1], (int)l), 4);
 	LANES(m)
 	{
-		uint64_t v = trunc_to(opv(X, &in->o[1], (int)l), 4);
-		acc = first ? v : emu_atomic_new(in->sub, in->type, acc, v, 0);
-		first = 0;
+		uint64_t acc = v[l];
+		for (uint32_t g = mm[l] & ~(1u << l); g; g &= g - 1)
+			acc = emu_atomic_new(in->sub, in->type, acc, v[__builtin_ctz(g)], 0);
+		set_reg(X, &in->o[0], (int)l, trunc_to(acc, 4));
 	}
-	LANES(m) set_reg(X, &in->o[0], (int)l, acc);
 }
 
 /* The usual arithmetic: d = op(a, b[, c]) for each lane. */

@@ -251,6 +251,15 @@ enum ptx_sreg {
 	SR_TOTAL_SMEM,
 	SR_CLUSTERID,
 	SR_ZERO,
+	SR_CLOCK_HI,
+	SR_GLOBALTIMER_LO,
+	SR_GLOBALTIMER_HI,
+	SR_AGGR_SMEM,
+	SR_RESERVED_BEGIN, /* cooperative groups' reserved shared memory */
+	SR_RESERVED_END,
+	SR_RESERVED_CAP,
+	SR_RESERVED_0, /* %reserved_smem_offset_0, _1 */
+	SR_RESERVED_1,
 	SR_ENVREG0, /* %envreg0 .. %envreg31 follow */
 };
 
@@ -408,6 +417,9 @@ enum {
 #define PTX_MAX_MODULE_SHARED (16u << 20)  /* all .shared variables of a module */
 #define PTX_MAX_LOCAL_BYTES   (512u << 10) /* .local of one function's frame */
 #define PTX_MAX_KPARAM_BYTES  32764u
+/* Shared memory each block has beyond the kernel's own, for cooperative
+ * groups (%reserved_smem_offset_*): what CUDA reserves on sm_80 and later. */
+#define PTX_RESERVED_SMEM 1024u
 #define PTX_MAX_FPARAM_BYTES  (64u << 10) /* a device function's parameters and call-site params */
 #define PTX_MAX_ALIGN	      65536u
 

@@ -241,7 +241,15 @@ static const struct {
     {"%lanemask_ge", SR_LANEMASK_GE},
     {"%dynamic_smem_size", SR_DYN_SMEM},
     {"%total_smem_size", SR_TOTAL_SMEM},
-    {"%globaltimer_lo", SR_GLOBALTIMER},
+    {"%globaltimer_lo", SR_GLOBALTIMER_LO},
+    {"%globaltimer_hi", SR_GLOBALTIMER_HI},
+    {"%clock_hi", SR_CLOCK_HI},
+    {"%aggr_smem_size", SR_AGGR_SMEM},
+    {"%reserved_smem_offset_begin", SR_RESERVED_BEGIN},
+    {"%reserved_smem_offset_end", SR_RESERVED_END},
+    {"%reserved_smem_offset_cap", SR_RESERVED_CAP},
+    {"%reserved_smem_offset_0", SR_RESERVED_0},
+    {"%reserved_smem_offset_1", SR_RESERVED_1},
 };
 
 /* A register, predicate or special register named t into o; 0 if t is none. */
@@ -408,6 +416,11 @@ static void parse_operand(struct parser *p, struct ptx_insn *in, struct ptx_oper
 		return;
 	if (p->tok[0] == '_' && !p->tok[1]) {
 		o->kind = OK_NONE;
+		return;
+	}
+	if (strcmp(p->tok, "WARP_SZ") == 0) { /* the constant warp size */
+		o->kind = OK_IMM;
+		o->imm = 32;
 		return;
 	}
 	if ((o->reg = lookup_symbol(p, p->tok)) >= 0) {

@@ -454,6 +454,116 @@ static void test_votes(void **state)
 	}
 }
 
+/* .sync warp ops whose membermask names only some lanes: each lane's result
+ * is over the executing lanes of its own mask. Here each lane's mask is the
+ * group match.any put it in (lanes of equal c[i] & 3), as when code reduces
+ * per key; then two halves of a diverged warp each with a mask of its own. */
+static void test_partial_masks(void **state)
+{
+	uint64_t out[32];
+	uint32_t group[32], ballot = 0;
+
+	for (int i = 0; i < 32; i++) {
+		group[i] = 0;
+		for (int k = 0; k < 32; k++)
+			group[i] |= (uint32_t)((C[k] & 3) == (C[i] & 3)) << k;
+		ballot |= (uint32_t)((A[i] & 1) != 0) << i;
+	}
+	/* redux.sync over each lane's group: max, min (signed), add, or. */
+	run_u32("and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; "
+		"redux.sync.max.u32 %r6, %r1, %r5; cvt.u64.u32 %rd9, %r6; "
+		"redux.sync.min.s32 %r7, %r1, %r5; cvt.u64.u32 %rd10, %r7; shl.b64 %rd10, %rd10, 32; "
+		"or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t mx = 0;
+		int32_t mn = INT32_MAX;
+		for (int k = 0; k < 32; k++)
+			if (group[i] >> k & 1) {
+				mx = A[k] > mx ? A[k] : mx;
+				mn = (int32_t)A[k] < mn ? (int32_t)A[k] : mn;
+			}
+		assert_int_equal(out[i], (uint64_t)mx | (uint64_t)(uint32_t)mn << 32);
+	}
+	run_u32("and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; "
+		"redux.sync.add.u32 %r6, %r4, %r5; cvt.u64.u32 %rd9, %r6; "
+		"redux.sync.or.b32 %r7, %r1, %r5; cvt.u64.u32 %rd10, %r7; shl.b64 %rd10, %rd10, 32; "
+		"or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t sum = 0, or = 0;
+		for (int k = 0; k < 32; k++)
+			if (group[i] >> k & 1) {
+				sum += C[k];
+				or |= A[k];
+			}
+		assert_int_equal(out[i], (uint64_t)sum | (uint64_t)or << 32);
+	}
+	/* vote and match.all over each lane's group. */
+	run_u32("and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; and.b32 %r8, %r1, 1; "
+		"setp.ne.u32 %p1, %r8, 0; vote.sync.ballot.b32 %r6, %p1, %r5; "
+		"vote.sync.any.pred %p2, %p1, %r5; vote.sync.all.pred %p3, %p1, %r5; "
+		"match.all.sync.b32 %r7|%p4, %r3, %r5; "
+		"cvt.u64.u32 %rd9, %r6; selp.u64 %rd10, 1, 0, %p2; selp.u64 %rd11, 2, 0, %p3; "
+		"or.b64 %rd10, %rd10, %rd11; selp.u64 %rd11, 4, 0, %p4; or.b64 %rd10, %rd10, %rd11; "
+		"setp.eq.u32 %p5, %r7, %r5; selp.u64 %rd11, 8, 0, %p5; or.b64 %rd10, %rd10, %rd11; "
+		"shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t b = ballot & group[i];
+		uint64_t flags = (b != 0) | (uint64_t)(b == group[i]) << 1 | 4 | 8;
+		assert_int_equal(out[i], (uint64_t)b | flags << 32);
+	}
+	/* A diverged warp: lanes 0-15 and 16-31 each run their own .sync ops
+	 * with a mask of just their half (bar.warp.sync must not wait for the
+	 * other half). */
+	run_u32("setp.lt.u32 %p1, %r10, 16; @!%p1 bra HI; bar.warp.sync 0xffff; "
+		"shfl.sync.bfly.b32 %r3, %r1, 1, 31, 0xffff; vote.sync.ballot.b32 %r5, %p1, 0xffff; "
+		"redux.sync.add.u32 %r6, %r4, 0xffff; bra END; "
+		"HI: bar.warp.sync 0xffff0000; shfl.sync.down.b32 %r3, %r1, 1, 31, 0xffff0000; "
+		"vote.sync.ballot.b32 %r5, %p1, 0xffff0000; redux.sync.add.u32 %r6, %r4, 0xffff0000; "
+		"END: cvt.u64.u32 %rd9, %r3; xor.b32 %r5, %r5, %r6; cvt.u64.u32 %rd10, %r5; "
+		"shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t lo = 0, hi = 0, shfl = i < 16 ? A[i ^ 1] : i < 31 ? A[i + 1] : A[i];
+		for (int k = 0; k < 16; k++) {
+			lo += C[k];
+			hi += C[k + 16];
+		}
+		assert_int_equal(out[i], (uint64_t)shfl | (uint64_t)(i < 16 ? 0xffffu ^ lo : hi) << 32);
+	}
+}
+
+/* Special registers nvcc emits: the warp size, the lane masks, cooperative
+ * groups' reserved shared memory (after the kernel's own, 1 KiB as CUDA
+ * reserves on sm_80), and the timers. */
+static void test_special_registers(void **state)
+{
+	uint64_t out[32];
+
+	run_u32("mov.u32 %r3, WARP_SZ; mov.u32 %r5, %lanemask_lt; mov.u32 %r6, %lanemask_ge; "
+		"add.u32 %r3, %r3, %r5; xor.b32 %r3, %r3, %r6; cvt.u64.u32 %rd9, %r3;",
+		out);
+	CHECK_LANES((32u + ((1u << i) - 1)) ^ ~((1u << i) - 1));
+	run_u32("mov.u32 %r3, %reserved_smem_offset_begin; mov.u32 %r5, %reserved_smem_offset_end; "
+		"mov.u32 %r6, %reserved_smem_offset_cap; mov.u32 %r7, %total_smem_size; "
+		"mov.u32 %r8, %aggr_smem_size; sub.u32 %r5, %r5, %r3; "
+		"st.shared.u32 [%r3], %r10; ld.shared.u32 %r9, [%r3]; "
+		"cvt.u64.u32 %rd9, %r5; cvt.u64.u32 %rd10, %r6; shl.b64 %rd10, %rd10, 16; "
+		"or.b64 %rd9, %rd9, %rd10; cvt.u64.u32 %rd10, %r7; shl.b64 %rd10, %rd10, 32; "
+		"or.b64 %rd9, %rd9, %rd10; cvt.u64.u32 %rd10, %r8; shl.b64 %rd10, %rd10, 48; "
+		"or.b64 %rd9, %rd9, %rd10; setp.eq.u32 %p1, %r3, %r7; @!%p1 mov.b64 %rd9, 1;",
+		out);
+	CHECK_LANES(1024u | 1024ull << 16 | 0ull << 32 | 1024ull << 48);
+	run_u32("mov.u64 %rd9, %clock64; mov.u64 %rd10, %globaltimer; mov.u32 %r3, "
+		"%globaltimer_hi; cvt.u64.u32 %rd11, %r3; shr.u64 %rd10, %rd10, 32; sub.u64 %rd10, "
+		"%rd11, %rd10; setp.le.u64 %p1, %rd10, 1; setp.ne.u64 %p2, %rd9, 0; and.pred %p1, "
+		"%p1, %p2; selp.u64 %rd9, 1, 0, %p1;",
+		out);
+	CHECK_LANES(1);
+}
+
 static void test_atomics(void **state)
 {
 	uint64_t out[32];
@@ -736,6 +846,8 @@ int main(void)
 	    cmocka_unit_test(test_compare_select),
 	    cmocka_unit_test(test_warp_shuffles),
 	    cmocka_unit_test(test_votes),
+	    cmocka_unit_test(test_partial_masks),
+	    cmocka_unit_test(test_special_registers),
 	    cmocka_unit_test(test_atomics),
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
