@@ -395,8 +395,9 @@ int emu_compare(int cmp, uint8_t type, uint64_t a, uint64_t b)
 {
 	unsigned size = PTX_SIZE(type);
 
-	if (PTX_KIND(type) == PK_F) {
-		double x = fval(a, size), y = fval(b, size);
+	if (PTX_KIND(type) == PK_F || PTX_KIND(type) == PK_BF || PTX_KIND(type) == PK_X) {
+		double x = emu_float_value(type, a & (emu_is_small_float(type) ? 0xffff : ~0ull)),
+		       y = emu_float_value(type, b & (emu_is_small_float(type) ? 0xffff : ~0ull));
 		int unord = isnan(x) || isnan(y);
 		switch (cmp) {
 		case CMP_EQ:
@@ -514,7 +515,9 @@ uint64_t emu_convert(const struct ptx_insn *in, uint64_t v)
 	unsigned ds = PTX_SIZE(dt), ss = PTX_SIZE(st);
 	int dk = PTX_KIND(dt), sk = PTX_KIND(st);
 
-	if (sk == PK_F || sk == PK_BF) {
+	if (emu_is_small_float(dt) || emu_is_small_float(st))
+		return emu_convert_small(in, v, 0, 0);
+	if (sk == PK_F) {
 		double x = sk == PK_BF ? (double)f32((uint32_t)(v & 0xffff) << 16) : fval(v, ss);
 		if (in->mods & MOD_FTZ)
 			x = ss == 4 ? (double)ftz32((float)x) : x;
@@ -599,6 +602,14 @@ uint64_t emu_atomic_new(int sub, uint8_t type, uint64_t old, uint64_t b, uint64_
 	unsigned size = PTX_SIZE(type);
 	int k = PTX_KIND(type);
 
+	if (emu_is_small_float(type) && (sub == SUB_ADD || sub == SUB_MIN || sub == SUB_MAX)) {
+		/* f16, bf16 and their pairs: the arithmetic of add/min/max */
+		struct ptx_insn op = {.type = type,
+				      .op = sub == SUB_ADD   ? OP_ADD
+					    : sub == SUB_MIN ? OP_MIN
+							     : OP_MAX};
+		return emu_half_exec(&op, old, b, 0);
+	}
 	switch (sub) {
 	case SUB_ADD:
 		if (k == PK_F)

@@ -15,6 +15,23 @@
 #include "emu.h"
 #include "exec.h"
 
+/* Small float formats (exec_half.c) and the rounding modes of conversions. */
+enum { EMU_FMT_F16, EMU_FMT_BF16, EMU_FMT_TF32, EMU_FMT_E4M3, EMU_FMT_E5M2 };
+enum { EMU_RND_RN, EMU_RND_RNA, EMU_RND_RZ, EMU_RND_RM, EMU_RND_RP };
+double emu_fmt_to_double(uint32_t bits, int fmt);
+/* x rounded to fmt in mode; satfinite: overflow gives the largest finite value. */
+uint32_t emu_fmt_round(double x, int fmt, int mode, int satfinite);
+int emu_rounding_of(uint32_t mods);
+/* The format of an f16/bf16/tf32/e4m3x2/e5m2x2 type (packed or not), or -1. */
+int emu_fmt_of(uint8_t type);
+int emu_is_small_float(uint8_t type);
+double emu_float_value(uint8_t type, uint64_t v);
+/* add, sub, mul, fma, min, max, neg, abs, ex2, tanh on f16/bf16, each
+ * half of a packed pair on its own. */
+uint64_t emu_half_exec(const struct ptx_insn *in, uint64_t ra, uint64_t rb, uint64_t rc);
+/* cvt with a small format on either side; b: the second source of a
+ * packed destination made from two (two != 0). */
+uint64_t emu_convert_small(const struct ptx_insn *in, uint64_t v, uint64_t b, int two);
 float emu_half_to_float(uint16_t h);
 uint16_t emu_float_to_half(float f);
 

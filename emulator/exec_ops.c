@@ -206,8 +206,10 @@ void emu_do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 
 	LANES(m)
 	{
-		int r = emu_compare(in->cmp, in->type, opv(X, a, (int)l), opv(X, b, (int)l)),
-		    r2 = !r;
+		uint64_t va = opv(X, a, (int)l), vb = opv(X, b, (int)l);
+		int r = emu_compare(in->cmp, in->type, va, vb), r2 = !r;
+		if (in->type & 0x80) /* f16x2, bf16x2: p the low halves, q the high */
+			r2 = emu_compare(in->cmp, in->type, va >> 16, vb >> 16);
 		if (c && in->sub) {
 			int cv = (int)opv(X, c, (int)l);
 			r = in->sub == SUB_AND	? (r && cv)
@@ -386,8 +388,8 @@ void emu_do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	const struct ptx_operand *d = &in->o[0];
 	const struct ptx_operand *a = &in->o[1], *b = in->nops > 2 ? &in->o[2] : NULL;
 	const struct ptx_operand *c = in->nops > 3 ? &in->o[3] : NULL;
-	int fl =
-	    PTX_KIND(in->type) == PK_F && in->op != OP_AND && in->op != OP_OR && in->op != OP_XOR;
+	int fl = (PTX_KIND(in->type) == PK_F || PTX_KIND(in->type) == PK_BF) && in->op != OP_AND &&
+		 in->op != OP_OR && in->op != OP_XOR;
 	int old = -1;
 
 	if (d->kind == OK_PRED) { /* and/or/xor/not on predicates */
@@ -400,6 +402,13 @@ void emu_do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 						   : !x;
 			set_pred(X, d, (int)l, r);
 		}
+		return;
+	}
+	if (fl && emu_is_small_float(in->type)) {
+		LANES(m)
+		set_reg(X, d, (int)l,
+			emu_half_exec(in, opv(X, a, (int)l), b ? opv(X, b, (int)l) : 0,
+				      c ? opv(X, c, (int)l) : 0));
 		return;
 	}
 	if (fl && (in->mods & (MOD_RZ | MOD_RM | MOD_RP)))
@@ -643,7 +652,7 @@ int emu_fast_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 
 	if (in->o[0].kind != OK_REG || in->nops < 3 || (in->mods & ~(MOD_LO | MOD_WIDE | MOD_RN)))
 		return 0;
-	if (size != 4 && size != 8)
+	if ((size != 4 && size != 8) || (in->type & 0x80))
 		return 0;
 	D = X->F->R + in->o[0].reg * 32;
 	A = emu_lane_values(X, &in->o[1], ta);

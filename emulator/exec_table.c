@@ -92,6 +92,13 @@ static int exec_cvta(const struct xctx *X, const struct ptx_insn *in, uint32_t m
 
 static int exec_cvt(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
+	if (in->nops > 2) { /* cvt.f16x2.f32 d, a, b and the like: a the high element */
+		LANES(m)
+		set_reg(
+		    X, &in->o[0], (int)l,
+		    emu_convert_small(in, opv(X, &in->o[1], (int)l), opv(X, &in->o[2], (int)l), 1));
+		return 0;
+	}
 	LANES(m) set_reg(X, &in->o[0], (int)l, emu_convert(in, opv(X, &in->o[1], (int)l)));
 	return 0;
 }
@@ -103,14 +110,23 @@ static int exec_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m
 	return 0;
 }
 
+/* set: 1.0 in a float destination (each half of a packed one), else all
+ * ones (each 16 bits when comparing pairs). */
 static int exec_set(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
+	uint8_t st = in->type2 ? in->type2 : in->type;
+	uint64_t one = emu_is_small_float(in->type)
+			   ? emu_fmt_round(1.0, emu_fmt_of(in->type), EMU_RND_RN, 0)
+		       : PTX_KIND(in->type) == PK_F ? bf32(1.0f)
+		       : (st & 0x80)		    ? 0xffff
+						    : 0xffffffffu;
+
 	LANES(m)
 	{
-		int r = emu_compare(in->cmp, in->type2 ? in->type2 : in->type,
-				    opv(X, &in->o[1], (int)l), opv(X, &in->o[2], (int)l));
-		uint64_t v =
-		    PTX_KIND(in->type) == PK_F ? (r ? bf32(1.0f) : 0) : (r ? 0xffffffffu : 0);
+		uint64_t a = opv(X, &in->o[1], (int)l), b = opv(X, &in->o[2], (int)l);
+		uint64_t v = emu_compare(in->cmp, st, a, b) ? one : 0;
+		if (st & 0x80)
+			v |= (emu_compare(in->cmp, st, a >> 16, b >> 16) ? one : 0) << 16;
 		set_reg(X, &in->o[0], (int)l, v);
 	}
 	return 0;

@@ -10,9 +10,11 @@
 #include <stdint.h>
 
 /* Types: kind in the high nibble, log2 of the size in bytes in the low. */
-enum ptx_kind { PK_B = 1, PK_U = 2, PK_S = 3, PK_F = 4, PK_PRED = 5, PK_BF = 6 };
+/* PK_X: tf32 and the 8-bit float pairs. Bit 7 marks a packed pair
+ * (f16x2, bf16x2) or the second of two formats of a kind (e5m2x2). */
+enum ptx_kind { PK_B = 1, PK_U = 2, PK_S = 3, PK_F = 4, PK_PRED = 5, PK_BF = 6, PK_X = 7 };
 #define PTX_TYPE(kind, lg) ((uint8_t)((kind) << 4 | (lg)))
-#define PTX_KIND(t)	   ((t) >> 4)
+#define PTX_KIND(t)	   (((t) >> 4) & 7)
 #define PTX_SIZE(t)	   (1u << ((t)&15))
 enum {
 	PT_NONE = 0,
@@ -33,7 +35,11 @@ enum {
 	PT_F32 = PTX_TYPE(PK_F, 2),
 	PT_F64 = PTX_TYPE(PK_F, 3),
 	PT_BF16 = PTX_TYPE(PK_BF, 1),
-	PT_F16X2 = PTX_TYPE(PK_F, 1) | 0x80, /* not used as a kind: packed pairs */
+	PT_F16X2 = PTX_TYPE(PK_F, 2) | 0x80,
+	PT_BF16X2 = PTX_TYPE(PK_BF, 2) | 0x80,
+	PT_TF32 = PTX_TYPE(PK_X, 2),
+	PT_E4M3X2 = PTX_TYPE(PK_X, 1),
+	PT_E5M2X2 = PTX_TYPE(PK_X, 1) | 0x80,
 	PT_PRED = PTX_TYPE(PK_PRED, 0),
 };
 
@@ -163,6 +169,8 @@ enum {
 	MOD_XORSIGN = 1 << 19,
 	MOD_ABS = 1 << 20,
 	MOD_TO = 1 << 21, /* cvta.to */
+	MOD_SATFINITE = 1 << 22,
+	MOD_RNA = 1 << 23, /* round to nearest, ties away from zero */
 };
 #define MOD_ROUND (MOD_RN | MOD_RZ | MOD_RM | MOD_RP)
 
@@ -419,9 +427,9 @@ enum {
 #define PTX_MAX_KPARAM_BYTES  32764u
 /* Shared memory each block has beyond the kernel's own, for cooperative
  * groups (%reserved_smem_offset_*): what CUDA reserves on sm_80 and later. */
-#define PTX_RESERVED_SMEM 1024u
-#define PTX_MAX_FPARAM_BYTES  (64u << 10) /* a device function's parameters and call-site params */
-#define PTX_MAX_ALIGN	      65536u
+#define PTX_RESERVED_SMEM    1024u
+#define PTX_MAX_FPARAM_BYTES (64u << 10) /* a device function's parameters and call-site params */
+#define PTX_MAX_ALIGN	     65536u
 
 /* Parses PTX text. On failure returns NULL and writes a message naming the
  * line and the construct to log. */

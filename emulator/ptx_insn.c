@@ -20,10 +20,12 @@ static const struct {
 	const char *name;
 	uint8_t type;
 } type_names[] = {
-    {"b8", PT_B8},   {"b16", PT_B16},	{"b32", PT_B32},   {"b64", PT_B64},    {"b128", PT_B128},
-    {"u8", PT_U8},   {"u16", PT_U16},	{"u32", PT_U32},   {"u64", PT_U64},    {"s8", PT_S8},
-    {"s16", PT_S16}, {"s32", PT_S32},	{"s64", PT_S64},   {"f16", PT_F16},    {"f32", PT_F32},
-    {"f64", PT_F64}, {"bf16", PT_BF16}, {"f16x2", PT_B32}, {"bf16x2", PT_B32}, {"pred", PT_PRED},
+    {"b8", PT_B8},     {"b16", PT_B16},	      {"b32", PT_B32},	     {"b64", PT_B64},
+    {"b128", PT_B128}, {"u8", PT_U8},	      {"u16", PT_U16},	     {"u32", PT_U32},
+    {"u64", PT_U64},   {"s8", PT_S8},	      {"s16", PT_S16},	     {"s32", PT_S32},
+    {"s64", PT_S64},   {"f16", PT_F16},	      {"f32", PT_F32},	     {"f64", PT_F64},
+    {"bf16", PT_BF16}, {"f16x2", PT_F16X2},   {"bf16x2", PT_BF16X2}, {"pred", PT_PRED},
+    {"tf32", PT_TF32}, {"e4m3x2", PT_E4M3X2}, {"e5m2x2", PT_E5M2X2},
 };
 
 uint8_t ptx_type_of(const char *s)
@@ -85,6 +87,8 @@ static const struct {
     {"cc", MOD_CC},
     {"uni", MOD_UNI},
     {"rn", MOD_RN},
+    {"rna", MOD_RNA},
+    {"satfinite", MOD_SATFINITE},
     {"rz", MOD_RZ},
     {"rm", MOD_RM},
     {"rp", MOD_RP},
@@ -163,8 +167,6 @@ static void apply_modifier(struct parser *p, struct ptx_insn *in, const char *m,
 			in->type = t;
 		else
 			in->type2 = t;
-		if (strcmp(m, "f16x2") == 0 || strcmp(m, "bf16x2") == 0)
-			ptx_parse_fail(p, "unsupported packed type .%s in %s", m, opname);
 		return;
 	}
 	if ((sp = space_of(m)) != PS_NONE) {

@@ -388,6 +388,301 @@ static void test_conversions(void **state)
 	CHECK_LANES((int32_t)A[i] < 0 ? 0 : (int32_t)A[i] > 255 ? 255 : A[i]);
 }
 
+/* ---- half precision: f16 against the host's _Float16 (one rounding of
+ * the exact result, as the PTX ISA specifies), bf16 against float rounded
+ * by bits, the 8-bit formats and tf32 against values worked out by hand. */
+
+/* Edge values: zeros, ones, the largest, infinities, NaN, subnormals, the
+ * smallest normal, values that round. */
+static const uint16_t H[32] = {0x0000, 0x8000, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0x7c00, 0xfc00,
+			       0x7e00, 0x0001, 0x03ff, 0x0400, 0x3555, 0xb555, 0x4248, 0x5640,
+			       0x1234, 0x9abc, 0x7000, 0xf000, 0x3bff, 0x3c01, 0x0200, 0x8200,
+			       0x2e66, 0xc900, 0x6400, 0x0010, 0x8001, 0x4000, 0x4400, 0x3800};
+
+static _Float16 h2f16(uint16_t u)
+{
+	_Float16 h;
+
+	memcpy(&h, &u, 2);
+	return h;
+}
+
+/* The bits of a result; NaN as the GPU's canonical 0x7fff. */
+static uint16_t f16bits(_Float16 h)
+{
+	uint16_t u;
+
+	if (isnan((float)h))
+		return 0x7fff;
+	memcpy(&u, &h, 2);
+	return u;
+}
+
+static uint16_t bf16_of(float f)
+{
+	uint32_t u = f2u(f);
+
+	if (isnan(f))
+		return 0x7fff;
+	return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+static float bf16_val(uint16_t b)
+{
+	return u2f((uint64_t)b << 16);
+}
+
+/* Runs body over a = H[i] | H[i+1] << 16 in %r1, b = H[7i+3] | H[7i+4] << 16 in
+ * %r2 and c = H[13i+5] | H[13i+6] << 16 in %r4. */
+static void run_h(const char *body, uint64_t *out)
+{
+	uint32_t in[96];
+	char log[512] = "";
+
+	for (int i = 0; i < 32; i++) {
+		in[i] = H[i] | (uint32_t)H[(i + 1) % 32] << 16;
+		in[32 + i] = H[(i * 7 + 3) % 32] | (uint32_t)H[(i * 7 + 4) % 32] << 16;
+		in[64 + i] = H[(i * 13 + 5) % 32] | (uint32_t)H[(i * 13 + 6) % 32] << 16;
+	}
+	if (run_body("", body, out, in, sizeof(in), log, sizeof(log)) != CUDA_SUCCESS)
+		fail_msg("%s", log);
+}
+
+static uint16_t ha(int i, int h)
+{
+	return H[(i + h) % 32];
+}
+
+static uint16_t hb(int i, int h)
+{
+	return H[(i * 7 + 3 + h) % 32];
+}
+
+static uint16_t hc(int i, int h)
+{
+	return H[(i * 13 + 5 + h) % 32];
+}
+
+static void test_half_arithmetic(void **state)
+{
+	uint64_t out[32];
+
+	/* f16x2: add and mul, each half on its own. */
+	run_h("add.rn.f16x2 %r3, %r1, %r2; mul.rn.f16x2 %r5, %r1, %r2; cvt.u64.u32 %rd9, %r3; "
+	      "cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+	      out);
+	for (int i = 0; i < 32; i++)
+		for (int h = 0; h < 2; h++) {
+			_Float16 a = h2f16(ha(i, h)), b = h2f16(hb(i, h));
+			assert_int_equal((out[i] >> (16 * h)) & 0xffff, f16bits(a + b));
+			assert_int_equal((out[i] >> (32 + 16 * h)) & 0xffff, f16bits(a * b));
+		}
+	/* Scalar f16: fma (one rounding), sub; fma.relu. */
+	run_h("mov.b32 {%rs1, %rs2}, %r1; mov.b32 {%rs3, %rs4}, %r2; mov.b32 {%rs5, %rs6}, %r4; "
+	      "fma.rn.f16 %rs7, %rs1, %rs3, %rs5; sub.f16 %rs2, %rs1, %rs3; "
+	      "fma.rn.relu.f16 %rs4, %rs1, %rs3, %rs5; mov.b64 %rd9, {%rs7, %rs2, %rs4, %rs4};",
+	      out);
+	for (int i = 0; i < 32; i++) {
+		_Float16 a = h2f16(ha(i, 0)), b = h2f16(hb(i, 0)), c = h2f16(hc(i, 0));
+		_Float16 f = (_Float16)fma((double)a, (double)b, (double)c);
+		uint16_t relu = isnan((float)f) ? 0x7fff : (float)f < 0 ? 0 : f16bits(f);
+		assert_int_equal(out[i] & 0xffff, f16bits(f));
+		assert_int_equal((out[i] >> 16) & 0xffff, f16bits(a - b));
+		assert_int_equal((out[i] >> 32) & 0xffff, relu);
+	}
+	/* min/max (NaN loses unless .NaN), neg/abs touch the sign only, ftz
+	 * flushes subnormal inputs. */
+	run_h("min.f16x2 %r3, %r1, %r2; max.NaN.f16x2 %r5, %r1, %r2; cvt.u64.u32 %rd9, %r3; "
+	      "cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+	      out);
+	for (int i = 0; i < 32; i++)
+		for (int h = 0; h < 2; h++) {
+			float a = (float)h2f16(ha(i, h)), b = (float)h2f16(hb(i, h));
+			uint16_t mn = isnan(a) && isnan(b) ? 0x7fff
+				      : isnan(a)	   ? hb(i, h)
+				      : isnan(b)	   ? ha(i, h)
+				      : a == b		   ? (ha(i, h) | hb(i, h))
+				      : a < b		   ? ha(i, h)
+							   : hb(i, h);
+			uint16_t mx = isnan(a) || isnan(b) ? 0x7fff
+				      : a == b		   ? (ha(i, h) & hb(i, h))
+				      : a > b		   ? ha(i, h)
+							   : hb(i, h);
+			assert_int_equal((out[i] >> (16 * h)) & 0xffff, mn);
+			assert_int_equal((out[i] >> (32 + 16 * h)) & 0xffff, mx);
+		}
+	run_h("neg.f16x2 %r3, %r1; abs.ftz.f16x2 %r5, %r1; cvt.u64.u32 %rd9, %r3; "
+	      "cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+	      out);
+	for (int i = 0; i < 32; i++)
+		for (int h = 0; h < 2; h++) {
+			uint16_t a = ha(i, h);
+			int sub = (a & 0x7c00) == 0 && (a & 0x3ff);
+			assert_int_equal((out[i] >> (16 * h)) & 0xffff, a ^ 0x8000);
+			assert_int_equal((out[i] >> (32 + 16 * h)) & 0xffff, sub ? 0 : a & 0x7fff);
+		}
+	/* bf16x2 fma and scalar bf16 add, against float rounded to bf16. */
+	run_h("fma.rn.bf16x2 %r3, %r1, %r2, %r4; mov.b32 {%rs1, %rs2}, %r1; mov.b32 {%rs3, %rs4}, "
+	      "%r2; add.rn.bf16 %rs5, %rs1, %rs3; cvt.u64.u32 %rd9, %r3; cvt.u64.u16 %rd10, %rs5; "
+	      "shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+	      out);
+	for (int i = 0; i < 32; i++) {
+		for (int h = 0; h < 2; h++) {
+			float a = bf16_val(ha(i, h)), b = bf16_val(hb(i, h)),
+			      c = bf16_val(hc(i, h));
+			assert_int_equal((out[i] >> (16 * h)) & 0xffff,
+					 bf16_of((float)fma((double)a, (double)b, (double)c)));
+		}
+		assert_int_equal(out[i] >> 32, bf16_of(bf16_val(ha(i, 0)) + bf16_val(hb(i, 0))));
+	}
+	/* setp on pairs: p the low halves, q the high; set gives 1.0 per half. */
+	run_h(
+	    "setp.lt.f16x2 %p1|%p2, %r1, %r2; selp.u64 %rd9, 1, 0, %p1; selp.u64 %rd10, 2, 0, %p2; "
+	    "or.b64 %rd9, %rd9, %rd10; set.gtu.f16x2.f16x2 %r3, %r1, %r2; cvt.u64.u32 %rd10, %r3; "
+	    "shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+	    out);
+	for (int i = 0; i < 32; i++) {
+		uint64_t want = 0;
+		for (int h = 0; h < 2; h++) {
+			float a = (float)h2f16(ha(i, h)), b = (float)h2f16(hb(i, h));
+			want |= (uint64_t)(a < b) << h;
+			want |= (uint64_t)(isnan(a) || isnan(b) || a > b ? 0x3c00 : 0)
+				<< (32 + 16 * h);
+		}
+		assert_int_equal(out[i], want);
+	}
+}
+
+/* Atomic adds of pairs: 32 lanes each add 1.0 to both halves. */
+static void test_half_atomics(void **state)
+{
+	uint64_t out[32];
+	uint32_t in[96] = {0};
+	char log[512] = "";
+
+	assert_int_equal(run_body("",
+				  "atom.global.add.noftz.f16x2 %r3, [%rd2+380], 0x3c003c00; "
+				  "atom.global.add.noftz.bf16x2 %r5, [%rd2+376], 0x3f803f80; "
+				  "bar.sync 0; ld.global.u32 %r3, [%rd2+380]; ld.global.u32 %r5, "
+				  "[%rd2+376]; mov.b64 %rd9, {%r3, %r5};",
+				  out, in, sizeof(in), log, sizeof(log)),
+			 CUDA_SUCCESS);
+	CHECK_LANES(0x50005000ull | 0x42004200ull << 32);
+}
+
+static void test_half_conversions(void **state)
+{
+	uint64_t out[32];
+	/* f32 values and their f16 under rn, rz, rm, rp; bf16 under rn. */
+	static const struct {
+		float f;
+		uint16_t rn, rz, rm, rp, bf;
+	} cv[] = {
+	    {1.0f, 0x3c00, 0x3c00, 0x3c00, 0x3c00, 0x3f80},
+	    {1.00048828125f, 0x3c00, 0x3c00, 0x3c00, 0x3c01, 0x3f80}, /* half an ulp: to even */
+	    {1.00146484375f, 0x3c02, 0x3c01, 0x3c01, 0x3c02, 0x3f80}, /* 1.5 ulp: to even */
+	    {-1.00048828125f, 0xbc00, 0xbc00, 0xbc01, 0xbc00, 0xbf80},
+	    {65519.0f, 0x7bff, 0x7bff, 0x7bff, 0x7c00, 0x4780}, /* below the overflow tie */
+	    {65520.0f, 0x7c00, 0x7bff, 0x7bff, 0x7c00, 0x4780},
+	    {-1e9f, 0xfc00, 0xfbff, 0xfc00, 0xfbff, 0xce6e},
+	    {5.9604644775390625e-08f, 0x0001, 0x0001, 0x0001, 0x0001, 0x3380},	/* 2^-24 */
+	    {2.98023223876953125e-08f, 0x0000, 0x0000, 0x0000, 0x0001, 0x3300}, /* 2^-25: tie */
+	    {-1e-10f, 0x8000, 0x8000, 0x8001, 0x8000, 0xaedc},
+	    {INFINITY, 0x7c00, 0x7c00, 0x7c00, 0x7c00, 0x7f80},
+	    {NAN, 0x7fff, 0x7fff, 0x7fff, 0x7fff, 0x7fff},
+	    {3.3895313892515355e38f, 0x7c00, 0x7bff, 0x7bff, 0x7c00, 0x7f7f}, /* bf16's max */
+	};
+	size_t n = sizeof(cv) / sizeof(*cv);
+	uint32_t in[96] = {0};
+	char log[512] = "";
+
+	for (size_t i = 0; i < 32; i++)
+		in[i] = f2u(cv[i % n].f);
+	assert_int_equal(
+	    run_body("",
+		     "mov.b32 %f1, %r1; cvt.rn.f16.f32 %rs1, %f1; cvt.rz.f16.f32 %rs2, "
+		     "%f1; cvt.rm.f16.f32 %rs3, %f1; cvt.rp.f16.f32 %rs4, %f1; "
+		     "mov.b64 %rd9, {%rs1, %rs2, %rs3, %rs4};",
+		     out, in, sizeof(in), log, sizeof(log)),
+	    CUDA_SUCCESS);
+	for (size_t i = 0; i < 32; i++) {
+		uint64_t want = cv[i % n].rn | (uint64_t)cv[i % n].rz << 16 |
+				(uint64_t)cv[i % n].rm << 32 | (uint64_t)cv[i % n].rp << 48;
+		if (out[i] != want)
+			fail_msg("f16 of %a: got %llx, want %llx", (double)cv[i % n].f,
+				 (unsigned long long)out[i], (unsigned long long)want);
+	}
+	/* bf16 and bf16x2 (a to the high half), back to f32 exactly. */
+	assert_int_equal(
+	    run_body("",
+		     "mov.b32 %f1, %r1; cvt.rn.bf16.f32 %rs1, %f1; "
+		     "cvt.rn.bf16x2.f32 %r3, %f1, %f1; cvt.f32.bf16 %f3, %rs1; "
+		     "mov.b32 %r5, %f3; cvt.u64.u32 %rd9, %r3; cvt.u64.u16 %rd10, %rs1; "
+		     "xor.b64 %rd9, %rd9, %rd10; cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, "
+		     "%rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		     out, in, sizeof(in), log, sizeof(log)),
+	    CUDA_SUCCESS);
+	for (size_t i = 0; i < 32; i++) {
+		uint16_t b = cv[i % n].bf;
+		assert_int_equal(out[i], ((uint64_t)b << 16) | (uint64_t)f2u(bf16_val(b)) << 32);
+	}
+	/* f16 to f32 exactly, f16x2 from two f32 (a high), f16 to s32. */
+	run_h("mov.b32 {%rs1, %rs2}, %r1; cvt.f32.f16 %f3, %rs1; mov.b32 %r3, %f3; "
+	      "cvt.u64.u32 %rd9, %r3; cvt.rn.f16x2.f32 %r5, %f3, %f3; xor.b32 %r5, %r5, %r1; "
+	      "cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 48; xor.b64 %rd9, %rd9, %rd10;",
+	      out);
+	for (int i = 0; i < 32; i++) {
+		uint16_t a = ha(i, 0);
+		float f = (float)h2f16(a);
+		uint64_t pair = isnan(f) ? 0x7fff7fffu : (uint32_t)a << 16 | a;
+		/* widening keeps a NaN's payload, quieted */
+		uint32_t w =
+		    isnan(f)
+			? ((uint32_t)(a & 0x8000) << 16 | 0x7fc00000u | (uint32_t)(a & 0x3ff) << 13)
+			: f2u(f);
+		pair ^= a | (uint32_t)ha(i, 1) << 16;
+		assert_int_equal(out[i], w ^ (pair << 48));
+	}
+	/* tf32: ties away from zero, 13 low bits cleared. */
+	static const float tf[] = {1.0f, 1.00048828125f, 1.000244140625f, -1.00048828125f, 0.1f};
+	static const uint32_t tw[] = {0x3f800000, 0x3f802000, 0x3f800000, 0xbf802000, 0x3dccc000};
+	for (size_t i = 0; i < 32; i++)
+		in[i] = f2u(tf[i % 5]);
+	assert_int_equal(run_body("", "cvt.rna.tf32.f32 %r3, %r1; cvt.u64.u32 %rd9, %r3;", out, in,
+				  sizeof(in), log, sizeof(log)),
+			 CUDA_SUCCESS);
+	for (size_t i = 0; i < 32; i++)
+		assert_int_equal(out[i], tw[i % 5]);
+	/* e4m3 and e5m2 pairs: a to the high byte; saturation; and back to f16x2. */
+	static const float f8[] = {1.0f, 448.0f,   500.0f, -0.001953125f,
+				   NAN,	 INFINITY, 0.3f,   57344.0f};
+	static const uint8_t e4[] = {0x38, 0x7e, 0x7e, 0x81, 0x7f, 0x7e, 0x2a, 0x7e};
+	static const uint8_t e5[] = {0x3c, 0x5f, 0x60, 0x98, 0x7f, 0x7b, 0x35, 0x7b};
+	for (size_t i = 0; i < 32; i++) {
+		in[i] = f2u(f8[i % 8]);
+		in[32 + i] = f2u(1.0f);
+	}
+	assert_int_equal(
+	    run_body("",
+		     "cvt.rn.satfinite.e4m3x2.f32 %rs1, %f1, %f2; "
+		     "cvt.rn.satfinite.e5m2x2.f32 %rs2, %f1, %f2; cvt.rn.f16x2.e4m3x2 %r3, "
+		     "%rs1; cvt.u64.u16 %rd9, %rs1; cvt.u64.u16 %rd10, %rs2; shl.b64 %rd10, "
+		     "%rd10, 16; or.b64 %rd9, %rd9, %rd10; cvt.u64.u32 %rd10, %r3; "
+		     "shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		     out, in, sizeof(in), log, sizeof(log)),
+	    CUDA_SUCCESS);
+	for (size_t i = 0; i < 32; i++) {
+		static const uint16_t e4h[] = {0x3c00, 0x5f00, 0x5f00, 0x9800,
+					       0x7fff, 0x5f00, 0x3500, 0x5f00};
+		uint64_t want =
+		    0x38u | (uint64_t)e4[i % 8] << 8 | (0x3cull | (uint64_t)e5[i % 8] << 8) << 16;
+		want |= (0x3c00ull | (uint64_t)e4h[i % 8] << 16) << 32;
+		if (out[i] != want)
+			fail_msg("8-bit of %g: got %llx, want %llx", (double)f8[i % 8],
+				 (unsigned long long)out[i], (unsigned long long)want);
+	}
+}
+
 static void test_compare_select(void **state)
 {
 	uint64_t out[32];
@@ -470,11 +765,12 @@ static void test_partial_masks(void **state)
 		ballot |= (uint32_t)((A[i] & 1) != 0) << i;
 	}
 	/* redux.sync over each lane's group: max, min (signed), add, or. */
-	run_u32("and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; "
-		"redux.sync.max.u32 %r6, %r1, %r5; cvt.u64.u32 %rd9, %r6; "
-		"redux.sync.min.s32 %r7, %r1, %r5; cvt.u64.u32 %rd10, %r7; shl.b64 %rd10, %rd10, 32; "
-		"or.b64 %rd9, %rd9, %rd10;",
-		out);
+	run_u32(
+	    "and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; "
+	    "redux.sync.max.u32 %r6, %r1, %r5; cvt.u64.u32 %rd9, %r6; "
+	    "redux.sync.min.s32 %r7, %r1, %r5; cvt.u64.u32 %rd10, %r7; shl.b64 %rd10, %rd10, 32; "
+	    "or.b64 %rd9, %rd9, %rd10;",
+	    out);
 	for (int i = 0; i < 32; i++) {
 		uint32_t mx = 0;
 		int32_t mn = INT32_MAX;
@@ -485,11 +781,12 @@ static void test_partial_masks(void **state)
 			}
 		assert_int_equal(out[i], (uint64_t)mx | (uint64_t)(uint32_t)mn << 32);
 	}
-	run_u32("and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; "
-		"redux.sync.add.u32 %r6, %r4, %r5; cvt.u64.u32 %rd9, %r6; "
-		"redux.sync.or.b32 %r7, %r1, %r5; cvt.u64.u32 %rd10, %r7; shl.b64 %rd10, %rd10, 32; "
-		"or.b64 %rd9, %rd9, %rd10;",
-		out);
+	run_u32(
+	    "and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; "
+	    "redux.sync.add.u32 %r6, %r4, %r5; cvt.u64.u32 %rd9, %r6; "
+	    "redux.sync.or.b32 %r7, %r1, %r5; cvt.u64.u32 %rd10, %r7; shl.b64 %rd10, %rd10, 32; "
+	    "or.b64 %rd9, %rd9, %rd10;",
+	    out);
 	for (int i = 0; i < 32; i++) {
 		uint32_t sum = 0, or = 0;
 		for (int k = 0; k < 32; k++)
@@ -497,18 +794,19 @@ static void test_partial_masks(void **state)
 				sum += C[k];
 				or |= A[k];
 			}
-		assert_int_equal(out[i], (uint64_t)sum | (uint64_t)or << 32);
+		assert_int_equal(out[i], (uint64_t)sum | (uint64_t) or << 32);
 	}
 	/* vote and match.all over each lane's group. */
-	run_u32("and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; and.b32 %r8, %r1, 1; "
-		"setp.ne.u32 %p1, %r8, 0; vote.sync.ballot.b32 %r6, %p1, %r5; "
-		"vote.sync.any.pred %p2, %p1, %r5; vote.sync.all.pred %p3, %p1, %r5; "
-		"match.all.sync.b32 %r7|%p4, %r3, %r5; "
-		"cvt.u64.u32 %rd9, %r6; selp.u64 %rd10, 1, 0, %p2; selp.u64 %rd11, 2, 0, %p3; "
-		"or.b64 %rd10, %rd10, %rd11; selp.u64 %rd11, 4, 0, %p4; or.b64 %rd10, %rd10, %rd11; "
-		"setp.eq.u32 %p5, %r7, %r5; selp.u64 %rd11, 8, 0, %p5; or.b64 %rd10, %rd10, %rd11; "
-		"shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
-		out);
+	run_u32(
+	    "and.b32 %r3, %r4, 3; match.any.sync.b32 %r5, %r3, -1; and.b32 %r8, %r1, 1; "
+	    "setp.ne.u32 %p1, %r8, 0; vote.sync.ballot.b32 %r6, %p1, %r5; "
+	    "vote.sync.any.pred %p2, %p1, %r5; vote.sync.all.pred %p3, %p1, %r5; "
+	    "match.all.sync.b32 %r7|%p4, %r3, %r5; "
+	    "cvt.u64.u32 %rd9, %r6; selp.u64 %rd10, 1, 0, %p2; selp.u64 %rd11, 2, 0, %p3; "
+	    "or.b64 %rd10, %rd10, %rd11; selp.u64 %rd11, 4, 0, %p4; or.b64 %rd10, %rd10, %rd11; "
+	    "setp.eq.u32 %p5, %r7, %r5; selp.u64 %rd11, 8, 0, %p5; or.b64 %rd10, %rd10, %rd11; "
+	    "shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+	    out);
 	for (int i = 0; i < 32; i++) {
 		uint32_t b = ballot & group[i];
 		uint64_t flags = (b != 0) | (uint64_t)(b == group[i]) << 1 | 4 | 8;
@@ -517,21 +815,23 @@ static void test_partial_masks(void **state)
 	/* A diverged warp: lanes 0-15 and 16-31 each run their own .sync ops
 	 * with a mask of just their half (bar.warp.sync must not wait for the
 	 * other half). */
-	run_u32("setp.lt.u32 %p1, %r10, 16; @!%p1 bra HI; bar.warp.sync 0xffff; "
-		"shfl.sync.bfly.b32 %r3, %r1, 1, 31, 0xffff; vote.sync.ballot.b32 %r5, %p1, 0xffff; "
-		"redux.sync.add.u32 %r6, %r4, 0xffff; bra END; "
-		"HI: bar.warp.sync 0xffff0000; shfl.sync.down.b32 %r3, %r1, 1, 31, 0xffff0000; "
-		"vote.sync.ballot.b32 %r5, %p1, 0xffff0000; redux.sync.add.u32 %r6, %r4, 0xffff0000; "
-		"END: cvt.u64.u32 %rd9, %r3; xor.b32 %r5, %r5, %r6; cvt.u64.u32 %rd10, %r5; "
-		"shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
-		out);
+	run_u32(
+	    "setp.lt.u32 %p1, %r10, 16; @!%p1 bra HI; bar.warp.sync 0xffff; "
+	    "shfl.sync.bfly.b32 %r3, %r1, 1, 31, 0xffff; vote.sync.ballot.b32 %r5, %p1, 0xffff; "
+	    "redux.sync.add.u32 %r6, %r4, 0xffff; bra END; "
+	    "HI: bar.warp.sync 0xffff0000; shfl.sync.down.b32 %r3, %r1, 1, 31, 0xffff0000; "
+	    "vote.sync.ballot.b32 %r5, %p1, 0xffff0000; redux.sync.add.u32 %r6, %r4, 0xffff0000; "
+	    "END: cvt.u64.u32 %rd9, %r3; xor.b32 %r5, %r5, %r6; cvt.u64.u32 %rd10, %r5; "
+	    "shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+	    out);
 	for (int i = 0; i < 32; i++) {
 		uint32_t lo = 0, hi = 0, shfl = i < 16 ? A[i ^ 1] : i < 31 ? A[i + 1] : A[i];
 		for (int k = 0; k < 16; k++) {
 			lo += C[k];
 			hi += C[k + 16];
 		}
-		assert_int_equal(out[i], (uint64_t)shfl | (uint64_t)(i < 16 ? 0xffffu ^ lo : hi) << 32);
+		assert_int_equal(out[i], (uint64_t)shfl | (uint64_t)(i < 16 ? 0xffffu ^ lo : hi)
+							      << 32);
 	}
 }
 
@@ -848,6 +1148,9 @@ int main(void)
 	    cmocka_unit_test(test_votes),
 	    cmocka_unit_test(test_partial_masks),
 	    cmocka_unit_test(test_special_registers),
+	    cmocka_unit_test(test_half_arithmetic),
+	    cmocka_unit_test(test_half_conversions),
+	    cmocka_unit_test(test_half_atomics),
 	    cmocka_unit_test(test_atomics),
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
