@@ -221,6 +221,109 @@ static int exec_bmsk(const struct xctx *X, const struct ptx_insn *in, uint32_t m
 	return 0;
 }
 
+/* dp4a.atype.btype d, a, b, c: c plus the products of the four byte pairs;
+ * dp2a.{lo,hi}: of a's two halves with b's low or high two bytes. */
+static int exec_dot(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	int sa = PTX_KIND(in->type) == PK_S,
+	    sb = PTX_KIND(in->type2 ? in->type2 : in->type) == PK_S;
+	int hi = (in->mods & MOD_HI) != 0;
+
+	LANES(m)
+	{
+		uint32_t a = (uint32_t)opv(X, &in->o[1], (int)l),
+			 b = (uint32_t)opv(X, &in->o[2], (int)l);
+		int64_t acc = (int32_t)opv(X, &in->o[3], (int)l);
+		for (int i = 0; i < (in->op == OP_DP4A ? 4 : 2); i++) {
+			int64_t x, y;
+			int bi = in->op == OP_DP4A ? i : i + (hi ? 2 : 0);
+			if (in->op == OP_DP4A)
+				x = sa ? (int8_t)(a >> (8 * i)) : (uint8_t)(a >> (8 * i));
+			else
+				x = sa ? (int16_t)(a >> (16 * i)) : (uint16_t)(a >> (16 * i));
+			y = sb ? (int8_t)(b >> (8 * bi)) : (uint8_t)(b >> (8 * bi));
+			acc += x * y;
+		}
+		set_reg(X, &in->o[0], (int)l, (uint32_t)acc);
+	}
+	return 0;
+}
+
+/* sad.type d, a, b, c: c + |a - b|. */
+static int exec_sad(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	unsigned size = PTX_SIZE(in->type);
+	int s = PTX_KIND(in->type) == PK_S;
+
+	LANES(m)
+	{
+		uint64_t a = opv(X, &in->o[1], (int)l), b = opv(X, &in->o[2], (int)l),
+			 c = opv(X, &in->o[3], (int)l), diff;
+		if (s)
+			diff = sext(a, size) < sext(b, size)
+				   ? (uint64_t)(sext(b, size) - sext(a, size))
+				   : (uint64_t)(sext(a, size) - sext(b, size));
+		else
+			diff = trunc_to(a, size) < trunc_to(b, size)
+				   ? trunc_to(b, size) - trunc_to(a, size)
+				   : trunc_to(a, size) - trunc_to(b, size);
+		set_reg(X, &in->o[0], (int)l, trunc_to(c + diff, size));
+	}
+	return 0;
+}
+
+/* fns.b32 d, mask, base, offset: the position of the offset-th set bit of
+ * mask counting from base (up for offset > 0, down for < 0), or ~0. */
+static int exec_fns(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	{
+		uint32_t mask = (uint32_t)opv(X, &in->o[1], (int)l);
+		int base = (int)(uint32_t)opv(X, &in->o[2], (int)l);
+		int off = (int32_t)opv(X, &in->o[3], (int)l), step = off > 0 ? 1 : -1;
+		uint32_t d = 0xffffffffu;
+		if (off == 0) {
+			if (base < 32 && base >= 0 && (mask >> base & 1))
+				d = (uint32_t)base;
+		} else {
+			int count = (off > 0 ? off : -off) - 1;
+			for (int pos = base; pos >= 0 && pos < 32; pos += step)
+				if (mask >> pos & 1) {
+					if (count == 0) {
+						d = (uint32_t)pos;
+						break;
+					}
+					count--;
+				}
+		}
+		set_reg(X, &in->o[0], (int)l, d);
+	}
+	return 0;
+}
+
+/* szext.{clamp,wrap}.{u32,s32} d, a, b: a's low b bits, zero- or
+ * sign-extended. */
+static int exec_szext(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	LANES(m)
+	{
+		uint32_t a = (uint32_t)opv(X, &in->o[1], (int)l),
+			 b = (uint32_t)opv(X, &in->o[2], (int)l);
+		uint32_t r;
+		b = (in->mods & MOD_CLAMP) ? (b < 32 ? b : 32) : b & 31;
+		if (b == 0)
+			r = 0;
+		else if (b == 32)
+			r = a;
+		else if (PTX_KIND(in->type) == PK_S)
+			r = (uint32_t)((int32_t)(a << (32 - b)) >> (32 - b));
+		else
+			r = a & ((1u << b) - 1);
+		set_reg(X, &in->o[0], (int)l, r);
+	}
+	return 0;
+}
+
 static int exec_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	emu_do_shfl(X, in, m);

@@ -122,10 +122,11 @@ enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS
 	X(ADDC, exec_carry) \
 	X(SUBC, exec_carry) \
 	X(MADC, exec_carry) \
-	X(DP4A, NONE) \
-	X(DP2A, NONE) \
-	X(SAD, NONE) \
-	X(FNS, NONE) \
+	X(DP4A, exec_dot) \
+	X(DP2A, exec_dot) \
+	X(SAD, exec_sad) \
+	X(FNS, exec_fns) \
+	X(SZEXT, exec_szext) \
 	X(PREFETCH, exec_nop) \
 	X(NANOSLEEP, exec_nop) \
 	X(BMSK, exec_bmsk) \

@@ -273,6 +273,67 @@ static void test_bmsk(void **state)
 /* Static shared memory is laid out per kernel: two kernels of 40 KiB each
  * load (the module has 80 KiB), a kernel reaching both through a
  * function does not, and each kernel's variables start at 0. */
+static uint32_t ref_fns(uint32_t mask, uint32_t base, int32_t off)
+{
+	int n = 0;
+
+	if (off == 0)
+		return base < 32 && (mask >> base & 1) ? base : 0xffffffffu;
+	for (int pos = (int)base; pos >= 0 && pos<32; pos += off> 0 ? 1 : -1)
+		if ((mask >> pos & 1) && ++n == (off > 0 ? off : -off))
+			return (uint32_t)pos;
+	return 0xffffffffu;
+}
+
+/* dp4a, dp2a, sad, fns, szext. */
+static void test_integer_extras(void **state)
+{
+	uint64_t out[32];
+
+	run_u32("dp4a.s32.u32 %r3, %r1, %r2, %r4; dp2a.hi.u32.s32 %r5, %r1, %r2, %r4; "
+		"cvt.u64.u32 %rd9, %r3; cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; "
+		"or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		int64_t d4 = (int32_t)C[i], d2 = (int32_t)C[i];
+		for (int k = 0; k < 4; k++)
+			d4 += (int64_t)(int8_t)(A[i] >> (8 * k)) * (uint8_t)(B[i] >> (8 * k));
+		for (int k = 0; k < 2; k++)
+			d2 +=
+			    (int64_t)(uint16_t)(A[i] >> (16 * k)) * (int8_t)(B[i] >> (8 * (k + 2)));
+		assert_int_equal(out[i], (uint64_t)(uint32_t)d4 | (uint64_t)(uint32_t)d2 << 32);
+	}
+	run_u32("sad.s32 %r3, %r1, %r2, %r4; sad.u32 %r5, %r1, %r2, %r4; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		int64_t ds = (int64_t)(int32_t)A[i] - (int32_t)B[i];
+		uint32_t s = C[i] + (uint32_t)(ds < 0 ? -ds : ds);
+		uint32_t u = C[i] + (A[i] > B[i] ? A[i] - B[i] : B[i] - A[i]);
+		assert_int_equal(out[i], (uint64_t)s | (uint64_t)u << 32);
+	}
+	/* fns from base c & 31, offsets -3, 0 and 2. */
+	run_u32("and.b32 %r3, %r4, 31; fns.b32 %r5, %r1, %r3, -3; fns.b32 %r6, %r1, %r3, 0; "
+		"fns.b32 %r7, %r1, %r3, 2; xor.b32 %r6, %r6, %r7; cvt.u64.u32 %rd9, %r5; "
+		"cvt.u64.u32 %rd10, %r6; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t base = C[i] & 31;
+		assert_int_equal(
+		    out[i], (uint64_t)ref_fns(A[i], base, -3) |
+				(uint64_t)(ref_fns(A[i], base, 0) ^ ref_fns(A[i], base, 2)) << 32);
+	}
+	run_u32("szext.wrap.s32 %r3, %r1, %r4; szext.clamp.u32 %r5, %r1, %r4; cvt.u64.u32 %rd9, "
+		"%r3; cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t w = C[i] & 31, c = C[i] < 32 ? C[i] : 32;
+		uint32_t s = w == 0 ? 0 : (uint32_t)((int32_t)(A[i] << (32 - w)) >> (32 - w));
+		uint32_t u = c == 32 ? A[i] : c == 0 ? 0 : A[i] & ((1u << c) - 1);
+		assert_int_equal(out[i], (uint64_t)s | (uint64_t)u << 32);
+	}
+}
+
 static void test_shared_per_kernel(void **state)
 {
 	static const char two[] = ".version 7.0\n.target sm_75\n.address_size 64\n"
@@ -1005,10 +1066,9 @@ static void test_hostile_ptx_is_refused(void **state)
 	    {"", "mov.u32 %r3, \"x\nforged\";", "\"x?forged\""},
 	    /* a token of dots where an opcode belongs (found by fuzz_ptx) */
 	    {"", "@%p1 ....;", "unexpected"},
-	    /* parsed but without an executor: refused at load, with its line,
-	     * never at launch */
-	    {"", "dp4a.u32.u32 %r3, %r1, %r2, %r4;", ": instruction 'dp4a' is not supported"},
-	    {"", "sad.u32 %r3, %r1, %r2, %r4;", ": instruction 'sad' is not supported"},
+	    /* an instruction the CPU device does not know: refused at load,
+	     * naming it, never at launch */
+	    {"", "vabsdiff4.u32.u32.u32.add %r3, %r1, %r2, %r4;", "vabsdiff4"},
 	    /* .cc outside the carry family, or a carry with a missing operand */
 	    {"", "mov.cc.u32 %r3, %r1;", "carry"},
 	    {"", "addc.u32 %r3, %r1;", "carry"},
@@ -1151,6 +1211,7 @@ int main(void)
 	    cmocka_unit_test(test_half_arithmetic),
 	    cmocka_unit_test(test_half_conversions),
 	    cmocka_unit_test(test_half_atomics),
+	    cmocka_unit_test(test_integer_extras),
 	    cmocka_unit_test(test_atomics),
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
