@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "dprintf.h"
+#include "devheap.h"
 #include "emu.h"
 #include "ptx.h"
 
@@ -75,6 +76,8 @@ static void ctx_release_resources(struct CUctx_st *ctx)
 	emu_modules_release_ctx(ctx);
 	emu_streams_release_ctx(ctx);
 	emu_memory_release_ctx(ctx);
+	emu_heap_destroy(ctx->heap, 0); /* its memory went with the rest */
+	ctx->heap = NULL;
 }
 
 static void ctx_free(struct CUctx_st *ctx)
@@ -345,7 +348,7 @@ CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags)
 static const size_t ctx_limit_default[CU_LIMIT_MAX] = {
     [CU_LIMIT_STACK_SIZE] = 1024,
     [CU_LIMIT_PRINTF_FIFO_SIZE] = 1u << 20,
-    [CU_LIMIT_MALLOC_HEAP_SIZE] = 8u << 20,
+    [CU_LIMIT_MALLOC_HEAP_SIZE] = EMU_DEFAULT_HEAP,
     [CU_LIMIT_DEV_RUNTIME_SYNC_DEPTH] = 2,
     [CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT] = 2048,
     [CU_LIMIT_MAX_L2_FETCH_GRANULARITY] = 64,
@@ -390,6 +393,9 @@ CUresult cuCtxSetLimit(CUlimit limit, size_t value)
 		break;
 	case CU_LIMIT_MALLOC_HEAP_SIZE:
 		if (value > emu.arena_size)
+			return CUDA_ERROR_INVALID_VALUE;
+		/* fixed once a kernel that allocates has run, as on a GPU */
+		if (ctx->heap && value != emu_heap_size(ctx->heap))
 			return CUDA_ERROR_INVALID_VALUE;
 		break;
 	case CU_LIMIT_MAX_L2_FETCH_GRANULARITY:

@@ -36,6 +36,7 @@ struct CUctx_st {
 	uint64_t id;
 	CUresult sticky;	     /* a kernel fault: every later call fails with it */
 	size_t limits[CU_LIMIT_MAX]; /* cuCtxSetLimit; see context.c */
+	struct emu_heap *heap;	     /* kernels' malloc, made at the first launch needing it */
 };
 
 struct CUstream_st {

@@ -36,6 +36,7 @@ struct exec_launch {
 	uint32_t local_stride;	  /* local memory per thread (set by exec_launch) */
 	uint64_t grid_workspace;  /* cooperative launches: device memory for grid.sync */
 	int cooperative;	  /* every block on a thread of its own, all at once */
+	struct emu_heap *heap;	  /* kernels' malloc and free; NULL if the module has none */
 	uint32_t (*tids)[32];	  /* per warp: x, y, z of each lane (set by exec_launch) */
 	uint64_t deadline_ns;	  /* CLOCK_MONOTONIC time the launch must end by; 0: none (set
 				     by exec_launch from VCUDA_CPU_KERNEL_TIMEOUT) */

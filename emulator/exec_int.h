@@ -199,6 +199,8 @@ static inline uint64_t opv(const struct xctx *X, const struct ptx_operand *o, in
 		return emu_sreg_value(X, o->reg, lane);
 	case OK_SYM:
 		return emu_sym_address(X, o->reg) + (uint64_t)o->imm;
+	case OK_FUNC:
+		return emu_sym_address(X, o->reg);
 	default:
 		return 0;
 	}

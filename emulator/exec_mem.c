@@ -151,6 +151,8 @@ uint64_t emu_sym_address(const struct xctx *X, int s)
 		return X->F->local_base + sym->offset;
 	case SYM_KPARAM:
 		return GWIN_PARAM | sym->offset;
+	case SYM_FUNC:
+		return PTX_FUNC_ADDR((uint64_t)sym->func);
 	default:
 		return sym->offset;
 	}

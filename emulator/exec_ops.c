@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "devheap.h"
 #include "exec_int.h"
 #include "util.h"
 
@@ -467,9 +469,17 @@ void emu_do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 				: (a * b) & mask;
 			b = c;
 		}
-		if (is_sub) { /* a - (b + cin): a borrow when b + cin exceeds a */
-			r = (a - b - cin) & mask;
-			cout = (unsigned __int128)b + cin > a;
+		if (is_sub) {
+			/* As the hardware subtracts: a + ~b + CF, CF the carry of
+			 * that sum, so a CF of 1 means no borrow. The PTX ISA
+			 * describes subc as a - (b + CF) with CF a borrow; chains
+			 * of subtractions alone read the same either way, but
+			 * NVIDIA's own code (128-bit division) reads the CF a
+			 * subtraction left with addc, and needs the hardware's. */
+			uint64_t cf = in->op == OP_SUBC ? cin : 1;
+			unsigned __int128 sum = (unsigned __int128)a + (~b & mask) + cf;
+			r = (uint64_t)sum & mask;
+			cout = (uint64_t)(sum >> (size * 8)) & 1;
 		} else {
 			unsigned __int128 sum = (unsigned __int128)a + b + cin;
 			r = (uint64_t)sum & mask;
@@ -483,6 +493,139 @@ void emu_do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 }
 
 /* Calls: device functions get a new frame; vprintf and friends run here. */
+/* The value of a call's argument i for lane l, n bytes (zero-extended). */
+static uint64_t call_arg(const struct xctx *X, const struct ptx_call *c, int i, int l)
+{
+	const struct ptx_module *mod = X->B->L->mod;
+	const struct ptx_sym *s = &mod->syms[c->args[i]];
+	uint64_t v = 0;
+
+	memcpy(&v, X->F->fparam + (size_t)l * X->F->f->frame_param_size + s->offset,
+	       s->size < 8 ? s->size : 8);
+	return v;
+}
+
+static void call_ret(const struct xctx *X, const struct ptx_call *c, int l, uint64_t v)
+{
+	const struct ptx_sym *s;
+
+	if (c->nret < 1)
+		return;
+	s = &X->B->L->mod->syms[c->ret[0]];
+	memcpy(X->F->fparam + (size_t)l * X->F->f->frame_param_size + s->offset, &v,
+	       s->size < 8 ? s->size : 8);
+}
+
+/* malloc(size) and free(ptr) on the context's device heap (devheap.c). */
+static int device_heap_call(struct xctx *X, const struct ptx_insn *in, const struct ptx_call *c,
+			    uint32_t m)
+{
+	struct emu_heap *heap = X->B->L->heap;
+
+	if (c->nargs < 1 || !heap) {
+		emu_exec_fail(X->B, in, CUDA_ERROR_INVALID_VALUE, "%s called without its argument",
+			      c->builtin == BI_MALLOC ? "malloc" : "free");
+		return -1;
+	}
+	LANES(m)
+	{
+		uint64_t a = call_arg(X, c, 0, (int)l);
+		if (c->builtin == BI_MALLOC) {
+			call_ret(X, c, (int)l, emu_heap_malloc(heap, a));
+		} else if (emu_heap_free(heap, a) != 0) {
+			emu_exec_fail(X->B, in, CUDA_ERROR_ILLEGAL_ADDRESS,
+				      "free(%#llx) by thread (%u,%u,%u): not a block that "
+				      "device malloc returned",
+				      (unsigned long long)a, X->w->tid[0][l], X->w->tid[1][l],
+				      X->w->tid[2][l]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* __assertfail(message, file, line, function, char size): each failing
+ * thread's message goes to the guest's stderr in the form CUDA prints, and
+ * the launch fails with CUDA_ERROR_ASSERT, which the context keeps. */
+static int assert_fail(struct xctx *X, const struct ptx_insn *in, const struct ptx_call *c,
+		       uint32_t m)
+{
+	const char *env = getenv("VCUDA_CPU_ASSERT_FD");
+	int fd = env ? atoi(env) : 2;
+	char msg[256] = "?", file[256] = "?", func[256] = "?";
+	unsigned line = 0;
+
+	LANES(m)
+	{
+		char text[1024];
+		int n;
+		if (c->nargs >= 4) {
+			if (emu_device_string(X, call_arg(X, c, 0, (int)l), msg, sizeof(msg),
+					      (int)l))
+				snprintf(msg, sizeof(msg), "?");
+			if (emu_device_string(X, call_arg(X, c, 1, (int)l), file, sizeof(file),
+					      (int)l))
+				snprintf(file, sizeof(file), "?");
+			line = (unsigned)call_arg(X, c, 2, (int)l);
+			if (emu_device_string(X, call_arg(X, c, 3, (int)l), func, sizeof(func),
+					      (int)l))
+				snprintf(func, sizeof(func), "?");
+		}
+		n = snprintf(text, sizeof(text),
+			     "%s:%u: %s: block: [%u,%u,%u], thread: [%u,%u,%u] Assertion `%s` "
+			     "failed.\n",
+			     file, line, func, X->B->ctaid[0], X->B->ctaid[1], X->B->ctaid[2],
+			     X->w->tid[0][l], X->w->tid[1][l], X->w->tid[2][l], msg);
+		if (n > 0 &&
+		    write(fd, text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1) < 0)
+			break;
+	}
+	emu_exec_fail(X->B, in, CUDA_ERROR_ASSERT, "assertion `%s` failed (%s:%u)", msg, file,
+		      line);
+	return -1;
+}
+
+/* The callee of an indirect call for the lanes of m: all of them must
+ * hold one function's address, else they split (the rest run the call
+ * again once these return) and -2 is returned. -1: a lane's address is
+ * no function (the launch has failed). */
+static int indirect_callee(struct xctx *X, const struct ptx_insn *in, const struct ptx_call *c,
+			   uint32_t m, int pc)
+{
+	const struct ptx_module *mod = X->B->L->mod;
+	const uint64_t *R = X->F->R + c->reg * 32;
+	int first = __builtin_ctz(m);
+	int64_t fi = PTX_FUNC_INDEX(R[first]);
+	uint32_t same = 0;
+
+	LANES(m)
+	{
+		int64_t g = PTX_FUNC_INDEX(R[l]);
+		if (g < 0 || g >= mod->nfuncs || !mod->funcs[g].defined || mod->funcs[g].is_entry) {
+			emu_exec_fail(X->B, in, CUDA_ERROR_ILLEGAL_ADDRESS,
+				      "indirect call by thread (%u,%u,%u) through %#llx, which is "
+				      "no device function",
+				      X->w->tid[0][l], X->w->tid[1][l], X->w->tid[2][l],
+				      (unsigned long long)R[l]);
+			return -1;
+		}
+		if (g == fi)
+			same |= 1u << l;
+	}
+	if (same != m) {
+		/* Like a divergent branch: the entry waits at pc + 1 (where
+		 * run_control left it) while each group calls in turn. */
+		if (emu_simt_push(X->F, pc, pc + 1, m & ~same) != 0 ||
+		    emu_simt_push(X->F, pc, pc + 1, same) != 0) {
+			emu_exec_fail(X->B, in, CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+				      "divergence too deep at an indirect call");
+			return -1;
+		}
+		return -2;
+	}
+	return (int)fi;
+}
+
 int emu_do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 {
 	const struct ptx_module *mod = X->B->L->mod;
@@ -537,13 +680,20 @@ int emu_do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 		}
 		return 0;
 	}
+	if (c->builtin == BI_MALLOC || c->builtin == BI_FREE)
+		return device_heap_call(X, in, c, m);
+	if (c->builtin == BI_ASSERTFAIL)
+		return assert_fail(X, in, c, m);
 	if (c->builtin) {
 		emu_exec_fail(X->B, in, CUDA_ERROR_NOT_SUPPORTED, "device-side %s is not supported",
 			      mod->funcs[c->func].name);
 		return -1;
 	}
 	{
-		const struct ptx_func *f = &mod->funcs[c->func];
+		int fi = c->func;
+		if (c->reg >= 0 && (fi = indirect_callee(X, in, c, m, pc)) < 0)
+			return fi == -2 ? 0 : -1;
+		const struct ptx_func *f = &mod->funcs[fi];
 		uint32_t base = caller->local_base + caller->f->local_size;
 		struct frame *callee;
 		if (base + f->local_size > X->B->local_stride ||

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devheap.h"
 #include "emu.h"
 #include "exec.h"
 #include "fatbin.h"
@@ -138,6 +139,32 @@ static CUresult module_place(struct CUmod_st *mod)
 				memcpy(host + s->offset, s->init, s->size);
 		} else if (s->kind == SYM_CONST) {
 			mod->sym_addr[i] = mod->consts + s->offset;
+		}
+	}
+	/* Addresses in initializers (virtual tables, pointers to variables),
+	 * now that every variable has its place. */
+	for (int i = 0; i < m->nsyms; i++) {
+		const struct ptx_sym *s = &m->syms[i];
+		uint8_t *bytes =
+		    s->kind == SYM_GLOBAL ? host + s->offset
+		    : s->kind == SYM_CONST
+			? (uint8_t *)emu_dev_to_host(mod->consts, m->const_size) + s->offset
+			: NULL;
+		for (int k = 0; bytes && k < s->nrelocs; k++) {
+			const struct ptx_reloc *r = &s->relocs[k];
+			const struct ptx_sym *t = &m->syms[r->sym];
+			uint64_t v;
+			if (t->kind == SYM_FUNC)
+				v = PTX_FUNC_ADDR((uint64_t)t->func);
+			else if (t->kind == SYM_GLOBAL)
+				v = mod->sym_addr[r->sym];
+			else if (t->kind == SYM_CONST) /* const space, or its generic window */
+				v = r->generic ? GWIN_CONST | t->offset : t->offset;
+			else
+				return CUDA_ERROR_INVALID_PTX;
+			v += (uint64_t)r->addend;
+			if (r->at + 8 <= s->size)
+				memcpy(bytes + r->at, &v, 8);
 		}
 	}
 	return CUDA_SUCCESS;
@@ -609,6 +636,15 @@ static CUresult launch_params(const struct ptx_func *k, void **args, void **extr
 	return CUDA_SUCCESS;
 }
 
+/* Whether a module's kernels call malloc or free. */
+static int module_allocates(const struct ptx_module *m)
+{
+	for (int i = 0; i < m->ncalls; i++)
+		if (m->calls[i].builtin == BI_MALLOC || m->calls[i].builtin == BI_FREE)
+			return 1;
+	return 0;
+}
+
 static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t block[3], unsigned smem,
 		       CUstream stream, void **args, void **extra, int cooperative)
 {
@@ -652,6 +688,18 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 	L.params = params;
 	L.sym_addr = f->mod->sym_addr;
 	L.const_base = f->mod->consts;
+	if (module_allocates(f->mod->ptx)) {
+		if (!ctx->heap) {
+			size_t size = ctx->limits[CU_LIMIT_MALLOC_HEAP_SIZE]
+					  ? ctx->limits[CU_LIMIT_MALLOC_HEAP_SIZE]
+					  : EMU_DEFAULT_HEAP;
+			if (!(ctx->heap = emu_heap_create(size))) {
+				free(params);
+				return CUDA_ERROR_OUT_OF_MEMORY;
+			}
+		}
+		L.heap = ctx->heap;
+	}
 	if (cooperative) {
 		/* As a GPU: no more blocks than can be resident at once. */
 		uint64_t blocks = (uint64_t)grid[0] * grid[1] * grid[2];

@@ -327,18 +327,46 @@ struct ptx_sym {
 	int32_t shared_index; /* SYM_SHARED with a size: which of the module's, else -1 */
 	uint32_t align;
 	uint64_t size;
-	uint64_t offset; /* const/shared/local/param offset; global: set at load */
-	uint8_t *init;	 /* initial bytes (size of them), or NULL */
-	int func;	 /* SYM_FUNC: index; SYM_LOCAL/FPARAM: owning function */
-	uint64_t dptr;	 /* SYM_GLOBAL: device address once loaded */
+	uint64_t offset;	  /* const/shared/local/param offset; global: set at load */
+	uint8_t *init;		  /* initial bytes (size of them), or NULL */
+	struct ptx_reloc *relocs; /* addresses within init */
+	int nrelocs;
+	int func;      /* SYM_FUNC: index; SYM_LOCAL/FPARAM: owning function */
+	uint64_t dptr; /* SYM_GLOBAL: device address once loaded */
 };
 
 struct ptx_call {
-	int func;    /* callee, or -1 for a builtin */
-	int builtin; /* 1: vprintf, 2: malloc, 3: free, 4: cudaGraphSetConditional */
+	int func;    /* callee, or -1 for a builtin or an indirect call */
+	int builtin; /* enum ptx_builtin */
+	int32_t reg; /* indirect calls: the register holding the callee's address, else -1 */
 	int nret, nargs;
 	int32_t ret[4]; /* symbols (call-site .param) */
 	int32_t *args;
+};
+
+/* Functions the CPU device provides itself, called by name. */
+enum ptx_builtin {
+	BI_NONE = 0,
+	BI_VPRINTF = 1,
+	BI_MALLOC = 2,
+	BI_FREE = 3,
+	BI_GRAPH_SET_CONDITIONAL = 4,
+	BI_ASSERTFAIL = 5,
+	BI_UNRESOLVED = -1, /* an extern function, resolved once the module is read */
+};
+
+/* A function's address as a kernel sees it (mov of a function name, a
+ * virtual table): not memory, so any load or store through it faults. */
+#define PTX_FUNC_ADDR(fi) (0x5000000000000000ull | (uint64_t)(fi))
+#define PTX_FUNC_INDEX(a) (((a) >> 32) == 0x50000000u ? (int64_t)((a)&0xffffffffu) : -1)
+
+/* An address in a variable's initializer ({fn, var, var+8}): filled in at load. */
+struct ptx_reloc {
+	uint64_t at; /* byte offset in the variable */
+	int32_t sym; /* the symbol whose address goes there */
+	int64_t addend;
+	uint8_t size;	 /* 8 */
+	uint8_t generic; /* generic(sym): a generic address, else the symbol's own space's */
 };
 
 struct ptx_param {

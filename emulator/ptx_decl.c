@@ -76,6 +76,41 @@ static uint32_t parse_align(struct parser *p)
 	return a;
 }
 
+/* An address in an initializer, the token read: name, generic(name), and
+ * either with +offset; recorded for the loader to fill in at offset at of
+ * variable sym. */
+static void parse_reloc(struct parser *p, int sym, uint64_t at, uint64_t esize)
+{
+	struct ptx_reloc r = {.at = at, .size = (uint8_t)esize};
+	struct ptx_sym *s;
+	int generic = strcmp(p->tok, "generic") == 0;
+
+	if (esize != 8)
+		ptx_parse_fail(p, "an address (%s) in an initializer of %u-byte elements", p->tok,
+			       (unsigned)esize);
+	if (generic) {
+		ptx_expect(p, "(");
+		ptx_next(p);
+	}
+	if ((r.sym = ptx_map_get(&p->globals, p->tok)) < 0)
+		ptx_parse_fail(p, "initializer names %s, which is not declared", p->tok);
+	if (generic)
+		ptx_expect(p, ")");
+	if (ptx_accept_char(p, '+')) {
+		int fb;
+		ptx_next(p);
+		if (ptx_parse_number(p, p->tok, &r.addend, &fb) != 0 || fb ||
+		    r.addend > (int64_t)PTX_MAX_VAR_BYTES)
+			ptx_parse_fail(p, "bad offset '%s' in an initializer", p->tok);
+	}
+	r.generic = (uint8_t)generic;
+	s = &p->m->syms[sym];
+	if (s->nrelocs >= (int)(s->size / 8))
+		ptx_parse_fail(p, "too many addresses in %s", s->name);
+	s->relocs = ptx_xrealloc(p, s->relocs, (size_t)(s->nrelocs + 1) * sizeof(*s->relocs));
+	s->relocs[s->nrelocs++] = r;
+}
+
 /* Declarations: [.align N] [.vN] .type name[[dims]] [= init]. Returns the
  * symbol. kind says where it lives. */
 int ptx_parse_var(struct parser *p, int kind, int is_extern)
@@ -166,10 +201,15 @@ int ptx_parse_var(struct parser *p, int kind, int is_extern)
 				ptx_next(p);
 			}
 			if (isalpha((unsigned char)p->tok[0]) || p->tok[0] == '_' ||
-			    p->tok[0] == '$')
-				ptx_parse_fail(p,
-					       "initializers with addresses (%s) are not supported",
-					       p->tok);
+			    p->tok[0] == '$') {
+				if ((n + 1) * esize > s->size)
+					ptx_parse_fail(p, "initializer longer than %s", s->name);
+				parse_reloc(p, sym, n * esize, esize);
+				n++;
+				if (braces == 0)
+					break;
+				continue;
+			}
 			if (ptx_parse_number(p, p->tok, &v, &fb) != 0)
 				ptx_parse_fail(p, "bad initializer '%s'", p->tok);
 			if (PTX_KIND(type) == PK_F && !fb) {
@@ -524,11 +564,25 @@ static void check_calls(struct parser *p)
 {
 	for (int i = 0; i < p->m->ncalls; i++) {
 		struct ptx_call *c = &p->m->calls[i];
-		if (c->builtin == -1) {
+		if (c->builtin == BI_UNRESOLVED) {
+			static const struct {
+				const char *name;
+				int builtin;
+			} provided[] = {
+			    {"malloc", BI_MALLOC},
+			    {"free", BI_FREE},
+			    {"__assertfail", BI_ASSERTFAIL},
+			    {"cudaGraphSetConditional", BI_GRAPH_SET_CONDITIONAL},
+			};
 			if (p->m->funcs[c->func].defined) {
-				c->builtin = 0;
+				c->builtin = BI_NONE;
 				continue;
 			}
+			for (size_t k = 0; k < sizeof(provided) / sizeof(*provided); k++)
+				if (strcmp(p->m->funcs[c->func].name, provided[k].name) == 0)
+					c->builtin = provided[k].builtin;
+			if (c->builtin != BI_UNRESOLVED)
+				continue;
 			p->tok_line = p->m->funcs[c->func].line;
 			ptx_parse_fail(
 			    p,
@@ -614,6 +668,11 @@ static void shared_reach(const struct ptx_module *m, int fi, uint8_t *seen, uint
 		if (in->op == OP_CALL && in->target >= 0 && in->target < m->ncalls &&
 		    m->calls[in->target].func >= 0 && !m->calls[in->target].builtin)
 			shared_reach(m, m->calls[in->target].func, seen, used);
+		/* An indirect call may reach any function. */
+		if (in->op == OP_CALL && in->target >= 0 && in->target < m->ncalls &&
+		    m->calls[in->target].reg >= 0)
+			for (int g = 0; g < m->nfuncs; g++)
+				shared_reach(m, g, seen, used);
 	}
 }
 
@@ -707,6 +766,7 @@ void ptx_module_free(struct ptx_module *m)
 	for (int i = 0; i < m->nsyms; i++) {
 		free(m->syms[i].name);
 		free(m->syms[i].init);
+		free(m->syms[i].relocs);
 	}
 	for (int i = 0; i < m->ncalls; i++)
 		free(m->calls[i].args);

@@ -456,21 +456,23 @@ static void parse_call(struct parser *p, struct ptx_insn *in)
 		ptx_expect(p, ",");
 	}
 	ptx_next(p);
+	c.reg = -1;
 	if ((fsym = ptx_map_get(&p->globals, p->tok)) < 0 || m->syms[fsym].kind != SYM_FUNC) {
 		struct ptx_operand r;
-		if (operand_reg(p, p->tok, &r))
-			ptx_parse_fail(p, "indirect calls (through %s) are not supported", p->tok);
-		ptx_parse_fail(p, "call of unknown function %s", p->tok);
+		if (!operand_reg(p, p->tok, &r) || r.kind != OK_REG)
+			ptx_parse_fail(p, "call of unknown function %s", p->tok);
+		c.reg = r.reg; /* an indirect call: the callee is found at run time */
+	} else {
+		c.func = m->syms[fsym].func;
+		if (strcmp(p->tok, "vprintf") == 0)
+			c.builtin = BI_VPRINTF;
+		else if (strcmp(p->tok, "cudaGraphSetConditional") == 0 &&
+			 !m->funcs[c.func].defined)
+			c.builtin = BI_GRAPH_SET_CONDITIONAL;
+		else if (!m->funcs[c.func].defined && !m->funcs[c.func].insns &&
+			 m->funcs[c.func].is_extern)
+			c.builtin = BI_UNRESOLVED;
 	}
-	c.func = m->syms[fsym].func;
-	if (strcmp(p->tok, "vprintf") == 0)
-		c.builtin = 1;
-	else if (strcmp(p->tok, "cudaGraphSetConditional") == 0 && !m->funcs[c.func].defined)
-		c.builtin = 4;
-	else if (strcmp(p->tok, "malloc") == 0 || strcmp(p->tok, "free") == 0)
-		ptx_parse_fail(p, "device-side %s is not supported by the CPU device", p->tok);
-	else if (!m->funcs[c.func].defined && !m->funcs[c.func].insns && m->funcs[c.func].is_extern)
-		c.builtin = -1; /* resolved once the whole module is read */
 	/* The module owns the record before its arguments are read, so that a
 	 * failure among them frees what was read (found by fuzz_ptx). */
 	m->calls = ptx_xrealloc(p, m->calls, (size_t)(m->ncalls + 1) * sizeof(*m->calls));
@@ -490,8 +492,16 @@ static void parse_call(struct parser *p, struct ptx_insn *in)
 			    ptx_xrealloc(p, rc->args, (size_t)(rc->nargs + 1) * sizeof(*rc->args));
 			rc->args[rc->nargs++] = a;
 		}
-		if (ptx_accept_char(p, ','))
-			ptx_parse_fail(p, "calls through a prototype are not supported");
+	}
+	/* An indirect call names its prototype (or a list of the functions it
+	 * may reach): the callee's own declaration says what it takes. */
+	if (ptx_accept_char(p, ',')) {
+		if (c.reg < 0)
+			ptx_parse_fail(p, "a direct call with a prototype");
+		ptx_next(p);
+		if (p->tok[0] == '(')
+			while (ptx_next(p) && p->tok[0] != ')')
+				;
 	}
 	ptx_expect(p, ";");
 	in->nops = 0;
@@ -758,7 +768,8 @@ void ptx_parse_body(struct parser *p)
 				p->f->uses_shared = 1;
 			}
 			ptx_map_put(p, &p->locals, s->name, sym);
-		} else if (strcmp(p->tok, ".pragma") == 0) {
+		} else if (strcmp(p->tok, ".pragma") == 0 ||
+			   strcmp(p->tok, ".callprototype") == 0) {
 			while (ptx_next(p) && p->tok[0] != ';')
 				;
 		} else if (strcmp(p->tok, ".loc") == 0 || strcmp(p->tok, ".file") == 0) {

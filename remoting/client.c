@@ -60,6 +60,7 @@ struct vcuda_client {
 	int32_t deferred; /* a posted call's failure learnt when its post waited */
 	uint8_t *output;  /* what the device printed, learnt then too */
 	size_t output_len;
+	size_t errput_len; /* of which, at its start, for stderr */
 	Vcuda__AttachReply *attach;
 	Vcuda__Reply *attach_reply;
 	struct vcuda_batch batch; /* posted calls not sent yet */
@@ -664,21 +665,32 @@ static int client_failed(struct vcuda_client *c, int rc)
 	return rc;
 }
 
-/* Appends out (taking its buffer) to what the next reply will carry. */
-static void client_keep_output(struct vcuda_client *c, ProtobufCBinaryData *out)
+/* Appends rp's output (taking its buffer) to what the next reply will
+ * carry, keeping what belongs on stderr ahead of the rest. */
+static void client_keep_output(struct vcuda_client *c, Vcuda__Reply *rp)
 {
+	ProtobufCBinaryData *out = &rp->output;
+	size_t err = rp->errput_len < out->len ? rp->errput_len : out->len;
+	size_t old_out = c->output_len - c->errput_len;
 	uint8_t *b;
 
+	rp->errput_len = 0;
 	if (!out->len)
 		return;
 	if (!c->output_len) {
 		c->output = out->data;
 		c->output_len = out->len;
-	} else if ((b = realloc(c->output, c->output_len + out->len)) != NULL) {
-		memcpy(b + c->output_len, out->data, out->len);
+		c->errput_len = err;
+	} else if ((b = malloc(c->output_len + out->len)) != NULL) {
+		memcpy(b, c->output, c->errput_len);
+		memcpy(b + c->errput_len, out->data, err);
+		memcpy(b + c->errput_len + err, c->output + c->errput_len, old_out);
+		memcpy(b + c->errput_len + err + old_out, out->data + err, out->len - err);
+		free(c->output);
+		free(out->data);
 		c->output = b;
 		c->output_len += out->len;
-		free(out->data);
+		c->errput_len += err;
 	} else {
 		free(out->data); /* out of memory: this output is dropped */
 	}
@@ -718,10 +730,11 @@ int vcuda_client_call_into(struct vcuda_client *c, Vcuda__Request *rq, const voi
 		(*reply)->deferred = c->deferred;
 	if (rc == 0) {
 		c->deferred = 0;
-		client_keep_output(c, &(*reply)->output);
+		client_keep_output(c, *reply);
 		(*reply)->output = (ProtobufCBinaryData){c->output_len, c->output};
+		(*reply)->errput_len = (uint32_t)c->errput_len;
 		c->output = NULL;
-		c->output_len = 0;
+		c->output_len = c->errput_len = 0;
 	}
 	rc = rc ? client_failed(c, rc) : 0;
 	pthread_mutex_unlock(&c->lock);
@@ -747,7 +760,7 @@ int vcuda_client_post_into(struct vcuda_client *c, Vcuda__Request *rq, const voi
 			int32_t failed = rp->deferred ? rp->deferred : rp->result;
 			if (failed && !c->deferred)
 				c->deferred = failed;
-			client_keep_output(c, &rp->output);
+			client_keep_output(c, rp);
 			vcuda_client_reply_free(rp);
 		}
 	}

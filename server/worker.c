@@ -26,85 +26,137 @@
  * The worker's stdout is a pipe that a thread drains into a buffer; each
  * reply carries what accumulated, and the shim writes it to the guest
  * program's own stdout. This serves NVIDIA's printf FIFO and the CPU device
- * alike, and a chatty kernel cannot block the worker on a full pipe. */
+ * alike, and a chatty kernel cannot block the worker on a full pipe. A
+ * second pipe carries what belongs on the guest's stderr: the CPU device's
+ * failed device-side assertions (VCUDA_CPU_ASSERT_FD). */
+
+struct capture {
+	int fd;
+	uint8_t *buf;
+	size_t len, cap;
+};
 
 static pthread_mutex_t output_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t *output_buf;
-static size_t output_len, output_cap;
-static int output_fd = -1;
+static struct capture captured[2] = {{.fd = -1}, {.fd = -1}}; /* stdout, stderr */
 
 /* Beyond this between two replies, printed text is dropped (CUDA's own
  * printf buffer is 1 MiB unless the program sets cudaLimitPrintfFifoSize). */
 #define OUTPUT_MAX VCUDA_MAX_PAYLOAD
 
-/* Moves what the pipe holds into the buffer. Called with the lock held. */
-static void output_drain(void)
+/* Moves what a pipe holds into its buffer, keeping both buffers together
+ * within OUTPUT_MAX. Called with the lock held. */
+static void output_drain(struct capture *c)
 {
 	uint8_t chunk[4096];
 	ssize_t n;
 
-	while ((n = read(output_fd, chunk, sizeof(chunk))) > 0) {
-		if (output_len + (size_t)n > output_cap && output_len + (size_t)n <= OUTPUT_MAX) {
-			size_t cap = (output_len + (size_t)n) * 2;
-			uint8_t *b = realloc(output_buf, cap);
+	while ((n = read(c->fd, chunk, sizeof(chunk))) > 0) {
+		size_t total = captured[0].len + captured[1].len + (size_t)n;
+		if (c->len + (size_t)n > c->cap && total <= OUTPUT_MAX) {
+			size_t cap = (c->len + (size_t)n) * 2;
+			uint8_t *b = realloc(c->buf, cap);
 			if (b) {
-				output_buf = b;
-				output_cap = cap;
+				c->buf = b;
+				c->cap = cap;
 			}
 		}
-		if (output_len + (size_t)n <= output_cap) {
-			memcpy(output_buf + output_len, chunk, (size_t)n);
-			output_len += (size_t)n;
+		if (c->len + (size_t)n <= c->cap && total <= OUTPUT_MAX) {
+			memcpy(c->buf + c->len, chunk, (size_t)n);
+			c->len += (size_t)n;
 		}
 	}
 }
 
-/* Keeps the pipe from filling while a kernel prints. */
+/* Keeps the pipes from filling while a kernel prints. */
 static void *output_main(void *arg)
 {
-	struct pollfd p = {.fd = output_fd, .events = POLLIN};
+	struct pollfd p[2] = {{.fd = captured[0].fd, .events = POLLIN},
+			      {.fd = captured[1].fd, .events = POLLIN}};
+	int open = 2;
 
-	for (;;) {
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			return arg;
-		if (p.revents & (POLLERR | POLLNVAL))
+	while (open > 0) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return arg;
 		pthread_mutex_lock(&output_lock);
-		output_drain();
+		for (int i = 0; i < 2; i++)
+			if (p[i].revents & POLLIN)
+				output_drain(&captured[i]);
 		pthread_mutex_unlock(&output_lock);
-		if (p.revents & POLLHUP)
-			return arg;
+		for (int i = 0; i < 2; i++)
+			if (p[i].revents & (POLLERR | POLLNVAL | POLLHUP)) {
+				p[i].fd = -1; /* poll ignores it from now on */
+				open--;
+			}
 	}
+	return arg;
+}
+
+static int capture_pipe(struct capture *c, int target)
+{
+	int fds[2];
+
+	if (pipe(fds) != 0)
+		return -1;
+	if (target >= 0 ? dup2(fds[1], target) < 0 : 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	if (target >= 0)
+		close(fds[1]);
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	c->fd = fds[0];
+	return target >= 0 ? target : fds[1];
 }
 
 static int worker_capture_output(void)
 {
-	int fds[2];
 	pthread_t t;
+	int err_fd;
+	char v[16];
 
-	if (pipe(fds) != 0 || dup2(fds[1], STDOUT_FILENO) < 0)
+	if (capture_pipe(&captured[0], STDOUT_FILENO) < 0 ||
+	    (err_fd = capture_pipe(&captured[1], -1)) < 0)
 		return -1;
-	close(fds[1]);
-	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-	output_fd = fds[0];
+	/* read by the CPU device when a kernel's assertion fails */
+	snprintf(v, sizeof(v), "%d", err_fd);
+	setenv("VCUDA_CPU_ASSERT_FD", v, 1);
 	return pthread_create(&t, NULL, output_main, NULL) == 0 ? 0 : -1;
 }
 
-/* Takes what was printed so far, up to this moment (the caller frees it).
- * look: whether the pipe may hold more than the thread has drained (else
- * the read, a system call on every reply, is saved). */
-static uint8_t *output_take(size_t *len, int look)
+/* Takes what was printed so far, up to this moment (the caller frees it):
+ * what belongs on stderr first (*err_len bytes), then what belongs on
+ * stdout. look: whether the pipes may hold more than the thread has drained
+ * (else the read, a system call on every reply, is saved). */
+static uint8_t *output_take(size_t *len, size_t *err_len, int look)
 {
 	uint8_t *b;
+	struct capture *out = &captured[0], *err = &captured[1];
 
 	fflush(stdout);
 	pthread_mutex_lock(&output_lock);
-	if (output_fd >= 0 && look)
-		output_drain();
-	b = output_buf;
-	*len = output_len;
-	output_buf = NULL;
-	output_len = output_cap = 0;
+	if (out->fd >= 0 && look) {
+		output_drain(out);
+		output_drain(err);
+	}
+	*err_len = err->len;
+	*len = err->len + out->len;
+	if (err->len == 0) {
+		b = out->buf;
+		out->buf = NULL;
+	} else {
+		if (out->len && (b = realloc(err->buf, err->len + out->len)) != NULL) {
+			memcpy(b + err->len, out->buf, out->len);
+			err->buf = b;
+		} else if (out->len) {
+			*len = err->len; /* no room to join them: stdout's text is lost */
+		}
+		b = err->buf;
+		err->buf = NULL;
+		free(out->buf);
+		out->buf = NULL;
+	}
+	out->len = out->cap = err->len = err->cap = 0;
 	pthread_mutex_unlock(&output_lock);
 	return b;
 }
@@ -112,17 +164,18 @@ static uint8_t *output_take(size_t *len, int look)
 static int session_send_reply(struct session *s, struct session_reply *out,
 			      const Vcuda__Request *rq, CUresult result)
 {
-	size_t len = 0;
+	size_t len = 0, err_len = 0;
 	/* The CPU device prints only while it runs a kernel, inside a launch
 	 * call; NVIDIA's driver prints when it synchronizes, which many calls
 	 * do: there, every reply looks. */
-	uint8_t *text = output_take(&len, s->launched || strcmp(s->be->kind, "cpu") != 0);
+	uint8_t *text = output_take(&len, &err_len, s->launched || strcmp(s->be->kind, "cpu") != 0);
 	int rc;
 
 	s->launched = 0;
 	out->rp.seq = rq->seq;
 	out->rp.result = (int32_t)result;
 	out->rp.deferred = (int32_t)s->deferred;
+	out->rp.errput_len = (uint32_t)err_len;
 	s->deferred = CUDA_SUCCESS;
 	/* What the device printed travels as the reply's payload, which has
 	 * room for all of it (OUTPUT_MAX <= VCUDA_MAX_PAYLOAD); the header

@@ -289,10 +289,18 @@ cudaError_t shim_call_into(Vcuda__Request *rq, const void *payload, size_t len, 
 		e = rp->status == VCUDA_E_PROTO ? cudaErrorNotSupported : cudaErrorUnknown;
 	else
 		e = shim_result(rp->result);
-	/* What the device printed belongs on the program's own stdout. */
+	/* What the device printed belongs on the program's own stdout; a
+	 * failed assertion's message, which comes first, on its stderr. */
 	if (rp->output.len) {
-		fwrite(rp->output.data, 1, rp->output.len, stdout);
-		fflush(stdout);
+		size_t err = rp->errput_len < rp->output.len ? rp->errput_len : rp->output.len;
+		if (err) {
+			fwrite(rp->output.data, 1, err, stderr);
+			fflush(stderr);
+		}
+		if (rp->output.len > err) {
+			fwrite(rp->output.data + err, 1, rp->output.len - err, stdout);
+			fflush(stdout);
+		}
 	}
 	if (reply)
 		*reply = rp;

@@ -52,7 +52,7 @@ if [ "$1" = shm ]; then
 	fi
 fi
 for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors badfatbin \
-	pitched pools runtime_misc mapped managed graphs textures textures_ptds thrust ipc; do
+	pitched pools runtime_misc mapped managed graphs textures textures_ptds thrust ipc devruntime int128; do
 	out=$(run "$E2E_BIN/$prog" 2>&1)
 	rc=$?
 	echo "$out"
@@ -60,6 +60,13 @@ for prog in device_query memory streams launch launch_ptds fault twomod cooperat
 	[ $rc -eq 0 ] || fail "$prog exited with status $rc"
 	echo "$out" | grep -q "^$name: PASS$" || fail "$prog did not pass"
 done
+# A failed device-side assertion says where and in which thread on the
+# program's stderr, not its stdout.
+if [ "$BACKEND" = cpu ]; then
+	out=$(run "$E2E_BIN/devruntime" 2>&1 >/dev/null)
+	echo "$out" | grep -q 'devruntime.cu:[0-9]*: void checked(int \*, int): block: \[1,0,0\], thread: \[9,0,0\] Assertion `i != bad` failed\.$' ||
+		fail "the assertion's message did not reach stderr: $out"
+fi
 # badfatbin launched a module the device refuses three times: it was sent
 # to the server once.
 if [ "$BACKEND" = cpu ]; then

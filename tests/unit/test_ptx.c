@@ -1029,6 +1029,14 @@ static void test_carry_chains(void **state)
 		"subc.u64 %rd9, 0, 0;",
 		out);
 	CHECK_LANES(A[i] < B[i] ? ~0ull : 0);
+	/* The CF a subtraction leaves, read by an addition: 1 when nothing
+	 * was borrowed, as the hardware has it (NVIDIA's 128-bit division
+	 * relies on it). */
+	run_u32("sub.cc.u32 %r3, %r1, %r2; addc.u32 %r5, 0, 0; sub.cc.u32 %r6, %r1, %r2; "
+		"subc.cc.u32 %r7, %r4, %r4; addc.u32 %r8, 0, 0; cvt.u64.u32 %rd9, %r5; "
+		"cvt.u64.u32 %rd10, %r8; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)(A[i] >= B[i]) | (uint64_t)(A[i] >= B[i]) << 32);
 	run_u32("cvt.u64.u32 %rd5, %r1; shl.b64 %rd5, %rd5, 33; cvt.u64.u32 %rd6, %r2;"
 		"shl.b64 %rd6, %rd6, 31; mul.hi.u64 %rd9, %rd5, %rd6;",
 		out);
