@@ -253,6 +253,14 @@ int emu_do_tex(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 int emu_do_surf(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 int emu_do_txq(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 uint8_t *emu_mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, int lane);
+/* The address an [address] operand names for a lane (no access made). */
+uint64_t emu_addr_value(const struct xctx *X, const struct ptx_insn *in,
+			const struct ptx_operand *o, int lane);
+/* Matrix instructions (exec_mma.c): whether the CPU device runs in as
+ * written; if not, why in why. */
+int emu_matrix_check(const struct ptx_insn *in, char *why, size_t why_len);
+int emu_do_wmma(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_do_ldmatrix(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 uint8_t *emu_addr_of(const struct xctx *X, const struct ptx_insn *in, const struct ptx_operand *o,
 		     unsigned len, int lane);
 uint64_t emu_load_elem(const uint8_t *p, uint8_t type);

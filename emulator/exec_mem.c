@@ -217,6 +217,24 @@ uint8_t *emu_mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, i
 }
 
 /* The host pointer for operand o (an address) of instruction in, for lane. */
+uint64_t emu_addr_value(const struct xctx *X, const struct ptx_insn *in,
+			const struct ptx_operand *o, int lane)
+{
+	const struct ptx_sym *sym = o->reg >= 0 ? &X->B->L->mod->syms[o->reg] : NULL;
+	uint64_t a;
+
+	if (sym && sym->kind == SYM_KPARAM && o->base < 0)
+		a = GWIN_PARAM | (sym->offset + (uint64_t)o->imm);
+	else
+		a = (o->base >= 0 ? X->F->R[o->base * 32 + lane]
+		     : sym	  ? emu_sym_address(X, o->reg)
+				  : 0) +
+		    (uint64_t)o->imm;
+	if (in->space == PS_PARAM && a >> GWIN_SHIFT == 0)
+		a |= GWIN_PARAM;
+	return a;
+}
+
 uint8_t *emu_addr_of(const struct xctx *X, const struct ptx_insn *in, const struct ptx_operand *o,
 		     unsigned len, int lane)
 {
@@ -229,15 +247,7 @@ uint8_t *emu_addr_of(const struct xctx *X, const struct ptx_insn *in, const stru
 		uint64_t off = sym->offset + (uint64_t)o->imm;
 		return (off + len <= fsz) ? X->F->fparam + (size_t)lane * fsz + off : NULL;
 	}
-	if (sym && sym->kind == SYM_KPARAM && o->base < 0)
-		a = GWIN_PARAM | (sym->offset + (uint64_t)o->imm);
-	else
-		a = (o->base >= 0 ? X->F->R[o->base * 32 + lane]
-		     : sym	  ? emu_sym_address(X, o->reg)
-				  : 0) +
-		    (uint64_t)o->imm;
-	if (in->space == PS_PARAM && a >> GWIN_SHIFT == 0)
-		a |= GWIN_PARAM;
+	a = emu_addr_value(X, in, o, lane);
 	p = emu_mem_at(X, in->space, a, len, lane);
 	if (!p)
 		emu_exec_fail(X->B, in, CUDA_ERROR_ILLEGAL_ADDRESS,

@@ -348,6 +348,21 @@ static int exec_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t 
 	return 0;
 }
 
+static int exec_wmma(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return emu_do_wmma(X, in, m);
+}
+
+static int exec_mma(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return emu_do_wmma(X, in, m);
+}
+
+static int exec_ldmatrix(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return emu_do_ldmatrix(X, in, m);
+}
+
 /* The lanes executing now, whatever the guard says. */
 static int exec_activemask(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
@@ -392,7 +407,13 @@ int emu_exec_check_module(const struct ptx_module *mod, char *log, size_t log_le
 	for (int f = 0; f < mod->nfuncs; f++)
 		for (int i = 0; i < mod->funcs[f].ninsns; i++) {
 			const struct ptx_insn *in = &mod->funcs[f].insns[i];
-			char name[16];
+			char name[16], why[256];
+			if ((in->op == OP_WMMA || in->op == OP_MMA || in->op == OP_LDMATRIX ||
+			     in->op == OP_STMATRIX) &&
+			    emu_matrix_check(in, why, sizeof(why)) != 0) {
+				snprintf(log, log_len, "line %d: %s", (int)in->line, why);
+				return -1;
+			}
 			if (in->op < OP_COUNT && emu_exec_table[in->op])
 				continue;
 			snprintf(log, log_len,

@@ -136,6 +136,10 @@ enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS
 	X(SULD, exec_suld) \
 	X(SUST, exec_sust) \
 	X(SUQ, exec_txq) \
+	X(WMMA, exec_wmma) \
+	X(MMA, exec_mma) \
+	X(LDMATRIX, exec_ldmatrix) \
+	X(STMATRIX, exec_ldmatrix) \
 	/* end */
 /* clang-format on */
 
@@ -171,7 +175,28 @@ enum {
 	MOD_ABS = 1 << 20,
 	MOD_TO = 1 << 21, /* cvta.to */
 	MOD_SATFINITE = 1 << 22,
-	MOD_RNA = 1 << 23, /* round to nearest, ties away from zero */
+	MOD_RNA = 1 << 23,   /* round to nearest, ties away from zero */
+	MOD_TRANS = 1 << 24, /* ldmatrix, stmatrix */
+};
+
+/*
+ * Matrix instructions. wmma: insn.sub the operation, insn.sub2 bit 0 and 1
+ * the layouts of a (or the one matrix loaded or stored) and b (1: column
+ * major), insn.cmp the shape (an index into ptx_mma_shapes). Types: d (or
+ * the one matrix's) in type, then a, b, c in type2, type3, type4.
+ * ldmatrix/stmatrix: insn.sub the number of 8x8 matrices.
+ */
+enum { MMA_LOAD_A = 1, MMA_LOAD_B, MMA_LOAD_C, MMA_STORE_D, MMA_MMA };
+struct ptx_mma_shape {
+	uint8_t m, n, k;
+};
+extern const struct ptx_mma_shape ptx_mma_shapes[];
+extern const int ptx_mma_nshapes;
+/* The sub-byte element types of matrix instructions. */
+enum {
+	PT_S4 = PTX_TYPE(PK_S, 0) | 0x80,
+	PT_U4 = PTX_TYPE(PK_U, 0) | 0x80,
+	PT_B1 = PTX_TYPE(PK_B, 0) | 0x80,
 };
 #define MOD_ROUND (MOD_RN | MOD_RZ | MOD_RM | MOD_RP)
 
@@ -298,12 +323,12 @@ enum ptx_sym_kind {
 
 struct ptx_operand {
 	uint8_t kind;
-	uint8_t neg;  /* !%p, or -x for immediates when parsed */
-	uint8_t nvec; /* OK_VEC: how many */
-	int32_t reg;  /* OK_REG/OK_PRED index, OK_SREG enum, OK_SYM/OK_ADDR symbol or -1 */
-	int32_t base; /* OK_ADDR: register holding the base, or -1 */
-	int64_t imm;  /* OK_IMM bits; OK_ADDR/OK_SYM offset */
-	int32_t vec[4];
+	uint8_t neg;	/* !%p, or -x for immediates when parsed */
+	uint8_t nvec;	/* OK_VEC: how many */
+	int32_t reg;	/* OK_REG/OK_PRED index, OK_SREG enum, OK_SYM/OK_ADDR symbol or -1 */
+	int32_t base;	/* OK_ADDR: register holding the base, or -1 */
+	int64_t imm;	/* OK_IMM bits; OK_ADDR/OK_SYM offset */
+	int32_t vec[8]; /* more than 4 only in matrix fragments (wmma, mma, ldmatrix) */
 };
 
 struct ptx_insn {
@@ -311,7 +336,8 @@ struct ptx_insn {
 	uint8_t type, type2; /* main type; cvt's source, setp's... */
 	uint8_t space, vec, cmp, sub, sub2;
 	uint8_t nops, guard_neg;
-	int16_t guard; /* predicate register or -1 */
+	uint8_t type3, type4; /* mma: the types of b and c (a in type2, d in type) */
+	int16_t guard;	      /* predicate register or -1 */
 	uint32_t mods;
 	int32_t target; /* bra: instruction; call: call record */
 	int32_t reconv; /* bra: where diverged lanes meet again (-1: function end) */

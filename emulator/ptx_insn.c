@@ -165,8 +165,14 @@ static void apply_modifier(struct parser *p, struct ptx_insn *in, const char *m,
 	if ((t = ptx_type_of(m)) != PT_NONE) {
 		if (!in->type)
 			in->type = t;
-		else
+		else if (!in->type2)
 			in->type2 = t;
+		else if (!in->type3 && (in->op == OP_WMMA || in->op == OP_MMA))
+			in->type3 = t;
+		else if (!in->type4 && (in->op == OP_WMMA || in->op == OP_MMA))
+			in->type4 = t;
+		else
+			ptx_parse_fail(p, "too many types in %s", opname);
 		return;
 	}
 	if ((sp = space_of(m)) != PS_NONE) {
@@ -377,8 +383,12 @@ static void parse_operand(struct parser *p, struct ptx_insn *in, struct ptx_oper
 			} else if (!operand_reg(p, p->tok, &e) || e.kind != OK_REG) {
 				ptx_parse_fail(p, "vector element %s is not a register", p->tok);
 			}
-			if (o->nvec == 4)
-				ptx_parse_fail(p, "vectors of more than 4 are not supported");
+			if (o->nvec == (in->op == OP_WMMA || in->op == OP_MMA ||
+						in->op == OP_LDMATRIX || in->op == OP_STMATRIX
+					    ? 8
+					    : 4))
+				ptx_parse_fail(p, "a vector of more elements than %s takes",
+					       "the op");
 			o->vec[o->nvec++] = e.kind == OK_NONE ? -1 : e.reg;
 			ptx_next(p);
 			if (p->tok[0] == '}')
@@ -526,6 +536,86 @@ static struct ptx_insn *new_insn(struct parser *p)
 
 /* The modifiers of the texture and surface instructions: 1 if mod is
  * one (and recorded), 0 for the ordinary ones (types, vectors). */
+const struct ptx_mma_shape ptx_mma_shapes[] = {
+    {16, 16, 16}, {32, 8, 16}, {8, 32, 16}, {16, 16, 8}, {8, 8, 4},   {8, 8, 32},
+    {8, 8, 128},  {16, 8, 16}, {16, 8, 8},  {16, 8, 4},	 {16, 8, 32}, {8, 8, 16},
+};
+const int ptx_mma_nshapes = (int)(sizeof(ptx_mma_shapes) / sizeof(*ptx_mma_shapes));
+
+/* The modifiers of wmma, mma, ldmatrix and stmatrix; 1 if mod was one. */
+static int mma_modifier(struct parser *p, struct ptx_insn *in, const char *mod)
+{
+	static const struct {
+		const char *name;
+		uint8_t type;
+	} subbyte[] = {{"s4", PT_S4}, {"u4", PT_U4}, {"b1", PT_B1}};
+	unsigned m, n, k;
+	char tail;
+
+	if (in->op == OP_WMMA) {
+		if (strcmp(mod, "load") == 0 || strcmp(mod, "store") == 0 ||
+		    strcmp(mod, "mma") == 0) {
+			in->sub = mod[0] == 'l'	  ? MMA_LOAD_A
+				  : mod[0] == 's' ? MMA_STORE_D
+						  : MMA_MMA;
+			return 1;
+		}
+		if (in->sub == MMA_LOAD_A && mod[1] == '\0' && strchr("abc", mod[0])) {
+			in->sub = (uint8_t)(MMA_LOAD_A + (mod[0] - 'a'));
+			return 1;
+		}
+		if (in->sub == MMA_STORE_D && strcmp(mod, "d") == 0)
+			return 1;
+	}
+	if (strcmp(mod, "row") == 0 || strcmp(mod, "col") == 0) {
+		/* the first layout is a's (or the one matrix's), the second b's */
+		int which = (in->sub2 & 0x40) ? 1 : 0;
+		in->sub2 |= (uint8_t)((mod[0] == 'c') << which) | 0x40;
+		return 1;
+	}
+	if (sscanf(mod, "m%un%uk%u%c", &m, &n, &k, &tail) == 3) {
+		for (int i = 0; i < ptx_mma_nshapes; i++)
+			if (ptx_mma_shapes[i].m == m && ptx_mma_shapes[i].n == n &&
+			    ptx_mma_shapes[i].k == k) {
+				in->cmp = (uint8_t)i;
+				in->sub2 |= 0x20; /* the shape was given */
+				return 1;
+			}
+		ptx_parse_fail(p, "matrix shape .%s is not supported by the CPU device", mod);
+	}
+	if ((in->op == OP_LDMATRIX || in->op == OP_STMATRIX) && strcmp(mod, "m8n8") == 0)
+		return 1;
+	if ((in->op == OP_LDMATRIX || in->op == OP_STMATRIX) && mod[0] == 'x' &&
+	    (mod[1] == '1' || mod[1] == '2' || mod[1] == '4') && !mod[2]) {
+		in->sub = (uint8_t)(mod[1] - '0');
+		return 1;
+	}
+	if (strcmp(mod, "trans") == 0) {
+		in->mods |= MOD_TRANS;
+		return 1;
+	}
+	if (strncmp(mod, "shared", 6) == 0 && (!mod[6] || strcmp(mod + 6, "::cta") == 0)) {
+		in->space = PS_SHARED;
+		return 1;
+	}
+	if (strcmp(mod, "popc") == 0)
+		return 1;
+	if (in->op == OP_WMMA && (strcmp(mod, "and") == 0 || strcmp(mod, "xor") == 0)) {
+		in->vec = mod[0] == 'a' ? 1 : 2; /* b1: the bit op before popc */
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(subbyte) / sizeof(*subbyte); i++)
+		if (strcmp(mod, subbyte[i].name) == 0) {
+			uint8_t *slot = !in->type    ? &in->type
+					: !in->type2 ? &in->type2
+					: !in->type3 ? &in->type3
+						     : &in->type4;
+			*slot = subbyte[i].type;
+			return 1;
+		}
+	return 0;
+}
+
 static int texture_modifier(struct parser *p, struct ptx_insn *in, const char *mod)
 {
 	static const char *const geometry[] = {"1d", "2d", "3d", "a1d", "a2d"};
@@ -680,6 +770,9 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 		     op == OP_SUST || op == OP_SUQ) &&
 		    texture_modifier(p, in, mod))
 			continue;
+		if ((op == OP_WMMA || op == OP_MMA || op == OP_LDMATRIX || op == OP_STMATRIX) &&
+		    mma_modifier(p, in, mod))
+			continue;
 		if (op == OP_CVTA && strcmp(mod, "to") == 0) {
 			in->mods |= MOD_TO;
 			continue;
@@ -725,6 +818,12 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 	if (in->op == OP_BRA && (in->nops != 1 || in->o[0].kind != OK_LABEL))
 		ptx_parse_fail(p, "bra takes one label (indirect branches are not supported)");
 	check_texture_insn(p, in, opname);
+	/* A vector of registers has as many as the op's .vN says. */
+	if ((in->op == OP_LD || in->op == OP_ST) &&
+	    (in->o[in->op == OP_LD ? 0 : 1].kind == OK_VEC) !=
+		(in->vec > 1 && in->o[in->op == OP_LD ? 0 : 1].nvec == in->vec))
+		ptx_parse_fail(p, "%s: the vector of registers does not match .v%u", opname,
+			       (unsigned)in->vec);
 	p->f->ninsns++;
 }
 
