@@ -111,6 +111,25 @@ static int run_control(struct xctx *X, const struct ptx_insn *in, uint32_t m, in
 			*result = RUN_BARRIER;
 		}
 		return 1;
+	case OP_NANOSLEEP:
+		/* A thread that sleeps waits for others: let the block's other
+		 * warps run. */
+		top->pc = pc + 1;
+		if (m)
+			*result = RUN_YIELD;
+		return 1;
+	case OP_MBARRIER:
+		if (in->sub != MB_TEST_WAIT && in->sub != MB_TRY_WAIT)
+			return 0;
+		top->pc = pc + 1;
+		if (m) {
+			uint32_t waiting;
+			if (emu_do_mbarrier(X, in, m, &waiting) != 0)
+				*result = RUN_FAULT;
+			else if (waiting)
+				*result = RUN_YIELD;
+		}
+		return 1;
 	case OP_TRAP:
 		top->pc = pc + 1;
 		if (m) {
@@ -272,7 +291,7 @@ static void block_run(struct exec_launch *L, uint64_t index)
 		return;
 	}
 	for (;;) {
-		int alive = 0;
+		int alive = 0, waiting = 0;
 		for (int i = 0; i < B.nwarps; i++) {
 			struct warp *w = &B.warps[i];
 			if (w->done || w->at_barrier)
@@ -280,12 +299,19 @@ static void block_run(struct exec_launch *L, uint64_t index)
 			if (run_warp(&B, w) == RUN_FAULT)
 				goto out;
 		}
-		for (int i = 0; i < B.nwarps; i++)
+		for (int i = 0; i < B.nwarps; i++) {
 			alive += !B.warps[i].done;
+			waiting += !B.warps[i].done && B.warps[i].at_barrier;
+		}
 		if (alive == 0)
 			break;
-		for (int i = 0; i < B.nwarps; i++)
-			B.warps[i].at_barrier = 0;
+		/* The barrier opens once every live warp is at it; a warp that
+		 * yielded runs again first. */
+		if (waiting == alive)
+			for (int i = 0; i < B.nwarps; i++)
+				B.warps[i].at_barrier = 0;
+		else if (emu_exec_failed(&B) || (B.L->deadline_ns && launch_overdue(&B, NULL)))
+			goto out;
 	}
 out:
 	__atomic_fetch_add(&lane_instructions, B.insns, __ATOMIC_RELAXED);

@@ -225,7 +225,9 @@ static inline void set_pred(const struct xctx *X, const struct ptx_operand *o, i
 #define LANES(mask)                                                                                \
 	for (uint32_t m_ = (mask), l; m_ && (l = (uint32_t)__builtin_ctz(m_), 1); m_ &= m_ - 1)
 
-enum { RUN_DONE, RUN_BARRIER, RUN_FAULT };
+/* How a warp stopped: finished, at a barrier, faulted, or yielded to the
+ * block's other warps (waiting on an mbarrier, nanosleep). */
+enum { RUN_DONE, RUN_BARRIER, RUN_FAULT, RUN_YIELD };
 
 void emu_exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -259,6 +261,10 @@ uint64_t emu_addr_value(const struct xctx *X, const struct ptx_insn *in,
 /* Matrix instructions (exec_mma.c): whether the CPU device runs in as
  * written; if not, why in why. */
 int emu_matrix_check(const struct ptx_insn *in, char *why, size_t why_len);
+/* cp.async and mbarrier (exec_async.c); *waiting: the lanes whose
+ * test_wait or try_wait found their phase not complete. */
+int emu_do_cp(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+int emu_do_mbarrier(const struct xctx *X, const struct ptx_insn *in, uint32_t m, uint32_t *waiting);
 int emu_do_wmma(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 int emu_do_ldmatrix(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 uint8_t *emu_addr_of(const struct xctx *X, const struct ptx_insn *in, const struct ptx_operand *o,

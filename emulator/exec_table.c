@@ -348,6 +348,19 @@ static int exec_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t 
 	return 0;
 }
 
+static int exec_cp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	return emu_do_cp(X, in, m);
+}
+
+/* mbarrier's waits are run by run_control, which yields the warp. */
+static int exec_mbarrier(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	uint32_t waiting;
+
+	return emu_do_mbarrier(X, in, m, &waiting);
+}
+
 static int exec_wmma(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	return emu_do_wmma(X, in, m);

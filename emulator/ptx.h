@@ -136,6 +136,8 @@ enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS
 	X(SULD, exec_suld) \
 	X(SUST, exec_sust) \
 	X(SUQ, exec_txq) \
+	X(CP, exec_cp) \
+	X(MBARRIER, exec_mbarrier) \
 	X(WMMA, exec_wmma) \
 	X(MMA, exec_mma) \
 	X(LDMATRIX, exec_ldmatrix) \
@@ -192,6 +194,24 @@ struct ptx_mma_shape {
 };
 extern const struct ptx_mma_shape ptx_mma_shapes[];
 extern const int ptx_mma_nshapes;
+/* cp.async (insn.sub; the destination's space in insn.space, the
+ * source's in insn.type3) and mbarrier (insn.sub), with their flags in
+ * insn.sub2. */
+enum { CP_COPY, CP_COMMIT, CP_WAIT, CP_MBARRIER_ARRIVE, CP_BULK };
+enum { CP_F_NOINC = 1, CP_F_COMPLETE_TX = 2 };
+enum {
+	MB_INIT = 1,
+	MB_ARRIVE,
+	MB_ARRIVE_DROP,
+	MB_EXPECT_TX,
+	MB_COMPLETE_TX,
+	MB_TEST_WAIT,
+	MB_TRY_WAIT,
+	MB_PENDING,
+	MB_INVAL,
+};
+enum { MB_F_PARITY = 1, MB_F_EXPECT_TX = 2, MB_F_NOCOMPLETE = 4 };
+
 /* The sub-byte element types of matrix instructions. */
 enum {
 	PT_S4 = PTX_TYPE(PK_S, 0) | 0x80,

@@ -536,6 +536,75 @@ static struct ptx_insn *new_insn(struct parser *p)
 
 /* The modifiers of the texture and surface instructions: 1 if mod is
  * one (and recorded), 0 for the ordinary ones (types, vectors). */
+/* The modifiers of cp.async and mbarrier; 1 if mod was one. */
+static int async_modifier(struct ptx_insn *in, const char *mod)
+{
+	static const struct {
+		const char *name;
+		uint8_t sub;
+	} mb_ops[] = {{"init", MB_INIT},
+		      {"arrive", MB_ARRIVE},
+		      {"arrive_drop", MB_ARRIVE_DROP},
+		      {"expect_tx", MB_EXPECT_TX},
+		      {"complete_tx", MB_COMPLETE_TX},
+		      {"test_wait", MB_TEST_WAIT},
+		      {"try_wait", MB_TRY_WAIT},
+		      {"pending_count", MB_PENDING},
+		      {"inval", MB_INVAL}};
+	uint8_t space = 0;
+
+	if (strcmp(mod, "shared") == 0 || strcmp(mod, "shared::cta") == 0 ||
+	    strcmp(mod, "shared::cluster") == 0)
+		space = PS_SHARED;
+	else if (strcmp(mod, "global") == 0)
+		space = PS_GLOBAL;
+	if (space) { /* cp.async: the destination's space, then the source's */
+		if (in->op == OP_CP && in->space)
+			in->type3 = space;
+		else
+			in->space = space;
+		return 1;
+	}
+	if (in->op == OP_MBARRIER) {
+		for (size_t i = 0; i < sizeof(mb_ops) / sizeof(*mb_ops); i++)
+			if (strcmp(mod, mb_ops[i].name) == 0) {
+				if (in->sub == MB_ARRIVE && mb_ops[i].sub == MB_EXPECT_TX)
+					in->sub2 |= MB_F_EXPECT_TX; /* arrive.expect_tx */
+				else
+					in->sub = mb_ops[i].sub;
+				return 1;
+			}
+		if (strcmp(mod, "parity") == 0 || strcmp(mod, "noComplete") == 0) {
+			in->sub2 |= mod[0] == 'p' ? MB_F_PARITY : MB_F_NOCOMPLETE;
+			return 1;
+		}
+		return strcmp(mod, "cluster") == 0;
+	}
+	if (strcmp(mod, "commit_group") == 0 || strcmp(mod, "wait_group") == 0 ||
+	    strcmp(mod, "wait_all") == 0) {
+		in->sub = mod[0] == 'c' ? CP_COMMIT : CP_WAIT;
+		return 1;
+	}
+	if (strcmp(mod, "mbarrier") == 0) {
+		in->sub = CP_MBARRIER_ARRIVE;
+		return 1;
+	}
+	if (strcmp(mod, "bulk") == 0) {
+		in->sub = CP_BULK;
+		return 1;
+	}
+	if (strcmp(mod, "noinc") == 0) {
+		in->sub2 |= CP_F_NOINC;
+		return 1;
+	}
+	if (strcmp(mod, "mbarrier::complete_tx::bytes") == 0) {
+		in->sub2 |= CP_F_COMPLETE_TX;
+		return 1;
+	}
+	return strcmp(mod, "bulk_group") == 0 || strcmp(mod, "L2::cache_hint") == 0 ||
+	       strcmp(mod, "cluster") == 0;
+}
+
 const struct ptx_mma_shape ptx_mma_shapes[] = {
     {16, 16, 16}, {32, 8, 16}, {8, 32, 16}, {16, 16, 8}, {8, 8, 4},   {8, 8, 32},
     {8, 8, 128},  {16, 8, 16}, {16, 8, 8},  {16, 8, 4},	 {16, 8, 32}, {8, 8, 16},
@@ -737,6 +806,67 @@ static void check_texture_insn(struct parser *p, const struct ptx_insn *in, cons
 		ptx_parse_fail(p, "malformed %s", name);
 }
 
+/* cp.async and mbarrier take addresses where addresses go, values (an
+ * immediate or a register) where values go. */
+static void check_async_insn(struct parser *p, const struct ptx_insn *in, const char *name)
+{
+	const struct ptx_operand *o = in->o;
+	int ok = 1, n = in->nops;
+#define IS_VAL(i) (o[i].kind == OK_REG || o[i].kind == OK_IMM)
+	if (in->op == OP_CP) {
+		switch (in->sub) {
+		case CP_COPY:
+			ok = n >= 3 && n <= 5 && o[0].kind == OK_ADDR && o[1].kind == OK_ADDR &&
+			     o[2].kind == OK_IMM && in->space && in->type3 &&
+			     (n < 4 || IS_VAL(3) || o[3].kind == OK_PRED) && (n < 5 || IS_VAL(4));
+			break;
+		case CP_BULK:
+			ok = n >= 3 && n <= 5 && o[0].kind == OK_ADDR && o[1].kind == OK_ADDR &&
+			     IS_VAL(2) && in->space && in->type3 &&
+			     (!(in->sub2 & CP_F_COMPLETE_TX) || (n >= 4 && o[3].kind == OK_ADDR));
+			break;
+		case CP_MBARRIER_ARRIVE:
+			ok = n == 1 && o[0].kind == OK_ADDR;
+			break;
+		default:
+			ok = n == 0 || (n == 1 && o[0].kind == OK_IMM);
+			break;
+		}
+	} else if (in->op == OP_MBARRIER) {
+		switch (in->sub) {
+		case MB_INIT:
+		case MB_EXPECT_TX:
+		case MB_COMPLETE_TX:
+			ok = n == 2 && o[0].kind == OK_ADDR && IS_VAL(1);
+			break;
+		case MB_INVAL:
+			ok = n == 1 && o[0].kind == OK_ADDR;
+			break;
+		case MB_ARRIVE:
+		case MB_ARRIVE_DROP:
+			ok = (n == 2 || n == 3) && (o[0].kind == OK_REG || o[0].kind == OK_NONE) &&
+			     o[1].kind == OK_ADDR && (n < 3 || IS_VAL(2));
+			break;
+		case MB_TEST_WAIT:
+		case MB_TRY_WAIT:
+			ok = (n == 3 || n == 4) && o[0].kind == OK_PRED && o[1].kind == OK_ADDR &&
+			     IS_VAL(2) && (n < 4 || IS_VAL(3));
+			break;
+		case MB_PENDING:
+			ok = n == 2 && o[0].kind == OK_REG && IS_VAL(1);
+			break;
+		default:
+			ok = 0;
+			break;
+		}
+	} else {
+		return;
+	}
+#undef IS_VAL
+	if (!ok)
+		ptx_parse_fail(p, "malformed %s", name);
+}
+
 /* One instruction; its opcode token is in p->tok. */
 static void parse_insn(struct parser *p, int guard, int guard_neg)
 {
@@ -772,6 +902,8 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 			continue;
 		if ((op == OP_WMMA || op == OP_MMA || op == OP_LDMATRIX || op == OP_STMATRIX) &&
 		    mma_modifier(p, in, mod))
+			continue;
+		if ((op == OP_CP || op == OP_MBARRIER) && async_modifier(in, mod))
 			continue;
 		if (op == OP_CVTA && strcmp(mod, "to") == 0) {
 			in->mods |= MOD_TO;
@@ -818,6 +950,7 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 	if (in->op == OP_BRA && (in->nops != 1 || in->o[0].kind != OK_LABEL))
 		ptx_parse_fail(p, "bra takes one label (indirect branches are not supported)");
 	check_texture_insn(p, in, opname);
+	check_async_insn(p, in, opname);
 	/* A vector of registers has as many as the op's .vN says. */
 	if ((in->op == OP_LD || in->op == OP_ST) &&
 	    (in->o[in->op == OP_LD ? 0 : 1].kind == OK_VEC) !=

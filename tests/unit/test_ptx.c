@@ -744,6 +744,79 @@ static void test_half_conversions(void **state)
 	}
 }
 
+/* mbarrier: phases complete when the expected arrivals are in and the
+ * expected transaction bytes are done; test_wait by state and by parity;
+ * arrive_drop lowers what later phases expect; pending_count. And cp.async
+ * with a source size zero-fills the rest. One warp, lane-by-lane arrivals. */
+static void test_mbarrier(void **state)
+{
+	uint64_t out[32];
+	uint32_t in[96] = {0};
+	char log[512] = "";
+	static const char *decls = ".shared .align 8 .b64 bar; .shared .align 16 .b8 buf[64];";
+
+	/* 32 expected; the lanes arrive one by one (a loop over lanes), each
+	 * then testing: only the last arrival completes phase 0. */
+	assert_int_equal(
+	    run_body(decls,
+		     "mov.u32 %r3, 32; setp.eq.u32 %p1, %r10, 0; @%p1 mbarrier.init.shared.b64 "
+		     "[bar], %r3; bar.sync 0; mov.u32 %r5, 0; mov.b64 %rd9, 0; "
+		     "LOOP: setp.eq.u32 %p2, %r5, %r10; @%p2 mbarrier.arrive.shared.b64 %rd10, "
+		     "[bar]; bar.warp.sync -1; mbarrier.test_wait.parity.shared.b64 %p3, [bar], "
+		     "0; @%p2 selp.u64 %rd9, 1, 0, %p3; add.u32 %r5, %r5, 1; setp.lt.u32 %p4, %r5, "
+		     "32; @%p4 bra LOOP; mbarrier.test_wait.shared.b64 %p5, [bar], %rd10; "
+		     "selp.u64 %rd11, 2, 0, %p5; or.b64 %rd9, %rd9, %rd11; "
+		     "mbarrier.test_wait.parity.shared.b64 %p5, [bar], 1; selp.u64 %rd11, 4, 0, "
+		     "%p5; or.b64 %rd9, %rd9, %rd11;",
+		     out, in, sizeof(in), log, sizeof(log)),
+	    CUDA_SUCCESS);
+	/* lane 31 saw the phase complete on its own arrival; every lane's state
+	 * is of phase 0, now complete; phase 1 (parity 1) is not. */
+	CHECK_LANES((i == 31 ? 1 : 0) | 2);
+	/* expect_tx holds the phase until complete_tx; arrive_drop; pending. */
+	assert_int_equal(
+	    run_body(
+		decls,
+		"setp.eq.u32 %p1, %r10, 0; @!%p1 bra END; mov.u32 %r3, 2; mbarrier.init.shared.b64 "
+		"[bar], %r3; mbarrier.expect_tx.shared.b64 [bar], 64; mbarrier.arrive.shared.b64 "
+		"%rd10, [bar]; mbarrier.arrive.shared.b64 %rd10, [bar]; "
+		"mbarrier.test_wait.parity.shared.b64 %p2, [bar], 0; selp.u64 %rd9, 1, 0, %p2; "
+		"mbarrier.complete_tx.shared.b64 [bar], 64; mbarrier.test_wait.parity.shared.b64 "
+		"%p2, [bar], 0; selp.u64 %rd11, 2, 0, %p2; or.b64 %rd9, %rd9, %rd11; "
+		"mbarrier.arrive_drop.shared.b64 %rd10, [bar]; mbarrier.pending_count.b64 %r5, "
+		"%rd10; cvt.u64.u32 %rd11, %r5; shl.b64 %rd11, %rd11, 8; or.b64 %rd9, %rd9, %rd11; "
+		"mbarrier.arrive.shared.b64 %rd10, [bar]; mbarrier.pending_count.b64 %r5, %rd10; "
+		"cvt.u64.u32 %rd11, %r5; shl.b64 %rd11, %rd11, 16; or.b64 %rd9, %rd9, %rd11; "
+		"mbarrier.test_wait.parity.shared.b64 %p2, [bar], 1; selp.u64 %rd11, 4, 0, %p2; "
+		"or.b64 %rd9, %rd9, %rd11; END:",
+		out, in, sizeof(in), log, sizeof(log)),
+	    CUDA_SUCCESS);
+	/* not complete with bytes pending (1); complete after (2); in phase 1
+	 * arrive_drop leaves 1 pending and 1 expected; the next arrival
+	 * completes phase 1 (parity 1, now the phase before the current). */
+	assert_int_equal(out[0], 2u | 2u << 8 | 1u << 16 | 4u);
+	/* cp.async: 16 bytes of which 4 from the source, the rest zeros. */
+	for (int i = 0; i < 32; i++)
+		in[i] = 0x01010101u * (uint32_t)(i + 1);
+	assert_int_equal(
+	    run_body(decls,
+		     "setp.eq.u32 %p1, %r10, 0; @!%p1 bra END; st.shared.u32 [buf+4], 99; "
+		     "cp.async.ca.shared.global [buf], [%rd2], 16, 4; cp.async.commit_group; "
+		     "cp.async.wait_group 0; ld.shared.v2.u32 {%r3, %r5}, [buf]; "
+		     "ld.shared.v2.u32 {%r6, %r7}, [buf+8]; or.b32 %r6, %r6, %r7; "
+		     "cvt.u64.u32 %rd9, %r3; cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; "
+		     "or.b64 %rd9, %rd9, %rd10; cvt.u64.u32 %rd10, %r6; or.b64 %rd9, %rd9, %rd10; "
+		     "END:",
+		     out, in, sizeof(in), log, sizeof(log)),
+	    CUDA_SUCCESS);
+	assert_int_equal(out[0], 0x01010101u);
+	/* a malformed one is refused at load */
+	assert_int_equal(run_body(decls, "mbarrier.arrive.shared.b64 %rd10, %r3;", out, in,
+				  sizeof(in), log, sizeof(log)),
+			 CUDA_ERROR_INVALID_PTX);
+	assert_non_null(strstr(log, "malformed"));
+}
+
 static void test_compare_select(void **state)
 {
 	uint64_t out[32];
@@ -1220,6 +1293,7 @@ int main(void)
 	    cmocka_unit_test(test_half_conversions),
 	    cmocka_unit_test(test_half_atomics),
 	    cmocka_unit_test(test_integer_extras),
+	    cmocka_unit_test(test_mbarrier),
 	    cmocka_unit_test(test_atomics),
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
