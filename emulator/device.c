@@ -40,6 +40,25 @@ static uint64_t device_memory_size(void)
 	return size & ~((uint64_t)(1u << 20) - 1);
 }
 
+/* Compute capability: VCUDA_CPU_CC ("8.0", "86"), 7.0 to 9.0; 8.0 if unset. */
+static int device_cc(void)
+{
+	const char *env = getenv("VCUDA_CPU_CC");
+	unsigned major, minor;
+	char tail;
+
+	if (!env)
+		return 80;
+	if (sscanf(env, "%u.%u%c", &major, &minor, &tail) == 2 ||
+	    (sscanf(env, "%u%c", &major, &tail) == 1 && major >= 70 && major <= 90 &&
+	     (minor = major % 10, major /= 10, 1))) {
+		if (minor < 10 && major * 10 + minor >= 70 && major * 10 + minor <= 90)
+			return (int)(major * 10 + minor);
+	}
+	VWARN(emulator, "ignoring VCUDA_CPU_CC '%s' (7.0 to 9.0, as 8.6 or 86); using 8.0", env);
+	return 80;
+}
+
 static void device_describe(struct emu_device *d)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -63,6 +82,7 @@ CUresult cuInit(unsigned int flags)
 		 * that loads it directly has no vcuda code to set them. */
 		vcuda_log_init("vcuda-cpu", VCUDA_LEVEL_WARN, NULL);
 		device_describe(&emu.dev);
+		emu.dev.cc = device_cc();
 		emu.dev.total_mem = device_memory_size();
 		rc = emu_memory_init(emu.dev.total_mem);
 		emu.initialized = rc == CUDA_SUCCESS;
@@ -215,6 +235,13 @@ static int device_attribute_value(CUdevice_attribute a)
 		return emu.dev.ncores;
 	if (a == CU_DEVICE_ATTRIBUTE_NUMA_ID || a == CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID)
 		return -1;
+	if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+		return emu.dev.cc / 10;
+	if (a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
+		return emu.dev.cc % 10;
+	/* Thread block clusters come with 9.0. */
+	if (a == CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH)
+		return emu.dev.cc >= 90;
 	return device_attributes[a];
 }
 

@@ -58,6 +58,7 @@ struct CUevent_st {
 struct emu_device {
 	char name[256];
 	int ncores;
+	int cc; /* compute capability, major * 10 + minor (VCUDA_CPU_CC) */
 	uint64_t total_mem;
 	CUuuid uuid;
 };

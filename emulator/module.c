@@ -79,12 +79,21 @@ static CUresult module_ptx(const void *image, char **ptx, char *log, size_t log_
 		size_t size = vcuda_fatbin_size(fatbin, 16);
 		if (vcuda_fatbin_parse(fatbin, size, &fb, log, log_len) != 0)
 			return CUDA_ERROR_INVALID_IMAGE;
-		e = vcuda_fatbin_best_ptx(&fb, 1000);
+		/* The newest PTX the device's compute capability takes. */
+		e = vcuda_fatbin_best_ptx(&fb, (unsigned)emu.dev.cc);
 		if (!e) {
+			int any = vcuda_fatbin_best_ptx(&fb, 1000) != NULL;
 			vcuda_fatbin_free(&fb);
-			snprintf(log, log_len,
-				 "the fat binary has no PTX (built with -rdc or for cubins only); "
-				 "vcuda's CPU device runs PTX");
+			if (any)
+				snprintf(
+				    log, log_len,
+				    "the fat binary's PTX is all for a compute capability above "
+				    "the CPU device's %d.%d (VCUDA_CPU_CC)",
+				    emu.dev.cc / 10, emu.dev.cc % 10);
+			else
+				snprintf(log, log_len,
+					 "the fat binary has no PTX (built with -rdc or for cubins "
+					 "only); vcuda's CPU device runs PTX");
 			return CUDA_ERROR_NO_BINARY_FOR_GPU;
 		}
 		/* The PTX parser takes no more than PTX_MAX_TEXT bytes either. */
@@ -205,6 +214,16 @@ static CUresult module_load(CUmodule *out, const void *image, char *log, size_t 
 	mod->ctx = ctx;
 	mod->ptx = ptx_parse(ptx, log, log_len);
 	free(ptx);
+	if (mod->ptx && mod->ptx->target_sm > (unsigned)emu.dev.cc) {
+		/* as a GPU's JIT refuses PTX for a newer architecture */
+		snprintf(log, log_len,
+			 "PTX for sm_%u cannot run on the CPU device, of compute capability "
+			 "%d.%d (VCUDA_CPU_CC selects up to 9.0)",
+			 mod->ptx->target_sm, emu.dev.cc / 10, emu.dev.cc % 10);
+		ptx_module_free(mod->ptx);
+		free(mod);
+		return CUDA_ERROR_INVALID_PTX;
+	}
 	if (!mod->ptx || emu_exec_check_module(mod->ptx, log, log_len) != 0) {
 		if (mod->ptx)
 			ptx_module_free(mod->ptx);

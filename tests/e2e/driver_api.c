@@ -2,6 +2,7 @@
    its libcuda.so.1, no server): device query, contexts, memory, streams and
    events, with CUDA's documented results. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cuda.h>
 
@@ -19,6 +20,32 @@ static int failures;
 		}                                                                                  \
 	} while (0)
 #define OK(call) EXPECT_CU(call, CUDA_SUCCESS)
+
+/* The compute capability the device reports (EXPECT_CC, as 86, when the
+ * test chose one), and PTX for a newer one refused as a GPU refuses it. */
+static void check_compute_capability(CUdevice dev)
+{
+	static const char ptx[] = ".version 8.0\n.target sm_90\n.address_size 64\n"
+				  ".visible .entry k() { ret; }\n";
+	const char *want = getenv("EXPECT_CC");
+	int major = 0, minor = 0, cluster = -1, cc;
+	CUmodule mod;
+
+	OK(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev));
+	OK(cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev));
+	OK(cuDeviceGetAttribute(&cluster, CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH, dev));
+	cc = major * 10 + minor;
+	printf("compute capability %d.%d, clusters %d\n", major, minor, cluster);
+	if (want && cc != atoi(want)) {
+		fprintf(stderr, "compute capability %d, want %s\n", cc, want);
+		failures++;
+	}
+	if (cluster != (cc >= 90))
+		failures++;
+	EXPECT_CU(cuModuleLoadData(&mod, ptx), cc >= 90 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_PTX);
+	if (cc >= 90)
+		OK(cuModuleUnload(mod));
+}
 
 int main(void)
 {
@@ -63,6 +90,7 @@ int main(void)
 	OK(cuEventDestroy(a));
 	OK(cuEventDestroy(b));
 	OK(cuStreamDestroy(s));
+	check_compute_capability(dev);
 	OK(cuCtxDestroy(ctx));
 	printf("driver_api: %s\n", failures ? "FAIL" : "PASS");
 	return failures ? 1 : 0;
