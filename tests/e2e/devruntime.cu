@@ -63,13 +63,13 @@ __global__ void take(int *got, size_t bytes)
 {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
 	int *p = (int *)malloc(bytes);
+	__syncthreads(); // every thread of the block holds its block now
 	if (!p) {
 		got[i] = 0;
 		return;
 	}
 	for (size_t k = 0; k < bytes / sizeof(int); k++)
 		p[k] = i;
-	__syncthreads();
 	int ok = 1;
 	for (size_t k = 0; k < bytes / sizeof(int); k++)
 		ok &= p[k] == i;
@@ -112,10 +112,11 @@ int main()
 		}
 	}
 
-	// 512 threads of 4 KiB each want 2 MiB of a 1 MiB heap: some get
-	// theirs, some get NULL, none gets memory another holds.
+	// 512 threads of one block, each holding 4 KiB until all have asked,
+	// want 2 MiB of a 1 MiB heap: some get theirs, some get NULL, none
+	// gets memory another holds.
 	OK(cudaMallocManaged(&got, 512 * sizeof(int)));
-	take<<<2, 256>>>(got, 4096);
+	take<<<1, 512>>>(got, 4096);
 	OK(cudaDeviceSynchronize());
 	int yes = 0, no = 0, bad = 0;
 	for (int i = 0; i < 512; i++)
