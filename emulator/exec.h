@@ -8,6 +8,7 @@
 #ifndef VCUDA_EXEC_H
 #define VCUDA_EXEC_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <cuda.h>
@@ -37,12 +38,35 @@ struct exec_launch {
 	uint64_t grid_workspace;  /* cooperative launches: device memory for grid.sync */
 	int cooperative;	  /* every block on a thread of its own, all at once */
 	struct emu_heap *heap;	  /* kernels' malloc and free; NULL if the module has none */
+	struct emu_cdp *cdp;	  /* the grids this one launches (dynamic parallelism) */
+	int depth;		  /* nesting: 0 for a grid the host launched */
 	uint32_t (*tids)[32];	  /* per warp: x, y, z of each lane (set by exec_launch) */
 	uint64_t deadline_ns;	  /* CLOCK_MONOTONIC time the launch must end by; 0: none (set
 				     by exec_launch from VCUDA_CPU_KERNEL_TIMEOUT) */
 	/* Filled by the launch. */
 	CUresult error;
 	char message[512];
+};
+
+/*
+ * Grids launched from the device (module.c runs them): each kernel's
+ * parameter buffer comes from the device heap; a grid runs once its
+ * parent has finished (a valid schedule of CUDA 12's model, where a
+ * parent never waits for its children), the tail launches last.
+ */
+#define EMU_CDP_MAX_DEPTH 24 /* CUDA's limit on nesting */
+struct emu_cdp_grid {
+	int func;
+	uint32_t grid[3], block[3], smem;
+	uint64_t params; /* device address of the parameter buffer */
+	uint64_t stream;
+	int launched;
+};
+struct emu_cdp {
+	pthread_mutex_t lock;
+	struct emu_cdp_grid *grids;
+	size_t n, cap, max;
+	uint64_t next_stream;
 };
 
 /* Runs the launch; returns CUDA_SUCCESS or the error that stopped it (with

@@ -585,6 +585,122 @@ static int assert_fail(struct xctx *X, const struct ptx_insn *in, const struct p
 	return -1;
 }
 
+/* cudaError_t values the device runtime returns. */
+enum { CDP_OK = 0, CDP_INVALID_VALUE = 1, CDP_MAX_DEPTH = 65, CDP_LAUNCH_PENDING = 69 };
+
+/* The lane's n-byte argument i, copied whole (dim3 arguments are 12 bytes). */
+static void call_arg_bytes(const struct xctx *X, const struct ptx_call *c, int i, int l, void *out,
+			   size_t n)
+{
+	const struct ptx_sym *s = &X->B->L->mod->syms[c->args[i]];
+
+	memset(out, 0, n);
+	memcpy(out, X->F->fparam + (size_t)l * X->F->f->frame_param_size + s->offset,
+	       s->size < n ? s->size : n);
+}
+
+/*
+ * The device runtime of dynamic parallelism (CUDA 12's CDP2 interface):
+ * GetParameterBufferV2(kernel, grid, block, shared memory) gives a
+ * parameter buffer from the device heap and records the launch;
+ * LaunchDeviceV2(buffer, stream) commits it; module.c runs the committed
+ * grids once this grid is done. Streams created on the device are names.
+ */
+static int device_runtime_call(struct xctx *X, const struct ptx_insn *in, const struct ptx_call *c,
+			       uint32_t m)
+{
+	struct exec_launch *L = X->B->L;
+	struct emu_cdp *cdp = L->cdp;
+	int need = c->builtin == BI_CDP_PARAM_BUFFER				       ? 4
+		   : c->builtin == BI_CDP_LAUNCH || c->builtin == BI_CDP_STREAM_CREATE ? 2
+		   : c->builtin == BI_CDP_STREAM_DESTROY			       ? 1
+										       : 0;
+
+	if (c->nargs < need || !cdp || !L->heap) {
+		emu_exec_fail(X->B, in, CUDA_ERROR_INVALID_VALUE,
+			      "a device runtime call with the wrong arguments");
+		return -1;
+	}
+	LANES(m)
+	{
+		uint64_t r = CDP_OK;
+		switch (c->builtin) {
+		case BI_CDP_PARAM_BUFFER: {
+			int64_t fi = PTX_FUNC_INDEX(call_arg(X, c, 0, (int)l));
+			struct emu_cdp_grid g = {0};
+			const struct ptx_func *k;
+			r = 0;
+			if (fi < 0 || fi >= L->mod->nfuncs || !L->mod->funcs[fi].is_entry) {
+				emu_exec_fail(X->B, in, CUDA_ERROR_INVALID_VALUE,
+					      "a device-side launch of something not a kernel");
+				return -1;
+			}
+			k = &L->mod->funcs[fi];
+			g.func = (int)fi;
+			call_arg_bytes(X, c, 1, (int)l, g.grid, sizeof(g.grid));
+			call_arg_bytes(X, c, 2, (int)l, g.block, sizeof(g.block));
+			g.smem = (uint32_t)call_arg(X, c, 3, (int)l);
+			pthread_mutex_lock(&cdp->lock);
+			if (cdp->n == cdp->cap && cdp->n < cdp->max) {
+				size_t cap = cdp->cap ? cdp->cap * 2 : 16;
+				struct emu_cdp_grid *grown =
+				    realloc(cdp->grids, cap * sizeof(*grown));
+				if (grown) {
+					cdp->grids = grown;
+					cdp->cap = cap;
+				}
+			}
+			/* Past the pending-launch limit or the heap: no buffer. */
+			if (L->depth + 1 < EMU_CDP_MAX_DEPTH && cdp->n < cdp->cap &&
+			    cdp->n < cdp->max &&
+			    (g.params =
+				 emu_heap_malloc(L->heap, k->param_size ? k->param_size : 1)))
+				cdp->grids[cdp->n++] = g;
+			pthread_mutex_unlock(&cdp->lock);
+			r = g.params; /* NULL: no room; the launch is then skipped */
+			break;
+		}
+		case BI_CDP_LAUNCH: {
+			uint64_t buf = call_arg(X, c, 0, (int)l),
+				 stream = call_arg(X, c, 1, (int)l);
+			r = CDP_INVALID_VALUE;
+			pthread_mutex_lock(&cdp->lock);
+			for (size_t i = cdp->n; i-- > 0;)
+				if (cdp->grids[i].params == buf && !cdp->grids[i].launched) {
+					cdp->grids[i].launched = 1;
+					cdp->grids[i].stream = stream;
+					r = CDP_OK;
+					break;
+				}
+			pthread_mutex_unlock(&cdp->lock);
+			if (L->depth + 1 >= EMU_CDP_MAX_DEPTH)
+				r = CDP_MAX_DEPTH;
+			break;
+		}
+		case BI_CDP_STREAM_CREATE: {
+			uint64_t at = call_arg(X, c, 0, (int)l), h;
+			uint8_t *p = emu_mem_at(X, PS_GENERIC, at, 8, (int)l);
+			pthread_mutex_lock(&cdp->lock);
+			h = 0x10000 + cdp->next_stream++;
+			pthread_mutex_unlock(&cdp->lock);
+			if (!p) {
+				emu_exec_fail(
+				    X->B, in, CUDA_ERROR_ILLEGAL_ADDRESS,
+				    "cudaStreamCreateWithFlags into %#llx, outside memory",
+				    (unsigned long long)at);
+				return -1;
+			}
+			memcpy(p, &h, 8);
+			break;
+		}
+		default: /* StreamDestroy, GetLastError, PeekAtLastError */
+			break;
+		}
+		call_ret(X, c, (int)l, r);
+	}
+	return 0;
+}
+
 /* The callee of an indirect call for the lanes of m: all of them must
  * hold one function's address, else they split (the rest run the call
  * again once these return) and -2 is returned. -1: a lane's address is
@@ -684,6 +800,8 @@ int emu_do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 		return device_heap_call(X, in, c, m);
 	if (c->builtin == BI_ASSERTFAIL)
 		return assert_fail(X, in, c, m);
+	if (c->builtin >= BI_CDP_PARAM_BUFFER && c->builtin <= BI_CDP_LAST_ERROR)
+		return device_runtime_call(X, in, c, m);
 	if (c->builtin) {
 		emu_exec_fail(X->B, in, CUDA_ERROR_NOT_SUPPORTED, "device-side %s is not supported",
 			      mod->funcs[c->func].name);

@@ -655,13 +655,100 @@ static CUresult launch_params(const struct ptx_func *k, void **args, void **extr
 	return CUDA_SUCCESS;
 }
 
-/* Whether a module's kernels call malloc or free. */
+/* Whether a module's kernels use the device heap: malloc, free, or the
+ * parameter buffers of device-side launches. */
 static int module_allocates(const struct ptx_module *m)
 {
 	for (int i = 0; i < m->ncalls; i++)
-		if (m->calls[i].builtin == BI_MALLOC || m->calls[i].builtin == BI_FREE)
+		if (m->calls[i].builtin == BI_MALLOC || m->calls[i].builtin == BI_FREE ||
+		    m->calls[i].builtin == BI_CDP_PARAM_BUFFER)
 			return 1;
 	return 0;
+}
+
+static int module_launches(const struct ptx_module *m)
+{
+	for (int i = 0; i < m->ncalls; i++)
+		if (m->calls[i].builtin == BI_CDP_PARAM_BUFFER)
+			return 1;
+	return 0;
+}
+
+/* Bounds a launch's shape as cuLaunchKernel does; 0 or CUDA_ERROR_INVALID_VALUE. */
+static CUresult launch_shape_check(const struct CUfunc_st *f, const uint32_t grid[3],
+				   const uint32_t block[3], unsigned smem);
+
+/*
+ * Runs the grids a finished grid launched from the device, each after
+ * its parent (the grids of one parent in the order they were launched,
+ * each with its own children straight after it, tail launches last).
+ * A child that cannot run (a bad shape) is skipped, as a GPU reports it to
+ * the launching thread only; a child's fault ends them all.
+ */
+static CUresult run_children(struct exec_launch *parent, struct CUmod_st *mod)
+{
+	struct emu_cdp *cdp = parent->cdp;
+	CUresult rc = CUDA_SUCCESS;
+
+	for (int tail = 0; tail < 2 && rc == CUDA_SUCCESS; tail++)
+		for (size_t i = 0; i < cdp->n && rc == CUDA_SUCCESS; i++) {
+			struct emu_cdp_grid *g = &cdp->grids[i];
+			const struct ptx_func *k = &mod->ptx->funcs[g->func];
+			struct emu_cdp kids = {.lock = PTHREAD_MUTEX_INITIALIZER, .max = cdp->max};
+			struct exec_launch L = *parent;
+			uint8_t *params;
+			if (!g->launched || (g->stream == 3) != tail)
+				continue;
+			if (launch_shape_check(&mod->funcs[g->func], g->grid, g->block, g->smem) !=
+			    CUDA_SUCCESS)
+				continue;
+			if (!(params = malloc(k->param_size ? k->param_size : 1)))
+				return CUDA_ERROR_OUT_OF_MEMORY;
+			memcpy(params,
+			       emu_dev_to_host(g->params, k->param_size ? k->param_size : 1),
+			       k->param_size);
+			memset(L.message, 0, sizeof(L.message));
+			L.kernel = k;
+			memcpy(L.grid, g->grid, sizeof(L.grid));
+			memcpy(L.block, g->block, sizeof(L.block));
+			L.dyn_smem = g->smem;
+			L.static_smem = (uint32_t)((k->shared_size + 15) & ~15ull);
+			L.params = params;
+			L.cdp = &kids;
+			L.depth = parent->depth + 1;
+			L.grid_workspace = 0;
+			L.cooperative = 0;
+			rc = emu_exec_launch(&L);
+			free(params);
+			if (rc == CUDA_SUCCESS && kids.n)
+				rc = run_children(&L, mod);
+			for (size_t j = 0; j < kids.n; j++)
+				emu_heap_free(L.heap, kids.grids[j].params);
+			free(kids.grids);
+			pthread_mutex_destroy(&kids.lock);
+			if (rc != CUDA_SUCCESS)
+				memcpy(parent->message, L.message, sizeof(parent->message));
+		}
+	return rc;
+}
+
+static CUresult launch_shape_check(const struct CUfunc_st *f, const uint32_t grid[3],
+				   const uint32_t block[3], unsigned smem)
+{
+	uint64_t threads = (uint64_t)block[0] * block[1] * block[2];
+
+	if (!grid[0] || !grid[1] || !grid[2] || grid[0] > 2147483647u || grid[1] > 65535 ||
+	    grid[2] > 65535)
+		return CUDA_ERROR_INVALID_VALUE;
+	if (!block[0] || !block[1] || !block[2] || block[0] > 1024 || block[1] > 1024 ||
+	    block[2] > 64 || threads > 1024)
+		return CUDA_ERROR_INVALID_VALUE;
+	/* More threads than the kernel allows (.maxntid, __launch_bounds__). */
+	if (threads > (uint64_t)func_max_threads(f))
+		return CUDA_ERROR_INVALID_VALUE;
+	if (smem > f->max_dyn_smem)
+		return CUDA_ERROR_INVALID_VALUE;
+	return CUDA_SUCCESS;
 }
 
 static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t block[3], unsigned smem,
@@ -681,17 +768,8 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 	if (!emu_stream_valid(stream))
 		return CUDA_ERROR_INVALID_HANDLE;
 	k = &f->mod->ptx->funcs[f->fi];
-	if (!grid[0] || !grid[1] || !grid[2] || grid[0] > 2147483647u || grid[1] > 65535 ||
-	    grid[2] > 65535)
-		return CUDA_ERROR_INVALID_VALUE;
-	if (!block[0] || !block[1] || !block[2] || block[0] > 1024 || block[1] > 1024 ||
-	    block[2] > 64 || threads > 1024)
-		return CUDA_ERROR_INVALID_VALUE;
-	/* More threads than the kernel allows (.maxntid, __launch_bounds__). */
-	if (threads > (uint64_t)func_max_threads(f))
-		return CUDA_ERROR_INVALID_VALUE;
-	if (smem > f->max_dyn_smem)
-		return CUDA_ERROR_INVALID_VALUE;
+	if ((rc = launch_shape_check(f, grid, block, smem)) != CUDA_SUCCESS)
+		return rc;
 	if (!(params = calloc(1, k->param_size ? k->param_size : 1)))
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	if ((rc = launch_params(k, args, extra, params)) != CUDA_SUCCESS) {
@@ -736,10 +814,28 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 		L.grid_workspace = ws;
 		L.cooperative = 1;
 	}
+	if (module_launches(f->mod->ptx)) {
+		size_t pending = ctx->limits[CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT];
+		if (!(L.cdp = calloc(1, sizeof(*L.cdp)))) {
+			free(params);
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		}
+		pthread_mutex_init(&L.cdp->lock, NULL);
+		L.cdp->max = pending ? pending : 2048;
+	}
 	rc = emu_exec_launch(&L);
 	if (L.grid_workspace)
 		cuMemFree(L.grid_workspace);
 	free(params);
+	if (L.cdp) { /* the grids it launched, after it */
+		if (rc == CUDA_SUCCESS && L.cdp->n)
+			rc = run_children(&L, f->mod);
+		for (size_t j = 0; j < L.cdp->n; j++)
+			emu_heap_free(L.heap, L.cdp->grids[j].params);
+		free(L.cdp->grids);
+		pthread_mutex_destroy(&L.cdp->lock);
+		free(L.cdp);
+	}
 	if (rc == CUDA_ERROR_ILLEGAL_ADDRESS || rc == CUDA_ERROR_LAUNCH_FAILED ||
 	    rc == CUDA_ERROR_ASSERT || rc == CUDA_ERROR_NOT_SUPPORTED ||
 	    rc == CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES || rc == CUDA_ERROR_OUT_OF_MEMORY) {

@@ -398,6 +398,12 @@ enum ptx_builtin {
 	BI_FREE = 3,
 	BI_GRAPH_SET_CONDITIONAL = 4,
 	BI_ASSERTFAIL = 5,
+	/* dynamic parallelism (CUDA 12's CDP2 device runtime) */
+	BI_CDP_PARAM_BUFFER = 6,
+	BI_CDP_LAUNCH = 7,
+	BI_CDP_STREAM_CREATE = 8,
+	BI_CDP_STREAM_DESTROY = 9,
+	BI_CDP_LAST_ERROR = 10,
 	BI_UNRESOLVED = -1, /* an extern function, resolved once the module is read */
 };
 

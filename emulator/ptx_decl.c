@@ -573,6 +573,12 @@ static void check_calls(struct parser *p)
 			    {"free", BI_FREE},
 			    {"__assertfail", BI_ASSERTFAIL},
 			    {"cudaGraphSetConditional", BI_GRAPH_SET_CONDITIONAL},
+			    {"__cudaCDP2GetParameterBufferV2", BI_CDP_PARAM_BUFFER},
+			    {"__cudaCDP2LaunchDeviceV2", BI_CDP_LAUNCH},
+			    {"__cudaCDP2StreamCreateWithFlags", BI_CDP_STREAM_CREATE},
+			    {"__cudaCDP2StreamDestroy", BI_CDP_STREAM_DESTROY},
+			    {"__cudaCDP2GetLastError", BI_CDP_LAST_ERROR},
+			    {"__cudaCDP2PeekAtLastError", BI_CDP_LAST_ERROR},
 			};
 			if (p->m->funcs[c->func].defined) {
 				c->builtin = BI_NONE;

@@ -18,6 +18,7 @@
 #include "fatbin.h"
 #include "kernels.h"
 #include "log.h"
+#include "ptxlink.h"
 #include "shim.h"
 #include "transport.h"
 
@@ -152,9 +153,120 @@ static size_t module_fatbin_len(const void *container)
  */
 static struct shim_fatbin module_unreadable;
 
+#define LINKED_MAX_OBJECTS 4096
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+/* The best PTX of the relocatable fat binary at container, or NULL. */
+static char *module_object_ptx(const void *container)
+{
+	size_t len = module_fatbin_len(container), n;
+	struct vcuda_fatbin fb;
+	const struct vcuda_fatbin_entry *e;
+	uint8_t *text = NULL;
+	char why[256];
+
+	if (!len || vcuda_fatbin_parse(container, len, &fb, why, sizeof(why)) != 0)
+		return NULL;
+	if ((e = vcuda_fatbin_best_ptx(&fb, 1000)) != NULL &&
+	    vcuda_fatbin_extract(e, VCUDA_FATBIN_MAX_ENTRY_DEFAULT, &text, &n, why, sizeof(why)) !=
+		0)
+		text = NULL;
+	vcuda_fatbin_free(&fb);
+	return (char *)text;
+}
+
+/* Whether PTX defines (not declares) a function of the device runtime. */
+static int defines_device_runtime(const char *t)
+{
+	for (const char *p = strstr(t, "__cudaCDP2"); p; p = strstr(p + 1, "__cudaCDP2")) {
+		const char *line = p;
+		while (line > t && line[-1] != '\n')
+			line--;
+		if (!memmem(line, (size_t)(p - line), ".extern", 7) &&
+		    memmem(line, (size_t)(p - line), ".func", 5))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A program built with -rdc=true registers its device-linked image, which
+ * holds machine code only, in a wrapper of version 2 whose third member
+ * lists the relocatable fat binaries of its objects. For devices that run
+ * PTX (the CPU device), the objects' PTX is linked into one (ptxlink.c)
+ * and sent as a PTX entry ahead of the image's own: a new container, which
+ * the fat binary keeps. NULL when there is nothing to link.
+ */
+static uint8_t *module_linked(const void *wrapper, const void *image, size_t image_len, size_t *len)
+{
+	const uint8_t *w = wrapper;
+	const void *const *objects;
+	const char *texts[64];
+	char *linked = NULL, why[256];
+	size_t n = 0, ptx_len, pad, body, image_body;
+	uint8_t *c = NULL;
+	uint32_t version;
+
+	uint16_t header;
+
+	memcpy(&version, w + 4, 4);
+	memcpy(&objects, w + 16, sizeof(objects));
+	memcpy(&header, (const uint8_t *)image + 6, 2);
+	if (version != 2 || !objects || image_len < 16 || header != 16)
+		return NULL;
+	for (size_t i = 0; i < LINKED_MAX_OBJECTS && objects[i] && n < 64; i++) {
+		char *t = module_object_ptx(objects[i]);
+		/* The device runtime's own objects: the CPU device provides it. */
+		if (t && defines_device_runtime(t)) {
+			free(t);
+			continue;
+		}
+		if (t)
+			texts[n++] = t;
+	}
+	if (n && vcuda_ptx_link(texts, n, &linked, why, sizeof(why)) != 0)
+		VWARN(shim, "cannot link the PTX of a program built with -rdc: %s", why);
+	for (size_t i = 0; i < n; i++)
+		free((char *)texts[i]);
+	if (!linked)
+		return NULL;
+	/* [header][PTX entry, as nvcc writes one][the image's entries] */
+	ptx_len = strlen(linked) + 1;
+	pad = (8 - ptx_len % 8) % 8;
+	image_body = image_len - 16;
+	body = 80 + ptx_len + pad + image_body;
+	if ((c = calloc(1, 16 + body)) != NULL) {
+		uint8_t *e = c + 16;
+		unsigned target = 0;
+		const char *t = strstr(linked, ".target sm_");
+		uint64_t b64 = body, stored = ptx_len + pad;
+		if (t)
+			target = (unsigned)atoi(t + 11);
+		memcpy(c, image, 8); /* magic, version, header size */
+		memcpy(c + 8, &b64, 8);
+		put32(e, 1 | 0x0101u << 16); /* PTX */
+		put32(e + 4, 80);
+		memcpy(e + 8, &stored, 8);
+		put32(e + 20, 64);
+		put32(e + 28, target ? target : 80);
+		put32(e + 40, 0x11);
+		memcpy(e + 80, linked, ptx_len);
+		memcpy(e + 80 + ptx_len + pad, (const uint8_t *)image + 16, image_body);
+		*len = 16 + body;
+	}
+	free(linked);
+	return c;
+}
+
 void **__cudaRegisterFatBinary(void *fat_cubin)
 {
 	struct shim_fatbin *f = calloc(1, sizeof(*f));
+	uint8_t *linked;
+	size_t linked_len = 0;
 
 	if (!f) {
 		VERR(shim, "out of memory registering a fat binary; its kernels cannot run");
@@ -162,6 +274,11 @@ void **__cudaRegisterFatBinary(void *fat_cubin)
 	}
 	f->container = vcuda_fatbin_from_wrapper(fat_cubin);
 	f->len = module_fatbin_len(f->container);
+	if (f->container &&
+	    (linked = module_linked(fat_cubin, f->container, f->len, &linked_len))) {
+		f->container = linked; /* kept for the program's life, as registrations are */
+		f->len = linked_len;
+	}
 	if (!f->len)
 		VWARN(shim,
 		      "a registered fat binary is not one vcuda can read; its kernels cannot run");

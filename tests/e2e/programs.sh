@@ -52,7 +52,7 @@ if [ "$1" = shm ]; then
 	fi
 fi
 for prog in device_query memory streams launch launch_ptds fault twomod cooperative threads errors badfatbin \
-	pitched pools runtime_misc mapped managed graphs textures textures_ptds thrust ipc devruntime int128 wmma cp_async; do
+	pitched pools runtime_misc mapped managed graphs textures textures_ptds thrust ipc devruntime int128 wmma cp_async cdp_quicksort; do
 	out=$(run "$E2E_BIN/$prog" 2>&1)
 	rc=$?
 	echo "$out"

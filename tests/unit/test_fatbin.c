@@ -14,6 +14,7 @@
 #include "error.h"
 #include "fatbin.h"
 #include "kernels.h"
+#include "ptxlink.h"
 
 static uint8_t *slurp(const char *name, size_t *len)
 {
@@ -343,6 +344,67 @@ static void test_ptx_globals(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Linking objects' PTX (-rdc): internal names stay each object's own, an
+ * .extern declaration of what another object defines becomes a forward
+ * declaration, a weak definition made twice stays once, the header comes
+ * once with the newest version and target, and every declaration comes
+ * before the bodies that use it. */
+static void test_ptx_link(void **state)
+{
+	static const char a[] = "//\n.version 8.0\n.target sm_75\n.address_size 64\n"
+				".extern .func (.param .b32 r) helper(.param .b32 x);\n"
+				".extern .global .align 4 .u32 shared_count;\n"
+				".global .align 1 .b8 $str[3] = {104, 105, 0};\n"
+				".func (.param .b32 r) local_fn(.param .b32 x)\n{\n\tret;\n}\n"
+				".weak .func (.param .b32 r) tmpl(.param .b32 x)\n{\n\tret;\n}\n"
+				".visible .entry k(.param .u64 p)\n{\n\t.reg .b32 %r<3>;\n"
+				"\tmov.u64 %rd1, $str;\n\tcall.uni (retval0), local_fn, (param0);\n"
+				"\tcall.uni (retval0), helper, (param0);\n\tret;\n}\n";
+	static const char b[] = ".version 8.5\n.target sm_80\n.address_size 64\n"
+				".visible .global .align 4 .u32 shared_count = 7;\n"
+				".global .align 1 .b8 $str[4] = {121, 111, 117, 0};\n"
+				".func (.param .b32 r) local_fn(.param .b32 x)\n{\n\tret;\n}\n"
+				".weak .func (.param .b32 r) tmpl(.param .b32 x)\n{\n\tret;\n}\n"
+				".visible .func (.param .b32 r) helper(.param .b32 x)\n{\n"
+				"\tmov.u64 %rd1, $str;\n\tcall.uni (retval0), local_fn, (param0);\n"
+				"\tret;\n}\n";
+	const char *texts[] = {a, b};
+	char *out = NULL, why[256] = "";
+	const char *p, *decl, *body, *var;
+
+	assert_int_equal(vcuda_ptx_link(texts, 2, &out, why, sizeof(why)), 0);
+	assert_non_null(out);
+	/* one header, the newest */
+	assert_non_null(strstr(out, ".version 8.5\n.target sm_80\n.address_size 64\n"));
+	assert_null(strstr(strstr(out, ".version") + 1, ".version"));
+	/* each object's $str and local_fn are its own */
+	assert_non_null(strstr(out, "__vcuda_o0_$str[3]"));
+	assert_non_null(strstr(out, "__vcuda_o1_$str[4]"));
+	assert_non_null(strstr(out, "call.uni (retval0), __vcuda_o0_local_fn"));
+	assert_non_null(strstr(out, "call.uni (retval0), __vcuda_o1_local_fn"));
+	assert_null(strstr(out, " local_fn"));
+	/* visible names are not renamed; the weak definition comes once */
+	assert_non_null(strstr(out, "helper, (param0)"));
+	p = strstr(out, ".weak .func (.param .b32 r) tmpl");
+	assert_non_null(p);
+	assert_null(strstr(p + 1, ".weak .func (.param .b32 r) tmpl"));
+	/* the variable is defined once, its extern declaration dropped, and
+	 * helper is declared before the kernel's body calls it */
+	var = strstr(out, ".visible .global .align 4 .u32 shared_count = 7;");
+	assert_non_null(var);
+	assert_null(strstr(out, ".extern .global .align 4 .u32 shared_count"));
+	decl = strstr(out, ".extern .func (.param .b32 r) helper");
+	body = strstr(out, ".visible .entry k");
+	assert_non_null(decl);
+	assert_non_null(body);
+	assert_true(decl < var && var < body);
+	free(out);
+	/* no header: refused, saying why */
+	texts[0] = ".visible .entry k() { ret; }\n";
+	assert_int_equal(vcuda_ptx_link(texts, 1, &out, why, sizeof(why)), VCUDA_E_PROTO);
+	assert_non_null(strstr(why, ".version"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +417,7 @@ int main(void)
 	    cmocka_unit_test(test_wrapper),
 	    cmocka_unit_test(test_corrupt),
 	    cmocka_unit_test(test_lz4_decoder),
+	    cmocka_unit_test(test_ptx_link),
 	    cmocka_unit_test(test_kernel_layouts),
 	    cmocka_unit_test(test_ptx_globals),
 	};
