@@ -1,6 +1,7 @@
 /* A driver-API program run directly on the CPU device (LD_LIBRARY_PATH to
    its libcuda.so.1, no server): device query, contexts, memory, streams and
    events, with CUDA's documented results. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,60 @@ static void check_compute_capability(CUdevice dev)
 		OK(cuModuleUnload(mod));
 }
 
+/* cuLink*: a kernel in one PTX module calls a function another defines;
+ * linked at run time, loaded, launched. Machine code is refused. */
+static void check_link(void)
+{
+	static const char user[] =
+	    ".version 8.0\n.target sm_80\n.address_size 64\n"
+	    ".extern .func (.param .b32 r) twice(.param .b32 x);\n"
+	    ".visible .entry k(.param .u64 out)\n{\n.reg .b32 %r<4>;\n.reg .b64 %rd<4>;\n"
+	    "ld.param.u64 %rd1, [out];\nmov.u32 %r1, %tid.x;\n"
+	    "{\n.param .b32 p0;\nst.param.b32 [p0], %r1;\n.param .b32 r0;\n"
+	    "call.uni (r0), twice, (p0);\nld.param.b32 %r2, [r0];\n}\n"
+	    "mul.wide.u32 %rd2, %r1, 4;\nadd.s64 %rd3, %rd1, %rd2;\nst.global.u32 [%rd3], %r2;\n"
+	    "ret;\n}\n";
+	static const char lib[] =
+	    ".version 8.0\n.target sm_80\n.address_size 64\n"
+	    ".visible .func (.param .b32 r) twice(.param .b32 x)\n{\n"
+	    ".reg .b32 %r<3>;\nld.param.b32 %r1, [x];\nadd.s32 %r2, %r1, %r1;\n"
+	    "st.param.b32 [r], %r2;\nret;\n}\n";
+	char log[256] = "";
+	CUjit_option opts[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+	void *vals[2] = {log, (void *)(uintptr_t)sizeof(log)};
+	CUlinkState st;
+	CUmodule mod;
+	CUfunction k;
+	CUdeviceptr d;
+	void *image;
+	size_t size;
+	unsigned out[32];
+	static const unsigned char elf[] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
+
+	OK(cuLinkCreate(2, opts, vals, &st));
+	OK(cuLinkAddData(st, CU_JIT_INPUT_PTX, (void *)user, sizeof(user), "user", 0, NULL, NULL));
+	OK(cuLinkAddData(st, CU_JIT_INPUT_PTX, (void *)lib, sizeof(lib), "lib", 0, NULL, NULL));
+	EXPECT_CU(
+	    cuLinkAddData(st, CU_JIT_INPUT_CUBIN, (void *)elf, sizeof(elf), "sass", 0, NULL, NULL),
+	    CUDA_ERROR_NO_BINARY_FOR_GPU);
+	if (!strstr(log, "PTX only"))
+		failures++;
+	OK(cuLinkComplete(st, &image, &size));
+	OK(cuModuleLoadData(&mod, image));
+	OK(cuLinkDestroy(st));
+	OK(cuModuleGetFunction(&k, mod, "k"));
+	OK(cuMemAlloc(&d, sizeof(out)));
+	void *args[] = {&d};
+	OK(cuLaunchKernel(k, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL));
+	OK(cuMemcpyDtoH(out, d, sizeof(out)));
+	for (unsigned i = 0; i < 32; i++)
+		if (out[i] != 2 * i)
+			failures++;
+	printf("cuLink: %s\n", out[5] == 10 ? "linked and ran" : "wrong");
+	OK(cuMemFree(d));
+	OK(cuModuleUnload(mod));
+}
+
 int main(void)
 {
 	CUdevice dev;
@@ -91,6 +146,7 @@ int main(void)
 	OK(cuEventDestroy(b));
 	OK(cuStreamDestroy(s));
 	check_compute_capability(dev);
+	check_link();
 	OK(cuCtxDestroy(ctx));
 	printf("driver_api: %s\n", failures ? "FAIL" : "PASS");
 	return failures ? 1 : 0;
