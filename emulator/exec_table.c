@@ -348,6 +348,81 @@ static int exec_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t 
 	return 0;
 }
 
+/*
+ * SIMD video instructions on 2 halves or 4 bytes: vadd, vsub, vavrg
+ * (rounded average), vabsdiff, vmin, vmax (with .sat to the destination
+ * element's range) and vset (1 where the comparison holds). Each result
+ * element goes to d where the mask selects it (the rest from c), or with
+ * .add the masked results are summed into c.
+ */
+static int exec_video(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	int op = (in->op - OP_VADD2) / 2, n = (in->op - OP_VADD2) % 2 ? 4 : 2, bits = 32 / n;
+	int vset = in->op == OP_VSET2 || in->op == OP_VSET4;
+	int sa = PTX_KIND(vset ? in->type : in->type2) == PK_S;
+	int sb = PTX_KIND(vset ? in->type2 : in->type3) == PK_S, sd = PTX_KIND(in->type) == PK_S;
+	unsigned mask = in->sub2 ? in->sub2 : (1u << n) - 1;
+	int64_t lo = sd ? -(1ll << (bits - 1)) : 0,
+		hi = sd ? (1ll << (bits - 1)) - 1 : (1ll << bits) - 1;
+
+	LANES(m)
+	{
+		uint32_t a = (uint32_t)opv(X, &in->o[1], (int)l),
+			 b = (uint32_t)opv(X, &in->o[2], (int)l);
+		uint32_t c = (uint32_t)opv(X, &in->o[3], (int)l), d = c;
+		int32_t sum = 0;
+		for (int i = 0; i < n; i++) {
+			int32_t asel = in->o[1].base, bsel = in->o[2].base;
+			int ia = (asel & VIDEO_SEL) ? (asel >> (4 * i)) & 15 : i;
+			int ib = (bsel & VIDEO_SEL) ? (bsel >> (4 * i)) & 15 : i;
+			uint32_t emask = (uint32_t)((1ull << bits) - 1);
+			uint32_t ua = a >> (bits * ia) & emask, ub = b >> (bits * ib) & emask;
+			int64_t x =
+			    sa ? (int64_t)((int32_t)(ua << (32 - bits)) >> (32 - bits)) : ua;
+			int64_t y =
+			    sb ? (int64_t)((int32_t)(ub << (32 - bits)) >> (32 - bits)) : ub;
+			int64_t r;
+			switch (op) {
+			case 0:
+				r = x + y;
+				break;
+			case 1:
+				r = x - y;
+				break;
+			case 2:
+				r = (x + y + 1) >> 1;
+				break;
+			case 3:
+				r = x > y ? x - y : y - x;
+				break;
+			case 4:
+				r = x < y ? x : y;
+				break;
+			case 5:
+				r = x > y ? x : y;
+				break;
+			default: {
+				uint64_t bx = (uint64_t)x, by = (uint64_t)y;
+				r = emu_compare(in->cmp, PT_S64, bx, by);
+				break;
+			}
+			}
+			if ((in->mods & MOD_SAT) && !vset)
+				r = r < lo ? lo : r > hi ? hi : r;
+			if (!(mask >> i & 1))
+				continue;
+			if (in->sub == SUB_ADD)
+				sum += (int32_t)r;
+			else
+				d = (d & ~(emask << (bits * i))) | ((uint32_t)r & emask)
+								       << (bits * i);
+		}
+		set_reg(X, &in->o[0], (int)l,
+			in->sub == SUB_ADD ? (uint32_t)((int32_t)c + sum) : d);
+	}
+	return 0;
+}
+
 static int exec_cp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	return emu_do_cp(X, in, m);

@@ -136,6 +136,20 @@ enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS
 	X(SULD, exec_suld) \
 	X(SUST, exec_sust) \
 	X(SUQ, exec_txq) \
+	X(VADD2, exec_video) \
+	X(VADD4, exec_video) \
+	X(VSUB2, exec_video) \
+	X(VSUB4, exec_video) \
+	X(VAVRG2, exec_video) \
+	X(VAVRG4, exec_video) \
+	X(VABSDIFF2, exec_video) \
+	X(VABSDIFF4, exec_video) \
+	X(VMIN2, exec_video) \
+	X(VMIN4, exec_video) \
+	X(VMAX2, exec_video) \
+	X(VMAX4, exec_video) \
+	X(VSET2, exec_video) \
+	X(VSET4, exec_video) \
 	X(CP, exec_cp) \
 	X(MBARRIER, exec_mbarrier) \
 	X(WMMA, exec_wmma) \
@@ -211,6 +225,13 @@ enum {
 	MB_INVAL,
 };
 enum { MB_F_PARITY = 1, MB_F_EXPECT_TX = 2, MB_F_NOCOMPLETE = 4 };
+
+/* SIMD video instructions (vadd2 ... vset4): a source register's element
+ * selector (.h10, .b3210) is kept in its operand's base, one nibble per
+ * result element, with VIDEO_SEL set; the destination's mask (.h0, .b31)
+ * in insn.sub2, 0 meaning every element. */
+#define VIDEO_SEL	 0x10000
+#define PTX_IS_VIDEO(op) ((op) >= OP_VADD2 && (op) <= OP_VSET4)
 
 /* The sub-byte element types of matrix instructions. */
 enum {

@@ -167,7 +167,8 @@ static void apply_modifier(struct parser *p, struct ptx_insn *in, const char *m,
 			in->type = t;
 		else if (!in->type2)
 			in->type2 = t;
-		else if (!in->type3 && (in->op == OP_WMMA || in->op == OP_MMA))
+		else if (!in->type3 &&
+			 (in->op == OP_WMMA || in->op == OP_MMA || PTX_IS_VIDEO(in->op)))
 			in->type3 = t;
 		else if (!in->type4 && (in->op == OP_WMMA || in->op == OP_MMA))
 			in->type4 = t;
@@ -183,11 +184,13 @@ static void apply_modifier(struct parser *p, struct ptx_insn *in, const char *m,
 		in->vec = (uint8_t)(m[1] - '0');
 		return;
 	}
-	if (in->op == OP_SETP || in->op == OP_SET || in->op == OP_SLCT) {
+	if (in->op == OP_SETP || in->op == OP_SET || in->op == OP_SLCT || in->op == OP_VSET2 ||
+	    in->op == OP_VSET4) {
 		for (size_t i = 0; i < sizeof(cmp_names) / sizeof(*cmp_names); i++)
 			if (strcmp(m, cmp_names[i].name) == 0 && in->sub2 == 0) {
 				in->cmp = cmp_names[i].cmp;
-				in->sub2 = 1;
+				if (!PTX_IS_VIDEO(in->op)) /* vset: sub2 is the mask */
+					in->sub2 = 1;
 				return;
 			}
 	}
@@ -357,12 +360,47 @@ static void parse_address(struct parser *p, struct ptx_operand *o)
 
 static void parse_texture_address(struct parser *p, struct ptx_insn *in, struct ptx_operand *o);
 
+/* A video instruction's register with its selector (%r1.b3210) or, for
+ * the destination, its mask (%r1.h0). */
+static void video_operand(struct parser *p, struct ptx_insn *in, struct ptx_operand *o)
+{
+	char *dot = strchr(p->tok, '.'), kind;
+	unsigned n = (in->op - OP_VADD2) % 2 ? 4 : 2, len;
+	int32_t sel = 0;
+
+	*dot = '\0';
+	kind = dot[1];
+	len = (unsigned)strlen(dot + 2);
+	if (!operand_reg(p, p->tok, o) || o->kind != OK_REG || (kind != 'h' && kind != 'b') ||
+	    (kind == 'h') != (n == 2) || len == 0 || len > n)
+		ptx_parse_fail(p, "bad video operand %s.%s", p->tok, dot + 1);
+	for (unsigned i = 0; i < len; i++) {
+		unsigned d = (unsigned)(dot[2 + len - 1 - i] - '0');
+		if (d >= n) /* selecting across the two sources is not supported */
+			ptx_parse_fail(p, "video operand %s selects element %u of %u", p->tok, d,
+				       n);
+		if (o == &in->o[0])
+			in->sub2 |= (uint8_t)(1u << d); /* the mask */
+		else
+			sel |= (int32_t)(d << (4 * i));
+	}
+	if (o != &in->o[0]) {
+		if (len != n)
+			ptx_parse_fail(p, "a video selector names %u elements", n);
+		o->base = sel | VIDEO_SEL;
+	}
+}
+
 static void parse_operand(struct parser *p, struct ptx_insn *in, struct ptx_operand *o)
 {
 	int64_t v;
 	int fb;
 
 	ptx_next(p);
+	if (PTX_IS_VIDEO(in->op) && p->tok[0] == '%' && strchr(p->tok, '.')) {
+		video_operand(p, in, o);
+		return;
+	}
 	if (p->tok[0] == '[' && (in->op == OP_TEX || in->op == OP_TLD4 || in->op == OP_TXQ ||
 				 in->op == OP_SULD || in->op == OP_SUST || in->op == OP_SUQ)) {
 		parse_texture_address(p, in, o);

@@ -744,6 +744,62 @@ static void test_half_conversions(void **state)
 	}
 }
 
+/* SIMD video instructions: per byte or half, with .sat, a destination
+ * mask (the rest from c) and the .add form that sums into c. */
+static void test_video(void **state)
+{
+	uint64_t out[32];
+
+	run_u32(
+	    "vabsdiff4.u32.u32.u32 %r3, %r1, %r2, %r4; vabsdiff4.u32.u32.u32.add %r5, %r1, %r2, "
+	    "%r4; cvt.u64.u32 %rd9, %r3; cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; "
+	    "or.b64 %rd9, %rd9, %rd10;",
+	    out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t d = 0, sum = C[i];
+		for (int k = 0; k < 4; k++) {
+			int x = (A[i] >> (8 * k)) & 255, y = (B[i] >> (8 * k)) & 255;
+			d |= (uint32_t)(x > y ? x - y : y - x) << (8 * k);
+			sum += (uint32_t)(x > y ? x - y : y - x);
+		}
+		assert_int_equal(out[i], (uint64_t)d | (uint64_t)sum << 32);
+	}
+	run_u32(
+	    "vadd2.s32.s32.s32.sat %r3, %r1, %r2, %r4; vmax4.s32.s32.s32 %r5.b20, %r1, %r2, %r4; "
+	    "cvt.u64.u32 %rd9, %r3; cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; "
+	    "or.b64 %rd9, %rd9, %rd10;",
+	    out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t d = 0, mx = C[i];
+		for (int k = 0; k < 2; k++) {
+			int r = (int16_t)(A[i] >> (16 * k)) + (int16_t)(B[i] >> (16 * k));
+			r = r < -32768 ? -32768 : r > 32767 ? 32767 : r;
+			d |= (uint32_t)(uint16_t)r << (16 * k);
+		}
+		for (int k = 0; k < 4; k += 2) { /* mask .b20: bytes 0 and 2 */
+			int x = (int8_t)(A[i] >> (8 * k)), y = (int8_t)(B[i] >> (8 * k));
+			mx = (mx & ~(255u << (8 * k))) | (uint32_t)(uint8_t)(x > y ? x : y)
+							     << (8 * k);
+		}
+		assert_int_equal(out[i], (uint64_t)d | (uint64_t)mx << 32);
+	}
+	run_u32("vset2.u32.u32.gt %r3, %r1, %r2, %r4; vavrg4.u32.u32.u32 %r5, %r1, %r2, %r4; "
+		"cvt.u64.u32 %rd9, %r3; cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; "
+		"or.b64 %rd9, %rd9, %rd10;",
+		out);
+	for (int i = 0; i < 32; i++) {
+		uint32_t d = 0, av = 0;
+		for (int k = 0; k < 2; k++)
+			d |= (uint32_t)(((A[i] >> (16 * k)) & 0xffff) >
+					((B[i] >> (16 * k)) & 0xffff))
+			     << (16 * k);
+		for (int k = 0; k < 4; k++)
+			av |= ((((A[i] >> (8 * k)) & 255) + ((B[i] >> (8 * k)) & 255) + 1) >> 1)
+			      << (8 * k);
+		assert_int_equal(out[i], (uint64_t)d | (uint64_t)av << 32);
+	}
+}
+
 /* mbarrier: phases complete when the expected arrivals are in and the
  * expected transaction bytes are done; test_wait by state and by parity;
  * arrive_drop lowers what later phases expect; pending_count. And cp.async
@@ -1149,7 +1205,7 @@ static void test_hostile_ptx_is_refused(void **state)
 	    {"", "@%p1 ....;", "unexpected"},
 	    /* an instruction the CPU device does not know: refused at load,
 	     * naming it, never at launch */
-	    {"", "vabsdiff4.u32.u32.u32.add %r3, %r1, %r2, %r4;", "vabsdiff4"},
+	    {"", "vabsdiff.u32.u32.u32.add %r3, %r1, %r2, %r4;", "vabsdiff"},
 	    /* .cc outside the carry family, or a carry with a missing operand */
 	    {"", "mov.cc.u32 %r3, %r1;", "carry"},
 	    {"", "addc.u32 %r3, %r1;", "carry"},
@@ -1294,6 +1350,7 @@ int main(void)
 	    cmocka_unit_test(test_half_atomics),
 	    cmocka_unit_test(test_integer_extras),
 	    cmocka_unit_test(test_mbarrier),
+	    cmocka_unit_test(test_video),
 	    cmocka_unit_test(test_atomics),
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
