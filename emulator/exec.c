@@ -504,8 +504,9 @@ CUresult emu_exec_launch(struct exec_launch *L)
 	L->error = CUDA_SUCCESS;
 	L->message[0] = '\0';
 	L->deadline_ns = exec_deadline();
-	L->local_stride =
-	    (L->kernel->local_size + (kernel_calls(L) ? EXEC_STACK_BYTES : 0) + 15) & ~15u;
+	L->local_stride = (L->kernel->local_size +
+			   (kernel_calls(L) || L->mod->has_alloca ? EXEC_STACK_BYTES : 0) + 15) &
+			  ~15u;
 	if (launch_tids(L) != 0)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	if (L->cooperative) {

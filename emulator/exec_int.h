@@ -50,6 +50,7 @@ struct frame {
 	uint32_t *P;		     /* npreds masks */
 	uint8_t *fparam;	     /* 32 * frame_param_size */
 	uint32_t local_base;
+	uint32_t dyn_top; /* end of the frame's local memory and its allocas */
 	struct simt *stack;
 	int sp, cap;
 	int ret_pc, call;

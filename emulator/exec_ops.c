@@ -54,6 +54,7 @@ int emu_frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint
 	F->stack[0] = (struct simt){0, -1, mask};
 	F->sp = 1;
 	F->local_base = local_base;
+	F->dyn_top = local_base + f->local_size;
 	F->ret_mask = 0;
 	F->ret_pc = 0;
 	F->call = 0;
@@ -812,7 +813,7 @@ int emu_do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 		if (c->reg >= 0 && (fi = indirect_callee(X, in, c, m, pc)) < 0)
 			return fi == -2 ? 0 : -1;
 		const struct ptx_func *f = &mod->funcs[fi];
-		uint32_t base = caller->local_base + caller->f->local_size;
+		uint32_t base = (caller->dyn_top + 15) & ~15u;
 		struct frame *callee;
 		if (base + f->local_size > X->B->local_stride ||
 		    emu_frame_push(X->w, f, m, base) != 0) {

@@ -423,6 +423,51 @@ static int exec_video(const struct xctx *X, const struct ptx_insn *in, uint32_t 
 	return 0;
 }
 
+/*
+ * alloca.type d, size{, align}: size bytes of the thread's local memory,
+ * above the frame's own and what earlier allocas took, freed when the
+ * function returns (or by stackrestore to what stacksave gave). The lanes
+ * of a warp take the same offset, the largest size of them.
+ */
+static int exec_alloca(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	struct frame *F = X->F;
+	uint64_t size = 0, align = 16;
+
+	if (in->op == OP_STACKSAVE) {
+		LANES(m) set_reg(X, &in->o[0], (int)l, F->dyn_top);
+		return 0;
+	}
+	if (in->op == OP_STACKRESTORE) {
+		uint64_t top = opv(X, &in->o[0], (int)__builtin_ctz(m)) & GWIN_MASK;
+		if (top >= F->local_base + F->f->local_size && top <= F->dyn_top)
+			F->dyn_top = (uint32_t)top;
+		return 0;
+	}
+	if (in->nops > 2)
+		align = opv(X, &in->o[2], 0);
+	LANES(m)
+	{
+		uint64_t s = opv(X, &in->o[1], (int)l);
+		size = s > size ? s : size;
+	}
+	if (align == 0 || (align & (align - 1)) || align > 4096)
+		align = 16;
+	{
+		uint64_t at = ((uint64_t)F->dyn_top + align - 1) & ~(align - 1);
+		if (at + size > X->B->local_stride) {
+			emu_exec_fail(
+			    X->B, in, CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+			    "alloca of %llu bytes overflows the thread's stack (%u bytes)",
+			    (unsigned long long)size, X->B->local_stride);
+			return -1;
+		}
+		F->dyn_top = (uint32_t)(at + size);
+		LANES(m) set_reg(X, &in->o[0], (int)l, at);
+	}
+	return 0;
+}
+
 static int exec_cp(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	return emu_do_cp(X, in, m);

@@ -150,6 +150,9 @@ enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS
 	X(VMAX4, exec_video) \
 	X(VSET2, exec_video) \
 	X(VSET4, exec_video) \
+	X(ALLOCA, exec_alloca) \
+	X(STACKSAVE, exec_alloca) \
+	X(STACKRESTORE, exec_alloca) \
 	X(CP, exec_cp) \
 	X(MBARRIER, exec_mbarrier) \
 	X(WMMA, exec_wmma) \
@@ -484,6 +487,7 @@ struct ptx_module {
 	uint64_t const_size, shared_size, global_size;
 	int has_dyn_shared;
 	int has_managed;     /* globals then start on a page (PTX_MANAGED_PAGE) */
+	int has_alloca;	     /* a function takes local memory with alloca: kernels get a stack */
 	uint8_t *const_bank; /* const_size bytes, initialized */
 };
 

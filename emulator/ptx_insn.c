@@ -922,6 +922,8 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 	if ((op = op_of(mod)) < 0)
 		ptx_parse_fail(p, "unsupported instruction '%s'", p->tok);
 	in->op = (uint16_t)op;
+	if (op == OP_ALLOCA)
+		p->m->has_alloca = 1;
 	if (op == OP_SHF || op == OP_PRMT) {
 		/* Their modes: shf.l/.r, .clamp/.wrap; prmt.f4e... (only default supported). */
 		if (op == OP_PRMT && strchr(p->tok + 5, '.') && strstr(p->tok, ".b32.") != NULL)

@@ -800,6 +800,34 @@ static void test_video(void **state)
 	}
 }
 
+/* alloca: local memory above the frame's, each thread its own; stacksave
+ * and stackrestore; more than the stack holds is a launch failure. */
+static void test_alloca(void **state)
+{
+	uint64_t out[32];
+	uint32_t in[96] = {0};
+	char log[512] = "";
+
+	run_u32("stacksave.u64 %rd11; alloca.u64 %rd5, 64, 16; cvta.local.u64 %rd6, %rd5; "
+		"alloca.u64 %rd7, 8, 8; cvta.local.u64 %rd8, %rd7; st.u32 [%rd6], %r1; "
+		"st.u32 [%rd6+60], %r2; st.u32 [%rd8], %r4; ld.u32 %r3, [%rd6]; ld.u32 %r5, "
+		"[%rd6+60]; ld.u32 %r6, [%rd8]; add.u32 %r3, %r3, %r6; cvt.u64.u32 %rd9, %r3; "
+		"cvt.u64.u32 %rd10, %r5; shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10; "
+		"sub.u64 %rd12, %rd7, %rd5; setp.ne.u64 %p1, %rd12, 64; @%p1 mov.b64 %rd9, 0; "
+		"stackrestore.u64 %rd11; alloca.u64 %rd13, 4, 4; setp.ne.u64 %p2, %rd13, %rd5; "
+		"@%p2 mov.b64 %rd9, 1;",
+		out);
+	CHECK_LANES((uint64_t)(A[i] + C[i]) | (uint64_t)B[i] << 32);
+	/* the launch is accepted; its failure is the context's from then on,
+	 * so the next tests get a new one */
+	assert_int_equal(run_body("", "alloca.u64 %rd5, 1048576, 16; st.local.u32 [%rd5], %r1;",
+				  out, in, sizeof(in), log, sizeof(log)),
+			 CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES);
+	assert_int_equal(cuCtxSynchronize(), CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES);
+	teardown(state);
+	assert_int_equal(setup(state), 0);
+}
+
 /* mbarrier: phases complete when the expected arrivals are in and the
  * expected transaction bytes are done; test_wait by state and by parity;
  * arrive_drop lowers what later phases expect; pending_count. And cp.async
@@ -1351,6 +1379,7 @@ int main(void)
 	    cmocka_unit_test(test_integer_extras),
 	    cmocka_unit_test(test_mbarrier),
 	    cmocka_unit_test(test_video),
+	    cmocka_unit_test(test_alloca),
 	    cmocka_unit_test(test_atomics),
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
