@@ -460,6 +460,23 @@ static const uint16_t H[32] = {0x0000, 0x8000, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0
 			       0x1234, 0x9abc, 0x7000, 0xf000, 0x3bff, 0x3c01, 0x0200, 0x8200,
 			       0x2e66, 0xc900, 0x6400, 0x0010, 0x8001, 0x4000, 0x4400, 0x3800};
 
+static uint16_t emu_test_half(float f)
+{
+	_Float16 h = (_Float16)f;
+	uint16_t u;
+
+	memcpy(&u, &h, 2);
+	return u;
+}
+
+static float emu_test_float(uint16_t u)
+{
+	_Float16 h;
+
+	memcpy(&h, &u, 2);
+	return (float)h;
+}
+
 static _Float16 h2f16(uint16_t u)
 {
 	_Float16 h;
@@ -798,6 +815,93 @@ static void test_video(void **state)
 			      << (8 * k);
 		assert_int_equal(out[i], (uint64_t)d | (uint64_t)av << 32);
 	}
+}
+
+/* A deterministic generator for the matrix tests. */
+static uint32_t rnd_state = 12345;
+static uint32_t rnd(void)
+{
+	rnd_state = rnd_state * 1664525u + 1013904223u;
+	return rnd_state >> 8;
+}
+
+/* wmma m16n16k16, f16 inputs and an f32 accumulator, on random matrices
+ * (A row major, B column major): D equals the reference computed in the
+ * same precision, each exactly rounded product summed in f32 in k order;
+ * then the same with an f16 accumulator, rounded once at the end. */
+static void test_wmma_random(void **state)
+{
+	uint16_t a[256], b[256];
+	float c[256], d[256];
+	uint16_t dh[256];
+	CUdeviceptr da, db, dc, dd;
+	uint64_t out[32];
+	uint32_t in[96] = {0};
+	char body[2048], log[512] = "";
+
+	/* full 11-bit mantissas over a range of exponents, so that the f32
+	 * sums round, and the order and precision of the sum show */
+	for (int i = 0; i < 256; i++) {
+		a[i] = (uint16_t)((rnd() & 0x8000) | (9 + rnd() % 13) << 10 | (rnd() & 0x3ff));
+		b[i] = (uint16_t)((rnd() & 0x8000) | (9 + rnd() % 13) << 10 | (rnd() & 0x3ff));
+		c[i] = ldexpf((float)(rnd() & 0xffffff), (int)(rnd() % 9) - 28);
+	}
+	assert_int_equal(cuMemAlloc(&da, sizeof(a)), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&db, sizeof(b)), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&dc, sizeof(c)), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&dd, sizeof(d)), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyHtoD(da, a, sizeof(a)), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyHtoD(db, b, sizeof(b)), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyHtoD(dc, c, sizeof(c)), CUDA_SUCCESS);
+	for (int acc16 = 0; acc16 < 2; acc16++) {
+		snprintf(
+		    body, sizeof(body),
+		    "mov.u64 %%rd5, %llu; mov.u64 %%rd6, %llu; mov.u64 %%rd7, %llu; "
+		    "mov.u64 %%rd8, %llu; "
+		    "wmma.load.a.sync.aligned.row.m16n16k16.global.f16 {%%a0,%%a1,%%a2,%%a3,%%a4,"
+		    "%%a5,%%a6,%%a7}, [%%rd5], 16; "
+		    "wmma.load.b.sync.aligned.col.m16n16k16.global.f16 {%%b0,%%b1,%%b2,%%b3,%%b4,"
+		    "%%b5,%%b6,%%b7}, [%%rd6], 16; "
+		    "wmma.load.c.sync.aligned.row.m16n16k16.global.f32 {%%c0,%%c1,%%c2,%%c3,%%c4,"
+		    "%%c5,%%c6,%%c7}, [%%rd7], 16; "
+		    "%s"
+		    "mov.b64 %%rd9, 0;",
+		    (unsigned long long)da, (unsigned long long)db, (unsigned long long)dc,
+		    (unsigned long long)dd,
+		    acc16 ? "wmma.mma.sync.aligned.row.col.m16n16k16.f16.f32 {%h0,%h1,%h2,%h3}, "
+			    "{%a0,%a1,%a2,%a3,%a4,%a5,%a6,%a7}, {%b0,%b1,%b2,%b3,%b4,%b5,%b6,%b7}, "
+			    "{%c0,%c1,%c2,%c3,%c4,%c5,%c6,%c7}; "
+			    "wmma.store.d.sync.aligned.row.m16n16k16.global.f16 [%rd8], "
+			    "{%h0,%h1,%h2,%h3}, 16; "
+			  : "wmma.mma.sync.aligned.row.col.m16n16k16.f32.f32 {%c0,%c1,%c2,%c3,%c4,"
+			    "%c5,%c6,%c7}, {%a0,%a1,%a2,%a3,%a4,%a5,%a6,%a7}, {%b0,%b1,%b2,%b3,%b4,"
+			    "%b5,%b6,%b7}, {%c0,%c1,%c2,%c3,%c4,%c5,%c6,%c7}; "
+			    "wmma.store.d.sync.aligned.row.m16n16k16.global.f32 [%rd8], "
+			    "{%c0,%c1,%c2,%c3,%c4,%c5,%c6,%c7}, 16; ");
+		assert_int_equal(run_body(".reg .b32 %a<8>; .reg .b32 %b<8>; .reg .f32 %c<8>; "
+					  ".reg .b32 %h<4>;",
+					  body, out, in, sizeof(in), log, sizeof(log)),
+				 CUDA_SUCCESS);
+		assert_int_equal(cuMemcpyDtoH(acc16 ? (void *)dh : (void *)d, dd,
+					      acc16 ? sizeof(dh) : sizeof(d)),
+				 CUDA_SUCCESS);
+		for (int r = 0; r < 16; r++)
+			for (int n = 0; n < 16; n++) {
+				float want = c[r * 16 + n];
+				for (int k = 0; k < 16; k++)
+					want += (float)((double)emu_test_float(a[r * 16 + k]) *
+							emu_test_float(b[n * 16 + k]));
+				if (acc16)
+					assert_int_equal(dh[r * 16 + n], emu_test_half(want));
+				else if (d[r * 16 + n] != want)
+					fail_msg("d[%d][%d] = %a, want %a", r, n, d[r * 16 + n],
+						 want);
+			}
+	}
+	cuMemFree(da);
+	cuMemFree(db);
+	cuMemFree(dc);
+	cuMemFree(dd);
 }
 
 /* alloca: local memory above the frame's, each thread its own; stacksave
@@ -1380,6 +1484,7 @@ int main(void)
 	    cmocka_unit_test(test_mbarrier),
 	    cmocka_unit_test(test_video),
 	    cmocka_unit_test(test_alloca),
+	    cmocka_unit_test(test_wmma_random),
 	    cmocka_unit_test(test_atomics),
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
