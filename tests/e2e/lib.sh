@@ -27,12 +27,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# fail MESSAGE: the server's log, then the message, last, where a reader
+# of the end of the test's log (CI shows only that) finds it.
 fail() {
-	echo "FAIL: $*"
 	if [ -f "$WORK/server.log" ]; then
 		echo "--- server log ---"
 		cat "$WORK/server.log"
+		echo "--- end of server log ---"
 	fi
+	echo "FAIL: $*"
 	exit 1
 }
 

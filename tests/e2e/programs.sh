@@ -57,8 +57,8 @@ for prog in device_query memory streams launch launch_ptds fault twomod cooperat
 	rc=$?
 	echo "$out"
 	name=${prog%_ptds}
-	[ $rc -eq 0 ] || fail "$prog exited with status $rc"
-	echo "$out" | grep -q "^$name: PASS$" || fail "$prog did not pass"
+	[ $rc -eq 0 ] || fail "$prog exited with status $rc: $(echo "$out" | tail -n 5)"
+	echo "$out" | grep -q "^$name: PASS$" || fail "$prog did not pass: $(echo "$out" | tail -n 5)"
 done
 # A failed device-side assertion says where and in which thread on the
 # program's stderr, not its stdout.
