@@ -111,6 +111,17 @@ static int run_control(struct xctx *X, const struct ptx_insn *in, uint32_t m, in
 			*result = RUN_BARRIER;
 		}
 		return 1;
+	case OP_BARCLUSTER:
+		/* Arrival is counted per warp; a wait before the phase ends
+		 * yields, to run again once the cluster's other warps ran. */
+		top->pc = pc + 1;
+		if (m && in->sub == BARCLUSTER_ARRIVE)
+			w->cl_arrived++;
+		else if (m && !emu_cluster_passed(B->cl, w)) {
+			top->pc = pc;
+			*result = RUN_YIELD;
+		}
+		return 1;
 	case OP_NANOSLEEP:
 		/* A thread that sleeps waits for others: let the block's other
 		 * warps run. */
@@ -202,39 +213,45 @@ static int run_warp(struct block *B, struct warp *w)
 
 /* ---- blocks --------------------------------------------------------------------------- */
 
-/* Each host thread keeps one block's memory and reuses it for the next. */
-static __thread struct block block_cache;
-static __thread int block_cache_warps;
-static __thread size_t block_cache_smem, block_cache_local;
+/* Each host thread keeps the memory of one cluster's blocks (one block's
+ * without clusters) and reuses it for the next. */
+struct block_mem {
+	struct warp *warps;
+	int nwarps;
+	uint8_t *smem, *local;
+	size_t smem_cap, local_cap;
+};
+static __thread struct block_mem block_cache[PTX_MAX_CLUSTER];
 
-static int block_memory(struct block *B, size_t smem, size_t local)
+static int block_memory(struct block *B, int slot, size_t smem, size_t local)
 {
-	if (B->nwarps > block_cache_warps) {
-		struct warp *w = realloc(block_cache.warps, (size_t)B->nwarps * sizeof(*w));
+	struct block_mem *c = &block_cache[slot];
+
+	if (B->nwarps > c->nwarps) {
+		struct warp *w = realloc(c->warps, (size_t)B->nwarps * sizeof(*w));
 		if (!w)
 			return -1;
-		memset(w + block_cache_warps, 0,
-		       (size_t)(B->nwarps - block_cache_warps) * sizeof(*w));
-		block_cache.warps = w;
-		block_cache_warps = B->nwarps;
+		memset(w + c->nwarps, 0, (size_t)(B->nwarps - c->nwarps) * sizeof(*w));
+		c->warps = w;
+		c->nwarps = B->nwarps;
 	}
-	if (smem > block_cache_smem) {
-		uint8_t *p = realloc(block_cache.smem, smem);
+	if (smem > c->smem_cap) {
+		uint8_t *p = realloc(c->smem, smem);
 		if (!p)
 			return -1;
-		block_cache.smem = p;
-		block_cache_smem = smem;
+		c->smem = p;
+		c->smem_cap = smem;
 	}
-	if (local > block_cache_local) {
-		uint8_t *p = realloc(block_cache.local, local);
+	if (local > c->local_cap) {
+		uint8_t *p = realloc(c->local, local);
 		if (!p)
 			return -1;
-		block_cache.local = p;
-		block_cache_local = local;
+		c->local = p;
+		c->local_cap = local;
 	}
-	B->warps = block_cache.warps;
-	B->smem = block_cache.smem;
-	B->local = block_cache.local;
+	B->warps = c->warps;
+	B->smem = c->smem;
+	B->local = c->local;
 	memset(B->smem, 0, smem);
 	return 0;
 }
@@ -249,7 +266,7 @@ static int kernel_calls(const struct exec_launch *L)
 	return 0;
 }
 
-static int block_setup(struct block *B, struct exec_launch *L, uint64_t index)
+static int block_setup(struct block *B, struct exec_launch *L, uint64_t index, int slot)
 {
 	const struct ptx_func *k = L->kernel;
 
@@ -262,7 +279,7 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index)
 	B->nwarps = (int)((B->nthreads + 31) / 32);
 	B->smem_size = ((L->static_smem + L->dyn_smem + 15) & ~15u) + PTX_RESERVED_SMEM;
 	B->local_stride = L->local_stride;
-	if (block_memory(B, B->smem_size,
+	if (block_memory(B, slot, B->smem_size,
 			 (size_t)B->nwarps * 32 * (B->local_stride ? B->local_stride : 1)) != 0)
 		return -1;
 	for (int wi = 0; wi < B->nwarps; wi++) {
@@ -270,6 +287,7 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index)
 		w->id = wi;
 		w->valid = w->exited = 0;
 		w->done = w->at_barrier = w->depth = 0;
+		w->cl_arrived = 0;
 		w->valid = (uint32_t)(B->nthreads - (uint32_t)wi * 32 >= 32
 					  ? FULL
 					  : (1u << (B->nthreads - (uint32_t)wi * 32)) - 1);
@@ -280,41 +298,94 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index)
 	return 0;
 }
 
-/* Runs every warp until it finishes or waits at a barrier; when all live
- * warps wait, they all go on. */
-static void block_run(struct exec_launch *L, uint64_t index)
+/* One round of a block: runs every warp until it finishes or waits; when
+ * all live warps wait at the barrier, they all go on. Returns 1 while the
+ * block has live warps, 0 once it has none, -1 when the launch failed. */
+static int block_step(struct block *B)
 {
-	struct block B;
+	int alive = 0, waiting = 0;
 
-	if (block_setup(&B, L, index) != 0) {
-		emu_exec_fail(&B, NULL, CUDA_ERROR_OUT_OF_MEMORY, "out of host memory for a block");
-		return;
+	for (int i = 0; i < B->nwarps; i++) {
+		struct warp *w = &B->warps[i];
+		if (w->done || w->at_barrier)
+			continue;
+		if (run_warp(B, w) == RUN_FAULT)
+			return -1;
 	}
-	for (;;) {
-		int alive = 0, waiting = 0;
-		for (int i = 0; i < B.nwarps; i++) {
-			struct warp *w = &B.warps[i];
-			if (w->done || w->at_barrier)
-				continue;
-			if (run_warp(&B, w) == RUN_FAULT)
-				goto out;
-		}
-		for (int i = 0; i < B.nwarps; i++) {
-			alive += !B.warps[i].done;
-			waiting += !B.warps[i].done && B.warps[i].at_barrier;
-		}
-		if (alive == 0)
-			break;
-		/* The barrier opens once every live warp is at it; a warp that
-		 * yielded runs again first. */
-		if (waiting == alive)
-			for (int i = 0; i < B.nwarps; i++)
-				B.warps[i].at_barrier = 0;
-		else if (emu_exec_failed(&B) || (B.L->deadline_ns && launch_overdue(&B, NULL)))
+	for (int i = 0; i < B->nwarps; i++) {
+		alive += !B->warps[i].done;
+		waiting += !B->warps[i].done && B->warps[i].at_barrier;
+	}
+	if (alive == 0)
+		return 0;
+	/* The barrier opens once every live warp is at it; a warp that
+	 * yielded runs again first. */
+	if (waiting == alive)
+		for (int i = 0; i < B->nwarps; i++)
+			B->warps[i].at_barrier = 0;
+	else if (emu_exec_failed(B) || (B->L->deadline_ns && launch_overdue(B, NULL)))
+		return -1;
+	return 1;
+}
+
+/* Whether the barrier.cluster phase warp w arrived at has completed: every
+ * live warp of the cluster has arrived there. */
+int emu_cluster_passed(struct cluster *C, const struct warp *w)
+{
+	while (w->cl_arrived > C->phase) {
+		for (int r = 0; r < C->n; r++)
+			for (int i = 0; i < C->blocks[r].nwarps; i++) {
+				const struct warp *v = &C->blocks[r].warps[i];
+				if (!v->done && v->cl_arrived <= C->phase)
+					return 0;
+			}
+		C->phase++;
+	}
+	return 1;
+}
+
+/* Runs cluster index (by %clusterid, x fastest) to completion: its blocks
+ * take turns, a round each, until all are done. */
+static void cluster_run(struct exec_launch *L, uint64_t index)
+{
+	const uint32_t *cd = L->cluster;
+	struct block B[PTX_MAX_CLUSTER];
+	struct cluster C = {.blocks = B, .n = (int)(cd[0] * cd[1] * cd[2])};
+	uint32_t ncx = L->grid[0] / cd[0], ncy = L->grid[1] / cd[1];
+	uint64_t insns = 0;
+	int live;
+
+	C.id[0] = (uint32_t)(index % ncx);
+	C.id[1] = (uint32_t)(index / ncx % ncy);
+	C.id[2] = (uint32_t)(index / ((uint64_t)ncx * ncy));
+	for (int r = 0; r < C.n; r++) {
+		uint64_t x = (uint64_t)C.id[0] * cd[0] + (uint32_t)r % cd[0];
+		uint64_t y = (uint64_t)C.id[1] * cd[1] + (uint32_t)r / cd[0] % cd[1];
+		uint64_t z = (uint64_t)C.id[2] * cd[2] + (uint32_t)r / (cd[0] * cd[1]);
+		if (block_setup(&B[r], L, x + L->grid[0] * (y + (uint64_t)L->grid[1] * z), r) !=
+		    0) {
+			emu_exec_fail(&B[r], NULL, CUDA_ERROR_OUT_OF_MEMORY,
+				      "out of host memory for a block");
+			C.n = r;
 			goto out;
+		}
+		B[r].cl = &C;
+		B[r].rank = r;
 	}
+	do {
+		live = 0;
+		for (int r = 0; r < C.n; r++) {
+			int st = B[r].finished ? 0 : block_step(&B[r]);
+			if (st < 0)
+				goto out;
+			B[r].finished = st == 0;
+			live += st;
+		}
+	} while (live);
 out:
-	__atomic_fetch_add(&lane_instructions, B.insns, __ATOMIC_RELAXED);
+	for (int r = 0; r < C.n; r++)
+		insns += B[r].insns;
+	__atomic_fetch_add(&lane_instructions, insns, __ATOMIC_RELAXED);
 }
 
 /* ---- the host thread pool ---------------------------------------------------------------- */
@@ -349,7 +420,7 @@ static void pool_drain(struct exec_launch *L)
 				launch_overdue(&b, NULL);
 				return;
 			}
-			block_run(L, i);
+			cluster_run(L, i);
 		}
 	}
 }
@@ -413,8 +484,9 @@ static int launch_tids(struct exec_launch *L)
 	return 0;
 }
 
-/* A cooperative grid: every block at once, each on a thread of its own, so
- * that blocks waiting in grid.sync() cannot keep the others from running. */
+/* A cooperative grid: every block (cluster) at once, each on a thread of
+ * its own, so that blocks waiting in grid.sync() cannot keep the others
+ * from running. */
 struct coop_block {
 	struct exec_launch *L;
 	uint64_t index;
@@ -424,28 +496,29 @@ struct coop_block {
  * its block, and its cache with it. */
 static void block_cache_free(void)
 {
-	for (int i = 0; i < block_cache_warps; i++) {
-		for (int d = 0; d < MAX_DEPTH; d++) {
-			struct frame *F = &block_cache.warps[i].frames[d];
-			free(F->R);
-			free(F->P);
-			free(F->fparam);
-			free(F->stack);
+	for (int s = 0; s < (int)PTX_MAX_CLUSTER; s++) {
+		struct block_mem *c = &block_cache[s];
+		for (int i = 0; i < c->nwarps; i++) {
+			for (int d = 0; d < MAX_DEPTH; d++) {
+				struct frame *F = &c->warps[i].frames[d];
+				free(F->R);
+				free(F->P);
+				free(F->fparam);
+				free(F->stack);
+			}
 		}
+		free(c->warps);
+		free(c->smem);
+		free(c->local);
+		memset(c, 0, sizeof(*c));
 	}
-	free(block_cache.warps);
-	free(block_cache.smem);
-	free(block_cache.local);
-	memset(&block_cache, 0, sizeof(block_cache));
-	block_cache_warps = 0;
-	block_cache_smem = block_cache_local = 0;
 }
 
 static void *coop_main(void *arg)
 {
 	struct coop_block *b = arg;
 
-	block_run(b->L, b->index);
+	cluster_run(b->L, b->index);
 	block_cache_free();
 	return NULL;
 }
@@ -499,8 +572,17 @@ static pthread_mutex_t launch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 CUresult emu_exec_launch(struct exec_launch *L)
 {
-	uint64_t total = (uint64_t)L->grid[0] * L->grid[1] * L->grid[2];
+	uint64_t total;
 
+	/* The pool's unit is a cluster; without clusters, a block. */
+	for (int i = 0; i < 3; i++)
+		if (!L->cluster[i])
+			L->cluster[i] = 1;
+	if (L->cluster[0] * L->cluster[1] * L->cluster[2] > PTX_MAX_CLUSTER ||
+	    L->grid[0] % L->cluster[0] || L->grid[1] % L->cluster[1] || L->grid[2] % L->cluster[2])
+		return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+	total = (uint64_t)(L->grid[0] / L->cluster[0]) * (L->grid[1] / L->cluster[1]) *
+		(L->grid[2] / L->cluster[2]);
 	L->error = CUDA_SUCCESS;
 	L->message[0] = '\0';
 	L->deadline_ns = exec_deadline();

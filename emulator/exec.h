@@ -30,6 +30,8 @@ struct exec_launch {
 	const struct ptx_module *mod;
 	const struct ptx_func *kernel;
 	uint32_t grid[3], block[3];
+	uint32_t cluster[3];  /* blocks per cluster in each dimension; 0s: no clusters */
+	int explicit_cluster; /* launched in clusters (%is_explicit_cluster) */
 	uint32_t dyn_smem, static_smem;
 	const uint8_t *params;	  /* kernel->param_size bytes */
 	const uint64_t *sym_addr; /* per symbol: device address (global, const) */

@@ -61,13 +61,30 @@ struct warp {
 	int id;
 	uint32_t valid, exited;
 	int done, at_barrier, depth;
-	uint32_t carry; /* CC.CF of each lane, for the add.cc/addc family */
+	uint32_t carry;	     /* CC.CF of each lane, for the add.cc/addc family */
+	uint64_t cl_arrived; /* barrier.cluster.arrive executed */
 	struct frame frames[MAX_DEPTH];
 	const uint32_t (*tid)[32]; /* [3][32], the launch's table for this warp */
 };
 
+/*
+ * The blocks of a thread block cluster, run together on one host thread:
+ * each reaches the others' shared memory (mapa, ld.shared::cluster), and
+ * barrier.cluster waits for the live warps of all of them. A launch
+ * without clusters runs each block as a cluster of one.
+ */
+struct cluster {
+	struct block *blocks; /* n, by rank */
+	int n;
+	uint32_t id[3]; /* %clusterid */
+	uint64_t phase; /* barrier.cluster phases completed */
+};
+
 struct block {
 	struct exec_launch *L;
+	struct cluster *cl;
+	int rank;     /* in the cluster, %cluster_ctarank */
+	int finished; /* every warp is done */
 	uint32_t ctaid[3];
 	uint8_t *smem;
 	uint32_t smem_size;
@@ -229,6 +246,7 @@ static inline void set_pred(const struct xctx *X, const struct ptx_operand *o, i
 /* How a warp stopped: finished, at a barrier, faulted, or yielded to the
  * block's other warps (waiting on an mbarrier, nanosleep). */
 enum { RUN_DONE, RUN_BARRIER, RUN_FAULT, RUN_YIELD };
+int emu_cluster_passed(struct cluster *C, const struct warp *w);
 
 void emu_exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -127,6 +127,28 @@ uint64_t emu_sreg_value(const struct xctx *X, int sr, int lane)
 		return B->smem_size;
 	case SR_RESERVED_CAP:
 		return PTX_RESERVED_SMEM;
+	case SR_CLUSTER_CTAID_X:
+	case SR_CLUSTER_CTAID_Y:
+	case SR_CLUSTER_CTAID_Z:
+		return B->ctaid[sr - SR_CLUSTER_CTAID_X] % L->cluster[sr - SR_CLUSTER_CTAID_X];
+	case SR_CLUSTER_NCTAID_X:
+	case SR_CLUSTER_NCTAID_Y:
+	case SR_CLUSTER_NCTAID_Z:
+		return L->cluster[sr - SR_CLUSTER_NCTAID_X];
+	case SR_CLUSTERID_X:
+	case SR_CLUSTERID_Y:
+	case SR_CLUSTERID_Z:
+		return B->cl->id[sr - SR_CLUSTERID_X];
+	case SR_NCLUSTERID_X:
+	case SR_NCLUSTERID_Y:
+	case SR_NCLUSTERID_Z:
+		return L->grid[sr - SR_NCLUSTERID_X] / L->cluster[sr - SR_NCLUSTERID_X];
+	case SR_CLUSTER_CTARANK:
+		return (uint64_t)B->rank;
+	case SR_CLUSTER_NCTARANK:
+		return (uint64_t)B->cl->n;
+	case SR_IS_EXPLICIT_CLUSTER:
+		return (uint64_t)L->explicit_cluster;
 	default:
 		return 0;
 	}
@@ -194,6 +216,13 @@ uint8_t *emu_mem_at(const struct xctx *X, int space, uint64_t a, unsigned len, i
 		return emu_dev_span(a, len);
 	case PS_SHARED:
 		a &= GWIN_MASK;
+		if (a >> PTX_CLUSTER_SHIFT) { /* a block of the cluster, by rank + 1 */
+			uint64_t r = (a >> PTX_CLUSTER_SHIFT) - 1;
+			if (r >= (uint64_t)B->cl->n)
+				return NULL;
+			B = &B->cl->blocks[r];
+			a &= (1ull << PTX_CLUSTER_SHIFT) - 1;
+		}
 		return (a < B->smem_size && len <= B->smem_size - a) ? B->smem + a : NULL;
 	case PS_LOCAL:
 		a &= GWIN_MASK;

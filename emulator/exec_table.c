@@ -274,6 +274,32 @@ static int exec_sad(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 
 /* fns.b32 d, mask, base, offset: the position of the offset-th set bit of
  * mask counting from base (up for offset > 0, down for < 0), or ~0. */
+/* mapa: the address of the same shared variable in the block of another
+ * rank of the cluster; getctarank: the rank whose block an address is in.
+ * (A generic address keeps its window.) */
+static int exec_mapa(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
+{
+	const uint64_t low = (1ull << PTX_CLUSTER_SHIFT) - 1;
+
+	LANES(m)
+	{
+		uint64_t a = opv(X, &in->o[1], (int)l), off = a & GWIN_MASK;
+		uint64_t rank = off >> PTX_CLUSTER_SHIFT ? (off >> PTX_CLUSTER_SHIFT) - 1
+							 : (uint64_t)X->B->rank;
+		if (in->op == OP_GETCTARANK) {
+			set_reg(X, &in->o[0], (int)l, rank);
+			continue;
+		}
+		rank = opv(X, &in->o[2], (int)l) & 0xffffffffu;
+		if (rank > PTX_MAX_CLUSTER) /* no such block: an access faults */
+			rank = PTX_MAX_CLUSTER;
+		set_reg(X, &in->o[0], (int)l,
+			(in->space == PS_SHARED ? 0 : a & ~GWIN_MASK) |
+			    ((rank + 1) << PTX_CLUSTER_SHIFT) | (off & low));
+	}
+	return 0;
+}
+
 static int exec_fns(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 {
 	LANES(m)

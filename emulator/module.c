@@ -27,6 +27,7 @@ struct CUfunc_st {
 	struct CUmod_st *mod;
 	int fi;
 	uint32_t max_dyn_smem;
+	int nonportable_cluster; /* clusters of up to 16 blocks, not 8 */
 };
 
 struct CUmod_st {
@@ -236,8 +237,11 @@ static CUresult module_load(CUmodule *out, const void *image, char *log, size_t 
 		return rc ? rc : CUDA_ERROR_OUT_OF_MEMORY;
 	}
 	for (int i = 0; i < mod->ptx->nfuncs; i++)
-		mod->funcs[i] = (struct CUfunc_st){
-		    EMU_FUNC_MAGIC, mod, i, EMU_SMEM_DEFAULT - mod->ptx->funcs[i].shared_size};
+		mod->funcs[i] = (struct CUfunc_st){.magic = EMU_FUNC_MAGIC,
+						   .mod = mod,
+						   .fi = i,
+						   .max_dyn_smem = EMU_SMEM_DEFAULT -
+								   mod->ptx->funcs[i].shared_size};
 	pthread_mutex_lock(&emu.lock);
 	mod->next = modules;
 	modules = mod;
@@ -489,6 +493,21 @@ CUresult cuFuncGetAttribute(int *value, CUfunction_attribute attr, CUfunction f)
 	case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
 		*value = -1;
 		break;
+	case CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET:
+		*value = pf->explicit_cluster && !pf->reqncluster[0];
+		break;
+	case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
+	case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
+	case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
+		*value =
+		    pf->reqncluster[0]
+			? (int)(pf->reqncluster[attr - CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH]
+				    ?: 1)
+			: 0;
+		break;
+	case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
+		*value = f->nonportable_cluster;
+		break;
 	default:
 		*value = 0;
 		break;
@@ -509,6 +528,10 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attr, int value)
 	}
 	if (attr == CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT)
 		return (value < -1 || value > 100) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+	if (attr == CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED) {
+		f->nonportable_cluster = value != 0;
+		return CUDA_SUCCESS;
+	}
 	return attr < CU_FUNC_ATTRIBUTE_MAX ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
@@ -677,6 +700,8 @@ static int module_launches(const struct ptx_module *m)
 /* Bounds a launch's shape as cuLaunchKernel does; 0 or CUDA_ERROR_INVALID_VALUE. */
 static CUresult launch_shape_check(const struct CUfunc_st *f, const uint32_t grid[3],
 				   const uint32_t block[3], unsigned smem);
+static CUresult launch_cluster(const struct CUfunc_st *f, const uint32_t grid[3],
+			       const uint32_t *cluster, struct exec_launch *L);
 
 /*
  * Runs the grids a finished grid launched from the device, each after
@@ -699,8 +724,11 @@ static CUresult run_children(struct exec_launch *parent, struct CUmod_st *mod)
 			uint8_t *params;
 			if (!g->launched || (g->stream == 3) != tail)
 				continue;
+			memset(L.cluster, 0, sizeof(L.cluster));
+			L.explicit_cluster = 0;
 			if (launch_shape_check(&mod->funcs[g->func], g->grid, g->block, g->smem) !=
-			    CUDA_SUCCESS)
+				CUDA_SUCCESS ||
+			    launch_cluster(&mod->funcs[g->func], g->grid, NULL, &L) != CUDA_SUCCESS)
 				continue;
 			if (!(params = malloc(k->param_size ? k->param_size : 1)))
 				return CUDA_ERROR_OUT_OF_MEMORY;
@@ -751,8 +779,46 @@ static CUresult launch_shape_check(const struct CUfunc_st *f, const uint32_t gri
 	return CUDA_SUCCESS;
 }
 
+/*
+ * The cluster shape of a launch, as a GPU of compute capability 9.0 takes
+ * it: the launch's (cluster, 0s for none) or the kernel's own
+ * (__cluster_dims__), not both unless equal; whole clusters in each
+ * dimension of the grid; at most 8 blocks, 16 where the kernel allows
+ * non-portable sizes.
+ */
+static CUresult launch_cluster(const struct CUfunc_st *f, const uint32_t grid[3],
+			       const uint32_t *cluster, struct exec_launch *L)
+{
+	const struct ptx_func *pf = &f->mod->ptx->funcs[f->fi];
+	uint32_t n;
+
+	if (cluster && cluster[0])
+		memcpy(L->cluster, cluster, sizeof(L->cluster));
+	if (pf->reqncluster[0]) {
+		const uint32_t want[3] = {pf->reqncluster[0], pf->reqncluster[1] ?: 1,
+					  pf->reqncluster[2] ?: 1};
+		if (L->cluster[0] && memcmp(L->cluster, want, sizeof(want)) != 0)
+			return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+		memcpy(L->cluster, want, sizeof(want));
+	}
+	if (!L->cluster[0])
+		return pf->explicit_cluster ? CUDA_ERROR_INVALID_CLUSTER_SIZE : CUDA_SUCCESS;
+	if (emu.dev.cc < 90)
+		return CUDA_ERROR_NOT_SUPPORTED;
+	if (!L->cluster[1] || !L->cluster[2] || L->cluster[0] > PTX_MAX_CLUSTER ||
+	    L->cluster[1] > PTX_MAX_CLUSTER || L->cluster[2] > PTX_MAX_CLUSTER)
+		return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+	n = L->cluster[0] * L->cluster[1] * L->cluster[2];
+	if (n > (f->nonportable_cluster ? PTX_MAX_CLUSTER : 8) || grid[0] % L->cluster[0] ||
+	    grid[1] % L->cluster[1] || grid[2] % L->cluster[2])
+		return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+	L->explicit_cluster = 1;
+	return CUDA_SUCCESS;
+}
+
 static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t block[3], unsigned smem,
-		       CUstream stream, void **args, void **extra, int cooperative)
+		       CUstream stream, void **args, void **extra, int cooperative,
+		       const uint32_t *cluster)
 {
 	struct CUctx_st *ctx;
 	CUresult rc = emu_ctx_require(&ctx);
@@ -769,6 +835,8 @@ static CUresult launch(CUfunction f, const uint32_t grid[3], const uint32_t bloc
 		return CUDA_ERROR_INVALID_HANDLE;
 	k = &f->mod->ptx->funcs[f->fi];
 	if ((rc = launch_shape_check(f, grid, block, smem)) != CUDA_SUCCESS)
+		return rc;
+	if ((rc = launch_cluster(f, grid, cluster, &L)) != CUDA_SUCCESS)
 		return rc;
 	if (!(params = calloc(1, k->param_size ? k->param_size : 1)))
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -856,7 +924,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
 {
 	const uint32_t grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
 
-	return launch(f, grid, block, smem, stream, args, extra, 0);
+	return launch(f, grid, block, smem, stream, args, extra, 0, NULL);
 }
 
 CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
@@ -865,22 +933,27 @@ CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsig
 {
 	const uint32_t grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
 
-	return launch(f, grid, block, smem, stream, args, NULL, 1);
+	return launch(f, grid, block, smem, stream, args, NULL, 1, NULL);
 }
 
 CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **args, void **extra)
 {
-	uint32_t grid[3], block[3];
+	uint32_t grid[3], block[3], cluster[3] = {0, 0, 0};
 	int cooperative = 0;
 
-	if (!config)
+	if (!config || (config->numAttrs && !config->attrs))
 		return CUDA_ERROR_INVALID_VALUE;
 	for (unsigned i = 0; i < config->numAttrs; i++) {
 		CUlaunchAttributeID id = config->attrs[i].id;
 		if (id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE)
 			cooperative = config->attrs[i].value.cooperative != 0;
-		if (id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
-			return CUDA_ERROR_NOT_SUPPORTED;
+		if (id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) {
+			cluster[0] = config->attrs[i].value.clusterDim.x;
+			cluster[1] = config->attrs[i].value.clusterDim.y;
+			cluster[2] = config->attrs[i].value.clusterDim.z;
+			if (!cluster[0])
+				return CUDA_ERROR_INVALID_CLUSTER_SIZE;
+		}
 	}
 	grid[0] = config->gridDimX;
 	grid[1] = config->gridDimY;
@@ -889,5 +962,5 @@ CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **arg
 	block[1] = config->blockDimY;
 	block[2] = config->blockDimZ;
 	return launch(f, grid, block, config->sharedMemBytes, config->hStream, args, extra,
-		      cooperative);
+		      cooperative, cluster);
 }

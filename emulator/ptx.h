@@ -108,6 +108,9 @@ enum ptx_space { PS_NONE, PS_GLOBAL, PS_SHARED, PS_LOCAL, PS_CONST, PS_PARAM, PS
 	X(RET, exec_control) \
 	X(EXIT, exec_control) \
 	X(BAR, exec_control) \
+	X(BARCLUSTER, exec_control) \
+	X(MAPA, exec_mapa) \
+	X(GETCTARANK, exec_mapa) \
 	X(BARWARP, exec_nop) \
 	X(MEMBAR, exec_membar) \
 	X(SHFL, exec_shfl) \
@@ -233,7 +236,9 @@ enum { MB_F_PARITY = 1, MB_F_EXPECT_TX = 2, MB_F_NOCOMPLETE = 4 };
  * selector (.h10, .b3210) is kept in its operand's base, one nibble per
  * result element, with VIDEO_SEL set; the destination's mask (.h0, .b31)
  * in insn.sub2, 0 meaning every element. */
-#define VIDEO_SEL	 0x10000
+#define VIDEO_SEL 0x10000
+/* barrier.cluster's sub. */
+enum { BARCLUSTER_ARRIVE = 1, BARCLUSTER_WAIT };
 #define PTX_IS_VIDEO(op) ((op) >= OP_VADD2 && (op) <= OP_VSET4)
 
 /* The sub-byte element types of matrix instructions. */
@@ -327,7 +332,21 @@ enum ptx_sreg {
 	SR_LANEMASK_GE,
 	SR_DYN_SMEM,
 	SR_TOTAL_SMEM,
-	SR_CLUSTERID,
+	SR_CLUSTER_CTAID_X, /* thread block clusters (sm_90) */
+	SR_CLUSTER_CTAID_Y,
+	SR_CLUSTER_CTAID_Z,
+	SR_CLUSTER_NCTAID_X,
+	SR_CLUSTER_NCTAID_Y,
+	SR_CLUSTER_NCTAID_Z,
+	SR_CLUSTERID_X,
+	SR_CLUSTERID_Y,
+	SR_CLUSTERID_Z,
+	SR_NCLUSTERID_X,
+	SR_NCLUSTERID_Y,
+	SR_NCLUSTERID_Z,
+	SR_CLUSTER_CTARANK,
+	SR_CLUSTER_NCTARANK,
+	SR_IS_EXPLICIT_CLUSTER,
 	SR_ZERO,
 	SR_CLOCK_HI,
 	SR_GLOBALTIMER_LO,
@@ -467,6 +486,8 @@ struct ptx_func {
 	struct ptx_insn *insns;
 	int ninsns, cap;
 	uint32_t maxntid[3], reqntid[3];
+	uint32_t reqncluster[3]; /* .reqnctapercluster (__cluster_dims__); 0: none */
+	int explicit_cluster;	 /* .explicitcluster: launched in clusters only */
 	int uses_shared, line;
 	/* Entries: where each static .shared variable the kernel reaches (from
 	 * itself or the functions it calls) lies in its block's shared
@@ -533,7 +554,12 @@ enum {
 #define PTX_MAX_KPARAM_BYTES  32764u
 /* Shared memory each block has beyond the kernel's own, for cooperative
  * groups (%reserved_smem_offset_*): what CUDA reserves on sm_80 and later. */
-#define PTX_RESERVED_SMEM    1024u
+#define PTX_RESERVED_SMEM 1024u
+/* Blocks in a thread block cluster: 8 is portable, 16 the most a GPU runs. */
+#define PTX_MAX_CLUSTER 16u
+/* A shared::cluster address: the target block's rank + 1 above this bit,
+ * 0 for the block's own shared memory (its shared::cta window). */
+#define PTX_CLUSTER_SHIFT    24
 #define PTX_MAX_FPARAM_BYTES (64u << 10) /* a device function's parameters and call-site params */
 #define PTX_MAX_ALIGN	     65536u
 

@@ -355,18 +355,26 @@ static void parse_param_list(struct parser *p, struct ptx_param **out, int *n, u
 static void parse_perf_directives(struct parser *p)
 {
 	while (ptx_peek_char(p) == '.') {
-		uint32_t *dims = NULL;
+		uint32_t *dims = NULL, max = 1024; /* a block has at most 1024 threads */
+		const char *what = "block dimension";
 		ptx_next(p);
 		if (strcmp(p->tok, ".maxntid") == 0)
 			dims = p->f->maxntid;
 		else if (strcmp(p->tok, ".reqntid") == 0)
 			dims = p->f->reqntid;
-		else if (strcmp(p->tok, ".noreturn") == 0)
+		else if (strcmp(p->tok, ".reqnctapercluster") == 0) {
+			dims = p->f->reqncluster;
+			max = PTX_MAX_CLUSTER;
+			what = "cluster dimension";
+			p->f->explicit_cluster = 1;
+		} else if (strcmp(p->tok, ".explicitcluster") == 0) {
+			p->f->explicit_cluster = 1;
+			continue;
+		} else if (strcmp(p->tok, ".noreturn") == 0)
 			continue;
 		else if (strcmp(p->tok, ".minnctapersm") && strcmp(p->tok, ".maxnreg") &&
 			 strcmp(p->tok, ".maxnctapersm") && strcmp(p->tok, ".pragma") &&
-			 strcmp(p->tok, ".explicitcluster") &&
-			 strcmp(p->tok, ".reqnctapercluster") && strcmp(p->tok, ".maxclusterrank"))
+			 strcmp(p->tok, ".maxclusterrank"))
 			ptx_parse_fail(p, "unsupported directive %s", p->tok);
 		for (int i = 0; i < 3 && ptx_peek_char(p) != '{' && ptx_peek_char(p) != ';' &&
 				ptx_peek_char(p) != '.';
@@ -376,8 +384,8 @@ static void parse_perf_directives(struct parser *p)
 				i--;
 				continue;
 			}
-			if (dims) /* a block has at most 1024 threads */
-				dims[i] = (uint32_t)parse_count(p, "block dimension", 1, 1024);
+			if (dims)
+				dims[i] = (uint32_t)parse_count(p, what, 1, max);
 		}
 		if (ptx_peek_char(p) == ';')
 			ptx_next(p);

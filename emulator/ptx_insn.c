@@ -43,6 +43,12 @@ static uint8_t space_of(const char *s)
 	for (size_t i = 1; i < sizeof(names) / sizeof(*names); i++)
 		if (strcmp(s, names[i]) == 0)
 			return (uint8_t)i;
+	/* A block's own shared memory and its cluster's: one space here,
+	 * the address says which block's (PTX_CLUSTER_SHIFT). */
+	if (strcmp(s, "shared::cta") == 0 || strcmp(s, "shared::cluster") == 0)
+		return PS_SHARED;
+	if (strcmp(s, "param::entry") == 0)
+		return PS_PARAM;
 	return PS_NONE;
 }
 
@@ -261,6 +267,21 @@ static const struct {
     {"%reserved_smem_offset_cap", SR_RESERVED_CAP},
     {"%reserved_smem_offset_0", SR_RESERVED_0},
     {"%reserved_smem_offset_1", SR_RESERVED_1},
+    {"%cluster_ctaid.x", SR_CLUSTER_CTAID_X},
+    {"%cluster_ctaid.y", SR_CLUSTER_CTAID_Y},
+    {"%cluster_ctaid.z", SR_CLUSTER_CTAID_Z},
+    {"%cluster_nctaid.x", SR_CLUSTER_NCTAID_X},
+    {"%cluster_nctaid.y", SR_CLUSTER_NCTAID_Y},
+    {"%cluster_nctaid.z", SR_CLUSTER_NCTAID_Z},
+    {"%clusterid.x", SR_CLUSTERID_X},
+    {"%clusterid.y", SR_CLUSTERID_Y},
+    {"%clusterid.z", SR_CLUSTERID_Z},
+    {"%nclusterid.x", SR_NCLUSTERID_X},
+    {"%nclusterid.y", SR_NCLUSTERID_Y},
+    {"%nclusterid.z", SR_NCLUSTERID_Z},
+    {"%cluster_ctarank", SR_CLUSTER_CTARANK},
+    {"%cluster_nctarank", SR_CLUSTER_NCTARANK},
+    {"%is_explicit_cluster", SR_IS_EXPLICIT_CLUSTER},
 };
 
 /* A register, predicate or special register named t into o; 0 if t is none. */
@@ -953,6 +974,18 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 			in->op = OP_BARWARP;
 			continue;
 		}
+		if (op == OP_BAR && strcmp(mod, "cluster") == 0) {
+			in->op = OP_BARCLUSTER;
+			continue;
+		}
+		if (in->op == OP_BARCLUSTER) { /* .arrive or .wait; the rest orders memory */
+			if (strcmp(mod, "arrive") == 0 || strcmp(mod, "wait") == 0)
+				in->sub = mod[0] == 'a' ? BARCLUSTER_ARRIVE : BARCLUSTER_WAIT;
+			else if (strcmp(mod, "aligned") && strcmp(mod, "relaxed") &&
+				 strcmp(mod, "release") && strcmp(mod, "acquire"))
+				ptx_parse_fail(p, "unsupported modifier .%s in %s", mod, p->tok);
+			continue;
+		}
 		apply_modifier(p, in, mod, p->tok);
 	}
 	if (op == OP_CALL) {
@@ -991,6 +1024,13 @@ static void parse_insn(struct parser *p, int guard, int guard_neg)
 		ptx_parse_fail(p, "bra takes one label (indirect branches are not supported)");
 	check_texture_insn(p, in, opname);
 	check_async_insn(p, in, opname);
+	if (in->op == OP_BARCLUSTER && (!in->sub || in->nops != 0))
+		ptx_parse_fail(p, "barrier.cluster takes .arrive or .wait and no operands");
+	if ((in->op == OP_MAPA && in->nops != 3) || (in->op == OP_GETCTARANK && in->nops != 2))
+		ptx_parse_fail(p, "%s: wrong number of operands", opname);
+	if ((in->op == OP_MAPA || in->op == OP_GETCTARANK) &&
+	    (in->o[0].kind != OK_REG || (in->space != PS_NONE && in->space != PS_SHARED)))
+		ptx_parse_fail(p, "%s: bad operands or state space", opname);
 	/* A vector of registers has as many as the op's .vN says. */
 	if ((in->op == OP_LD || in->op == OP_ST) &&
 	    (in->o[in->op == OP_LD ? 0 : 1].kind == OK_VEC) !=

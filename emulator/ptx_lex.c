@@ -171,8 +171,15 @@ int ptx_next(struct parser *p)
 		if (*p->s == '"')
 			p->tok[n++] = *p->s++;
 	} else if (is_name_char((unsigned char)*p->s)) {
-		while (is_name_char((unsigned char)*p->s) && n < sizeof(p->tok) - 1)
+		/* "::" joins the parts of a modifier: .shared::cluster */
+		while (
+		    (is_name_char((unsigned char)*p->s) ||
+		     (p->s[0] == ':' && p->s[1] == ':' && is_name_char((unsigned char)p->s[2]))) &&
+		    n < sizeof(p->tok) - 2) {
+			if (*p->s == ':')
+				p->tok[n++] = *p->s++;
 			p->tok[n++] = *p->s++;
+		}
 		if (is_name_char((unsigned char)*p->s))
 			ptx_parse_fail(p, "name too long");
 	} else {

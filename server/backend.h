@@ -72,6 +72,7 @@
 	X(cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags)                                    \
 	X(cuLaunchKernel)                                                                          \
 	X(cuLaunchCooperativeKernel)                                                               \
+	X(cuLaunchKernelEx)                                                                        \
 	X(cuFuncGetParamInfo)
 
 /* The driver functions of calls.def's scalar calls, one member per row,

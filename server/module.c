@@ -378,15 +378,34 @@ CUresult srv_launch(struct session *s, const Vcuda__Request *rq, const struct vc
 	else if (mode == VCUDA_SCHED_PACED)
 		slot = session_paced_begin(s, rq->device, st);
 	t0 = vcuda_now_ns();
-	if (c->cooperative) {
+	/* The driver checks that the buffer covers the kernel's parameters. */
+	extra[0] = CU_LAUNCH_PARAM_BUFFER_POINTER;
+	extra[1] = (void *)(m->payload ? m->payload : "");
+	extra[2] = CU_LAUNCH_PARAM_BUFFER_SIZE;
+	extra[3] = &size;
+	extra[4] = CU_LAUNCH_PARAM_END;
+	if (c->cluster_x || c->cluster_y || c->cluster_z) {
+		/* Clusters go with the extended launch, cooperative or not. */
+		CUlaunchAttribute attrs[2] = {{.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION},
+					      {.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE}};
+		CUlaunchConfig cfg = {.gridDimX = c->grid_x,
+				      .gridDimY = c->grid_y,
+				      .gridDimZ = c->grid_z,
+				      .blockDimX = c->block_x,
+				      .blockDimY = c->block_y,
+				      .blockDimZ = c->block_z,
+				      .sharedMemBytes = c->shared_mem,
+				      .hStream = st,
+				      .attrs = attrs,
+				      .numAttrs = c->cooperative ? 2 : 1};
+		attrs[0].value.clusterDim.x = c->cluster_x;
+		attrs[0].value.clusterDim.y = c->cluster_y;
+		attrs[0].value.clusterDim.z = c->cluster_z;
+		attrs[1].value.cooperative = 1;
+		rc = s->be->cuLaunchKernelEx(&cfg, sf->f, NULL, extra);
+	} else if (c->cooperative) {
 		rc = launch_cooperative(s, rq, sf, m, st);
 	} else {
-		/* The driver checks that the buffer covers the kernel's parameters. */
-		extra[0] = CU_LAUNCH_PARAM_BUFFER_POINTER;
-		extra[1] = (void *)(m->payload ? m->payload : "");
-		extra[2] = CU_LAUNCH_PARAM_BUFFER_SIZE;
-		extra[3] = &size;
-		extra[4] = CU_LAUNCH_PARAM_END;
 		rc = s->be->cuLaunchKernel(sf->f, c->grid_x, c->grid_y, c->grid_z, c->block_x,
 					   c->block_y, c->block_z, c->shared_mem, st, NULL, extra);
 	}

@@ -716,11 +716,20 @@ static cudaError_t launch_prepare(struct shim_func *f, dim3 grid, dim3 block, vo
 	return launch_pack(f, args, buf, len);
 }
 
+/* What a launch asks beyond its shape: every block resident at once, and
+ * thread block clusters (cluster.x 0: none). */
+struct launch_attrs {
+	int cooperative;
+	dim3 cluster;
+};
+static const struct launch_attrs cooperative_launch = {.cooperative = 1};
+
 /* Sends a prepared launch; buf goes with it. */
 static cudaError_t launch_send(uint64_t handle, dim3 grid, dim3 block, size_t shmem,
-			       cudaStream_t stream, int per_thread, int cooperative, uint8_t *buf,
-			       size_t len)
+			       cudaStream_t stream, int per_thread, const struct launch_attrs *a,
+			       uint8_t *buf, size_t len)
 {
+	int cooperative = a && a->cooperative;
 	Vcuda__Launch m = VCUDA__LAUNCH__INIT;
 	cudaError_t e;
 
@@ -733,16 +742,22 @@ static cudaError_t launch_send(uint64_t handle, dim3 grid, dim3 block, size_t sh
 		return e;
 	}
 	m.cooperative = cooperative;
+	if (a && a->cluster.x) {
+		m.cluster_x = a->cluster.x;
+		m.cluster_y = a->cluster.y;
+		m.cluster_z = a->cluster.z;
+	}
 	SHIM_REQUEST(rq, LAUNCH, launch, m);
-	/* A cooperative grid too large to be resident is refused by the launch
-	 * itself, so that one waits for its answer. */
-	if (cooperative)
+	/* A cooperative grid too large to be resident, or clusters of a shape
+	 * the device refuses, are refused by the launch itself, so that one
+	 * waits for its answer. */
+	if (cooperative || m.cluster_x)
 		return shim_call(&rq, buf, len, VCUDA_SEND_GIFT, NULL, 0, NULL);
 	return shim_post(&rq, buf, len, VCUDA_SEND_GIFT, NULL, 0);
 }
 
 static cudaError_t launch(struct shim_func *f, dim3 grid, dim3 block, void **args, size_t shmem,
-			  cudaStream_t stream, int per_thread, int cooperative)
+			  cudaStream_t stream, int per_thread, const struct launch_attrs *a)
 {
 	uint8_t *buf;
 	size_t len;
@@ -756,7 +771,9 @@ static cudaError_t launch(struct shim_func *f, dim3 grid, dim3 block, void **arg
 	/* Into a graph, while the stream is captured. */
 	if (shim_graph_capturing(id)) {
 		struct cudaGraphNodeParams np = {.type = cudaGraphNodeTypeKernel};
-		if (cooperative)
+		/* (Graph kernel nodes carry no cooperative or cluster attributes
+		 * in vcuda yet.) */
+		if (a)
 			return shim_ret(cudaErrorStreamCaptureUnsupported);
 		np.kernel.func = f;
 		np.kernel.gridDim = grid;
@@ -768,8 +785,7 @@ static cudaError_t launch(struct shim_func *f, dim3 grid, dim3 block, void **arg
 	if ((e = launch_prepare(f, grid, block, args, NULL, shmem, &handle, &buf, &len)) !=
 	    cudaSuccess)
 		return shim_ret(e);
-	return shim_ret(
-	    launch_send(handle, grid, block, shmem, stream, per_thread, cooperative, buf, len));
+	return shim_ret(launch_send(handle, grid, block, shmem, stream, per_thread, a, buf, len));
 }
 
 cudaError_t shim_kernel_pack(const void *func, dim3 grid, dim3 block, size_t shmem, void **args,
@@ -797,31 +813,31 @@ cudaError_t shim_kernel_launch_packed(const void *func, dim3 grid, dim3 block, s
 	if (!(buf = malloc(len ? len : 1)))
 		return cudaErrorMemoryAllocation;
 	memcpy(buf, args, len);
-	return launch_send(handle, grid, block, shmem, stream, per_thread, 0, buf, len);
+	return launch_send(handle, grid, block, shmem, stream, per_thread, NULL, buf, len);
 }
 
 cudaError_t __cudaLaunchKernel(cudaKernel_t kernel, dim3 grid, dim3 block, void **args,
 			       size_t shmem, cudaStream_t stream)
 {
-	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 0, 0);
+	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 0, NULL);
 }
 
 cudaError_t __cudaLaunchKernel_ptsz(cudaKernel_t kernel, dim3 grid, dim3 block, void **args,
 				    size_t shmem, cudaStream_t stream)
 {
-	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 1, 0);
+	return launch((struct shim_func *)kernel, grid, block, args, shmem, stream, 1, NULL);
 }
 
 cudaError_t cudaLaunchKernel(const void *func, dim3 grid, dim3 block, void **args, size_t shmem,
 			     cudaStream_t stream)
 {
-	return launch(module_func(func), grid, block, args, shmem, stream, 0, 0);
+	return launch(module_func(func), grid, block, args, shmem, stream, 0, NULL);
 }
 
 cudaError_t cudaLaunchKernel_ptsz(const void *func, dim3 grid, dim3 block, void **args,
 				  size_t shmem, cudaStream_t stream)
 {
-	return launch(module_func(func), grid, block, args, shmem, stream, 1, 0);
+	return launch(module_func(func), grid, block, args, shmem, stream, 1, NULL);
 }
 
 cudaError_t cudaLaunchCooperativeKernel_ptsz(const void *func, dim3 grid, dim3 block, void **args,
@@ -831,13 +847,13 @@ cudaError_t cudaLaunchCooperativeKernel_ptsz(const void *func, dim3 grid, dim3 b
 cudaError_t cudaLaunchCooperativeKernel(const void *func, dim3 grid, dim3 block, void **args,
 					size_t shmem, cudaStream_t stream)
 {
-	return launch(module_func(func), grid, block, args, shmem, stream, 0, 1);
+	return launch(module_func(func), grid, block, args, shmem, stream, 0, &cooperative_launch);
 }
 
 cudaError_t cudaLaunchCooperativeKernel_ptsz(const void *func, dim3 grid, dim3 block, void **args,
 					     size_t shmem, cudaStream_t stream)
 {
-	return launch(module_func(func), grid, block, args, shmem, stream, 1, 1);
+	return launch(module_func(func), grid, block, args, shmem, stream, 1, &cooperative_launch);
 }
 
 /* ---- kernel attributes -------------------------------------------------------------- */
@@ -888,6 +904,12 @@ cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, const void *f
 	attr->cacheModeCA = a[CU_FUNC_ATTRIBUTE_CACHE_MODE_CA];
 	attr->maxDynamicSharedSizeBytes = a[CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES];
 	attr->preferredShmemCarveout = a[CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT];
+	attr->clusterDimMustBeSet = a[CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET];
+	attr->requiredClusterWidth = a[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH];
+	attr->requiredClusterHeight = a[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT];
+	attr->requiredClusterDepth = a[CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH];
+	attr->nonPortableClusterSizeAllowed =
+	    a[CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED];
 	return cudaSuccess;
 }
 
@@ -918,6 +940,8 @@ cudaError_t cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, 
 		in[1] = CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
 	else if (attr == cudaFuncAttributePreferredSharedMemoryCarveout)
 		in[1] = CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT;
+	else if (attr == cudaFuncAttributeNonPortableClusterSizeAllowed)
+		in[1] = CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED;
 	else
 		return shim_ret(cudaSuccess);
 	in[2] = (uint64_t)(int64_t)value;
@@ -1132,22 +1156,25 @@ cudaError_t cudaMemcpyFromSymbolAsync_ptsz(void *dst, const void *symbol, size_t
 static cudaError_t launch_ex(const cudaLaunchConfig_t *config, const void *func, void **args,
 			     int per_thread)
 {
-	int cooperative = 0;
+	struct launch_attrs a = {0};
 
-	if (!config)
+	if (!config || (config->numAttrs && !config->attrs))
 		return shim_ret(cudaErrorInvalidValue);
 	for (unsigned i = 0; i < config->numAttrs; i++) {
 		cudaLaunchAttributeID id = config->attrs[i].id;
 		if (id == cudaLaunchAttributeCooperative)
-			cooperative = config->attrs[i].val.cooperative != 0;
-		/* Thread block clusters are not arranged by vcuda yet. */
+			a.cooperative = config->attrs[i].val.cooperative != 0;
 		if (id == cudaLaunchAttributeClusterDimension) {
-			VWARN(shim, "cluster launches are not supported by vcuda yet");
-			return shim_ret(cudaErrorNotSupported);
+			a.cluster.x = config->attrs[i].val.clusterDim.x;
+			a.cluster.y = config->attrs[i].val.clusterDim.y;
+			a.cluster.z = config->attrs[i].val.clusterDim.z;
+			if (!a.cluster.x || !a.cluster.y || !a.cluster.z)
+				return shim_ret(cudaErrorInvalidClusterSize);
 		}
 	}
 	return launch(module_func(func), config->gridDim, config->blockDim, args,
-		      config->dynamicSmemBytes, config->stream, per_thread, cooperative);
+		      config->dynamicSmemBytes, config->stream, per_thread,
+		      a.cooperative || a.cluster.x ? &a : NULL);
 }
 
 cudaError_t cudaLaunchKernelExC_ptsz(const cudaLaunchConfig_t *config, const void *func,

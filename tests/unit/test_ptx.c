@@ -33,6 +33,7 @@ static int setup(void **state)
 	CUdevice dev;
 
 	setenv("VCUDA_CPU_MEMORY", "64M", 1);
+	setenv("VCUDA_CPU_CC", "9.0", 1); /* clusters; PTX for sm_80 loads too */
 	if (cuInit(0) || cuDeviceGet(&dev, 0) || cuCtxCreate(&ctx, NULL, 0, dev))
 		return -1;
 	if (cuMemAlloc(&d_in, 3 * 32 * 8) || cuMemAlloc(&d_out, 32 * 8 * 2))
@@ -1005,6 +1006,129 @@ static void test_mbarrier(void **state)
 	assert_non_null(strstr(log, "malformed"));
 }
 
+/* Thread block clusters (compute capability 9.0): 4 clusters of 4 blocks
+ * of 64 threads. Each thread writes its shared word, waits at the cluster
+ * barrier, reads the same word of the next rank's block through mapa (a
+ * shared::cluster address and a generic one) and adds to a counter in
+ * rank 0's block; the special registers say where it is. The barrier is
+ * what makes the next block's word written: blocks run in rank order. */
+static const char cluster_ptx[] =
+    ".version 8.0\n.target sm_90\n.address_size 64\n"
+    ".visible .entry cl(.param .u64 out) .explicitcluster\n{\n"
+    ".reg .pred %p<4>;\n.reg .b32 %r<32>;\n.reg .b64 %rd<16>;\n"
+    ".shared .align 4 .b32 s[64];\n.shared .align 4 .b32 cnt;\n"
+    "ld.param.u64 %rd1, [out];\n"
+    "mov.u32 %r1, %tid.x;\nmov.u32 %r2, %cluster_ctarank;\nmov.u32 %r3, %cluster_nctarank;\n"
+    "mad.lo.u32 %r4, %r2, 1000, %r1;\nmov.u32 %r5, s;\nshl.b32 %r6, %r1, 2;\n"
+    "add.u32 %r7, %r5, %r6;\nst.shared.u32 [%r7], %r4;\n"
+    "setp.eq.u32 %p1, %r1, 0;\n@%p1 st.shared.u32 [cnt], 0;\n"
+    "barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n"
+    "add.u32 %r8, %r2, 1;\nrem.u32 %r8, %r8, %r3;\n"
+    "mapa.shared::cluster.u32 %r9, %r7, %r8;\nld.shared::cluster.u32 %r10, [%r9];\n"
+    "getctarank.shared::cluster.u32 %r11, %r9;\n"
+    "cvt.u64.u32 %rd2, %r7;\ncvta.shared.u64 %rd3, %rd2;\nmapa.u64 %rd4, %rd3, %r8;\n"
+    "ld.u32 %r12, [%rd4];\nsub.u32 %r12, %r12, %r10;\n"
+    "mov.u32 %r13, cnt;\nmapa.shared::cluster.u32 %r14, %r13, 0;\n"
+    "atom.shared::cluster.add.u32 %r15, [%r14], 1;\n"
+    "barrier.cluster.arrive;\nbarrier.cluster.wait;\n"
+    "mov.u32 %r16, %clusterid.x;\nmov.u32 %r17, %cluster_ctaid.x;\n"
+    "mov.u32 %r18, %nclusterid.x;\nmov.u32 %r19, %cluster_nctaid.x;\n"
+    "mov.u32 %r20, %is_explicit_cluster;\n"
+    "shl.b32 %r11, %r11, 16;\nor.b32 %r10, %r10, %r11;\nshl.b32 %r16, %r16, 24;\n"
+    "or.b32 %r10, %r10, %r16;\n"
+    "shl.b32 %r18, %r18, 8;\nor.b32 %r17, %r17, %r18;\nshl.b32 %r19, %r19, 16;\n"
+    "or.b32 %r17, %r17, %r19;\nshl.b32 %r20, %r20, 24;\nor.b32 %r17, %r17, %r20;\n"
+    "shl.b32 %r12, %r12, 28;\nor.b32 %r17, %r17, %r12;\n"
+    "mov.b64 %rd5, {%r10, %r17};\n"
+    "mov.u32 %r21, %ctaid.x;\nmov.u32 %r22, %ntid.x;\nmad.lo.u32 %r23, %r21, %r22, %r1;\n"
+    "mul.wide.u32 %rd6, %r23, 8;\nadd.s64 %rd7, %rd1, %rd6;\nst.global.u64 [%rd7], %rd5;\n"
+    "setp.eq.u32 %p2, %r2, 0;\nand.pred %p3, %p1, %p2;\n@!%p3 bra DONE;\n"
+    "ld.shared.u32 %r24, [cnt];\nmov.u32 %r25, %clusterid.x;\n"
+    "mul.wide.u32 %rd8, %r25, 8;\nadd.s64 %rd9, %rd1, %rd8;\n"
+    "cvt.u64.u32 %rd10, %r24;\nst.global.u64 [%rd9+8192], %rd10;\n"
+    "DONE:\nret;\n}\n"
+    ".visible .entry req(.param .u64 out) .reqnctapercluster 2, 1, 1\n{\n"
+    ".reg .b32 %r<8>;\n.reg .b64 %rd<8>;\n"
+    "ld.param.u64 %rd1, [out];\nmov.u32 %r1, %ctaid.x;\nmov.u32 %r2, %cluster_nctarank;\n"
+    "mov.u32 %r3, %cluster_ctarank;\nshl.b32 %r3, %r3, 8;\nor.b32 %r2, %r2, %r3;\n"
+    "mul.wide.u32 %rd2, %r1, 8;\nadd.s64 %rd3, %rd1, %rd2;\ncvt.u64.u32 %rd4, %r2;\n"
+    "barrier.cluster.arrive;\nbarrier.cluster.wait;\nst.global.u64 [%rd3], %rd4;\nret;\n}\n";
+
+static CUresult launch_clusters(CUfunction f, CUdeviceptr out, unsigned grid, unsigned block,
+				unsigned cluster)
+{
+	CUlaunchAttribute attr = {.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION};
+	CUlaunchConfig cfg = {.gridDimX = grid,
+			      .gridDimY = 1,
+			      .gridDimZ = 1,
+			      .blockDimX = block,
+			      .blockDimY = 1,
+			      .blockDimZ = 1,
+			      .attrs = &attr,
+			      .numAttrs = cluster ? 1 : 0};
+	void *args[] = {&out};
+	CUresult rc;
+
+	attr.value.clusterDim.x = cluster;
+	attr.value.clusterDim.y = attr.value.clusterDim.z = 1;
+	if ((rc = cuLaunchKernelEx(&cfg, f, args, NULL)) != CUDA_SUCCESS)
+		return rc;
+	return cuCtxSynchronize();
+}
+
+static void test_clusters(void **state)
+{
+	static uint64_t out[1024 + 4];
+	CUmodule mod;
+	CUfunction cl, req;
+	CUdeviceptr big;
+	int v;
+
+	assert_int_equal(cuModuleLoadData(&mod, cluster_ptx), CUDA_SUCCESS);
+	assert_int_equal(cuModuleGetFunction(&cl, mod, "cl"), CUDA_SUCCESS);
+	assert_int_equal(cuModuleGetFunction(&req, mod, "req"), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&big, 8192 + 32), CUDA_SUCCESS);
+	assert_int_equal(launch_clusters(cl, big, 16, 64, 4), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(out, big, sizeof(out[0]) * 1024), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(out + 1024, big + 8192, 32), CUDA_SUCCESS);
+	for (uint32_t b = 0; b < 16; b++)
+		for (uint32_t t = 0; t < 64; t++) {
+			uint32_t rank = b % 4, next = (rank + 1) % 4, cid = b / 4;
+			uint64_t lo = (next * 1000 + t) | next << 16 | cid << 24;
+			uint64_t hi = rank | 4u << 8 | 4u << 16 | 1u << 24;
+			uint64_t got = out[b * 64 + t];
+			if (got != (lo | hi << 32))
+				fail_msg("block %u thread %u: got 0x%llx, want 0x%llx", b, t,
+					 (unsigned long long)got,
+					 (unsigned long long)(lo | hi << 32));
+		}
+	for (int c = 0; c < 4; c++) /* every thread of the cluster counted once */
+		assert_int_equal(out[1024 + c], 4 * 64);
+	/* The kernel's own cluster shape, without an attribute; another one,
+	 * a grid of part clusters, or none for an explicit-cluster kernel are
+	 * refused. */
+	assert_int_equal(launch_clusters(req, big, 6, 32, 0), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(out, big, 6 * 8), CUDA_SUCCESS);
+	for (int b = 0; b < 6; b++)
+		assert_int_equal(out[b], 2u | (uint64_t)(b % 2) << 8);
+	assert_int_equal(launch_clusters(req, big, 8, 32, 4), CUDA_ERROR_INVALID_CLUSTER_SIZE);
+	assert_int_equal(launch_clusters(cl, big, 6, 32, 4), CUDA_ERROR_INVALID_CLUSTER_SIZE);
+	assert_int_equal(launch_clusters(cl, big, 16, 32, 0), CUDA_ERROR_INVALID_CLUSTER_SIZE);
+	assert_int_equal(launch_clusters(cl, big, 32, 32, 16), CUDA_ERROR_INVALID_CLUSTER_SIZE);
+	assert_int_equal(
+	    cuFuncSetAttribute(cl, CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1),
+	    CUDA_SUCCESS);
+	assert_int_equal(launch_clusters(cl, big, 32, 32, 16), CUDA_SUCCESS);
+	assert_int_equal(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, req),
+			 CUDA_SUCCESS);
+	assert_int_equal(v, 2);
+	assert_int_equal(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET, cl),
+			 CUDA_SUCCESS);
+	assert_int_equal(v, 1);
+	cuModuleUnload(mod);
+	cuMemFree(big);
+}
+
 static void test_compare_select(void **state)
 {
 	uint64_t out[32];
@@ -1485,6 +1609,7 @@ int main(void)
 	    cmocka_unit_test(test_video),
 	    cmocka_unit_test(test_alloca),
 	    cmocka_unit_test(test_wmma_random),
+	    cmocka_unit_test(test_clusters),
 	    cmocka_unit_test(test_atomics),
 	    cmocka_unit_test(test_divergence),
 	    cmocka_unit_test(test_unsupported_is_refused),
