@@ -999,6 +999,24 @@ static void test_mbarrier(void **state)
 		     out, in, sizeof(in), log, sizeof(log)),
 	    CUDA_SUCCESS);
 	assert_int_equal(out[0], 0x01010101u);
+	/* cp.async.bulk as sm_90 code writes it ("::" joins the modifier's
+	 * parts): the copy's bytes complete the transaction count that
+	 * arrive.expect_tx set, and with it the phase. */
+	assert_int_equal(
+	    run_body(
+		decls,
+		"setp.eq.u32 %p1, %r10, 0; @!%p1 bra END; mov.u32 %r3, 1; "
+		"mbarrier.init.shared::cta.b64 [bar], %r3; "
+		"mbarrier.arrive.expect_tx.shared::cta.b64 %rd10, [bar], 32; "
+		"mbarrier.try_wait.parity.shared::cta.b64 %p2, [bar], 0; selp.u64 %rd9, 1, 0, "
+		"%p2; cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [buf], "
+		"[%rd2], 32, [bar]; WAIT: mbarrier.try_wait.parity.shared::cta.b64 %p2, [bar], 0; "
+		"@!%p2 bra WAIT; ld.shared::cta.u32 %r5, [buf+28]; cvt.u64.u32 %rd11, %r5; "
+		"shl.b64 %rd11, %rd11, 8; or.b64 %rd9, %rd9, %rd11; END:",
+		out, in, sizeof(in), log, sizeof(log)),
+	    CUDA_SUCCESS);
+	/* not complete before the copy (0), the copy's last word after */
+	assert_int_equal(out[0], 0x08080808ull << 8);
 	/* a malformed one is refused at load */
 	assert_int_equal(run_body(decls, "mbarrier.arrive.shared.b64 %rd10, %r3;", out, in,
 				  sizeof(in), log, sizeof(log)),
