@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "rangemap.h"
+#include "util.h"
 
 void vcuda_rangemap_init(struct vcuda_rangemap *m)
 {
@@ -43,14 +44,8 @@ int vcuda_rangemap_insert(struct vcuda_rangemap *m, const struct vcuda_range *r)
 		return VCUDA_E_INVAL;
 	if (i < m->n && r->base + r->size > m->r[i].base)
 		return VCUDA_E_INVAL;
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 32;
-		struct vcuda_range *nr = realloc(m->r, cap * sizeof(*nr));
-		if (!nr)
-			return VCUDA_E_NOMEM;
-		m->r = nr;
-		m->cap = cap;
-	}
+	if (vcuda_grow(&m->r, &m->cap, m->n, sizeof(*m->r), 32) != 0)
+		return VCUDA_E_NOMEM;
 	memmove(&m->r[i + 1], &m->r[i], (m->n - i) * sizeof(*m->r));
 	m->r[i] = *r;
 	m->n++;

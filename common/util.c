@@ -195,3 +195,18 @@ void vcuda_malloc_keep_chunks(void)
 	mallopt(M_MMAP_THRESHOLD, 8 << 20);
 	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 }
+
+int vcuda_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	void **p = arr, *grown;
+	size_t want;
+
+	if (n < *cap)
+		return 0;
+	want = *cap ? *cap * 2 : first;
+	if (want <= n || want > SIZE_MAX / elem || !(grown = realloc(*p, want * elem)))
+		return VCUDA_E_NOMEM;
+	*p = grown;
+	*cap = want;
+	return 0;
+}

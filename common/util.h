@@ -52,4 +52,9 @@ void *vcuda_shared_attach(const char *spec, size_t min, unsigned *index, size_t 
  */
 void vcuda_malloc_keep_chunks(void);
 
+/* Room for one more element in an array of *cap elements of elem bytes
+ * holding n: doubles *cap (first, if 0) and reallocates *arr when n ==
+ * *cap. 0, or VCUDA_E_NOMEM with the array as it was. */
+int vcuda_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first);
+
 #endif

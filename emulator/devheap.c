@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "devheap.h"
+#include "util.h"
 
 #define HEAP_ALIGN 16u /* what CUDA's malloc guarantees */
 
@@ -96,14 +97,8 @@ CUdeviceptr emu_heap_malloc(struct emu_heap *h, uint64_t len)
 			at = h->used[i].off + h->used[i].len;
 	}
 	if (i <= h->n && h->size - at >= len) {
-		if (h->n == h->cap) {
-			size_t cap = h->cap ? h->cap * 2 : 64;
-			struct block_span *u = realloc(h->used, cap * sizeof(*u));
-			if (!u)
-				goto out;
-			h->used = u;
-			h->cap = cap;
-		}
+		if (vcuda_grow(&h->used, &h->cap, h->n, sizeof(*h->used), 64) != 0)
+			goto out;
 		memmove(&h->used[i + 1], &h->used[i], (h->n - i) * sizeof(*h->used));
 		h->used[i] = (struct block_span){at, len};
 		h->n++;

@@ -23,6 +23,7 @@
 
 #include "error.h"
 #include "ptxlink.h"
+#include "util.h"
 
 #define MAX_NAME 256
 
@@ -185,14 +186,8 @@ static int split(struct object *o)
 			it.end = i = statement_end(o->text, i);
 		}
 		classify(o->text, &it);
-		if (o->n == o->cap) {
-			size_t cap = o->cap ? o->cap * 2 : 64;
-			struct item *ni = realloc(o->items, cap * sizeof(*ni));
-			if (!ni)
-				return VCUDA_E_NOMEM;
-			o->items = ni;
-			o->cap = cap;
-		}
+		if (vcuda_grow(&o->items, &o->cap, o->n, sizeof(*o->items), 64) != 0)
+			return VCUDA_E_NOMEM;
 		o->items[o->n++] = it;
 	}
 }
