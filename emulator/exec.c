@@ -288,6 +288,7 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index, i
 		w->valid = w->exited = 0;
 		w->done = w->at_barrier = w->depth = 0;
 		w->cl_arrived = 0;
+		memset(w->cdp_error, 0, sizeof(w->cdp_error));
 		w->valid = (uint32_t)(B->nthreads - (uint32_t)wi * 32 >= 32
 					  ? FULL
 					  : (1u << (B->nthreads - (uint32_t)wi * 32)) - 1);

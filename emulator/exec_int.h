@@ -61,8 +61,9 @@ struct warp {
 	int id;
 	uint32_t valid, exited;
 	int done, at_barrier, depth;
-	uint32_t carry;	     /* CC.CF of each lane, for the add.cc/addc family */
-	uint64_t cl_arrived; /* barrier.cluster.arrive executed */
+	uint32_t carry;		/* CC.CF of each lane, for the add.cc/addc family */
+	uint64_t cl_arrived;	/* barrier.cluster.arrive executed */
+	uint16_t cdp_error[32]; /* each lane's device runtime error (cudaGetLastError) */
 	struct frame frames[MAX_DEPTH];
 	const uint32_t (*tid)[32]; /* [3][32], the launch's table for this warp */
 };

@@ -587,7 +587,13 @@ static int assert_fail(struct xctx *X, const struct ptx_insn *in, const struct p
 }
 
 /* cudaError_t values the device runtime returns. */
-enum { CDP_OK = 0, CDP_INVALID_VALUE = 1, CDP_MAX_DEPTH = 65, CDP_LAUNCH_PENDING = 69 };
+enum {
+	CDP_OK = 0,
+	CDP_INVALID_VALUE = 1,
+	CDP_NO_MEMORY = 2,
+	CDP_MAX_DEPTH = 65,
+	CDP_LAUNCH_PENDING = 69
+};
 
 /* The lane's n-byte argument i, copied whole (dim3 arguments are 12 bytes). */
 static void call_arg_bytes(const struct xctx *X, const struct ptx_call *c, int i, int l, void *out,
@@ -652,10 +658,15 @@ static int device_runtime_call(struct xctx *X, const struct ptx_insn *in, const 
 				}
 			}
 			/* Past the pending-launch limit or the heap: no buffer. */
-			if (L->depth + 1 < EMU_CDP_MAX_DEPTH && cdp->n < cdp->cap &&
-			    cdp->n < cdp->max &&
-			    (g.params =
-				 emu_heap_malloc(L->heap, k->param_size ? k->param_size : 1)))
+			if (L->depth + 1 >= EMU_CDP_MAX_DEPTH)
+				X->w->cdp_error[l] = CDP_MAX_DEPTH;
+			else if (cdp->n >= cdp->max)
+				X->w->cdp_error[l] = CDP_LAUNCH_PENDING;
+			else if (cdp->n >= cdp->cap ||
+				 !(g.params =
+				       emu_heap_malloc(L->heap, k->param_size ? k->param_size : 1)))
+				X->w->cdp_error[l] = CDP_NO_MEMORY;
+			else
 				cdp->grids[cdp->n++] = g;
 			pthread_mutex_unlock(&cdp->lock);
 			r = g.params; /* NULL: no room; the launch is then skipped */
@@ -676,6 +687,8 @@ static int device_runtime_call(struct xctx *X, const struct ptx_insn *in, const 
 			pthread_mutex_unlock(&cdp->lock);
 			if (L->depth + 1 >= EMU_CDP_MAX_DEPTH)
 				r = CDP_MAX_DEPTH;
+			if (r != CDP_OK)
+				X->w->cdp_error[l] = (uint16_t)r;
 			break;
 		}
 		case BI_CDP_STREAM_CREATE: {
@@ -694,7 +707,13 @@ static int device_runtime_call(struct xctx *X, const struct ptx_insn *in, const 
 			memcpy(p, &h, 8);
 			break;
 		}
-		default: /* StreamDestroy, GetLastError, PeekAtLastError */
+		case BI_CDP_LAST_ERROR: /* the thread's last error, then none */
+		case BI_CDP_PEEK_ERROR:
+			r = X->w->cdp_error[l];
+			if (c->builtin == BI_CDP_LAST_ERROR)
+				X->w->cdp_error[l] = CDP_OK;
+			break;
+		default: /* StreamDestroy */
 			break;
 		}
 		call_ret(X, c, (int)l, r);
@@ -801,7 +820,7 @@ int emu_do_call(struct xctx *X, const struct ptx_insn *in, uint32_t m, int pc)
 		return device_heap_call(X, in, c, m);
 	if (c->builtin == BI_ASSERTFAIL)
 		return assert_fail(X, in, c, m);
-	if (c->builtin >= BI_CDP_PARAM_BUFFER && c->builtin <= BI_CDP_LAST_ERROR)
+	if (c->builtin >= BI_CDP_PARAM_BUFFER && c->builtin <= BI_CDP_PEEK_ERROR)
 		return device_runtime_call(X, in, c, m);
 	if (c->builtin) {
 		emu_exec_fail(X->B, in, CUDA_ERROR_NOT_SUPPORTED, "device-side %s is not supported",

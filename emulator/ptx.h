@@ -447,6 +447,7 @@ enum ptx_builtin {
 	BI_CDP_STREAM_CREATE = 8,
 	BI_CDP_STREAM_DESTROY = 9,
 	BI_CDP_LAST_ERROR = 10,
+	BI_CDP_PEEK_ERROR = 11,
 	BI_UNRESOLVED = -1, /* an extern function, resolved once the module is read */
 };
 

@@ -586,7 +586,7 @@ static void check_calls(struct parser *p)
 			    {"__cudaCDP2StreamCreateWithFlags", BI_CDP_STREAM_CREATE},
 			    {"__cudaCDP2StreamDestroy", BI_CDP_STREAM_DESTROY},
 			    {"__cudaCDP2GetLastError", BI_CDP_LAST_ERROR},
-			    {"__cudaCDP2PeekAtLastError", BI_CDP_LAST_ERROR},
+			    {"__cudaCDP2PeekAtLastError", BI_CDP_PEEK_ERROR},
 			};
 			if (p->m->funcs[c->func].defined) {
 				c->builtin = BI_NONE;

@@ -4,7 +4,10 @@
 // then a parent whose children go to the fire-and-forget stream and whose
 // tail launch must see all of their work done; and a device function of
 // another object (cdp_other.cu) that launches a kernel of its own, so
-// that the objects' PTX must be linked.
+// that the objects' PTX must be linked. Last, a chain of kernels each
+// launching the next until CUDA's nesting limit refuses one: each level
+// reads its launch's error back with the device-side cudaPeekAtLastError
+// and cudaGetLastError.
 #include <cstdlib>
 
 #include "check.h"
@@ -88,6 +91,17 @@ __global__ void fan_out(int *out, int parts, int n, int *ok)
 	}
 }
 
+// errs[d]: what level d's launch of level d + 1 left as the last error
+// (peeked, then taken), and whether a second cudaGetLastError was clear.
+__global__ void nest(int *errs, int depth)
+{
+	nest<<<1, 1>>>(errs, depth + 1);
+	cudaError_t peek = cudaPeekAtLastError(), got = cudaGetLastError();
+	errs[3 * depth] = peek;
+	errs[3 * depth + 1] = got;
+	errs[3 * depth + 2] = cudaGetLastError();
+}
+
 extern __device__ void launch_square(int *v, int n); // cdp_other.cu
 
 __global__ void across_objects(int *v, int n)
@@ -135,5 +149,28 @@ int main()
 	printf("a kernel launched from another object's device function: %s\n",
 	       squares ? "ran" : "did not run");
 	EXPECT(squares);
+
+	// Nesting: CUDA allows 24 levels; the launch that would go deeper
+	// fails in the launching thread with cudaErrorLaunchMaxDepthExceeded.
+	const int levels = 32;
+	int *errs;
+	OK(cudaMallocManaged(&errs, 3 * levels * sizeof(int)));
+	for (int i = 0; i < 3 * levels; i++)
+		errs[i] = -1;
+	nest<<<1, 1>>>(errs, 0);
+	OK(cudaDeviceSynchronize());
+	int deepest = -1, clean = 1;
+	for (int d = 0; d < levels && errs[3 * d] != -1; d++) {
+		deepest = d;
+		clean &= errs[3 * d + 2] == cudaSuccess && errs[3 * d] == errs[3 * d + 1];
+		if (errs[3 * d] != cudaSuccess)
+			break;
+	}
+	printf("nesting: level %d's launch left error %d (peeked %d), then %d\n", deepest,
+	       deepest >= 0 ? errs[3 * deepest + 1] : -1, deepest >= 0 ? errs[3 * deepest] : -1,
+	       deepest >= 0 ? errs[3 * deepest + 2] : -1);
+	EXPECT(deepest > 0 && deepest < levels - 1);
+	EXPECT(errs[3 * deepest + 1] == cudaErrorLaunchMaxDepthExceeded);
+	EXPECT(clean);
 	return check_done("cdp_quicksort");
 }
