@@ -124,3 +124,51 @@ void *vcuda_handle_next(const struct vcuda_handle_table *t, enum vcuda_handle_ty
 	}
 	return NULL;
 }
+
+int vcuda_handle_restore(struct vcuda_handle_table *t, uint32_t nslots, const uint32_t *gens)
+{
+	if (t->count || t->nslots || nslots > t->limit)
+		return VCUDA_E_INVAL;
+	while (t->cap < nslots) {
+		int rc = handle_grow(t);
+		if (rc)
+			return rc;
+	}
+	for (uint32_t i = 0; i < nslots; i++)
+		t->slots[i] = (struct vcuda_handle_slot){.gen = gens[i] & HANDLE_GEN_MASK};
+	t->nslots = nslots;
+	t->free_head = 0;
+	return 0;
+}
+
+int vcuda_handle_place(struct vcuda_handle_table *t, uint64_t id, void *obj)
+{
+	uint8_t type = (uint8_t)(id >> 56);
+	uint32_t index = (uint32_t)id - 1;
+	struct vcuda_handle_slot *s;
+
+	if (!obj || type == 0 || (uint32_t)id == 0 || index >= t->nslots)
+		return VCUDA_E_INVAL;
+	s = &t->slots[index];
+	if (s->type || s->gen != ((uint32_t)(id >> 32) & HANDLE_GEN_MASK))
+		return VCUDA_E_INVAL;
+	s->obj = obj;
+	s->type = type;
+	t->count++;
+	return 0;
+}
+
+void vcuda_handle_relink(struct vcuda_handle_table *t)
+{
+	t->free_head = 0;
+	for (uint32_t i = t->nslots; i-- > 0;)
+		if (!t->slots[i].type) {
+			t->slots[i].next_free = t->free_head;
+			t->free_head = i + 1;
+		}
+}
+
+uint32_t vcuda_handle_gen(const struct vcuda_handle_table *t, uint32_t index)
+{
+	return t->slots[index].gen;
+}

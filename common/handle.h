@@ -59,4 +59,18 @@ void *vcuda_handle_free(struct vcuda_handle_table *t, enum vcuda_handle_type typ
 void *vcuda_handle_next(const struct vcuda_handle_table *t, enum vcuda_handle_type type,
 			uint32_t *cursor, uint64_t *id);
 
+/*
+ * Restoring a table (a session moved from another server): restore makes
+ * an empty table of nslots free slots with the generations given, place
+ * puts obj at exactly id (its slot free, of id's generation), and relink,
+ * once everything is placed, rebuilds the list of free slots. Each
+ * returns 0, or VCUDA_E_INVAL (a bad id, a taken slot, past the limit) or
+ * VCUDA_E_NOMEM.
+ */
+int vcuda_handle_restore(struct vcuda_handle_table *t, uint32_t nslots, const uint32_t *gens);
+int vcuda_handle_place(struct vcuda_handle_table *t, uint64_t id, void *obj);
+void vcuda_handle_relink(struct vcuda_handle_table *t);
+/* The generation of slot index (index < t->nslots). */
+uint32_t vcuda_handle_gen(const struct vcuda_handle_table *t, uint32_t index);
+
 #endif

@@ -1,6 +1,7 @@
 /* The CPU device: contexts (primary and explicit) and the per-thread stack. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "dprintf.h"
@@ -45,6 +46,27 @@ CUresult emu_ctx_require(struct CUctx_st **ctx)
 	if (!*ctx || !emu_ctx_valid(*ctx))
 		return CUDA_ERROR_INVALID_CONTEXT;
 	return (*ctx)->sticky;
+}
+
+int vcuda_cpu_context_movable(char *why, size_t len);
+
+/* Whether the current context holds only what a session image carries
+ * (server/image.c): 0, or -1 with the reason in why. */
+int vcuda_cpu_context_movable(char *why, size_t len)
+{
+	struct CUctx_st *ctx;
+	CUresult rc = emu_ctx_require(&ctx);
+
+	if (rc) {
+		snprintf(why, len, "the context is not usable (error %d)", (int)rc);
+		return -1;
+	}
+	if (ctx->heap) {
+		snprintf(why, len,
+			 "its kernels used the device heap (malloc), which cannot move yet");
+		return -1;
+	}
+	return 0;
 }
 
 static struct CUctx_st *ctx_new(int device, unsigned int flags, int primary)

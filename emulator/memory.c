@@ -10,6 +10,7 @@
 #include "budget.h"
 #include "emu.h"
 #include "exec.h"
+#include "log.h"
 #include "texture.h"
 
 #define HOST_PAGE 4096u
@@ -48,13 +49,51 @@ static uint32_t emu_budget_slot;
  * passes the file; see vcuda_cpu_ipc_export). */
 static int emu_store_fd = -1;
 
+/*
+ * Where device addresses start: VCUDA_CPU_BASE (hex), else EMU_DEVICE_BASE,
+ * the same in every process, so that a session moved to another server's
+ * CPU device finds its allocations free at the addresses its guest knows.
+ * Where that range is taken the kernel's choice serves (and a session
+ * cannot move there).
+ */
+#define EMU_DEVICE_BASE 0x500000000000ull
+
+static uint8_t *memory_reserve(uint64_t size)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	const char *env = getenv("VCUDA_CPU_BASE");
+	uint64_t base = EMU_DEVICE_BASE;
+	char *end;
+	void *p;
+
+	if (env && *env) {
+		base = strtoull(env, &end, 16);
+		if (*end || base % HOST_PAGE) {
+			VWARN(emulator,
+			      "ignoring bad VCUDA_CPU_BASE '%s' (a page-aligned hex address)", env);
+			base = EMU_DEVICE_BASE;
+		}
+	}
+	p = mmap((void *)(uintptr_t)base, size, PROT_NONE, flags | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != MAP_FAILED && (uintptr_t)p != base) { /* a kernel that took it as a hint */
+		munmap(p, size);
+		p = MAP_FAILED;
+	}
+	if (p == MAP_FAILED) {
+		VWARN(emulator,
+		      "device addresses cannot start at 0x%llx; sessions cannot move here",
+		      (unsigned long long)base);
+		p = mmap(NULL, size, PROT_NONE, flags, -1, 0);
+	}
+	return p == MAP_FAILED ? NULL : p;
+}
+
 CUresult emu_memory_init(uint64_t size)
 {
 	struct vcuda_range all = {.base = 0, .size = size};
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 
-	emu.dev_va = mmap(NULL, size, PROT_NONE, flags, -1, 0);
-	if (emu.dev_va == MAP_FAILED)
+	if (!(emu.dev_va = memory_reserve(size)))
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	emu_store_fd = memfd_create("vcuda-cpu-device", MFD_CLOEXEC);
 	if (emu_store_fd >= 0 && ftruncate(emu_store_fd, (off_t)size) == 0) {
@@ -120,6 +159,33 @@ static int arena_alloc(uint64_t size, uint64_t *offset)
 	return -1;
 }
 
+/* Takes exactly [offset, offset + size) out of the free blocks. Called
+ * with the lock held. */
+static int arena_take(uint64_t offset, uint64_t size)
+{
+	const struct vcuda_range *f = vcuda_rangemap_find(&emu.free, offset);
+	struct vcuda_range blk, before, after;
+
+	if (!f || f->base + f->size < offset + size || offset + size < offset)
+		return -1;
+	blk = *f;
+	before = (struct vcuda_range){.base = blk.base, .size = offset - blk.base};
+	after = (struct vcuda_range){.base = offset + size,
+				     .size = blk.base + blk.size - (offset + size)};
+	vcuda_rangemap_remove(&emu.free, blk.base, NULL);
+	if (before.size)
+		vcuda_rangemap_insert(&emu.free, &before);
+	if (after.size)
+		vcuda_rangemap_insert(&emu.free, &after);
+	return 0;
+}
+
+/* Addresses the calling thread's next allocations must have (a session
+ * restored at the addresses its guest knows): vcuda_cpu_place_next. */
+#define PLACE_MAX 4
+static __thread uint64_t place_at[PLACE_MAX];
+static __thread int place_n, place_i;
+
 /* Returns a block to the free set, merged with its neighbours, and gives
  * its whole pages back to the system. Called with the lock held. */
 static void arena_free(uint64_t offset, uint64_t size)
@@ -165,7 +231,13 @@ CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	size = (bytesize + EMU_ALLOC_ALIGN - 1) & ~(uint64_t)(EMU_ALLOC_ALIGN - 1);
 	pthread_mutex_lock(&emu.lock);
-	if (arena_alloc(size, &off) != 0) {
+	if (place_i < place_n) {
+		off = place_at[place_i++] - (uintptr_t)emu.dev_va;
+		if (off % EMU_ALLOC_ALIGN || off >= emu.arena_size || arena_take(off, size) != 0) {
+			pthread_mutex_unlock(&emu.lock);
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		}
+	} else if (arena_alloc(size, &off) != 0) {
 		pthread_mutex_unlock(&emu.lock);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
@@ -878,6 +950,25 @@ CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream s)
 	CUresult rc = memory_check_stream(s);
 
 	return rc ? rc : cuMemFree(dptr);
+}
+
+/* ---- placement: a session restored at its addresses ------------------------------------ */
+
+int vcuda_cpu_place_next(const uint64_t *addrs, int n);
+
+/* The calling thread's next n allocations (n at most PLACE_MAX; 0 cancels
+ * what is left) take these addresses, or fail with CUDA_ERROR_OUT_OF_MEMORY
+ * where the range is not free. Module loads allocate their constant bank,
+ * then their variables (vcuda_cpu_module_memory). 0, or -1 for a bad n. */
+int vcuda_cpu_place_next(const uint64_t *addrs, int n)
+{
+	if (n < 0 || n > PLACE_MAX)
+		return -1;
+	for (int i = 0; i < n; i++)
+		place_at[i] = addrs[i];
+	place_n = n;
+	place_i = 0;
+	return 0;
 }
 
 /* ---- IPC: allocations another process of the same client maps ---------------------------- */

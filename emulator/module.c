@@ -180,6 +180,25 @@ static CUresult module_place(struct CUmod_st *mod)
 	return CUDA_SUCCESS;
 }
 
+int vcuda_cpu_module_memory(CUmodule m, uint64_t out[4]);
+
+/* Where a module's device memory lies, to be placed there again
+ * (vcuda_cpu_place_next): its constant bank and the allocation holding its
+ * variables, each as address and size. 0, or -1 for an unknown module. */
+int vcuda_cpu_module_memory(CUmodule m, uint64_t out[4])
+{
+	const struct CUmod_st *mod = (const struct CUmod_st *)m;
+
+	if (!mod || !module_valid(mod))
+		return -1;
+	out[0] = mod->consts;
+	out[1] = mod->ptx->const_size ? mod->ptx->const_size : 1;
+	out[2] = mod->globals_alloc;
+	out[3] = (mod->ptx->global_size ? mod->ptx->global_size : 1) +
+		 (mod->ptx->has_managed ? PTX_MANAGED_PAGE : 0);
+	return 0;
+}
+
 static void module_free(struct CUmod_st *mod)
 {
 	if (mod->consts)

@@ -35,6 +35,9 @@ static int backend_resolve(struct vcuda_backend *be, char *why, size_t why_len)
 	be->ipc_import =
 	    (int (*)(int, uint64_t, uint64_t, CUdeviceptr *))dlsym(be->dl, "vcuda_cpu_ipc_import");
 	be->ipc_close = (int (*)(CUdeviceptr))dlsym(be->dl, "vcuda_cpu_ipc_close");
+	be->place_next = (int (*)(const uint64_t *, int))dlsym(be->dl, "vcuda_cpu_place_next");
+	be->module_memory = (int (*)(CUmodule, uint64_t *))dlsym(be->dl, "vcuda_cpu_module_memory");
+	be->context_movable = (int (*)(char *, size_t))dlsym(be->dl, "vcuda_cpu_context_movable");
 	return 0;
 }
 

@@ -7,6 +7,9 @@
 #ifndef VCUDA_BACKEND_H
 #define VCUDA_BACKEND_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <cuda.h>
 
 /* Every driver function the server calls. */
@@ -99,6 +102,13 @@ struct vcuda_backend {
 	int (*ipc_export)(CUdeviceptr d, int *fd, uint64_t *offset, uint64_t *size);
 	int (*ipc_import)(int fd, uint64_t offset, uint64_t size, CUdeviceptr *d);
 	int (*ipc_close)(CUdeviceptr d);
+	/* Session images on the CPU device (emulator/memory.c, module.c,
+	 * context.c); NULL elsewhere: the calling thread's next allocations
+	 * at these addresses, where a module's memory lies, and whether the
+	 * current context holds only what an image carries. */
+	int (*place_next)(const uint64_t *addrs, int n);
+	int (*module_memory)(CUmodule m, uint64_t out[4]);
+	int (*context_movable)(char *why, size_t len);
 };
 
 enum vcuda_backend_choice { VCUDA_BACKEND_AUTO, VCUDA_BACKEND_CUDA, VCUDA_BACKEND_CPU };

@@ -198,10 +198,9 @@ void session_release(struct session *s, int dev)
 			struct session_module *sm = obj;
 			if (dev >= 0 && sm->device != dev)
 				continue;
-			s->be->cuModuleUnload(sm->m);
-			s->nmodules--;
-			s->module_bytes -= sm->bytes;
-			session_quota_credit(s, sm->globals);
+			vcuda_handle_free(&s->handles, VCUDA_HT_MODULE, id);
+			session_module_drop(s, sm);
+			continue;
 		}
 		vcuda_handle_free(&s->handles, (enum vcuda_handle_type)type, id);
 		free(obj);

@@ -79,20 +79,22 @@ CUresult srv_module_load(struct session *s, const Vcuda__Request *rq, const stru
 		s->module_bytes -= s->staging_total;
 		whole.payload = s->staging;
 		whole.payload_len = s->staging_len;
-		rc = module_load(s, rq, &whole, out);
-		free(s->staging);
-		s->staging = NULL;
+		s->staging = NULL; /* the module's now (module_load) */
 		s->staging_len = s->staging_total = 0;
-		return rc;
+		return module_load(s, rq, &whole, out);
 	}
 	/* Over shm:// the payload lies in memory the guest can still write:
 	 * what is checked and loaded is a private copy. */
 	if (!m->payload || !(whole.payload = malloc(m->payload_len ? m->payload_len : 1)))
 		return m->payload ? CUDA_ERROR_OUT_OF_MEMORY : module_load(s, rq, m, out);
 	memcpy((void *)whole.payload, m->payload, m->payload_len);
-	rc = module_load(s, rq, &whole, out);
-	free((void *)whole.payload);
-	return rc;
+	return module_load(s, rq, &whole, out);
+}
+
+void session_module_free(struct session_module *sm)
+{
+	free(sm->image);
+	free(sm);
 }
 
 /*
@@ -136,26 +138,83 @@ static CUresult module_globals(struct session *s, const Vcuda__Request *rq,
 static CUresult module_load(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
 			    struct session_reply *out)
 {
+	struct session_module *sm;
+	CUresult rc = session_module_make(s, rq, (uint8_t *)m->payload, m->payload_len, &sm);
+
+	if (rc != CUDA_SUCCESS)
+		return rc;
+	if ((rc = session_reply_handle(s, rq, VCUDA_HT_MODULE, sm, out)) != CUDA_SUCCESS) {
+		session_module_drop(s, sm);
+		return rc;
+	}
+	return rc;
+}
+
+CUresult session_module_make(struct session *s, const Vcuda__Request *rq, uint8_t *image,
+			     size_t len, struct session_module **out)
+{
 	struct vcuda_fatbin fb;
 	struct session_module *sm;
 	char why[256];
 	CUresult rc;
-
-	const struct vcudad_limits *lim = s->limits;
 	uint64_t bytes, globals = 0;
 
 	/* The driver trusts the bytes it loads; we do not. */
-	if (!m->payload ||
-	    vcuda_fatbin_parse(m->payload, m->payload_len, &fb, why, sizeof(why)) != 0)
+	if (!image || vcuda_fatbin_parse(image, len, &fb, why, sizeof(why)) != 0) {
+		free(image);
 		return session_refuse(s, rq, CUDA_ERROR_INVALID_IMAGE,
-				      m->payload ? why : "no fat binary");
+				      image ? why : "no fat binary");
+	}
 	/* What the backend may decompress is bounded before it sees a byte. */
-	bytes = vcuda_fatbin_unpacked_size(&fb) + m->payload_len;
-	if (bytes <= lim->module_bytes && (rc = module_globals(s, rq, &fb, &globals)) != 0) {
+	bytes = vcuda_fatbin_unpacked_size(&fb) + len;
+	if (bytes <= s->limits->module_bytes && (rc = module_globals(s, rq, &fb, &globals)) != 0) {
 		vcuda_fatbin_free(&fb);
+		free(image);
 		return rc;
 	}
 	vcuda_fatbin_free(&fb);
+	if ((rc = session_module_admit(s, rq, bytes)) != CUDA_SUCCESS ||
+	    session_quota_charge(s, globals, "module_load (its variables)") != 0) {
+		free(image);
+		return rc ? rc : CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	if (!(sm = calloc(1, sizeof(*sm)))) {
+		session_quota_credit(s, globals);
+		free(image);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	sm->device = rq->device;
+	sm->bytes = bytes;
+	sm->globals = globals;
+	sm->image = image; /* kept: a session image carries it */
+	sm->image_len = len;
+	if ((rc = s->be->cuModuleLoadData(&sm->m, image)) != CUDA_SUCCESS) {
+		session_quota_credit(s, globals);
+		session_module_free(sm);
+		return rc;
+	}
+	s->nmodules++;
+	s->module_bytes += bytes;
+	*out = sm;
+	return CUDA_SUCCESS;
+}
+
+void session_module_drop(struct session *s, struct session_module *sm)
+{
+	if (sm->m)
+		s->be->cuModuleUnload(sm->m);
+	s->nmodules--;
+	s->module_bytes -= sm->bytes;
+	session_quota_credit(s, sm->globals);
+	session_module_free(sm);
+}
+
+/* Whether the session may hold one more module of bytes bytes. */
+CUresult session_module_admit(struct session *s, const Vcuda__Request *rq, uint64_t bytes)
+{
+	const struct vcudad_limits *lim = s->limits;
+	char why[256];
+
 	if (bytes > lim->module_bytes) {
 		snprintf(why, sizeof(why),
 			 "a module of %llu bytes decompressed is over the %llu allowed",
@@ -169,29 +228,7 @@ static CUresult module_load(struct session *s, const Vcuda__Request *rq, const s
 			 (unsigned long long)lim->session_module_bytes);
 		return session_refuse(s, rq, CUDA_ERROR_OUT_OF_MEMORY, why);
 	}
-	if (session_quota_charge(s, globals, "module_load (its variables)") != 0)
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	if (!(sm = calloc(1, sizeof(*sm)))) {
-		session_quota_credit(s, globals);
-		return CUDA_ERROR_OUT_OF_MEMORY;
-	}
-	sm->device = rq->device;
-	sm->bytes = bytes;
-	sm->globals = globals;
-	if ((rc = s->be->cuModuleLoadData(&sm->m, m->payload)) != CUDA_SUCCESS) {
-		session_quota_credit(s, globals);
-		free(sm);
-		return rc;
-	}
-	if ((rc = session_reply_handle(s, rq, VCUDA_HT_MODULE, sm, out)) != CUDA_SUCCESS) {
-		s->be->cuModuleUnload(sm->m);
-		session_quota_credit(s, globals);
-		free(sm);
-		return rc;
-	}
-	s->nmodules++;
-	s->module_bytes += bytes;
-	return rc;
+	return CUDA_SUCCESS;
 }
 
 CUresult srv_module_unload(struct session *s, const Vcuda__Request *rq, const struct vcuda_msg *m,
@@ -208,10 +245,8 @@ CUresult srv_module_unload(struct session *s, const Vcuda__Request *rq, const st
 		if (s->mem.r[i].data == sm)
 			vcuda_rangemap_remove(&s->mem, s->mem.r[i].base, NULL);
 	rc = s->be->cuModuleUnload(sm->m);
-	s->nmodules--;
-	s->module_bytes -= sm->bytes;
-	session_quota_credit(s, sm->globals);
-	free(sm);
+	sm->m = NULL;
+	session_module_drop(s, sm);
 	return rc;
 }
 
@@ -235,8 +270,9 @@ CUresult srv_module_get_function(struct session *s, const Vcuda__Request *rq,
 
 	if (!sm)
 		return CUDA_ERROR_INVALID_HANDLE;
-	if (!(sf = calloc(1, sizeof(*sf))))
+	if (!(sf = calloc(1, sizeof(*sf) + strlen(rq->module_get_function->name) + 1)))
 		return CUDA_ERROR_OUT_OF_MEMORY;
+	strcpy(sf->name, rq->module_get_function->name);
 	sf->module = rq->module_get_function->module;
 	sf->device = rq->device;
 	if ((rc = s->be->cuModuleGetFunction(&sf->f, sm->m, rq->module_get_function->name)) !=

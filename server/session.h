@@ -25,6 +25,8 @@
 struct session_stream {
 	CUstream s;
 	int device;
+	unsigned flags; /* as created: a session image makes it again so */
+	int priority;
 };
 
 struct session_module {
@@ -32,12 +34,15 @@ struct session_module {
 	int device;
 	uint64_t bytes;	  /* its fat binary, every entry decompressed */
 	uint64_t globals; /* its variables' device memory, charged to the quota */
+	uint8_t *image;	  /* the fat binary it was loaded from (a session image carries it) */
+	uint64_t image_len;
 };
 
 struct session_function {
 	CUfunction f;
 	uint64_t module; /* handle of its module */
 	int device;
+	char name[]; /* as the guest asked for it */
 };
 
 /* A CUDA array: its geometry, to check copies against. */
@@ -189,6 +194,21 @@ void session_paced_collect(struct session *s);
 /* Before device's context is reset: waits for the session's queued
  * kernels, charges them, and destroys the events made in it. */
 void session_paced_forget(struct session *s, int device);
+
+/* Whether the session may hold one more module of bytes bytes
+ * (decompressed): CUDA_SUCCESS, or the refusal (logged). */
+CUresult session_module_admit(struct session *s, const Vcuda__Request *rq, uint64_t bytes);
+/* Frees a module's record and its image (not the backend's module). */
+void session_module_free(struct session_module *sm);
+/*
+ * Checks and loads a fat binary (image, len bytes, malloc()ed: the module
+ * keeps it, or it is freed on failure) on rq->device, counting it against
+ * the session's limits and its variables against the quota: *out, not yet
+ * named to the guest. Drop unloads it and gives back what it counted.
+ */
+CUresult session_module_make(struct session *s, const Vcuda__Request *rq, uint8_t *image,
+			     size_t len, struct session_module **out);
+void session_module_drop(struct session *s, struct session_module *sm);
 
 /* Takes bytes of device memory for what (for the log) from the client's
  * quota and its group's: 0, or -1 (logged, nothing taken) if that would

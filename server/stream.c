@@ -95,6 +95,8 @@ CUresult srv_stream_create(struct session *s, const Vcuda__Request *rq, const st
 	if (!st)
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	st->device = rq->device;
+	st->flags = rq->stream_create->flags;
+	st->priority = rq->stream_create->priority;
 	rc = s->be->cuStreamCreateWithPriority(&st->s, rq->stream_create->flags,
 					       rq->stream_create->priority);
 	if (rc == CUDA_SUCCESS &&

@@ -29,6 +29,15 @@ if [ "${1:-}" = sessions ]; then
 	ls "$rec" | awk 'NR % 7 == 0' | while read -r f; do cp "$rec/$f" corpus/handlers/; done
 	exit 0
 fi
+# The image fuzzer's seed: the session image test_image writes.
+#   make-seeds.sh image BUILD_DIR
+if [ "${1:-}" = image ]; then
+	b=$(cd "${2:?usage: make-seeds.sh image BUILD_DIR}" && pwd)
+	mkdir -p corpus/image
+	VCUDA_IMAGE_SEED=$PWD/corpus/image/session KERNELS=$b/tests/e2e/bin/kernels.fatbin \
+		VCUDA_CPU_DEVICE=$b/emulator/.libs/libcuda.so.1 "$b/tests/unit/test_image" >/dev/null
+	exit 0
+fi
 
 mkdir -p corpus/ptx corpus/fatbin corpus/nvinfo corpus/dprintf corpus/protocol
 nvcc -ptx -o corpus/ptx/seed.ptx seed.cu

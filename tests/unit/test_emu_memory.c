@@ -20,6 +20,7 @@ static int setup(void **state)
 	CUdevice dev;
 
 	setenv("VCUDA_CPU_MEMORY", "256M", 1);
+	setenv("VCUDA_CPU_BASE", "7a0000000000", 1);
 	if (cuInit(0) != CUDA_SUCCESS || cuDeviceGet(&dev, 0) != CUDA_SUCCESS)
 		return -1;
 	return cuCtxCreate(&ctx, NULL, 0, dev) == CUDA_SUCCESS ? 0 : -1;
@@ -28,6 +29,53 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	return cuCtxDestroy(ctx) == CUDA_SUCCESS ? 0 : -1;
+}
+
+int vcuda_cpu_place_next(const uint64_t *addrs, int n);
+
+/* Device addresses start where VCUDA_CPU_BASE says, and allocations can be
+ * placed at chosen free addresses (a session restored where its guest
+ * knows its memory), never over another allocation. */
+static void test_placement(void **state)
+{
+	CUdeviceptr a, b, c, d;
+	const uint64_t base = 0x7a0000000000ull;
+	uint64_t at[2] = {base + (64u << 20), base + (64u << 20) + 4096};
+
+	assert_int_equal(cuMemAlloc(&a, 4096), CUDA_SUCCESS);
+	assert_true(a >= base && a < base + (256u << 20));
+	assert_int_equal(vcuda_cpu_place_next(at, 2), 0);
+	assert_int_equal(cuMemAlloc(&b, 4096), CUDA_SUCCESS);
+	assert_int_equal(b, at[0]);
+	assert_int_equal(cuMemAlloc(&c, 100), CUDA_SUCCESS);
+	assert_int_equal(c, at[1]);
+	/* taken, in the middle of an allocation, misaligned, outside */
+	at[0] = a;
+	assert_int_equal(vcuda_cpu_place_next(at, 1), 0);
+	assert_int_equal(cuMemAlloc(&d, 16), CUDA_ERROR_OUT_OF_MEMORY);
+	at[0] = b + 512;
+	assert_int_equal(vcuda_cpu_place_next(at, 1), 0);
+	assert_int_equal(cuMemAlloc(&d, 16), CUDA_ERROR_OUT_OF_MEMORY);
+	at[0] = base + (100u << 20) + 8;
+	assert_int_equal(vcuda_cpu_place_next(at, 1), 0);
+	assert_int_equal(cuMemAlloc(&d, 16), CUDA_ERROR_OUT_OF_MEMORY);
+	at[0] = base + (300u << 20);
+	assert_int_equal(vcuda_cpu_place_next(at, 1), 0);
+	assert_int_equal(cuMemAlloc(&d, 16), CUDA_ERROR_OUT_OF_MEMORY);
+	/* the queue is used up: allocations go where they fit again, and a
+	 * freed placed block returns to the free space whole */
+	assert_int_equal(cuMemFree(b), CUDA_SUCCESS);
+	at[0] = b;
+	assert_int_equal(vcuda_cpu_place_next(at, 1), 0);
+	assert_int_equal(cuMemAlloc(&d, 4096), CUDA_SUCCESS);
+	assert_int_equal(d, b);
+	assert_int_equal(vcuda_cpu_place_next(NULL, 5), -1);
+	assert_int_equal(cuMemAlloc(&b, 8192), CUDA_SUCCESS);
+	assert_true(b != d && b != c);
+	assert_int_equal(cuMemFree(a), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(b), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(c), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(d), CUDA_SUCCESS);
 }
 
 static void test_alloc_free(void **state)
@@ -277,6 +325,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_device_queries),
 	    cmocka_unit_test(test_alloc_free),
+	    cmocka_unit_test(test_placement),
 	    cmocka_unit_test(test_alloc_limits),
 	    cmocka_unit_test(test_free_between_free_blocks),
 	    cmocka_unit_test(test_device_pointer_not_host),

@@ -100,6 +100,50 @@ static void test_limit_and_iteration(void **state)
 	vcuda_handle_table_fini(&t);
 }
 
+/* A table rebuilt from another's shape and live ids: the same ids resolve,
+ * freed ids stay refused, and new ids do not collide with live ones. */
+static void test_restore(void **state)
+{
+	struct vcuda_handle_table a, b;
+	uint64_t ids[6], fresh, id;
+	uint32_t gens[6], cursor = 0;
+	void *o;
+
+	(void)state;
+	vcuda_handle_table_init(&a, 0);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(vcuda_handle_alloc(&a, VCUDA_HT_STREAM, &objs[i], &ids[i]), 0);
+	vcuda_handle_free(&a, VCUDA_HT_STREAM, ids[1]);
+	vcuda_handle_free(&a, VCUDA_HT_STREAM, ids[4]);
+	for (uint32_t i = 0; i < a.nslots; i++)
+		gens[i] = vcuda_handle_gen(&a, i);
+
+	vcuda_handle_table_init(&b, 0);
+	assert_int_equal(vcuda_handle_restore(&b, a.nslots, gens), 0);
+	while ((o = vcuda_handle_next(&a, 0, &cursor, &id)) != NULL)
+		assert_int_equal(vcuda_handle_place(&b, id, o), 0);
+	vcuda_handle_relink(&b);
+	/* a taken slot, a wrong generation, an index past the table */
+	assert_int_not_equal(vcuda_handle_place(&b, ids[0], &objs[0]), 0);
+	assert_int_not_equal(vcuda_handle_place(&b, ids[1], &objs[1]), 0);
+	assert_int_not_equal(vcuda_handle_place(&b, ids[5] + 7, &objs[5]), 0);
+	assert_int_equal(b.count, 4);
+	for (int i = 0; i < 6; i++)
+		if (i == 1 || i == 4)
+			assert_null(vcuda_handle_get(&b, VCUDA_HT_STREAM, ids[i]));
+		else
+			assert_ptr_equal(vcuda_handle_get(&b, VCUDA_HT_STREAM, ids[i]), &objs[i]);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(vcuda_handle_alloc(&b, VCUDA_HT_EVENT, &objs[0], &fresh), 0);
+		for (int k = 0; k < 6; k++)
+			assert_true((uint32_t)fresh != (uint32_t)ids[k] || k == 1 || k == 4);
+	}
+	/* only an empty table can be restored */
+	assert_int_not_equal(vcuda_handle_restore(&b, 2, gens), 0);
+	vcuda_handle_table_fini(&a);
+	vcuda_handle_table_fini(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -108,6 +152,7 @@ int main(void)
 	    cmocka_unit_test(test_forged_ids),
 	    cmocka_unit_test(test_ids_avoid_special_streams),
 	    cmocka_unit_test(test_limit_and_iteration),
+	    cmocka_unit_test(test_restore),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
