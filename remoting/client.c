@@ -69,6 +69,19 @@ struct vcuda_client {
 	pthread_t flusher;	  /* sends a batch whose time is up */
 	pthread_cond_t cond;	  /* wakes the flusher (with lock) */
 	int have_flusher, closing;
+	/* Resuming a session restored elsewhere (VCUDA_RESUME_MS): how to
+	 * reach the server again, the session's token, and what was sent. */
+	uint64_t resume_ms; /* 0: a lost server is lost for good */
+	char url[512], program[256];
+	uint32_t cuda_version;
+	int connect_timeout_ms;
+	uint8_t token[64];
+	size_t token_len;
+	uint64_t sent_seq;	 /* the highest request seq handed to the transport */
+	uint64_t batch_last_seq; /* the highest seq in the batch not sent yet */
+	int resumed;		 /* how many times */
+	uint64_t resend_seq;	 /* the number the next send keeps, or 0 */
+	uint64_t resumed_seq;	 /* what the resumed session had run */
 };
 
 static int client_flush(struct vcuda_client *c);
@@ -182,7 +195,8 @@ static int client_reach_local(const char *url, char *why, size_t why_len)
 }
 
 static int client_hello(const struct vcuda_client_opts *o, const struct vcuda_curve *keys,
-			Vcuda__HelloReply **out, char *why, size_t why_len)
+			const uint8_t *resume, size_t resume_len, Vcuda__HelloReply **out,
+			char *why, size_t why_len)
 {
 	Vcuda__Hello hello = VCUDA__HELLO__INIT;
 	char url[512], host[256] = "", mon_url[64];
@@ -204,6 +218,7 @@ static int client_hello(const struct vcuda_client_opts *o, const struct vcuda_cu
 	hello.pid = (uint32_t)getpid();
 	hello.hostname = host;
 	hello.program = (char *)(o->program ? o->program : "");
+	hello.resume = (ProtobufCBinaryData){resume_len, (uint8_t *)resume};
 	n = (int)vcuda__hello__pack(&hello, buf);
 	if (!vcuda_zmq_context() || !(sock = zmq_socket(vcuda_zmq_context(), ZMQ_DEALER)))
 		goto out_why;
@@ -241,7 +256,7 @@ out_close:
 
 static int client_attach(struct vcuda_client *c, const struct vcuda_client_opts *o,
 			 const struct vcuda_curve *keys, const char *endpoint,
-			 ProtobufCBinaryData token, char *why, size_t why_len)
+			 ProtobufCBinaryData token, int resuming, char *why, size_t why_len)
 {
 	Vcuda__Request rq = VCUDA__REQUEST__INIT;
 	Vcuda__Attach at = VCUDA__ATTACH__INIT;
@@ -254,7 +269,7 @@ static int client_attach(struct vcuda_client *c, const struct vcuda_client_opts 
 		return rc;
 	}
 	at.token = token;
-	rq.seq = ++c->next_seq;
+	rq.seq = resuming ? 0 : ++c->next_seq; /* 0: outside the numbering it resumes */
 	rq.flags = VCUDA_REQ_WANT_REPLY;
 	rq.call_case = VCUDA__REQUEST__CALL_ATTACH;
 	rq.attach = &at;
@@ -271,9 +286,32 @@ static int client_attach(struct vcuda_client *c, const struct vcuda_client_opts 
 		vcuda_client_reply_free(rp);
 		return rc;
 	}
+	if (resuming) { /* the shim holds on to the first one's devices */
+		c->resumed_seq = rp->attach->last_seq;
+		vcuda_client_reply_free(rp);
+		return 0;
+	}
 	c->attach_reply = rp;
 	c->attach = rp->attach;
 	return 0;
+}
+
+/* What resuming needs later: where the server was and the session token. */
+static void client_keep_resume(struct vcuda_client *c, const struct vcuda_client_opts *o,
+			       const Vcuda__HelloReply *hr)
+{
+	const char *ms = getenv("VCUDA_RESUME_MS");
+
+	snprintf(c->url, sizeof(c->url), "%s", o->url);
+	snprintf(c->program, sizeof(c->program), "%s", o->program ? o->program : "");
+	c->cuda_version = o->cuda_version;
+	c->connect_timeout_ms = o->connect_timeout_ms;
+	c->token_len = hr->token.len <= sizeof(c->token) ? hr->token.len : 0;
+	memcpy(c->token, hr->token.data, c->token_len);
+	/* shm:// sessions hold host memory in their segment, which cannot
+	 * follow them */
+	if (ms && *ms && strncmp(o->url, "shm://", 6) != 0)
+		c->resume_ms = strtoull(ms, NULL, 10);
 }
 
 int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client **out, char *why,
@@ -310,7 +348,7 @@ int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client 
 	/* A server that is starting many sessions at once asks new ones to
 	 * come back shortly; they do, within the connect timeout. */
 	for (uint64_t deadline = vcuda_now_ns() + (uint64_t)o->connect_timeout_ms * 1000000u;;) {
-		if ((rc = client_hello(o, k, &hr, why, why_len)) != 0)
+		if ((rc = client_hello(o, k, NULL, 0, &hr, why, why_len)) != 0)
 			goto out_free;
 		if (hr->status != VCUDA_E_BUSY || vcuda_now_ns() > deadline)
 			break;
@@ -332,8 +370,9 @@ int vcuda_client_connect(const struct vcuda_client_opts *o, struct vcuda_client 
 	}
 	VDEBUG(remoting, "server %s: %s backend, session worker at %s", o->url, hr->backend,
 	       endpoint);
-	if ((rc = client_attach(c, o, k, endpoint, hr->token, why, why_len)) != 0)
+	if ((rc = client_attach(c, o, k, endpoint, hr->token, 0, why, why_len)) != 0)
 		goto out_free;
+	client_keep_resume(c, o, hr);
 	/* Over ZeroMQ, data from the device arrives in buffers libzmq
 	 * mallocs for each chunk. */
 	if (strncmp(endpoint, "shm://", 6) != 0)
@@ -541,8 +580,11 @@ static int client_flush(struct vcuda_client *c)
 	rq.batch = &b;
 	VTRACE(remoting, "-> batch of %u", b.count);
 	rc = vcuda_wire_send(c->chan, &rq.base, c->batch.buf, c->batch.len, VCUDA_SEND_COPY);
+	if (rc) /* kept: a resumed session may still run it */
+		return rc;
 	c->posted_frames += 2;
 	c->posted_bytes += c->batch.len;
+	c->sent_seq = c->batch_last_seq;
 	vcuda_batch_clear(&c->batch);
 	return rc;
 }
@@ -594,6 +636,7 @@ static int client_batch(struct vcuda_client *c, Vcuda__Request *rq, const void *
 	}
 	if (rc)
 		return rc;
+	c->batch_last_seq = rq->seq;
 	if (c->batch.count == 1) {
 		c->batch_since_ns = vcuda_now_ns();
 		if (!c->have_flusher)
@@ -616,7 +659,9 @@ static int client_send(struct vcuda_client *c, Vcuda__Request *rq, int want_repl
 		rc = VCUDA_E_PEER_LOST;
 		goto out_gift;
 	}
-	rq->seq = ++c->next_seq;
+	/* a request sent again after resuming keeps its number */
+	rq->seq = c->resend_seq ? c->resend_seq : ++c->next_seq;
+	c->resend_seq = 0;
 	rq->flags = want_reply ? VCUDA_REQ_WANT_REPLY : 0;
 	if (recv && recv->dst && recv->len) {
 		if (!(p = malloc(sizeof(*p)))) {
@@ -638,10 +683,11 @@ static int client_send(struct vcuda_client *c, Vcuda__Request *rq, int want_repl
 		return rc < 0 ? rc : 0;
 	}
 	/* In order: what was batched goes first. */
-	if ((rc = client_flush(c)) == 0)
-		rc = vcuda_wire_send(c->chan, &rq->base, payload, payload_len, flags);
-	else if (flags == VCUDA_SEND_GIFT)
-		free((void *)payload);
+	if ((rc = client_flush(c)) == 0 &&
+	    (rc = vcuda_wire_send(c->chan, &rq->base, payload, payload_len, flags)) == 0)
+		c->sent_seq = rq->seq;
+	else if (rc && flags == VCUDA_SEND_GIFT && c->batch.count)
+		free((void *)payload); /* the flush failed: not handed over */
 	if (rc && p) {
 		c->pending = p->next;
 		free(p);
@@ -649,6 +695,145 @@ static int client_send(struct vcuda_client *c, Vcuda__Request *rq, int want_repl
 	return rc;
 out_gift:
 	if (flags == VCUDA_SEND_GIFT)
+		free((void *)payload);
+	return rc;
+}
+
+/*
+ * The server went away while the request numbered seq (0: not numbered)
+ * was being sent (sent 0) or answered (sent 1). With VCUDA_RESUME_MS, asks
+ * the server at the same URL, until that time is up, for the session back
+ * (a checkpoint it was given with --restore). It resumes only if the
+ * checkpoint ran exactly what this client sent before that request, and
+ * not the request, which is then sent again: anything else would lose or
+ * repeat work, and the session stays lost. Lock held. 0, or an error.
+ */
+static int client_resume(struct vcuda_client *c, uint64_t seq, int sent)
+{
+	struct vcuda_client_opts o = {
+	    .url = c->url, .cuda_version = c->cuda_version, .program = c->program};
+	uint64_t need = sent ? seq - 1 : c->sent_seq;
+	uint64_t deadline = vcuda_now_ns() + c->resume_ms * 1000000u;
+	struct vcuda_curve keys;
+	const struct vcuda_curve *k = NULL;
+	char why[512] = "", endpoint[512];
+	int rc;
+
+	if (!c->resume_ms || !c->token_len)
+		return VCUDA_E_PEER_LOST;
+	if (strncmp(c->url, "tcp://", 6) == 0) {
+		if ((rc = vcuda_curve_from_env(&keys, why, sizeof(why))) < 0)
+			return VCUDA_E_PEER_LOST;
+		k = rc ? &keys : NULL;
+	}
+	VWARN(remoting, "lost the vcuda server; asking %s for the session back (up to %llu ms)",
+	      c->url, (unsigned long long)c->resume_ms);
+	vcuda_chan_close(c->chan);
+	c->chan = NULL;
+	for (;;) {
+		Vcuda__HelloReply *hr = NULL;
+		uint64_t now = vcuda_now_ns();
+		o.connect_timeout_ms = deadline > now ? (int)((deadline - now) / 1000000u) + 1 : 1;
+		if (o.connect_timeout_ms > c->connect_timeout_ms)
+			o.connect_timeout_ms = c->connect_timeout_ms;
+		rc = client_hello(&o, k, c->token, c->token_len, &hr, why, sizeof(why));
+		if (rc == 0 && hr->status)
+			snprintf(why, sizeof(why), "%s",
+				 hr->message && *hr->message ? hr->message
+							     : vcuda_strerror(hr->status));
+		else if (rc == 0 && vcuda_url_for_client(c->url, hr->worker_endpoint, endpoint,
+							 sizeof(endpoint)) != 0)
+			snprintf(why, sizeof(why), "an unusable endpoint");
+		else if (rc == 0 &&
+			 client_attach(c, &o, k, endpoint, hr->token, 1, why, sizeof(why)) == 0) {
+			vcuda__hello_reply__free_unpacked(hr, NULL);
+			break;
+		}
+		if (hr)
+			vcuda__hello_reply__free_unpacked(hr, NULL);
+		vcuda_chan_close(c->chan);
+		c->chan = NULL;
+		if (vcuda_now_ns() >= deadline) {
+			VERR(remoting, "the session could not be resumed: %s", why);
+			memset(&keys, 0, sizeof(keys));
+			return VCUDA_E_PEER_LOST;
+		}
+		usleep(100000);
+	}
+	memset(&keys, 0, sizeof(keys));
+	if (c->resumed_seq != need) {
+		VERR(
+		    remoting,
+		    "the session came back as its checkpoint left it, after request %llu, but this "
+		    "program had sent up to request %llu: going on would %s work, so the session "
+		    "stays lost",
+		    (unsigned long long)c->resumed_seq, (unsigned long long)need,
+		    c->resumed_seq < need ? "lose" : "repeat");
+		vcuda_chan_close(c->chan);
+		c->chan = NULL;
+		return VCUDA_E_PEER_LOST;
+	}
+	/* Data the old server owed for requests it ran was lost with it. */
+	for (struct pending_recv *p = c->pending; p; p = p->next)
+		if (p->seq <= need) {
+			VERR(remoting,
+			     "data from the device for request %llu was lost with the "
+			     "server: the session stays lost",
+			     (unsigned long long)p->seq);
+			vcuda_chan_close(c->chan);
+			c->chan = NULL;
+			return VCUDA_E_PEER_LOST;
+		}
+	/* data owed for requests after the checkpoint comes anew */
+	for (struct pending_recv **pp = &c->pending; *pp;) {
+		struct pending_recv *p = *pp;
+		if (p->seq > need) {
+			*pp = p->next;
+			free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	c->posted_frames = 0;
+	c->posted_bytes = 0;
+	c->resumed++;
+	__atomic_store_n(&c->lost, 0, __ATOMIC_RELAXED);
+	VINFO(remoting, "session resumed at %s after request %llu", c->url,
+	      (unsigned long long)need);
+	return 0;
+}
+
+/* Whether rc means the server is gone (rather than a refusal). */
+static int client_lost_rc(int rc)
+{
+	return rc == VCUDA_E_PEER_LOST || rc == VCUDA_E_TRANSPORT || rc == VCUDA_E_PROTO;
+}
+
+/* Sends rq and, when want_reply, waits for its reply; a lost server is
+ * resumed once where that is allowed (client_resume) and rq sent again.
+ * Lock held. */
+static int client_exchange(struct vcuda_client *c, Vcuda__Request *rq, int want_reply,
+			   const void *payload, size_t payload_len, unsigned flags,
+			   const struct vcuda_recv *recv, Vcuda__Reply **reply)
+{
+	/* Resumable calls keep their payload until done, to send it again. */
+	int keep = c->resume_ms && flags == VCUDA_SEND_GIFT;
+	int rc;
+
+	for (int tries = 0;; tries++) {
+		rq->seq = 0;
+		rc = client_send(c, rq, want_reply, payload, payload_len,
+				 keep ? VCUDA_SEND_COPY : flags, recv);
+		if (rc == 0 && want_reply)
+			rc = client_wait(c, rq->seq, reply);
+		if (!client_lost_rc(rc) || !c->resume_ms || tries)
+			break;
+		__atomic_store_n(&c->lost, 1, __ATOMIC_RELAXED);
+		if (client_resume(c, rq->seq, rq->seq && c->sent_seq == rq->seq) != 0)
+			break;
+		c->resend_seq = rq->seq;
+	}
+	if (keep)
 		free((void *)payload);
 	return rc;
 }
@@ -721,9 +906,7 @@ int vcuda_client_call_into(struct vcuda_client *c, Vcuda__Request *rq, const voi
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	rc = client_send(c, rq, 1, payload, payload_len, flags, recv);
-	if (rc == 0)
-		rc = client_wait(c, rq->seq, reply);
+	rc = client_exchange(c, rq, 1, payload, payload_len, flags, recv, reply);
 	/* A posted call's failure and output learnt early travel as they
 	 * would have. */
 	if (rc == 0 && c->deferred && !(*reply)->deferred)
@@ -752,11 +935,10 @@ int vcuda_client_post_into(struct vcuda_client *c, Vcuda__Request *rq, const voi
 		c->posted_bytes += payload_len;
 	}
 	if (c->posted_frames < CLIENT_WINDOW_FRAMES && c->posted_bytes < CLIENT_WINDOW_BYTES) {
-		rc = client_send(c, rq, 0, payload, payload_len, flags, recv);
+		rc = client_exchange(c, rq, 0, payload, payload_len, flags, recv, NULL);
 	} else { /* the window is full: this one waits for the worker */
 		Vcuda__Reply *rp = NULL;
-		rc = client_send(c, rq, 1, payload, payload_len, flags, recv);
-		if (rc == 0 && (rc = client_wait(c, rq->seq, &rp)) == 0) {
+		if ((rc = client_exchange(c, rq, 1, payload, payload_len, flags, recv, &rp)) == 0) {
 			int32_t failed = rp->deferred ? rp->deferred : rp->result;
 			if (failed && !c->deferred)
 				c->deferred = failed;

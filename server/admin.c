@@ -14,7 +14,7 @@
 #include "transport.h"
 #include "util.h"
 
-#define ADMIN_MAX_REQUEST 256
+#define ADMIN_MAX_REQUEST 8192 /* a checkpoint's path */
 
 int vcudad_admin_url(const char *server_url, char *out, size_t len)
 {
@@ -69,7 +69,7 @@ void vcudad_admin_serve(struct vcudad_admin *a, vcudad_admin_fn fn, void *arg)
 		st.status = VCUDA_E_PROTO;
 		st.message = "malformed admin request";
 	} else {
-		st.status = fn(arg, rq->op, &st);
+		st.status = fn(arg, rq, &st);
 	}
 	n = vcuda__admin_status__get_packed_size(&st);
 	if ((buf = malloc(n ? n : 1)) != NULL) {

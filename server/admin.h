@@ -13,10 +13,10 @@ struct vcudad_admin {
 	char path[512];
 };
 
-/* Fills st for op ("status", "drain", "resume"); returns 0, or a vcuda
- * status with st->message saying why. Strings st points to must live until
- * the answer is sent. */
-typedef int (*vcudad_admin_fn)(void *arg, const char *op, Vcuda__AdminStatus *st);
+/* Fills st for rq (op "status", "drain", "resume", "checkpoint"); returns
+ * 0, or a vcuda status with st->message saying why. Strings st points to
+ * must live until the answer is sent. */
+typedef int (*vcudad_admin_fn)(void *arg, const Vcuda__AdminRequest *rq, Vcuda__AdminStatus *st);
 
 /* Binds url (ipc:///PATH): mode 0600, or 0660 with group gid (>= 0).
  * Returns 0 or a vcuda status (logged). */

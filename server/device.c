@@ -59,6 +59,7 @@ CUresult srv_attach(struct session *s, const Vcuda__Request *rq, const struct vc
 	s->be->cuDriverGetVersion(&version);
 	a->driver_version = version;
 	a->backend = (char *)s->be->kind;
+	a->last_seq = s->restored_seq;
 	for (int dev = 0; dev < s->ndevices; dev++)
 		device_describe(s, dev, out);
 	a->n_devices = (size_t)s->ndevices;

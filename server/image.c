@@ -184,6 +184,10 @@ static int image_put_header(struct image_writer *w)
 	for (uint32_t i = 0; i < s->handles.nslots; i++)
 		gens[i] = vcuda_handle_gen(&s->handles, i);
 	h.backend = (char *)s->be->kind;
+	h.token = (ProtobufCBinaryData){SESSION_TOKEN_LEN, s->token};
+	h.client = (char *)(s->client ? s->client : "");
+	h.last_seq = s->last_seq;
+	h.deferred = (int32_t)s->deferred;
 	h.n_handle_gens = s->handles.nslots;
 	h.handle_gens = gens;
 	for (int d = 0; d < s->ndevices; d++) {
@@ -431,6 +435,15 @@ static int image_read_header(struct image_reader *rd, const Vcuda__ImageHeader *
 	if (!s->be->place_next || !s->be->module_memory)
 		return image_fail(rd->why, rd->why_len,
 				  "this backend cannot place memory at chosen addresses");
+	if (h->token.len != SESSION_TOKEN_LEN)
+		return image_bad(rd, "no session token");
+	/* A session goes back only to its own client. */
+	if (s->client && (!h->client || strcmp(h->client, s->client) != 0))
+		return image_fail(rd->why, rd->why_len, "the session is client '%s''s, not '%s''s",
+				  h->client ? h->client : "?", s->client);
+	memcpy(s->token, h->token.data, SESSION_TOKEN_LEN);
+	s->last_seq = s->restored_seq = h->last_seq;
+	s->deferred = (CUresult)h->deferred;
 	if (vcuda_handle_restore(&s->handles, (uint32_t)h->n_handle_gens, h->handle_gens) != 0 ||
 	    h->n_handle_gens > UINT32_MAX)
 		return image_fail(rd->why, rd->why_len,
@@ -781,6 +794,45 @@ int session_image_read(struct session *s, const struct session_image_io *io, cha
 		return -1;
 	}
 	return 0;
+}
+
+int session_image_peek(const char *path, uint8_t token[SESSION_TOKEN_LEN], char *client,
+		       size_t client_len, char *why, size_t len)
+{
+	uint8_t head[16], *buf = NULL;
+	Vcuda__ImageRecord *r = NULL;
+	FILE *f = fopen(path, "rb");
+	uint32_t n;
+	int rc = -1;
+
+	if (!f)
+		return image_fail(why, len, "cannot open %s: %s", path, strerror(errno));
+	if (fread(head, 1, sizeof(head), f) != sizeof(head) || memcmp(head, image_magic, 8) != 0) {
+		image_fail(why, len, "%s is not a session image", path);
+		goto out;
+	}
+	if (head[8] != SESSION_IMAGE_VERSION || head[9] || head[10] || head[11]) {
+		image_fail(why, len, "%s is a session image of another version", path);
+		goto out;
+	}
+	n = (uint32_t)head[12] | (uint32_t)head[13] << 8 | (uint32_t)head[14] << 16 |
+	    (uint32_t)head[15] << 24;
+	if (n > IMAGE_MAX_RECORD || !(buf = malloc(n ? n : 1)) || fread(buf, 1, n, f) != n ||
+	    !(r = vcuda__image_record__unpack(NULL, n, buf)) ||
+	    r->r_case != VCUDA__IMAGE_RECORD__R_HEADER ||
+	    r->header->token.len != SESSION_TOKEN_LEN) {
+		image_fail(why, len, "%s is damaged: no header", path);
+		goto out;
+	}
+	memcpy(token, r->header->token.data, SESSION_TOKEN_LEN);
+	snprintf(client, client_len, "%s", r->header->client ? r->header->client : "");
+	rc = 0;
+out:
+	if (r)
+		vcuda__image_record__free_unpacked(r, NULL);
+	free(buf);
+	fclose(f);
+	return rc;
 }
 
 /* ---- over a file descriptor ---------------------------------------------------------- */

@@ -45,6 +45,12 @@ int session_image_write(struct session *s, const struct session_image_io *io, ch
  */
 int session_image_read(struct session *s, const struct session_image_io *io, char *why, size_t len);
 
+/* The session token and client name an image file's header gives (for
+ * the listener, which matches resuming guests to checkpoints). 0, or -1
+ * with why. */
+int session_image_peek(const char *path, uint8_t token[SESSION_TOKEN_LEN], char *client,
+		       size_t client_len, char *why, size_t len);
+
 /* Image io over the file descriptor *fd (blocking reads and writes). */
 struct session_image_io session_image_fd(int *fd);
 

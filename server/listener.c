@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include <zmq.h>
 
 #include "admin.h"
+#include "image.h"
 #include "budget.h"
 #include "clients.h"
 #include "curve.h"
@@ -41,6 +43,8 @@
 
 #define LISTENER_MAX_WORKERS	  65536
 #define LISTENER_START_TIMEOUT_MS 15000
+/* How long vcuda-smi --checkpoint waits for a worker's image. */
+#define LISTENER_CHECKPOINT_TIMEOUT_MS 600000
 /* A handshake frame: the Hello is a few hundred bytes; ZeroMQ drops the
  * connection of a peer that sends a larger frame before buffering it. */
 #define LISTENER_MAX_HELLO 4096
@@ -63,6 +67,8 @@ struct worker {
 	char key[41];		    /* tcp:// with keys: the guest's public key (Z85), else "" */
 	struct vcudad_ident *ident; /* its client */
 	int slot;		    /* its slot in the CPU device's memory budget */
+	int ctl_fd;		    /* checkpoints (fd 9 there: worker_control_main) */
+	const char *restore;	    /* the checkpoint it restores, or NULL */
 	char buf[600];
 	size_t buf_len;
 };
@@ -95,6 +101,17 @@ struct listener {
 	struct vcuda_backend *be;
 	Vcuda__ClientStatus *status; /* the last status answer's clients */
 	Vcuda__ClientStatus **status_ptrs;
+	uint32_t *status_pids;
+	/* --restore: checkpoints a guest may resume, by session token; each
+	 * is given once. */
+	struct {
+		const char *path;
+		uint8_t token[SESSION_TOKEN_LEN];
+		char client[256];
+		int taken;
+	} restores[VCUDAD_MAX_RESTORE];
+	int nrestores;
+	char answer[1600]; /* a checkpoint's answer, for the admin reply */
 };
 
 static volatile sig_atomic_t listener_stop, listener_child, listener_reload;
@@ -173,13 +190,20 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 	int fds[2];
 	pid_t pid;
 
-	int ipc[2];
+	int ipc[2], ctl[2];
 
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ipc) != 0) {
 		close(fds[0]);
 		close(fds[1]);
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		close(ipc[0]);
+		close(ipc[1]);
 		return -1;
 	}
 	snprintf(parent, sizeof(parent), "%ld", (long)getpid());
@@ -256,30 +280,40 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 				NULL,
 				NULL,
 				NULL,
+				NULL,
+				NULL,
 				NULL};
+		size_t n = sizeof(argv) / sizeof(*argv) - 7;
 		if (w->key[0]) { /* the worker's tcp:// socket takes this guest only */
-			size_t n = sizeof(argv) / sizeof(*argv) - 5;
-			argv[n] = "--key";
-			argv[n + 1] = (char *)l->cfg->key_file;
-			argv[n + 2] = "--peer-key";
-			argv[n + 3] = w->key;
+			argv[n++] = "--key";
+			argv[n++] = (char *)l->cfg->key_file;
+			argv[n++] = "--peer-key";
+			argv[n++] = w->key;
+		}
+		if (w->restore) {
+			argv[n++] = "--restore";
+			argv[n++] = (char *)w->restore;
 		}
 		dup2(fds[1], 3);
 		dup2(ipc[1], 8); /* CUDA IPC: see listener_ipc */
-		for (int fd = 9; fd < 1024; fd++)
+		dup2(ctl[1], 9); /* checkpoints: see listener_checkpoint */
+		for (int fd = 10; fd < 1024; fd++)
 			close(fd);
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
 	close(fds[1]);
 	close(ipc[1]);
+	close(ctl[1]);
 	if (pid < 0) {
 		close(fds[0]);
 		close(ipc[0]);
+		close(ctl[0]);
 		return -1;
 	}
 	w->pipe_fd = fds[0];
 	w->ipc_fd = ipc[0];
+	w->ctl_fd = ctl[0];
 	w->arena_fd = -1;
 	return pid;
 }
@@ -376,6 +410,91 @@ static void listener_client_drop(struct listener *l, struct vcudad_ident *id)
 	vcudad_ident_put(&l->idents, id, 0);
 }
 
+/* The checkpoint a resuming guest asks for by its session token: only its
+ * own client's, and each once. NULL (why written) when there is none. */
+static const char *listener_restore_find(struct listener *l, const Vcuda__Hello *h,
+					 const struct vcudad_ident *ident, char *why, size_t len)
+{
+	for (int i = 0; i < l->nrestores; i++) {
+		if (h->resume.len != SESSION_TOKEN_LEN ||
+		    memcmp(h->resume.data, l->restores[i].token, SESSION_TOKEN_LEN) != 0)
+			continue;
+		if (l->restores[i].taken) {
+			snprintf(why, len, "its session was resumed already");
+			return NULL;
+		}
+		if (strcmp(l->restores[i].client, ident->id) != 0) {
+			snprintf(why, len, "the session it asks for is another client's");
+			return NULL;
+		}
+		l->restores[i].taken = 1;
+		VINFO(server, "a guest of client '%s' resumes its session from %s", ident->id,
+		      l->restores[i].path);
+		return l->restores[i].path;
+	}
+	snprintf(why, len, "no checkpoint of the session it asks for is here (--restore)");
+	return NULL;
+}
+
+/* Reads the header of each --restore file. */
+static int listener_restores(struct listener *l)
+{
+	char why[512];
+
+	for (int i = 0; i < l->cfg->nrestore; i++) {
+		if (session_image_peek(l->cfg->restore[i], l->restores[i].token,
+				       l->restores[i].client, sizeof(l->restores[i].client), why,
+				       sizeof(why)) != 0) {
+			VERR(server, "--restore: %s", why);
+			return -1;
+		}
+		l->restores[i].path = l->cfg->restore[i];
+		VINFO(server, "checkpoint %s of client '%s' waits for its guest",
+		      l->restores[i].path, l->restores[i].client);
+	}
+	l->nrestores = l->cfg->nrestore;
+	return 0;
+}
+
+/* vcuda-smi --checkpoint: the worker writes its session to path, between
+ * two of its guest's messages. The listener waits for the answer. */
+static int listener_checkpoint(struct listener *l, const Vcuda__AdminRequest *rq,
+			       Vcuda__AdminStatus *st)
+{
+	struct worker *w = NULL;
+	struct pollfd p;
+	ssize_t n;
+
+	for (int i = 0; i < l->nworkers; i++)
+		if (l->workers[i]->pid == (pid_t)rq->session)
+			w = l->workers[i];
+	if (!w || w->ctl_fd < 0) {
+		st->message = "no session has that worker pid (vcuda-smi lists them)";
+		return VCUDA_E_INVAL;
+	}
+	if (!rq->path || rq->path[0] != '/') {
+		st->message = "the checkpoint's path must be absolute";
+		return VCUDA_E_INVAL;
+	}
+	if (send(w->ctl_fd, rq->path, strlen(rq->path), MSG_NOSIGNAL) < 0) {
+		st->message = "the session's worker is gone";
+		return VCUDA_E_PEER_LOST;
+	}
+	p = (struct pollfd){.fd = w->ctl_fd, .events = POLLIN};
+	if (poll(&p, 1, LISTENER_CHECKPOINT_TIMEOUT_MS) <= 0 ||
+	    (n = recv(w->ctl_fd, l->answer, sizeof(l->answer) - 1, 0)) <= 0) {
+		st->message = "the session's worker did not answer";
+		return VCUDA_E_TIMEOUT;
+	}
+	l->answer[n] = 0;
+	if (l->answer[0] != '0') {
+		st->message = n > 3 ? l->answer + 3 : "the checkpoint failed";
+		return VCUDA_E_BACKEND;
+	}
+	VINFO(server, "checkpoint of worker %d (%s) written to %s", (int)w->pid, w->peer, rq->path);
+	return 0;
+}
+
 static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const uint8_t *data,
 			   size_t len, const char *addr)
 {
@@ -417,6 +536,14 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 		goto out_free;
 	}
 	w->ident = ident;
+	if (h->resume.len && !(w->restore = listener_restore_find(l, h, ident, why, sizeof(why)))) {
+		listener_refused(l, "pid %u on %s: %s", h->pid,
+				 vcuda_printable(host, sizeof(host), h->hostname), why);
+		listener_send_hello_reply(l, sock, route, VCUDA_E_INVAL, why, NULL, NULL, 0);
+		listener_client_drop(l, ident);
+		free(w);
+		goto out_free;
+	}
 	/* What the guest names itself is only for logs, and made printable. */
 	snprintf(w->peer, sizeof(w->peer), "pid %u on %s (%s)", h->pid,
 		 vcuda_printable(host, sizeof(host), h->hostname),
@@ -645,6 +772,8 @@ static void listener_reap(struct listener *l)
 			vcudad_ident_put(&l->idents, w->ident, (uint32_t)w->slot);
 			if (w->ipc_fd >= 0)
 				close(w->ipc_fd);
+			if (w->ctl_fd >= 0)
+				close(w->ctl_fd);
 			if (w->arena_fd >= 0)
 				close(w->arena_fd);
 			free(w);
@@ -761,15 +890,20 @@ static int listener_bind(struct listener *l)
 }
 
 /* vcuda-smi: what the server and each client are doing, or drain/resume. */
-static int listener_status(void *arg, const char *op, Vcuda__AdminStatus *st)
+static int listener_status(void *arg, const Vcuda__AdminRequest *rq, Vcuda__AdminStatus *st)
 {
 	static char device[256];
 	struct listener *l = arg;
 	const struct vcudad_idents *t = &l->idents;
-	size_t total = 0;
+	const char *op = rq->op ? rq->op : "";
+	size_t total = 0, npids = 0;
 	uint64_t used = 0;
+	int rc;
 
-	if (strcmp(op, "drain") == 0 || strcmp(op, "resume") == 0) {
+	if (strcmp(op, "checkpoint") == 0) {
+		if ((rc = listener_checkpoint(l, rq, st)) != 0)
+			return rc;
+	} else if (strcmp(op, "drain") == 0 || strcmp(op, "resume") == 0) {
 		l->draining = op[0] == 'd';
 		VINFO(server, "%s (vcuda-smi)",
 		      l->draining ? "draining: no new sessions" : "taking new sessions again");
@@ -779,9 +913,11 @@ static int listener_status(void *arg, const char *op, Vcuda__AdminStatus *st)
 	}
 	free(l->status);
 	free(l->status_ptrs);
+	free(l->status_pids);
 	l->status = calloc((size_t)t->n + 1, sizeof(*l->status));
 	l->status_ptrs = calloc((size_t)t->n + 1, sizeof(*l->status_ptrs));
-	if (!l->status || !l->status_ptrs) {
+	l->status_pids = calloc((size_t)l->nworkers + 1, sizeof(*l->status_pids));
+	if (!l->status || !l->status_ptrs || !l->status_pids) {
 		st->message = "out of memory";
 		return VCUDA_E_NOMEM;
 	}
@@ -802,6 +938,12 @@ static int listener_status(void *arg, const char *op, Vcuda__AdminStatus *st)
 		cs->share = id->conf->share ? id->conf->share : 1;
 		cs->bytes_in = __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
 		cs->bytes_out = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
+		cs->session_pids = l->status_pids + npids;
+		for (int k = 0; k < l->nworkers; k++)
+			if (l->workers[k]->ident == id)
+				cs->session_pids[cs->n_session_pids++] =
+				    (uint32_t)l->workers[k]->pid;
+		npids += cs->n_session_pids;
 		used += cs->memory_used;
 		st->sessions += cs->sessions;
 		l->status_ptrs[i] = cs;
@@ -1001,11 +1143,13 @@ static int listener_keys(struct listener *l)
 static void listener_metrics(struct listener *l)
 {
 	Vcuda__AdminStatus st = VCUDA__ADMIN_STATUS__INIT;
+	Vcuda__AdminRequest rq = VCUDA__ADMIN_REQUEST__INIT;
 
 	if (!l->metrics || vcuda_now_ns() - l->metrics_ns < 200000000u)
 		return;
 	l->metrics_ns = vcuda_now_ns();
-	if (listener_status(l, "status", &st) == 0)
+	rq.op = "status";
+	if (listener_status(l, &rq, &st) == 0)
 		vcudad_metrics_update(l->metrics, &st);
 }
 
@@ -1104,7 +1248,8 @@ int vcudad_listen(const struct vcudad_config *cfg, char *const argv0)
 	if (strcmp(be.kind, "cpu") == 0 && listener_budget(&l) != 0)
 		return 1;
 	/* The library stays loaded: NVIDIA's driver is not made to be unloaded. */
-	if (listener_keys(&l) != 0 || listener_bind(&l) != 0 || listener_admin(&l) != 0)
+	if (listener_restores(&l) != 0 || listener_keys(&l) != 0 || listener_bind(&l) != 0 ||
+	    listener_admin(&l) != 0)
 		return 1;
 	if (cfg->metrics && !(l.metrics = vcudad_metrics_start(cfg->metrics)))
 		return 1;

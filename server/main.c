@@ -58,6 +58,10 @@ static void usage(FILE *f)
 	      "                           it; SIGHUP reads its clients again\n"
 	      "      --allow-root         run as root (refused otherwise: run vcudad as\n"
 	      "                           a user of its own with access to the GPU)\n"
+	      "      --restore FILE       a session checkpoint (vcuda-smi --checkpoint) whose\n"
+	      "                           guest may resume here: the first guest of the\n"
+	      "                           same client that asks for it by its session\n"
+	      "                           token gets it back, once (up to 64 times)\n"
 	      "\n"
 	      "Keys for tcp:// (ZeroMQ CURVE; make them with vcuda-keygen):\n"
 	      "      --key FILE           the server's key file (NAME.key)\n"
@@ -135,6 +139,7 @@ enum {
 	OPT_METRICS,
 	OPT_SCHEDULE,
 	OPT_MPS,
+	OPT_RESTORE,
 };
 
 static const struct option long_opts[] = {
@@ -173,6 +178,7 @@ static const struct option long_opts[] = {
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"schedule", required_argument, NULL, OPT_SCHEDULE},
     {"mps", required_argument, NULL, OPT_MPS},
+    {"restore", required_argument, NULL, OPT_RESTORE},
     {NULL, 0, NULL, 0},
 };
 
@@ -345,6 +351,14 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 					optarg);
 				return 2;
 			}
+			break;
+		case OPT_RESTORE:
+			if (cfg->nrestore == VCUDAD_MAX_RESTORE) {
+				fprintf(stderr, "vcudad: at most %d --restore files\n",
+					VCUDAD_MAX_RESTORE);
+				return 2;
+			}
+			cfg->restore[cfg->nrestore++] = optarg;
 			break;
 		case OPT_MPS:
 			if (vcudad_parse_mps(optarg, &cfg->mps) != 0) {

@@ -6,6 +6,7 @@
 #ifndef VCUDA_SESSION_H
 #define VCUDA_SESSION_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "backend.h"
@@ -125,6 +126,12 @@ struct session {
 	struct session_paced paced;
 	int heap_registered; /* the shared heap: 1 registered with the device, -1 could not be */
 	int launched;	     /* a kernel was launched since the last reply */
+	uint64_t last_seq;   /* the highest request sequence number run */
+	uint64_t
+	    restored_seq; /* restored from an image: its last_seq (the guest resumes after it) */
+	/* Held while a message is served: a checkpoint (server/image.c) is
+	 * taken between messages, from another thread. */
+	pthread_mutex_t lock;
 };
 
 /* What a handler fills in besides the result: the reply, and storage for

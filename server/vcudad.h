@@ -7,7 +7,8 @@
 #include "backend.h"
 #include "conf.h"
 
-#define VCUDAD_MAX_LISTEN 8
+#define VCUDAD_MAX_RESTORE 64
+#define VCUDAD_MAX_LISTEN  8
 
 /* What one guest may make the host hold (defaults in main.c; --help). */
 struct vcudad_limits {
@@ -50,6 +51,10 @@ struct vcudad_config {
 	const char *peer;
 	const char *peer_key; /* tcp://: the one guest key the worker accepts (Z85) */
 	long parent;
+	/* --restore: checkpoints whose guests may resume here (the listener);
+	 * the one to rebuild (a worker). */
+	const char *restore[VCUDAD_MAX_RESTORE];
+	int nrestore;
 };
 
 /* The listener: accepts handshakes and starts one worker per client. */

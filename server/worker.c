@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "curve.h"
 #include "error.h"
+#include "image.h"
 #include "log.h"
 #include "session.h"
 #include "util.h"
@@ -298,6 +300,8 @@ static int session_handle_one(struct session *s, const struct vcuda_msg *m, int 
 	__atomic_store_n(&watchdog_in_call, 1, __ATOMIC_RELEASE);
 	result = session_dispatch(s, rq, m, &out);
 	__atomic_store_n(&watchdog_in_call, 0, __ATOMIC_RELEASE);
+	if (rq->seq > s->last_seq)
+		s->last_seq = rq->seq;
 	if (rq->call_case == VCUDA__REQUEST__CALL_ATTACH && !s->attached) {
 		rc = VCUDA_E_AUTH;
 	} else if (s->report_fd >= 0) {
@@ -357,10 +361,12 @@ int session_run(struct session *s, int attach_timeout_ms)
 			rc = 0;
 			break;
 		}
+		pthread_mutex_lock(&s->lock);
 		rc = session_handle(s, &m);
 		vcuda_chan_release(s->chan, &m);
 		if (s->paced.head != s->paced.tail)
 			session_paced_collect(s);
+		pthread_mutex_unlock(&s->lock);
 		if (rc == VCUDA_E_PEER_LOST) {
 			VINFO(server, "%s left while being answered, after %llu calls", s->peer,
 			      (unsigned long long)s->calls);
@@ -393,6 +399,81 @@ static void *watchdog_main(void *arg)
 		_exit(0);
 	}
 	return NULL;
+}
+
+/* ---- checkpoints ----------------------------------------------------------------
+ * The listener asks for one on fd 9 (vcuda-smi --checkpoint): a message
+ * naming the file, answered "0" or "-1 WHY". The image is written between
+ * two of the guest's messages (under the session's lock), so it holds
+ * exactly what the requests up to s->last_seq made. */
+
+#define WORKER_CONTROL_FD 9
+
+static void worker_checkpoint(struct session *s, const char *path, char *why, size_t len)
+{
+	int fd;
+
+	pthread_mutex_lock(&s->lock);
+	s->current = -1; /* this thread has no context current yet */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, len, "-1 cannot create %.1000s: %s", path, strerror(errno));
+	} else {
+		struct session_image_io io = session_image_fd(&fd);
+		if (session_image_write(s, &io, why + 3, len - 3) != 0) {
+			memcpy(why, "-1 ", 3);
+			unlink(path);
+		} else {
+			snprintf(why, len, "0");
+			VINFO(server, "%s: checkpoint written to %s (requests up to %llu)", s->peer,
+			      path, (unsigned long long)s->last_seq);
+		}
+		close(fd);
+	}
+	s->current = -1; /* nor has the main thread, as far as it knows */
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *worker_control_main(void *arg)
+{
+	struct session *s = arg;
+	char path[4096], answer[1600];
+	ssize_t n;
+
+	while ((n = recv(WORKER_CONTROL_FD, path, sizeof(path) - 1, 0)) > 0) {
+		path[n] = 0;
+		worker_checkpoint(s, path, answer, sizeof(answer));
+		if (answer[0] != '0')
+			VWARN(server, "%s: checkpoint to %s failed: %s", s->peer, path, answer + 3);
+		if (send(WORKER_CONTROL_FD, answer, strlen(answer), MSG_NOSIGNAL) < 0)
+			break;
+	}
+	return NULL;
+}
+
+/* Rebuilds the session from a checkpoint (--restore): the guest that
+ * resumes finds it as its image left it. */
+static int worker_restore(struct session *s, const char *path)
+{
+	char why[512];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct session_image_io io = session_image_fd(&fd);
+	int rc;
+
+	if (fd < 0) {
+		VERR(server, "worker for %s: cannot open the checkpoint %s: %s", s->peer, path,
+		     strerror(errno));
+		return -1;
+	}
+	rc = session_image_read(s, &io, why, sizeof(why));
+	close(fd);
+	if (rc != 0) {
+		VERR(server, "worker for %s: cannot restore %s: %s", s->peer, path, why);
+		return -1;
+	}
+	VINFO(server, "worker for %s: session restored from %s (requests up to %llu)", s->peer,
+	      path, (unsigned long long)s->restored_seq);
+	return 0;
 }
 
 /* Tells the listener where this worker listens: "ENDPOINT TOKENHEX\n" on fd 3. */
@@ -494,6 +575,9 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		s.ndevices = SESSION_MAX_DEVICES;
 	if (worker_keys(cfg, &keys) != 0)
 		return 1;
+	pthread_mutex_init(&s.lock, NULL);
+	if (cfg->nrestore && worker_restore(&s, cfg->restore[0]) != 0)
+		return 1;
 	if ((rc = vcuda_chan_bind_keys(cfg->bind_url, cfg->peer_key ? &keys : NULL, &s.chan)) !=
 	    0) {
 		VERR(server, "worker for %s: cannot listen at %s: %s", cfg->peer, cfg->bind_url,
@@ -509,13 +593,15 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		vcuda_chan_close(s.chan);
 		return 1;
 	}
-	if (vcuda_random(s.token, sizeof(s.token)) != 0 ||
+	if ((!cfg->nrestore && vcuda_random(s.token, sizeof(s.token)) != 0) ||
 	    worker_report(vcuda_chan_endpoint(s.chan), s.token) != 0) {
 		vcuda_chan_close(s.chan);
 		return 1;
 	}
 	{
-		pthread_t wd;
+		pthread_t wd, ctl;
+		if (pthread_create(&ctl, NULL, worker_control_main, &s) == 0)
+			pthread_detach(ctl);
 		int have_wd = pthread_create(&wd, NULL, watchdog_main, &s) == 0;
 		rc = session_run(&s, cfg->attach_timeout_ms);
 		watchdog_stop = 1;

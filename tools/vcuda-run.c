@@ -39,6 +39,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "Environment: VCUDA_SERVER, VCUDA_LOG, VCUDA_CONNECT_TIMEOUT (ms, default\n"
 	      "10000), VCUDA_CHUNK_SIZE (bytes per copy message, default 4M),\n"
+	      "VCUDA_RESUME_MS (when the server goes away, how long to ask it for the\n"
+	      "session back from a checkpoint; default 0),\n"
 	      "VCUDA_SHIM_DIR (where the shim is, default " VCUDA_SHIM_DIR ").\n",
 	      f);
 }

@@ -18,6 +18,7 @@ static void usage(FILE *f)
 {
 	fputs("Usage: vcuda-smi [--server URL | --admin URL] [--json] [-l SECONDS]\n"
 	      "       vcuda-smi [--server URL | --admin URL] --drain | --resume\n"
+	      "       vcuda-smi [--server URL | --admin URL] --checkpoint PID FILE\n"
 	      "Show what a vcudad is doing: its device and memory, and each client's\n"
 	      "sessions, memory, kernels, device time, share and bytes copied.\n"
 	      "\n"
@@ -28,6 +29,11 @@ static void usage(FILE *f)
 	      "  -l, --loop SECONDS report again every SECONDS until interrupted\n"
 	      "      --drain        take no new sessions; the current ones go on\n"
 	      "      --resume       take new sessions again\n"
+	      "      --checkpoint PID FILE  write the session served by worker PID (the\n"
+	      "                     PIDS column) to FILE, which must not exist, between\n"
+	      "                     two of its guest's calls; the session goes on. A\n"
+	      "                     server started with --restore FILE gives it back to\n"
+	      "                     the same guest when it resumes (VCUDA_RESUME_MS)\n"
 	      "  -h, --help         show this help and exit\n"
 	      "  -V, --version      show the version and exit\n"
 	      "\n"
@@ -38,17 +44,20 @@ static void usage(FILE *f)
 }
 
 /* One request; NULL (with why printed) if no answer came. */
-static Vcuda__AdminStatus *smi_ask(const char *url, const char *op)
+static Vcuda__AdminStatus *smi_ask(const char *url, const Vcuda__AdminRequest *rq)
 {
-	Vcuda__AdminRequest rq = VCUDA__ADMIN_REQUEST__INIT;
 	void *s = zmq_socket(vcuda_zmq_context(), ZMQ_REQ);
-	uint8_t req[128];
-	static uint8_t buf[1 << 20];
-	int linger = 0, timeout = 5000, n;
+	static uint8_t req[8192], buf[1 << 20];
+	/* a checkpoint takes as long as its memory takes to write */
+	int linger = 0, timeout = strcmp(rq->op, "checkpoint") == 0 ? 600000 : 5000, n;
 	Vcuda__AdminStatus *st = NULL;
 
-	rq.op = (char *)op;
-	n = (int)vcuda__admin_request__pack(&rq, req);
+	if (vcuda__admin_request__get_packed_size(rq) > sizeof(req)) {
+		fprintf(stderr, "vcuda-smi: the request is too long\n");
+		zmq_close(s);
+		return NULL;
+	}
+	n = (int)vcuda__admin_request__pack(rq, req);
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
 	if (access(url + 6, F_OK) != 0) {
@@ -93,9 +102,9 @@ static void smi_table(const Vcuda__AdminStatus *st)
 	printf("memory %s of %s in use  sessions %u%s\n\n", smi_bytes(st->memory_used, a, 32),
 	       smi_bytes(st->memory_total, b, 32), st->sessions,
 	       st->draining ? "  DRAINING: no new sessions" : "");
-	printf("%-20s %-4s %-8s %4s %21s %8s %12s %5s %10s %10s %s\n", "CLIENT", "VIA", "SINCE",
-	       "SESS", "MEMORY USED / QUOTA", "KERNELS", "DEVICE TIME", "SHARE", "TO DEVICE",
-	       "FROM DEV", "GROUP");
+	printf("%-20s %-4s %-8s %4s %21s %8s %12s %5s %10s %10s %-8s %s\n", "CLIENT", "VIA",
+	       "SINCE", "SESS", "MEMORY USED / QUOTA", "KERNELS", "DEVICE TIME", "SHARE",
+	       "TO DEVICE", "FROM DEV", "GROUP", "PIDS");
 	for (size_t i = 0; i < st->n_clients; i++) {
 		const Vcuda__ClientStatus *cs = st->clients[i];
 		time_t t = (time_t)(cs->since_ns / 1000000000u);
@@ -105,10 +114,13 @@ static void smi_table(const Vcuda__AdminStatus *st)
 		strftime(since, sizeof(since), "%H:%M:%S", &tm);
 		snprintf(mem, sizeof(mem), "%s / %s", smi_bytes(cs->memory_used, a, 32),
 			 cs->memory_quota ? smi_bytes(cs->memory_quota, b, 32) : "none");
-		printf("%-20.20s %-4s %-8s %4u %21s %8llu %10.3f s %5u %10s %10s %s\n", cs->name,
+		printf("%-20.20s %-4s %-8s %4u %21s %8llu %10.3f s %5u %10s %10s %-8s", cs->name,
 		       cs->transport, since, cs->sessions, mem, (unsigned long long)cs->kernels,
 		       (double)cs->kernel_ns / 1e9, cs->share, smi_bytes(cs->bytes_in, c, 32),
 		       smi_bytes(cs->bytes_out, d, 32), cs->group && *cs->group ? cs->group : "-");
+		for (size_t k = 0; k < cs->n_session_pids; k++)
+			printf("%s%u", k ? "," : " ", cs->session_pids[k]);
+		printf("\n");
 	}
 	if (!st->n_clients)
 		printf("(no clients)\n");
@@ -150,12 +162,16 @@ static void smi_json(const Vcuda__AdminStatus *st)
 		smi_json_string(cs->group ? cs->group : "");
 		printf(", \"since_ns\": %llu, \"sessions\": %u, \"memory_used\": %llu, "
 		       "\"memory_quota\": %llu, \"kernels\": %llu, \"kernel_ns\": %llu, "
-		       "\"share\": %u, \"bytes_to_device\": %llu, \"bytes_from_device\": %llu}",
+		       "\"share\": %u, \"bytes_to_device\": %llu, \"bytes_from_device\": %llu",
 		       (unsigned long long)cs->since_ns, cs->sessions,
 		       (unsigned long long)cs->memory_used, (unsigned long long)cs->memory_quota,
 		       (unsigned long long)cs->kernels, (unsigned long long)cs->kernel_ns,
 		       cs->share, (unsigned long long)cs->bytes_in,
 		       (unsigned long long)cs->bytes_out);
+		printf(", \"session_pids\": [");
+		for (size_t k = 0; k < cs->n_session_pids; k++)
+			printf("%s%u", k ? ", " : "", cs->session_pids[k]);
+		printf("]}");
 	}
 	printf("]}\n");
 }
@@ -169,12 +185,14 @@ int main(int argc, char **argv)
 	    {"loop", required_argument, NULL, 'l'},
 	    {"drain", no_argument, NULL, 'D'},
 	    {"resume", no_argument, NULL, 'R'},
+	    {"checkpoint", required_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *server = getenv("VCUDA_SERVER"), *admin = NULL, *op = "status";
-	char url[600];
+	Vcuda__AdminRequest rq = VCUDA__ADMIN_REQUEST__INIT;
+	char url[600], path[4096];
 	int c, json = 0, loop = 0, rc = 0;
 
 	while ((c = getopt_long(argc, argv, "s:a:jl:hV", opts, NULL)) != -1) {
@@ -200,6 +218,26 @@ int main(int argc, char **argv)
 		case 'R':
 			op = "resume";
 			break;
+		case 'C': {
+			char *end;
+			unsigned long pid = strtoul(optarg, &end, 10);
+			if (*end || !pid || optind >= argc) {
+				fprintf(stderr, "vcuda-smi: --checkpoint takes a worker PID and a "
+						"FILE\n");
+				return 2;
+			}
+			rq.session = (uint32_t)pid;
+			/* the server writes it: an absolute path */
+			if (argv[optind][0] == '/')
+				snprintf(path, sizeof(path), "%s", argv[optind]);
+			else if (getcwd(path, sizeof(path) / 2))
+				snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s",
+					 argv[optind]);
+			optind++;
+			rq.path = path;
+			op = "checkpoint";
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -225,7 +263,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	for (;;) {
-		Vcuda__AdminStatus *st = smi_ask(url, op);
+		Vcuda__AdminStatus *st;
+		rq.op = (char *)op;
+		st = smi_ask(url, &rq);
 		if (!st)
 			return 1;
 		if (st->status) {
@@ -234,7 +274,9 @@ int main(int argc, char **argv)
 		} else if (json) {
 			smi_json(st);
 		} else {
-			if (strcmp(op, "status") != 0)
+			if (strcmp(op, "checkpoint") == 0)
+				printf("session of worker %u written to %s\n", rq.session, rq.path);
+			else if (strcmp(op, "status") != 0)
 				printf("%s\n", st->draining ? "draining: no new sessions"
 							    : "taking new sessions");
 			smi_table(st);
