@@ -22,7 +22,8 @@
 	X(E_BACKEND, -12, "backend could not be loaded")                                           \
 	X(E_FULL, -13, "table full")                                                               \
 	X(E_SYSTEM, -14, "system call failed")                                                     \
-	X(E_BUSY, -15, "busy; try again shortly")
+	X(E_BUSY, -15, "busy; try again shortly")                                                  \
+	X(E_MOVED, -16, "the session moved to another server")
 
 enum vcuda_status {
 #define VCUDA_ERR_ENUM(name, value, msg) VCUDA_##name = value,

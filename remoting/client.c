@@ -49,6 +49,10 @@ struct pending_recv {
 #define CLIENT_BATCH_PAYLOAD (64u << 10)
 #define CLIENT_BATCH_US	     200
 
+/* How long a guest whose session moved (vcuda-smi --migrate) waits for it
+ * at the new server, unless VCUDA_RESUME_MS says otherwise. */
+#define CLIENT_MOVE_MS 10000
+
 struct vcuda_client {
 	pthread_mutex_t lock;
 	struct vcuda_chan *chan;
@@ -548,6 +552,16 @@ static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
 		}
 		c->posted_frames = 0;
 		c->posted_bytes = 0;
+		if (rp->seq == seq && rp->status == VCUDA_E_MOVED) {
+			/* the session moved before this request ran: resume there */
+			int ok = rp->moved_to && (strncmp(rp->moved_to, "ipc://", 6) == 0 ||
+						  strncmp(rp->moved_to, "tcp://", 6) == 0);
+			if (ok)
+				snprintf(c->url, sizeof(c->url), "%s", rp->moved_to);
+			vcuda_chan_release(c->chan, &m);
+			vcuda_client_reply_free(rp);
+			return ok ? VCUDA_E_MOVED : VCUDA_E_PROTO;
+		}
 		if (rp->seq == seq || (rp->seq == 0 && rp->status)) {
 			/* seq 0: the server could not read what was sent last */
 			rc = client_take_output(rp, &m);
@@ -708,26 +722,31 @@ out_gift:
  * not the request, which is then sent again: anything else would lose or
  * repeat work, and the session stays lost. Lock held. 0, or an error.
  */
-static int client_resume(struct vcuda_client *c, uint64_t seq, int sent)
+static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_t wait_ms)
 {
 	struct vcuda_client_opts o = {
 	    .url = c->url, .cuda_version = c->cuda_version, .program = c->program};
 	uint64_t need = sent ? seq - 1 : c->sent_seq;
-	uint64_t deadline = vcuda_now_ns() + c->resume_ms * 1000000u;
+	uint64_t deadline = vcuda_now_ns() + wait_ms * 1000000u;
+	unsigned pause_us = 5000;
 	struct vcuda_curve keys;
 	const struct vcuda_curve *k = NULL;
 	char why[512] = "", endpoint[512];
 	int rc;
 
-	if (!c->resume_ms || !c->token_len)
+	if (!wait_ms || !c->token_len)
 		return VCUDA_E_PEER_LOST;
 	if (strncmp(c->url, "tcp://", 6) == 0) {
 		if ((rc = vcuda_curve_from_env(&keys, why, sizeof(why))) < 0)
 			return VCUDA_E_PEER_LOST;
 		k = rc ? &keys : NULL;
 	}
-	VWARN(remoting, "lost the vcuda server; asking %s for the session back (up to %llu ms)",
-	      c->url, (unsigned long long)c->resume_ms);
+	if (sent && seq && c->resume_ms == 0)
+		VINFO(remoting, "the session moved to %s", c->url);
+	else
+		VWARN(remoting,
+		      "lost the vcuda server; asking %s for the session back (up to %llu ms)",
+		      c->url, (unsigned long long)wait_ms);
 	vcuda_chan_close(c->chan);
 	c->chan = NULL;
 	for (;;) {
@@ -758,7 +777,9 @@ static int client_resume(struct vcuda_client *c, uint64_t seq, int sent)
 			memset(&keys, 0, sizeof(keys));
 			return VCUDA_E_PEER_LOST;
 		}
-		usleep(100000);
+		usleep(pause_us); /* soon at first: a moving session is nearly there */
+		if (pause_us < 100000)
+			pause_us *= 2;
 	}
 	memset(&keys, 0, sizeof(keys));
 	if (c->resumed_seq != need) {
@@ -826,10 +847,20 @@ static int client_exchange(struct vcuda_client *c, Vcuda__Request *rq, int want_
 				 keep ? VCUDA_SEND_COPY : flags, recv);
 		if (rc == 0 && want_reply)
 			rc = client_wait(c, rq->seq, reply);
+		if (rc == VCUDA_E_MOVED) { /* rq did not run: it goes again, there */
+			if (tries > 4 ||
+			    client_resume(c, rq->seq, 1,
+					  c->resume_ms ? c->resume_ms : CLIENT_MOVE_MS) != 0) {
+				rc = VCUDA_E_PEER_LOST;
+				break;
+			}
+			c->resend_seq = rq->seq;
+			continue;
+		}
 		if (!client_lost_rc(rc) || !c->resume_ms || tries)
 			break;
 		__atomic_store_n(&c->lost, 1, __ATOMIC_RELAXED);
-		if (client_resume(c, rq->seq, rq->seq && c->sent_seq == rq->seq) != 0)
+		if (client_resume(c, rq->seq, rq->seq && c->sent_seq == rq->seq, c->resume_ms) != 0)
 			break;
 		c->resend_seq = rq->seq;
 	}

@@ -69,6 +69,7 @@ struct worker {
 	int slot;		    /* its slot in the CPU device's memory budget */
 	int ctl_fd;		    /* checkpoints (fd 9 there: worker_control_main) */
 	const char *restore;	    /* the checkpoint it restores, or NULL */
+	int restore_consume;	    /* ... and removes once it did (an adopted one) */
 	char buf[600];
 	size_t buf_len;
 };
@@ -109,6 +110,8 @@ struct listener {
 		uint8_t token[SESSION_TOKEN_LEN];
 		char client[256];
 		int taken;
+		int adopted; /* a moved session's (vcuda-smi --migrate): removed once restored */
+		char own_path[4096];
 	} restores[VCUDAD_MAX_RESTORE];
 	int nrestores;
 	char answer[1600]; /* a checkpoint's answer, for the admin reply */
@@ -282,8 +285,9 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 				NULL,
 				NULL,
 				NULL,
+				NULL,
 				NULL};
-		size_t n = sizeof(argv) / sizeof(*argv) - 7;
+		size_t n = sizeof(argv) / sizeof(*argv) - 8;
 		if (w->key[0]) { /* the worker's tcp:// socket takes this guest only */
 			argv[n++] = "--key";
 			argv[n++] = (char *)l->cfg->key_file;
@@ -293,6 +297,8 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 		if (w->restore) {
 			argv[n++] = "--restore";
 			argv[n++] = (char *)w->restore;
+			if (w->restore_consume)
+				argv[n++] = "--consume-image";
 		}
 		dup2(fds[1], 3);
 		dup2(ipc[1], 8); /* CUDA IPC: see listener_ipc */
@@ -413,7 +419,8 @@ static void listener_client_drop(struct listener *l, struct vcudad_ident *id)
 /* The checkpoint a resuming guest asks for by its session token: only its
  * own client's, and each once. NULL (why written) when there is none. */
 static const char *listener_restore_find(struct listener *l, const Vcuda__Hello *h,
-					 const struct vcudad_ident *ident, char *why, size_t len)
+					 const struct vcudad_ident *ident, int *consume, char *why,
+					 size_t len)
 {
 	for (int i = 0; i < l->nrestores; i++) {
 		if (h->resume.len != SESSION_TOKEN_LEN ||
@@ -430,6 +437,7 @@ static const char *listener_restore_find(struct listener *l, const Vcuda__Hello 
 		l->restores[i].taken = 1;
 		VINFO(server, "a guest of client '%s' resumes its session from %s", ident->id,
 		      l->restores[i].path);
+		*consume = l->restores[i].adopted;
 		return l->restores[i].path;
 	}
 	snprintf(why, len, "no checkpoint of the session it asks for is here (--restore)");
@@ -456,12 +464,17 @@ static int listener_restores(struct listener *l)
 	return 0;
 }
 
-/* vcuda-smi --checkpoint: the worker writes its session to path, between
- * two of its guest's messages. The listener waits for the answer. */
-static int listener_checkpoint(struct listener *l, const Vcuda__AdminRequest *rq,
+/* vcuda-smi --checkpoint and --migrate: the worker writes its session to
+ * rq->path (and, migrating, hands it to the server at rq->url), between
+ * two of its guest's messages; the listener waits for its answer. */
+static int listener_ask_worker(struct listener *l, const Vcuda__AdminRequest *rq,
 			       Vcuda__AdminStatus *st)
 {
+	static char cmd[4800];
+	int migrate = strcmp(rq->op, "migrate") == 0;
+	unsigned wait_ms = rq->wait_ms ? rq->wait_ms : 30000;
 	struct worker *w = NULL;
+	unsigned long long bytes = 0, stop_ns = 0;
 	struct pollfd p;
 	ssize_t n;
 
@@ -472,11 +485,24 @@ static int listener_checkpoint(struct listener *l, const Vcuda__AdminRequest *rq
 		st->message = "no session has that worker pid (vcuda-smi lists them)";
 		return VCUDA_E_INVAL;
 	}
-	if (!rq->path || rq->path[0] != '/') {
-		st->message = "the checkpoint's path must be absolute";
+	if (!rq->path || rq->path[0] != '/' || strlen(rq->path) > 4000) {
+		st->message = "the image's path must be absolute";
 		return VCUDA_E_INVAL;
 	}
-	if (send(w->ctl_fd, rq->path, strlen(rq->path), MSG_NOSIGNAL) < 0) {
+	if (migrate &&
+	    (!rq->url ||
+	     (strncmp(rq->url, "ipc://", 6) != 0 && strncmp(rq->url, "tcp://", 6) != 0) ||
+	     strlen(rq->url) > 500)) {
+		st->message = "a session moves to an ipc:// or tcp:// server URL";
+		return VCUDA_E_INVAL;
+	}
+	if (wait_ms > LISTENER_CHECKPOINT_TIMEOUT_MS / 2)
+		wait_ms = LISTENER_CHECKPOINT_TIMEOUT_MS / 2;
+	if (migrate)
+		snprintf(cmd, sizeof(cmd), "M\n%u\n%s\n%s", wait_ms, rq->url, rq->path);
+	else
+		snprintf(cmd, sizeof(cmd), "C\n%s", rq->path);
+	if (send(w->ctl_fd, cmd, strlen(cmd), MSG_NOSIGNAL) < 0) {
 		st->message = "the session's worker is gone";
 		return VCUDA_E_PEER_LOST;
 	}
@@ -488,10 +514,48 @@ static int listener_checkpoint(struct listener *l, const Vcuda__AdminRequest *rq
 	}
 	l->answer[n] = 0;
 	if (l->answer[0] != '0') {
-		st->message = n > 3 ? l->answer + 3 : "the checkpoint failed";
+		st->message = n > 3 ? l->answer + 3 : "it failed";
 		return VCUDA_E_BACKEND;
 	}
-	VINFO(server, "checkpoint of worker %d (%s) written to %s", (int)w->pid, w->peer, rq->path);
+	sscanf(l->answer, "0 %llu %llu", &bytes, &stop_ns);
+	st->image_bytes = bytes;
+	st->stop_ns = stop_ns;
+	VINFO(server, "%s of worker %d (%s): %s", migrate ? "session" : "checkpoint", (int)w->pid,
+	      w->peer, migrate ? "moved" : "written");
+	return 0;
+}
+
+/* Another server's worker hands over a moved session's image (its own
+ * file, which the worker here removes once it has restored it). */
+static int listener_adopt(struct listener *l, const Vcuda__AdminRequest *rq, Vcuda__AdminStatus *st)
+{
+	static char why[600];
+	int i;
+
+	for (i = 0; i < l->nrestores && !l->restores[i].taken; i++)
+		;
+	if (i == l->nrestores && l->nrestores == VCUDAD_MAX_RESTORE) {
+		st->message = "this server holds as many sessions to resume as it can";
+		return VCUDA_E_FULL;
+	}
+	if (!rq->path || rq->path[0] != '/' ||
+	    strlen(rq->path) >= sizeof(l->restores[i].own_path)) {
+		st->message = "the image's path must be absolute";
+		return VCUDA_E_INVAL;
+	}
+	if (session_image_peek(rq->path, l->restores[i].token, l->restores[i].client,
+			       sizeof(l->restores[i].client), why, sizeof(why)) != 0) {
+		st->message = why;
+		return VCUDA_E_INVAL;
+	}
+	snprintf(l->restores[i].own_path, sizeof(l->restores[i].own_path), "%s", rq->path);
+	l->restores[i].path = l->restores[i].own_path;
+	l->restores[i].taken = 0;
+	l->restores[i].adopted = 1;
+	if (i == l->nrestores)
+		l->nrestores++;
+	VINFO(server, "a session of client '%s' moves here; it waits for its guest",
+	      l->restores[i].client);
 	return 0;
 }
 
@@ -536,7 +600,8 @@ static void listener_hello(struct listener *l, int sock, zmq_msg_t *route, const
 		goto out_free;
 	}
 	w->ident = ident;
-	if (h->resume.len && !(w->restore = listener_restore_find(l, h, ident, why, sizeof(why)))) {
+	if (h->resume.len && !(w->restore = listener_restore_find(l, h, ident, &w->restore_consume,
+								  why, sizeof(why)))) {
 		listener_refused(l, "pid %u on %s: %s", h->pid,
 				 vcuda_printable(host, sizeof(host), h->hostname), why);
 		listener_send_hello_reply(l, sock, route, VCUDA_E_INVAL, why, NULL, NULL, 0);
@@ -900,8 +965,11 @@ static int listener_status(void *arg, const Vcuda__AdminRequest *rq, Vcuda__Admi
 	uint64_t used = 0;
 	int rc;
 
-	if (strcmp(op, "checkpoint") == 0) {
-		if ((rc = listener_checkpoint(l, rq, st)) != 0)
+	if (strcmp(op, "checkpoint") == 0 || strcmp(op, "migrate") == 0) {
+		if ((rc = listener_ask_worker(l, rq, st)) != 0)
+			return rc;
+	} else if (strcmp(op, "adopt") == 0) {
+		if ((rc = listener_adopt(l, rq, st)) != 0)
 			return rc;
 	} else if (strcmp(op, "drain") == 0 || strcmp(op, "resume") == 0) {
 		l->draining = op[0] == 'd';

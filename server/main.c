@@ -140,6 +140,7 @@ enum {
 	OPT_SCHEDULE,
 	OPT_MPS,
 	OPT_RESTORE,
+	OPT_CONSUME_IMAGE,
 };
 
 static const struct option long_opts[] = {
@@ -179,6 +180,7 @@ static const struct option long_opts[] = {
     {"schedule", required_argument, NULL, OPT_SCHEDULE},
     {"mps", required_argument, NULL, OPT_MPS},
     {"restore", required_argument, NULL, OPT_RESTORE},
+    {"consume-image", no_argument, NULL, OPT_CONSUME_IMAGE},
     {NULL, 0, NULL, 0},
 };
 
@@ -359,6 +361,9 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 				return 2;
 			}
 			cfg->restore[cfg->nrestore++] = optarg;
+			break;
+		case OPT_CONSUME_IMAGE: /* worker role */
+			cfg->consume_image = 1;
 			break;
 		case OPT_MPS:
 			if (vcudad_parse_mps(optarg, &cfg->mps) != 0) {

@@ -129,6 +129,7 @@ struct session {
 	uint64_t last_seq;   /* the highest request sequence number run */
 	uint64_t
 	    restored_seq; /* restored from an image: its last_seq (the guest resumes after it) */
+	int moved;	  /* moved to another server: requests are answered E_MOVED */
 	/* Held while a message is served: a checkpoint (server/image.c) is
 	 * taken between messages, from another thread. */
 	pthread_mutex_t lock;

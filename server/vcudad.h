@@ -55,6 +55,7 @@ struct vcudad_config {
 	 * the one to rebuild (a worker). */
 	const char *restore[VCUDAD_MAX_RESTORE];
 	int nrestore;
+	int consume_image; /* worker: remove the image once restored (a moved session's) */
 };
 
 /* The listener: accepts handshakes and starts one worker per client. */

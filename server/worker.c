@@ -10,11 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
+#include "admin.h"
 #include "curve.h"
 #include "error.h"
 #include "image.h"
@@ -189,6 +192,27 @@ static int session_send_reply(struct session *s, struct session_reply *out,
 	return rc;
 }
 
+/* A move to another server the listener asked for (worker_migrate). */
+static struct {
+	pthread_cond_t done; /* with the session's lock */
+	int pending, answered;
+	char path[4096], url[512];
+	char answer[1600];
+} move = {.done = PTHREAD_COND_INITIALIZER};
+
+static int worker_move(struct session *s, const Vcuda__Request *rq);
+
+/* Answers a request E_MOVED: the guest resumes at move.url. */
+static void worker_moved_reply(struct session *s, uint64_t seq)
+{
+	Vcuda__Reply rp = VCUDA__REPLY__INIT;
+
+	rp.seq = seq;
+	rp.status = VCUDA_E_MOVED;
+	rp.moved_to = move.url;
+	vcuda_wire_send(s->chan, &rp.base, NULL, 0, 0);
+}
+
 static int watchdog_in_call; /* the main thread is in a handler (atomic) */
 static volatile int watchdog_stop;
 
@@ -297,6 +321,15 @@ static int session_handle_one(struct session *s, const struct vcuda_msg *m, int 
 		rc = session_batch(s, rq, m);
 		goto out_free;
 	}
+	if (s->moved) { /* the guest goes on elsewhere; nothing more runs here */
+		if (rq->flags & VCUDA_REQ_WANT_REPLY)
+			worker_moved_reply(s, rq->seq);
+		else
+			VWARN(server, "%s: a request after the session moved was not run", s->peer);
+		goto out_free;
+	}
+	if (move.pending && !in_batch && (rq->flags & VCUDA_REQ_WANT_REPLY) && worker_move(s, rq))
+		goto out_free;
 	__atomic_store_n(&watchdog_in_call, 1, __ATOMIC_RELEASE);
 	result = session_dispatch(s, rq, m, &out);
 	__atomic_store_n(&watchdog_in_call, 0, __ATOMIC_RELEASE);
@@ -401,50 +434,190 @@ static void *watchdog_main(void *arg)
 	return NULL;
 }
 
-/* ---- checkpoints ----------------------------------------------------------------
- * The listener asks for one on fd 9 (vcuda-smi --checkpoint): a message
- * naming the file, answered "0" or "-1 WHY". The image is written between
- * two of the guest's messages (under the session's lock), so it holds
- * exactly what the requests up to s->last_seq made. */
+/* ---- checkpoints and migration ---------------------------------------------------
+ * The listener asks on fd 9 (vcuda-smi): "C\nPATH" writes the session's
+ * image to PATH between two of the guest's messages (under the session's
+ * lock, so it holds exactly what the requests up to s->last_seq made);
+ * "M\nWAIT_MS\nURL\nPATH" moves the session to the server at URL: at the
+ * guest's next request that waits for its reply (everything it sent before
+ * has run), the image goes to PATH, the server at URL adopts it (its admin
+ * socket), and that request is answered E_MOVED with URL instead of being
+ * run; the guest resumes there and sends it again. Answers are "0 BYTES
+ * STOP_NS" or "-1 WHY". If anything fails before the answer E_MOVED, the
+ * request runs here as if nothing happened. */
 
 #define WORKER_CONTROL_FD 9
 
-static void worker_checkpoint(struct session *s, const char *path, char *why, size_t len)
+/* Writes the image to path (a new file): its size, or -1 with why. */
+static int64_t worker_image(struct session *s, const char *path, char *why, size_t len)
 {
-	int fd;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	struct session_image_io io = session_image_fd(&fd);
+	struct stat st;
+	int64_t size = -1;
+
+	if (fd < 0) {
+		snprintf(why, len, "cannot create %.1000s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (session_image_write(s, &io, why, len) != 0)
+		unlink(path);
+	else if (fstat(fd, &st) == 0)
+		size = (int64_t)st.st_size;
+	close(fd);
+	return size;
+}
+
+static void worker_checkpoint(struct session *s, const char *path, char *answer, size_t len)
+{
+	char why[1024];
+	int64_t size;
 
 	pthread_mutex_lock(&s->lock);
 	s->current = -1; /* this thread has no context current yet */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(why, len, "-1 cannot create %.1000s: %s", path, strerror(errno));
-	} else {
-		struct session_image_io io = session_image_fd(&fd);
-		if (session_image_write(s, &io, why + 3, len - 3) != 0) {
-			memcpy(why, "-1 ", 3);
-			unlink(path);
-		} else {
-			snprintf(why, len, "0");
-			VINFO(server, "%s: checkpoint written to %s (requests up to %llu)", s->peer,
-			      path, (unsigned long long)s->last_seq);
-		}
-		close(fd);
-	}
+	size = worker_image(s, path, why, sizeof(why));
 	s->current = -1; /* nor has the main thread, as far as it knows */
+	pthread_mutex_unlock(&s->lock);
+	if (size < 0) {
+		snprintf(answer, len, "-1 %s", why);
+		return;
+	}
+	snprintf(answer, len, "0 %lld 0", (long long)size);
+	VINFO(server, "%s: checkpoint written to %s (requests up to %llu)", s->peer, path,
+	      (unsigned long long)s->last_seq);
+}
+
+/* The server at url adopts the image at path (its admin socket, the
+ * owner's: both servers run as one user). 0, or -1 with why. */
+static int worker_adopt(const char *url, const char *path, char *why, size_t len)
+{
+	Vcuda__AdminRequest rq = VCUDA__ADMIN_REQUEST__INIT;
+	Vcuda__AdminStatus *st = NULL;
+	char admin[600];
+	static uint8_t buf[1 << 16];
+	uint8_t req[8192];
+	void *sock;
+	int n, linger = 0, timeout = 5000, rc = -1;
+
+	if (vcudad_admin_url(url, admin, sizeof(admin)) != 0) {
+		snprintf(why, len, "%s has no admin socket this server can reach", url);
+		return -1;
+	}
+	rq.op = "adopt";
+	rq.path = (char *)path;
+	if (vcuda__admin_request__get_packed_size(&rq) > sizeof(req) ||
+	    !(sock = zmq_socket(vcuda_zmq_context(), ZMQ_REQ))) {
+		snprintf(why, len, "cannot ask %s", admin);
+		return -1;
+	}
+	n = (int)vcuda__admin_request__pack(&rq, req);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	if (zmq_connect(sock, admin) != 0 || zmq_send(sock, req, (size_t)n, 0) != n ||
+	    (n = zmq_recv(sock, buf, sizeof(buf), 0)) < 0 || n > (int)sizeof(buf))
+		snprintf(why, len, "no answer from %s", admin);
+	else if (!(st = vcuda__admin_status__unpack(NULL, (size_t)n, buf)))
+		snprintf(why, len, "a malformed answer from %s", admin);
+	else if (st->status)
+		snprintf(why, len, "%s refused it: %s", url, st->message ? st->message : "?");
+	else
+		rc = 0;
+	if (st)
+		vcuda__admin_status__free_unpacked(st, NULL);
+	zmq_close(sock);
+	return rc;
+}
+
+/*
+ * At a request that waits for its reply, with a move pending (session lock
+ * held): 1 if the session moved and rq was answered E_MOVED, 0 if rq is to
+ * run here (the move failed, and is answered so, or waits for a later
+ * request).
+ */
+static int worker_move(struct session *s, const Vcuda__Request *rq)
+{
+	uint64_t t0 = vcuda_now_ns();
+	char why[1024];
+	int64_t size;
+
+	if (!move.pending || move.answered || s->last_seq + 1 != rq->seq)
+		return 0; /* a guest that numbers otherwise is moved at its next call */
+	move.pending = 0;
+	move.answered = 1;
+	if ((size = worker_image(s, move.path, why, sizeof(why))) < 0 ||
+	    worker_adopt(move.url, move.path, why, sizeof(why)) != 0) {
+		if (size >= 0)
+			unlink(move.path);
+		snprintf(move.answer, sizeof(move.answer), "-1 %s", why);
+		VWARN(server, "%s: not moved to %s: %s", s->peer, move.url, why);
+		pthread_cond_signal(&move.done);
+		return 0;
+	}
+	worker_moved_reply(s, rq->seq);
+	s->moved = 1;
+	snprintf(move.answer, sizeof(move.answer), "0 %lld %llu", (long long)size,
+		 (unsigned long long)(vcuda_now_ns() - t0));
+	VINFO(server, "%s: moved to %s after request %llu (image of %lld bytes, %.1f ms)", s->peer,
+	      move.url, (unsigned long long)s->last_seq, (long long)size,
+	      (double)(vcuda_now_ns() - t0) / 1e6);
+	pthread_cond_signal(&move.done);
+	return 1;
+}
+
+/* "M\nWAIT_MS\nURL\nPATH": waits for the main thread's move, at most
+ * WAIT_MS for the guest's next call that waits. */
+static void worker_migrate(struct session *s, char *cmd, char *answer, size_t len)
+{
+	char *wait = cmd, *url = wait ? strchr(wait, '\n') : NULL, *path;
+	struct timespec until;
+
+	if (!url || !(path = strchr(url + 1, '\n'))) {
+		snprintf(answer, len, "-1 a malformed request");
+		return;
+	}
+	*url++ = 0;
+	*path++ = 0;
+	if (strncmp(s->chan->ops->scheme, "shm", 3) == 0) {
+		snprintf(answer, len, "-1 an shm:// session's host memory cannot move");
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += strtol(wait, NULL, 10) / 1000 + 1;
+	pthread_mutex_lock(&s->lock);
+	snprintf(move.url, sizeof(move.url), "%s", url);
+	snprintf(move.path, sizeof(move.path), "%s", path);
+	move.answered = 0;
+	move.pending = 1;
+	while (!move.answered && pthread_cond_timedwait(&move.done, &s->lock, &until) == 0)
+		;
+	if (!move.answered) {
+		move.pending = 0;
+		snprintf(answer, len,
+			 "-1 the guest made no call that waits for its reply within "
+			 "the time given");
+	} else {
+		snprintf(answer, len, "%s", move.answer);
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
 static void *worker_control_main(void *arg)
 {
 	struct session *s = arg;
-	char path[4096], answer[1600];
+	char cmd[4800], answer[1600];
 	ssize_t n;
 
-	while ((n = recv(WORKER_CONTROL_FD, path, sizeof(path) - 1, 0)) > 0) {
-		path[n] = 0;
-		worker_checkpoint(s, path, answer, sizeof(answer));
+	while ((n = recv(WORKER_CONTROL_FD, cmd, sizeof(cmd) - 1, 0)) > 0) {
+		cmd[n] = 0;
+		if (n > 2 && cmd[0] == 'C' && cmd[1] == '\n')
+			worker_checkpoint(s, cmd + 2, answer, sizeof(answer));
+		else if (n > 2 && cmd[0] == 'M' && cmd[1] == '\n')
+			worker_migrate(s, cmd + 2, answer, sizeof(answer));
+		else
+			snprintf(answer, sizeof(answer), "-1 an unknown request");
 		if (answer[0] != '0')
-			VWARN(server, "%s: checkpoint to %s failed: %s", s->peer, path, answer + 3);
+			VWARN(server, "%s: %s failed: %s", s->peer,
+			      cmd[0] == 'M' ? "moving the session" : "a checkpoint", answer + 3);
 		if (send(WORKER_CONTROL_FD, answer, strlen(answer), MSG_NOSIGNAL) < 0)
 			break;
 	}
@@ -453,7 +626,7 @@ static void *worker_control_main(void *arg)
 
 /* Rebuilds the session from a checkpoint (--restore): the guest that
  * resumes finds it as its image left it. */
-static int worker_restore(struct session *s, const char *path)
+static int worker_restore(struct session *s, const char *path, int consume)
 {
 	char why[512];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -465,14 +638,18 @@ static int worker_restore(struct session *s, const char *path)
 		     strerror(errno));
 		return -1;
 	}
+	uint64_t t0 = vcuda_now_ns();
 	rc = session_image_read(s, &io, why, sizeof(why));
 	close(fd);
 	if (rc != 0) {
 		VERR(server, "worker for %s: cannot restore %s: %s", s->peer, path, why);
 		return -1;
 	}
-	VINFO(server, "worker for %s: session restored from %s (requests up to %llu)", s->peer,
-	      path, (unsigned long long)s->restored_seq);
+	VINFO(server, "worker for %s: session restored from %s in %.1f ms (requests up to %llu)",
+	      s->peer, path, (double)(vcuda_now_ns() - t0) / 1e6,
+	      (unsigned long long)s->restored_seq);
+	if (consume) /* a moved session's image: it has served */
+		unlink(path);
 	return 0;
 }
 
@@ -576,7 +753,7 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	if (worker_keys(cfg, &keys) != 0)
 		return 1;
 	pthread_mutex_init(&s.lock, NULL);
-	if (cfg->nrestore && worker_restore(&s, cfg->restore[0]) != 0)
+	if (cfg->nrestore && worker_restore(&s, cfg->restore[0], cfg->consume_image) != 0)
 		return 1;
 	if ((rc = vcuda_chan_bind_keys(cfg->bind_url, cfg->peer_key ? &keys : NULL, &s.chan)) !=
 	    0) {

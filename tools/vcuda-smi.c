@@ -12,6 +12,7 @@
 #include <vcuda/version.h>
 
 #include "transport.h"
+#include "util.h"
 #include "vcuda.pb-c.h"
 
 static void usage(FILE *f)
@@ -19,6 +20,8 @@ static void usage(FILE *f)
 	fputs("Usage: vcuda-smi [--server URL | --admin URL] [--json] [-l SECONDS]\n"
 	      "       vcuda-smi [--server URL | --admin URL] --drain | --resume\n"
 	      "       vcuda-smi [--server URL | --admin URL] --checkpoint PID FILE\n"
+	      "       vcuda-smi [--server URL | --admin URL] --migrate PID --to URL\n"
+	      "                 [--wait SECONDS] [--dir DIR]\n"
 	      "Show what a vcudad is doing: its device and memory, and each client's\n"
 	      "sessions, memory, kernels, device time, share and bytes copied.\n"
 	      "\n"
@@ -34,6 +37,18 @@ static void usage(FILE *f)
 	      "                     two of its guest's calls; the session goes on. A\n"
 	      "                     server started with --restore FILE gives it back to\n"
 	      "                     the same guest when it resumes (VCUDA_RESUME_MS)\n"
+	      "      --migrate PID  move the session served by worker PID to the server\n"
+	      "                     at --to URL (on this host, run by the same user): at\n"
+	      "                     the guest's next call that waits for its reply, the\n"
+	      "                     session is written, that server adopts it, and the\n"
+	      "                     guest goes on there; if anything fails first, it goes\n"
+	      "                     on here. Reports the image's size and how long the\n"
+	      "                     guest's call waited\n"
+	      "      --to URL       where --migrate moves the session (ipc:///PATH)\n"
+	      "      --wait SECONDS how long --migrate waits for the guest's call\n"
+	      "                     (default 30)\n"
+	      "      --dir DIR      where the session's image is kept while it moves\n"
+	      "                     (default $TMPDIR or /tmp)\n"
 	      "  -h, --help         show this help and exit\n"
 	      "  -V, --version      show the version and exit\n"
 	      "\n"
@@ -49,7 +64,9 @@ static Vcuda__AdminStatus *smi_ask(const char *url, const Vcuda__AdminRequest *r
 	void *s = zmq_socket(vcuda_zmq_context(), ZMQ_REQ);
 	static uint8_t req[8192], buf[1 << 20];
 	/* a checkpoint takes as long as its memory takes to write */
-	int linger = 0, timeout = strcmp(rq->op, "checkpoint") == 0 ? 600000 : 5000, n;
+	int linger = 0, n,
+	    timeout =
+		strcmp(rq->op, "checkpoint") == 0 || strcmp(rq->op, "migrate") == 0 ? 600000 : 5000;
 	Vcuda__AdminStatus *st = NULL;
 
 	if (vcuda__admin_request__get_packed_size(rq) > sizeof(req)) {
@@ -176,6 +193,36 @@ static void smi_json(const Vcuda__AdminStatus *st)
 	printf("]}\n");
 }
 
+/* The report of a move: the image, the guest's wait at the source, and
+ * when the new server took the image (its worker removes it once the
+ * session is restored there). */
+static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus *st,
+			 const char *dir, uint64_t t0)
+{
+	uint64_t moved = vcuda_now_ns(), taken = 0;
+
+	for (int i = 0; i < 3000 && !taken; i++) {
+		if (access(rq->path, F_OK) != 0)
+			taken = vcuda_now_ns();
+		else
+			usleep(10000);
+	}
+	printf("session of worker %u moved to %s\n", rq->session, rq->url);
+	printf("  image           %.1f MiB\n", (double)st->image_bytes / 1048576.0);
+	printf("  guest's call    waited %.1f ms at the source (writing the image and "
+	       "handing it over)\n",
+	       (double)st->stop_ns / 1e6);
+	printf("  total           %.1f ms until the guest's call came\n",
+	       (double)(moved - t0) / 1e6);
+	if (taken)
+		printf("  restored        %.1f ms later on the new server\n",
+		       (double)(taken - moved) / 1e6);
+	else
+		printf("  restored        not within 30 s: the image waits in %s\n", rq->path);
+	if (taken)
+		rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -186,16 +233,22 @@ int main(int argc, char **argv)
 	    {"drain", no_argument, NULL, 'D'},
 	    {"resume", no_argument, NULL, 'R'},
 	    {"checkpoint", required_argument, NULL, 'C'},
+	    {"migrate", required_argument, NULL, 'M'},
+	    {"to", required_argument, NULL, 'T'},
+	    {"wait", required_argument, NULL, 'W'},
+	    {"dir", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *server = getenv("VCUDA_SERVER"), *admin = NULL, *op = "status";
 	Vcuda__AdminRequest rq = VCUDA__ADMIN_REQUEST__INIT;
-	char url[600], path[4096];
+	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char url[600], path[4096], tmp[4096] = "";
+	uint64_t t0 = 0;
 	int c, json = 0, loop = 0, rc = 0;
 
-	while ((c = getopt_long(argc, argv, "s:a:jl:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:a:jl:hVd:", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			server = optarg;
@@ -217,6 +270,26 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			op = "resume";
+			break;
+		case 'M': {
+			char *end;
+			unsigned long pid = strtoul(optarg, &end, 10);
+			if (*end || !pid) {
+				fprintf(stderr, "vcuda-smi: --migrate takes a worker PID\n");
+				return 2;
+			}
+			rq.session = (uint32_t)pid;
+			op = "migrate";
+			break;
+		}
+		case 'T':
+			rq.url = optarg;
+			break;
+		case 'W':
+			rq.wait_ms = (uint32_t)(atoi(optarg) > 0 ? atoi(optarg) * 1000 : 0);
+			break;
+		case 'd':
+			dir = optarg;
 			break;
 		case 'C': {
 			char *end;
@@ -262,6 +335,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vcuda-smi: the admin socket is an ipc:///PATH, not %s\n", url);
 		return 2;
 	}
+	if (strcmp(op, "migrate") == 0) { /* the image waits in a directory of its own */
+		if (!rq.url) {
+			fprintf(stderr, "vcuda-smi: --migrate needs --to URL\n");
+			return 2;
+		}
+		snprintf(tmp, sizeof(tmp), "%s/vcuda-migrate.XXXXXX", dir);
+		if (dir[0] != '/' || !mkdtemp(tmp)) {
+			fprintf(stderr,
+				"vcuda-smi: cannot make a directory in %s (an absolute path)\n",
+				dir);
+			return 1;
+		}
+		snprintf(path, sizeof(path), "%s/session.img", tmp);
+		rq.path = path;
+		t0 = vcuda_now_ns();
+	}
 	for (;;) {
 		Vcuda__AdminStatus *st;
 		rq.op = (char *)op;
@@ -270,12 +359,17 @@ int main(int argc, char **argv)
 			return 1;
 		if (st->status) {
 			fprintf(stderr, "vcuda-smi: %s\n", st->message);
+			if (tmp[0]) /* not moved: the guest goes on where it was */
+				rmdir(tmp);
 			rc = 1;
 		} else if (json) {
 			smi_json(st);
 		} else {
-			if (strcmp(op, "checkpoint") == 0)
-				printf("session of worker %u written to %s\n", rq.session, rq.path);
+			if (strcmp(op, "migrate") == 0)
+				smi_migrated(&rq, st, tmp, t0);
+			else if (strcmp(op, "checkpoint") == 0)
+				printf("session of worker %u written to %s (%llu bytes)\n",
+				       rq.session, rq.path, (unsigned long long)st->image_bytes);
 			else if (strcmp(op, "status") != 0)
 				printf("%s\n", st->draining ? "draining: no new sessions"
 							    : "taking new sessions");

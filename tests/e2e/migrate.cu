@@ -1,0 +1,67 @@
+// A guest that keeps computing while vcuda-smi moves its session to another
+// server (migrate.test). It holds MIB MiB of device memory, of which each
+// step's kernel rewrites one 16 MiB window; each step ends by synchronizing,
+// so the session can move between two steps. It steps until the file STOP
+// exists, then checks all of its memory against the host and prints how
+// long its longest step took (the move's downtime as this guest saw it).
+#include <chrono>
+#include <unistd.h>
+#include <vector>
+
+#include "check.h"
+
+__global__ void fill(unsigned *a, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x)
+		a[i] = (unsigned)i;
+}
+
+__global__ void bump(unsigned *a, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+	     i += (size_t)gridDim.x * blockDim.x)
+		a[i] += 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: migrate STOP MIB\n");
+		return 2;
+	}
+	const size_t n = (size_t)atoi(argv[2]) << 18, win = (size_t)16 << 18; // 4-byte words
+	const size_t windows = n / win;
+	std::vector<unsigned> bumps(windows, 0);
+	unsigned *d;
+	double longest = 0;
+	int steps = 0;
+
+	OK(cudaMalloc(&d, n * sizeof(unsigned)));
+	fill<<<256, 256>>>(d, n);
+	OK(cudaDeviceSynchronize());
+	printf("stepping\n");
+	fflush(stdout);
+	while (steps < 10 || access(argv[1], F_OK) != 0) {
+		auto t0 = std::chrono::steady_clock::now();
+		size_t w = (size_t)steps % windows;
+		bump<<<64, 256>>>(d + w * win, win);
+		OK(cudaDeviceSynchronize());
+		bumps[w]++;
+		double ms = std::chrono::duration<double, std::milli>(
+				std::chrono::steady_clock::now() - t0)
+				.count();
+		if (ms > longest)
+			longest = ms;
+		steps++;
+	}
+	std::vector<unsigned> h(n);
+	OK(cudaMemcpy(h.data(), d, n * sizeof(unsigned), cudaMemcpyDeviceToHost));
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++)
+		bad += h[i] != (unsigned)i + bumps[i / win];
+	printf("%d steps, %zu of %zu words wrong, longest step %.1f ms\n", steps, bad, n, longest);
+	EXPECT(bad == 0);
+	OK(cudaFree(d));
+	return check_done("migrate");
+}
