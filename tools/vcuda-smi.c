@@ -21,6 +21,7 @@ static void usage(FILE *f)
 	      "       vcuda-smi [--server URL | --admin URL] --drain | --resume\n"
 	      "       vcuda-smi [--server URL | --admin URL] --checkpoint PID FILE\n"
 	      "       vcuda-smi [--server URL | --admin URL] --migrate PID --to URL\n"
+	      "       vcuda-smi [--server URL | --admin URL] --drain --to URL\n"
 	      "                 [--wait SECONDS] [--dir DIR]\n"
 	      "Show what a vcudad is doing: its device and memory, and each client's\n"
 	      "sessions, memory, kernels, device time, share and bytes copied.\n"
@@ -44,7 +45,8 @@ static void usage(FILE *f)
 	      "                     guest goes on there; if anything fails first, it goes\n"
 	      "                     on here. Reports the image's size and how long the\n"
 	      "                     guest's call waited\n"
-	      "      --to URL       where --migrate moves the session (ipc:///PATH)\n"
+	      "      --to URL       where --migrate moves the session (ipc:///PATH); with\n"
+	      "                     --drain, every session moves there, one by one\n"
 	      "      --wait SECONDS how long --migrate waits for the guest's call\n"
 	      "                     (default 30)\n"
 	      "      --dir DIR      where the session's image is kept while it moves\n"
@@ -223,6 +225,78 @@ static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus
 		rmdir(dir);
 }
 
+/* Moves the session of worker rq->session to rq->url, its image in a
+ * directory of its own under dir: 0, or 1 (said why; the guest goes on
+ * where it was). */
+static int smi_migrate(const char *url, Vcuda__AdminRequest *rq, const char *dir)
+{
+	char tmp[4096], path[4200];
+	Vcuda__AdminStatus *st;
+	uint64_t t0 = vcuda_now_ns();
+	int rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s/vcuda-migrate.XXXXXX", dir);
+	if (dir[0] != '/' || !mkdtemp(tmp)) {
+		fprintf(stderr, "vcuda-smi: cannot make a directory in %s (an absolute path)\n",
+			dir);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/session.img", tmp);
+	rq->path = path;
+	rq->op = "migrate";
+	if (!(st = smi_ask(url, rq))) {
+		rmdir(tmp);
+		return 1;
+	}
+	if (st->status) {
+		fprintf(stderr, "vcuda-smi: worker %u not moved: %s\n", rq->session, st->message);
+		rmdir(tmp); /* the guest goes on where it was */
+		rc = 1;
+	} else {
+		smi_migrated(rq, st, tmp, t0);
+	}
+	vcuda__admin_status__free_unpacked(st, NULL);
+	fflush(stdout);
+	return rc;
+}
+
+/* --drain --to URL: no new sessions here, and every session moves. */
+static int smi_drain(const char *url, Vcuda__AdminRequest *rq, const char *dir)
+{
+	Vcuda__AdminStatus *st;
+	uint32_t pids[4096];
+	size_t n = 0;
+	int rc = 0;
+
+	rq->op = "drain";
+	if (!(st = smi_ask(url, rq)))
+		return 1;
+	for (size_t i = 0; i < st->n_clients; i++)
+		for (size_t k = 0; k < st->clients[i]->n_session_pids && n < 4096; k++)
+			pids[n++] = st->clients[i]->session_pids[k];
+	vcuda__admin_status__free_unpacked(st, NULL);
+	printf("draining: no new sessions; moving %zu session%s to %s\n", n, n == 1 ? "" : "s",
+	       rq->url);
+	for (size_t i = 0; i < n; i++) {
+		rq->session = pids[i];
+		rc |= smi_migrate(url, rq, dir);
+	}
+	rq->op = "status";
+	/* a moved session's old worker ends when its guest has left it */
+	for (int i = 0;; i++) {
+		if (!(st = smi_ask(url, rq)))
+			return 1;
+		if (!st->sessions || i == 50)
+			break;
+		vcuda__admin_status__free_unpacked(st, NULL);
+		usleep(100000);
+	}
+	printf("%u session%s left here\n", st->sessions, st->sessions == 1 ? "" : "s");
+	rc |= st->sessions != 0;
+	vcuda__admin_status__free_unpacked(st, NULL);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -244,8 +318,7 @@ int main(int argc, char **argv)
 	const char *server = getenv("VCUDA_SERVER"), *admin = NULL, *op = "status";
 	Vcuda__AdminRequest rq = VCUDA__ADMIN_REQUEST__INIT;
 	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char url[600], path[4096], tmp[4096] = "";
-	uint64_t t0 = 0;
+	char url[600], path[4096];
 	int c, json = 0, loop = 0, rc = 0;
 
 	while ((c = getopt_long(argc, argv, "s:a:jl:hVd:", opts, NULL)) != -1) {
@@ -335,22 +408,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vcuda-smi: the admin socket is an ipc:///PATH, not %s\n", url);
 		return 2;
 	}
-	if (strcmp(op, "migrate") == 0) { /* the image waits in a directory of its own */
-		if (!rq.url) {
-			fprintf(stderr, "vcuda-smi: --migrate needs --to URL\n");
-			return 2;
-		}
-		snprintf(tmp, sizeof(tmp), "%s/vcuda-migrate.XXXXXX", dir);
-		if (dir[0] != '/' || !mkdtemp(tmp)) {
-			fprintf(stderr,
-				"vcuda-smi: cannot make a directory in %s (an absolute path)\n",
-				dir);
-			return 1;
-		}
-		snprintf(path, sizeof(path), "%s/session.img", tmp);
-		rq.path = path;
-		t0 = vcuda_now_ns();
+	if (strcmp(op, "migrate") == 0 && !rq.url) {
+		fprintf(stderr, "vcuda-smi: --migrate needs --to URL\n");
+		return 2;
 	}
+	if (strcmp(op, "migrate") == 0)
+		return smi_migrate(url, &rq, dir);
+	if (strcmp(op, "drain") == 0 && rq.url)
+		return smi_drain(url, &rq, dir);
 	for (;;) {
 		Vcuda__AdminStatus *st;
 		rq.op = (char *)op;
@@ -359,15 +424,11 @@ int main(int argc, char **argv)
 			return 1;
 		if (st->status) {
 			fprintf(stderr, "vcuda-smi: %s\n", st->message);
-			if (tmp[0]) /* not moved: the guest goes on where it was */
-				rmdir(tmp);
 			rc = 1;
 		} else if (json) {
 			smi_json(st);
 		} else {
-			if (strcmp(op, "migrate") == 0)
-				smi_migrated(&rq, st, tmp, t0);
-			else if (strcmp(op, "checkpoint") == 0)
+			if (strcmp(op, "checkpoint") == 0)
 				printf("session of worker %u written to %s (%llu bytes)\n",
 				       rq.session, rq.path, (unsigned long long)st->image_bytes);
 			else if (strcmp(op, "status") != 0)
