@@ -237,6 +237,12 @@ CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
 			pthread_mutex_unlock(&emu.lock);
 			return CUDA_ERROR_OUT_OF_MEMORY;
 		}
+#ifdef MADV_POPULATE_WRITE
+		/* A placed allocation is a restored one, about to be written
+		 * whole: its pages at once, not a fault each (costly in VMs). */
+		madvise(emu.store + (off & ~(uint64_t)(HOST_PAGE - 1)),
+			size + (off & (HOST_PAGE - 1)), MADV_POPULATE_WRITE);
+#endif
 	} else if (arena_alloc(size, &off) != 0) {
 		pthread_mutex_unlock(&emu.lock);
 		return CUDA_ERROR_OUT_OF_MEMORY;
