@@ -86,6 +86,7 @@ struct vcuda_client {
 	int resumed;		 /* how many times */
 	uint64_t resend_seq;	 /* the number the next send keeps, or 0 */
 	uint64_t resumed_seq;	 /* what the resumed session had run */
+	char moved_to[512];	 /* where an E_MOVED reply said the session went */
 };
 
 static int client_flush(struct vcuda_client *c);
@@ -557,7 +558,7 @@ static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
 			int ok = rp->moved_to && (strncmp(rp->moved_to, "ipc://", 6) == 0 ||
 						  strncmp(rp->moved_to, "tcp://", 6) == 0);
 			if (ok)
-				snprintf(c->url, sizeof(c->url), "%s", rp->moved_to);
+				snprintf(c->moved_to, sizeof(c->moved_to), "%s", rp->moved_to);
 			vcuda_chan_release(c->chan, &m);
 			vcuda_client_reply_free(rp);
 			return ok ? VCUDA_E_MOVED : VCUDA_E_PROTO;
@@ -722,7 +723,8 @@ out_gift:
  * not the request, which is then sent again: anything else would lose or
  * repeat work, and the session stays lost. Lock held. 0, or an error.
  */
-static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_t wait_ms)
+static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_t wait_ms,
+			 struct vcuda_chan *old)
 {
 	struct vcuda_client_opts o = {
 	    .url = c->url, .cuda_version = c->cuda_version, .program = c->program};
@@ -741,13 +743,14 @@ static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_
 			return VCUDA_E_PEER_LOST;
 		k = rc ? &keys : NULL;
 	}
-	if (sent && seq && c->resume_ms == 0)
+	if (old)
 		VINFO(remoting, "the session moved to %s", c->url);
 	else
 		VWARN(remoting,
 		      "lost the vcuda server; asking %s for the session back (up to %llu ms)",
 		      c->url, (unsigned long long)wait_ms);
-	vcuda_chan_close(c->chan);
+	if (!old)
+		vcuda_chan_close(c->chan);
 	c->chan = NULL;
 	for (;;) {
 		Vcuda__HelloReply *hr = NULL;
@@ -775,6 +778,7 @@ static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_
 		if (vcuda_now_ns() >= deadline) {
 			VERR(remoting, "the session could not be resumed: %s", why);
 			memset(&keys, 0, sizeof(keys));
+			c->chan = old; /* a move's source still has it */
 			return VCUDA_E_PEER_LOST;
 		}
 		usleep(pause_us); /* soon at first: a moving session is nearly there */
@@ -791,7 +795,7 @@ static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_
 		    (unsigned long long)c->resumed_seq, (unsigned long long)need,
 		    c->resumed_seq < need ? "lose" : "repeat");
 		vcuda_chan_close(c->chan);
-		c->chan = NULL;
+		c->chan = old;
 		return VCUDA_E_PEER_LOST;
 	}
 	/* Data the old server owed for requests it ran was lost with it. */
@@ -802,7 +806,7 @@ static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_
 			     "server: the session stays lost",
 			     (unsigned long long)p->seq);
 			vcuda_chan_close(c->chan);
-			c->chan = NULL;
+			c->chan = old;
 			return VCUDA_E_PEER_LOST;
 		}
 	/* data owed for requests after the checkpoint comes anew */
@@ -815,6 +819,7 @@ static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_
 			pp = &p->next;
 		}
 	}
+	vcuda_chan_close(old);
 	c->posted_frames = 0;
 	c->posted_bytes = 0;
 	c->resumed++;
@@ -848,11 +853,20 @@ static int client_exchange(struct vcuda_client *c, Vcuda__Request *rq, int want_
 		if (rc == 0 && want_reply)
 			rc = client_wait(c, rq->seq, reply);
 		if (rc == VCUDA_E_MOVED) { /* rq did not run: it goes again, there */
-			if (tries > 4 ||
-			    client_resume(c, rq->seq, 1,
-					  c->resume_ms ? c->resume_ms : CLIENT_MOVE_MS) != 0) {
+			char from[sizeof(c->url)];
+			if (tries > 4) {
 				rc = VCUDA_E_PEER_LOST;
 				break;
+			}
+			memcpy(from, c->url, sizeof(from));
+			memcpy(c->url, c->moved_to, sizeof(c->url));
+			if (client_resume(c, rq->seq, 1,
+					  c->resume_ms ? c->resume_ms : CLIENT_MOVE_MS,
+					  c->chan) != 0) {
+				/* the new server failed it: the old one, which ran
+				 * nothing since, takes rq back and goes on */
+				VWARN(remoting, "the session stays at %s", from);
+				memcpy(c->url, from, sizeof(c->url));
 			}
 			c->resend_seq = rq->seq;
 			continue;
@@ -860,7 +874,8 @@ static int client_exchange(struct vcuda_client *c, Vcuda__Request *rq, int want_
 		if (!client_lost_rc(rc) || !c->resume_ms || tries)
 			break;
 		__atomic_store_n(&c->lost, 1, __ATOMIC_RELAXED);
-		if (client_resume(c, rq->seq, rq->seq && c->sent_seq == rq->seq, c->resume_ms) != 0)
+		if (client_resume(c, rq->seq, rq->seq && c->sent_seq == rq->seq, c->resume_ms,
+				  NULL) != 0)
 			break;
 		c->resend_seq = rq->seq;
 	}

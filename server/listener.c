@@ -507,7 +507,14 @@ static int listener_ask_worker(struct listener *l, const Vcuda__AdminRequest *rq
 		return VCUDA_E_PEER_LOST;
 	}
 	p = (struct pollfd){.fd = w->ctl_fd, .events = POLLIN};
-	if (poll(&p, 1, LISTENER_CHECKPOINT_TIMEOUT_MS) <= 0 ||
+	/* (a worker that ends meanwhile interrupts the wait with SIGCHLD) */
+	for (uint64_t end = vcuda_now_ns() + LISTENER_CHECKPOINT_TIMEOUT_MS * 1000000ull;;) {
+		uint64_t now = vcuda_now_ns();
+		int r = now < end ? poll(&p, 1, (int)((end - now) / 1000000u) + 1) : 0;
+		if (r >= 0 || errno != EINTR)
+			break;
+	}
+	if (!(p.revents & POLLIN) ||
 	    (n = recv(w->ctl_fd, l->answer, sizeof(l->answer) - 1, 0)) <= 0) {
 		st->message = "the session's worker did not answer";
 		return VCUDA_E_TIMEOUT;

@@ -321,6 +321,13 @@ static int session_handle_one(struct session *s, const struct vcuda_msg *m, int 
 		rc = session_batch(s, rq, m);
 		goto out_free;
 	}
+	if (s->moved && rq->seq == s->last_seq + 1 && (rq->flags & VCUDA_REQ_WANT_REPLY)) {
+		/* the request it was told moved, again: the new server failed the
+		 * guest before anything ran there, and the session goes on here */
+		VWARN(server, "%s: the guest could not resume at %s; its session goes on here",
+		      s->peer, move.url);
+		s->moved = 0;
+	}
 	if (s->moved) { /* the guest goes on elsewhere; nothing more runs here */
 		if (rq->flags & VCUDA_REQ_WANT_REPLY)
 			worker_moved_reply(s, rq->seq);

@@ -47,7 +47,8 @@ static void usage(FILE *f)
 	      "                     guest's call waited\n"
 	      "      --to URL       where --migrate moves the session (ipc:///PATH); with\n"
 	      "                     --drain, every session moves there, one by one\n"
-	      "      --wait SECONDS how long --migrate waits for the guest's call\n"
+	      "      --wait SECONDS how long --migrate waits for the guest's call, and\n"
+	      "                     then for the new server to restore the session\n"
 	      "                     (default 30)\n"
 	      "      --dir DIR      where the session's image is kept while it moves\n"
 	      "                     (default $TMPDIR or /tmp)\n"
@@ -203,7 +204,9 @@ static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus
 {
 	uint64_t moved = vcuda_now_ns(), taken = 0;
 
-	for (int i = 0; i < 3000 && !taken; i++) {
+	unsigned waits = (rq->wait_ms ? rq->wait_ms : 30000) / 10;
+
+	for (unsigned i = 0; i < waits && !taken; i++) {
 		if (access(rq->path, F_OK) != 0)
 			taken = vcuda_now_ns();
 		else
@@ -220,7 +223,9 @@ static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus
 		printf("  restored        %.1f ms later on the new server\n",
 		       (double)(taken - moved) / 1e6);
 	else
-		printf("  restored        not within 30 s: the image waits in %s\n", rq->path);
+		printf("  restored        not within the wait: the image waits in %s (a guest the "
+		       "new server fails goes on where it was)\n",
+		       rq->path);
 	if (taken)
 		rmdir(dir);
 }
