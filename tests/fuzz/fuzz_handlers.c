@@ -19,6 +19,8 @@
 #include "transport.h"
 #include "wire.h"
 
+#include "../session_stub.h"
+
 #define FUZZ_MAX_REQUESTS 64
 
 static struct vcuda_backend be;
@@ -29,26 +31,6 @@ static struct vcudad_limits limits = {.module_bytes = 16u << 20,
 				      .sessions = 1,
 				      .pending_per_peer = 1};
 static struct session_reply out;
-
-/* Where the handlers' data messages go (a copy to the guest): nowhere. */
-static int null_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len, const void *payload,
-		     size_t payload_len, unsigned flags)
-{
-	if (hdr_len > VCUDA_MAX_HEADER || payload_len > VCUDA_MAX_PAYLOAD)
-		abort(); /* a handler built a message the transport would refuse */
-	if (flags == VCUDA_SEND_GIFT)
-		free((void *)payload);
-	return 0;
-}
-
-static int null_peer_lost(struct vcuda_chan *c)
-{
-	return 0;
-}
-
-static const struct vcuda_transport_ops null_ops = {
-    .scheme = "null", .send = null_send, .peer_lost = null_peer_lost};
-static struct vcuda_chan null_chan = {&null_ops};
 
 static int fuzz_backend(void)
 {
@@ -107,18 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (fuzz_backend() < 0)
 		return 0;
-	memset(&s, 0, sizeof(s));
-	s.be = &be;
-	s.chan = &null_chan;
-	s.limits = &limits;
-	s.peer = "fuzz";
-	s.attached = 1;
-	s.current = -1;
-	s.report_fd = -1;
-	s.ipc_fd = -1;
-	s.ndevices = 1;
-	vcuda_handle_table_init(&s.handles, limits.handles);
-	vcuda_rangemap_init(&s.mem);
+	stub_session_init(&s, &be, &limits, "fuzz");
 	if (size >= 2 && data[0] == 'V' && data[1] == 'Q') {
 		size_t at = 2;
 		while (at + 6 <= size && count++ < FUZZ_MAX_REQUESTS) {
@@ -132,8 +103,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (size <= VCUDA_MAX_HEADER) {
 		serve(&s, data, size, NULL, 0);
 	}
-	session_release(&s, -1);
-	vcuda_handle_table_fini(&s.handles);
-	vcuda_rangemap_fini(&s.mem);
+	stub_session_end(&s);
 	return 0;
 }

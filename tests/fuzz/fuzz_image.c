@@ -16,20 +16,11 @@
 #include "session.h"
 #include "transport.h"
 
+#include "../session_stub.h"
+
 static struct vcuda_backend be;
 static struct vcudad_limits limits = {
     .module_bytes = 16u << 20, .session_module_bytes = 32u << 20, .modules = 8, .handles = 256};
-
-static int null_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len, const void *payload,
-		     size_t payload_len, unsigned flags)
-{
-	if (flags == VCUDA_SEND_GIFT)
-		free((void *)payload);
-	return 0;
-}
-
-static const struct vcuda_transport_ops null_ops = {.scheme = "null", .send = null_send};
-static struct vcuda_chan null_chan = {&null_ops};
 
 struct input {
 	const uint8_t *p;
@@ -68,20 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		state = 1;
 	}
-	memset(&s, 0, sizeof(s));
-	s.be = &be;
-	s.chan = &null_chan;
-	s.limits = &limits;
-	s.peer = "fuzz";
-	s.attached = 1;
-	s.current = -1;
-	s.report_fd = s.ipc_fd = -1;
-	s.ndevices = 1;
-	vcuda_handle_table_init(&s.handles, limits.handles);
-	vcuda_rangemap_init(&s.mem);
+	stub_session_init(&s, &be, &limits, "fuzz");
 	session_image_read(&s, &io, why, sizeof(why));
-	session_release(&s, -1);
-	vcuda_handle_table_fini(&s.handles);
-	vcuda_rangemap_fini(&s.mem);
+	stub_session_end(&s);
 	return 0;
 }

@@ -25,48 +25,21 @@
 #include "session.h"
 #include "transport.h"
 
+#include "../session_stub.h"
+
 static struct vcuda_backend be;
 static struct vcudad_limits limits = {
     .module_bytes = 64u << 20, .session_module_bytes = 128u << 20, .modules = 8, .handles = 256};
 static struct session_reply out;
 
-static int null_send(struct vcuda_chan *c, const void *hdr, size_t hdr_len, const void *payload,
-		     size_t payload_len, unsigned flags)
-{
-	if (flags == VCUDA_SEND_GIFT)
-		free((void *)payload);
-	return 0;
-}
-
-static int null_peer_lost(struct vcuda_chan *c)
-{
-	return 0;
-}
-
-static const struct vcuda_transport_ops null_ops = {
-    .scheme = "null", .send = null_send, .peer_lost = null_peer_lost};
-static struct vcuda_chan null_chan = {&null_ops};
-
 static void session_new(struct session *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->be = &be;
-	s->chan = &null_chan;
-	s->limits = &limits;
-	s->peer = "test";
-	s->attached = 1;
-	s->current = -1;
-	s->report_fd = s->ipc_fd = -1;
-	s->ndevices = 1;
-	vcuda_handle_table_init(&s->handles, limits.handles);
-	vcuda_rangemap_init(&s->mem);
+	stub_session_init(s, &be, &limits, "test");
 }
 
 static void session_end(struct session *s)
 {
-	session_release(s, -1);
-	vcuda_handle_table_fini(&s->handles);
-	vcuda_rangemap_fini(&s->mem);
+	stub_session_end(s);
 }
 
 static CUresult serve(struct session *s, Vcuda__Request *rq, const void *payload, size_t len)
