@@ -595,11 +595,12 @@ static int client_flush(struct vcuda_client *c)
 	rq.batch = &b;
 	VTRACE(remoting, "-> batch of %u", b.count);
 	rc = vcuda_wire_send(c->chan, &rq.base, c->batch.buf, c->batch.len, VCUDA_SEND_COPY);
-	if (rc) /* kept: a resumed session may still run it */
-		return rc;
+	if (rc == VCUDA_E_PEER_LOST || rc == VCUDA_E_TRANSPORT)
+		return rc; /* kept: a resumed session may still run it */
 	c->posted_frames += 2;
 	c->posted_bytes += c->batch.len;
-	c->sent_seq = c->batch_last_seq;
+	if (rc == 0)
+		c->sent_seq = c->batch_last_seq;
 	vcuda_batch_clear(&c->batch);
 	return rc;
 }
@@ -615,7 +616,7 @@ static void *client_flusher(void *arg)
 	while (!c->closing) {
 		uint64_t due = c->batch_since_ns + c->batch_ns, now = vcuda_now_ns();
 		struct timespec t;
-		if (!c->batch.count) {
+		if (!c->batch.count || c->lost) { /* a lost server's batch waits for a resume */
 			pthread_cond_wait(&c->cond, &c->lock);
 			continue;
 		}
@@ -824,6 +825,7 @@ static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_
 	c->posted_bytes = 0;
 	c->resumed++;
 	__atomic_store_n(&c->lost, 0, __ATOMIC_RELAXED);
+	pthread_cond_signal(&c->cond); /* the flusher may go on */
 	VINFO(remoting, "session resumed at %s after request %llu", c->url,
 	      (unsigned long long)need);
 	return 0;

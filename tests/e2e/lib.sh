@@ -112,3 +112,17 @@ wait_for() {
 	done
 	return 1
 }
+
+# wait_exit PID SECONDS: the exit status of a background job, which is
+# killed (and the test failed) if it runs longer.
+wait_exit() {
+	for _ in $(seq $(($2 * 10))); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -9 "$1" 2>/dev/null
+		fail "process $1 still ran after $2 s"
+	fi
+	wait "$1"
+}
