@@ -38,3 +38,47 @@ for transport in shm ipc tcp; do
 	wait $pid || true
 	pid=
 done
+
+# Moving a session (vcuda-smi --migrate: stop and copy) between two servers
+# on the CPU device: a guest stepping over SIZE of device memory, 16 MiB of
+# it rewritten a step. Beside each move, the baseline the guest measured:
+# writing as much fresh host memory. Not in the short run.
+if [ -z "${BENCH_ARGS:-}" ] && [ -n "${MIGRATE:-}" ] && [ -x "$MIGRATE" ]; then
+	for s in a b; do
+		VCUDA_CPU_MEMORY=2G "$VCUDAD" --listen "ipc://$work/$s.sock" --backend cpu \
+			$([ "$(id -u)" -eq 0 ] && echo --allow-root) \
+			--cpu-device "$VCUDA_CPU_DEVICE" >"$work/$s.log" 2>&1 &
+		eval "pid_$s=\$!"
+	done
+	pid="$pid_a $pid_b"
+	sleep 1
+	echo "moving a session (stop and copy), CPU device"
+	printf '%-10s %10s %14s %14s %16s %18s\n' "memory" "image" "source wait" "restore" \
+		"guest's pause" "baseline: fresh"
+	from=a to=b
+	for mib in 64 256 1024; do
+		rm -f "$work/stop"
+		VCUDA_SHIM_DIR=$VCUDA_SHIM_DIR "$VCUDA_RUN" --server "ipc://$work/$from.sock" -- \
+			"$MIGRATE" "$work/stop" "$mib" >"$work/guest.out" 2>&1 &
+		guest=$!
+		for _ in $(seq 600); do grep -q stepping "$work/guest.out" && break; sleep 0.1; done
+		wpid=$("$VCUDA_SMI" --server "ipc://$work/$from.sock" --json |
+			sed -n 's/.*"session_pids": \[\([0-9]*\).*/\1/p')
+		"$VCUDA_SMI" --server "ipc://$work/$from.sock" --migrate "$wpid" \
+			--to "ipc://$work/$to.sock" --dir "$work" >"$work/smi.out" 2>&1 || cat "$work/smi.out"
+		sleep 0.5
+		touch "$work/stop"
+		wait $guest || { cat "$work/guest.out"; exit 1; }
+		grep -q "migrate: PASS" "$work/guest.out" || { cat "$work/guest.out"; exit 1; }
+		printf '%-10s %10s %14s %14s %16s %18s\n' "$mib MiB" \
+			"$(sed -n 's/.*image *\([0-9.]*\) MiB.*/\1 MiB/p' "$work/smi.out")" \
+			"$(sed -n 's/.*waited \([0-9.]*\) ms.*/\1 ms/p' "$work/smi.out")" \
+			"$(sed -n 's/.*restored *\([0-9.]*\) ms.*/\1 ms/p' "$work/smi.out")" \
+			"$(sed -n 's/.*longest step \([0-9.]*\) ms.*/\1 ms/p' "$work/guest.out")" \
+			"$(sed -n 's/.*memory took \([0-9.]*\) ms.*/\1 ms/p' "$work/guest.out")"
+		t=$from from=$to to=$t
+	done
+	kill $pid_a $pid_b
+	wait $pid_a $pid_b 2>/dev/null || true
+	pid=
+fi

@@ -3,8 +3,10 @@
 // step's kernel rewrites one 16 MiB window; each step ends by synchronizing,
 // so the session can move between two steps. It steps until the file STOP
 // exists, then checks all of its memory against the host and prints how
-// long its longest step took (the move's downtime as this guest saw it).
+// long its longest step took (the move's downtime as this guest saw it),
+// beside a baseline: how long writing as much fresh host memory takes.
 #include <chrono>
+#include <cstring>
 #include <unistd.h>
 #include <vector>
 
@@ -37,6 +39,18 @@ int main(int argc, char **argv)
 	double longest = 0;
 	int steps = 0;
 
+	{ /* a baseline for the move's pause: writing this much fresh host memory */
+		std::vector<unsigned> src(n, 1);
+		auto t0 = std::chrono::steady_clock::now();
+		unsigned *fresh = new unsigned[n];
+		memcpy(fresh, src.data(), n * sizeof(unsigned));
+		double ms = std::chrono::duration<double, std::milli>(
+				std::chrono::steady_clock::now() - t0)
+				.count();
+		printf("baseline: writing %zu MiB of fresh host memory took %.1f ms\n", n >> 18,
+		       ms);
+		delete[] fresh;
+	}
 	OK(cudaMalloc(&d, n * sizeof(unsigned)));
 	fill<<<256, 256>>>(d, n);
 	OK(cudaDeviceSynchronize());
