@@ -230,6 +230,45 @@ static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus
 		rmdir(dir);
 }
 
+/* Before a guest is paused for a move: the destination answers, runs the
+ * same backend and device (a session moves only where its guest sees the
+ * same device) and takes new sessions. 0, or 1 (said why). */
+static int smi_compatible(const char *url, const Vcuda__AdminRequest *rq)
+{
+	Vcuda__AdminRequest q = VCUDA__ADMIN_REQUEST__INIT;
+	Vcuda__AdminStatus *here, *there;
+	char admin[600];
+	int rc = 1;
+
+	if (strncmp(rq->url, "ipc://", 6) != 0) {
+		fprintf(stderr,
+			"vcuda-smi: sessions move to a server on this host (ipc:///PATH) "
+			"only, not %s\n",
+			rq->url);
+		return 1;
+	}
+	snprintf(admin, sizeof(admin), "ipc://%s.admin", rq->url + 6);
+	q.op = "status";
+	if (!(here = smi_ask(url, &q)))
+		return 1;
+	if (!(there = smi_ask(admin, &q))) {
+		vcuda__admin_status__free_unpacked(here, NULL);
+		return 1;
+	}
+	if (strcmp(here->backend, there->backend) != 0 || strcmp(here->device, there->device) != 0)
+		fprintf(stderr,
+			"vcuda-smi: %s runs %s on %s, this server %s on %s: the guest would see "
+			"another device\n",
+			rq->url, there->backend, there->device, here->backend, here->device);
+	else if (there->draining)
+		fprintf(stderr, "vcuda-smi: %s is draining: it takes no new sessions\n", rq->url);
+	else
+		rc = 0;
+	vcuda__admin_status__free_unpacked(here, NULL);
+	vcuda__admin_status__free_unpacked(there, NULL);
+	return rc;
+}
+
 /* Moves the session of worker rq->session to rq->url, its image in a
  * directory of its own under dir: 0, or 1 (said why; the guest goes on
  * where it was). */
@@ -240,6 +279,8 @@ static int smi_migrate(const char *url, Vcuda__AdminRequest *rq, const char *dir
 	uint64_t t0 = vcuda_now_ns();
 	int rc = 0;
 
+	if (smi_compatible(url, rq) != 0)
+		return 1;
 	snprintf(tmp, sizeof(tmp), "%s/vcuda-migrate.XXXXXX", dir);
 	if (dir[0] != '/' || !mkdtemp(tmp)) {
 		fprintf(stderr, "vcuda-smi: cannot make a directory in %s (an absolute path)\n",
