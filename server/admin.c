@@ -58,8 +58,6 @@ void vcudad_admin_serve(struct vcudad_admin *a, vcudad_admin_fn fn, void *arg)
 	uint8_t req[ADMIN_MAX_REQUEST];
 	Vcuda__AdminStatus st = VCUDA__ADMIN_STATUS__INIT;
 	Vcuda__AdminRequest *rq;
-	uint8_t *buf;
-	size_t n;
 	int len = zmq_recv(a->sock, req, sizeof(req), ZMQ_DONTWAIT);
 
 	if (len < 0)
@@ -71,16 +69,27 @@ void vcudad_admin_serve(struct vcudad_admin *a, vcudad_admin_fn fn, void *arg)
 	} else {
 		st.status = fn(arg, rq, &st);
 	}
-	n = vcuda__admin_status__get_packed_size(&st);
-	if ((buf = malloc(n ? n : 1)) != NULL) {
-		vcuda__admin_status__pack(&st, buf);
+	if (rq)
+		vcuda__admin_request__free_unpacked(rq, NULL);
+	if (st.status == VCUDAD_ADMIN_LATER)
+		a->waiting = 1;
+	else
+		vcudad_admin_answer(a, &st);
+}
+
+void vcudad_admin_answer(struct vcudad_admin *a, Vcuda__AdminStatus *st)
+{
+	size_t n = vcuda__admin_status__get_packed_size(st);
+	uint8_t *buf = malloc(n ? n : 1);
+
+	if (buf) {
+		vcuda__admin_status__pack(st, buf);
 		zmq_send(a->sock, buf, n, 0);
 		free(buf);
 	} else {
 		zmq_send(a->sock, "", 0, 0); /* a REP socket must answer */
 	}
-	if (rq)
-		vcuda__admin_request__free_unpacked(rq, NULL);
+	a->waiting = 0;
 }
 
 void vcudad_admin_close(struct vcudad_admin *a)

@@ -11,7 +11,12 @@
 struct vcudad_admin {
 	void *sock;
 	char path[512];
+	int waiting; /* a request is to be answered later (VCUDAD_ADMIN_LATER) */
 };
+
+/* What a vcudad_admin_fn returns to answer later, with vcudad_admin_answer
+ * (the socket takes no other request until then). */
+#define VCUDAD_ADMIN_LATER 1
 
 /* Fills st for rq (op "status", "drain", "resume", "checkpoint"); returns
  * 0, or a vcuda status with st->message saying why. Strings st points to
@@ -24,6 +29,8 @@ int vcudad_admin_open(struct vcudad_admin *a, const char *url, long gid);
 /* Answers one request waiting on the socket (call when it is readable). */
 void vcudad_admin_serve(struct vcudad_admin *a, vcudad_admin_fn fn, void *arg);
 void vcudad_admin_close(struct vcudad_admin *a);
+/* Sends the answer to the request being served, or the one left for later. */
+void vcudad_admin_answer(struct vcudad_admin *a, Vcuda__AdminStatus *st);
 /* The admin socket of a server URL: ipc:///PATH gives PATH.admin. 0 or
  * VCUDA_E_URL (a tcp:// server has none unless named). */
 int vcudad_admin_url(const char *server_url, char *out, size_t len);

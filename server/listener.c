@@ -43,7 +43,7 @@
 
 #define LISTENER_MAX_WORKERS	  65536
 #define LISTENER_START_TIMEOUT_MS 15000
-/* How long vcuda-smi --checkpoint waits for a worker's image. */
+/* How long vcuda-smi --checkpoint or --migrate waits for a worker. */
 #define LISTENER_CHECKPOINT_TIMEOUT_MS 600000
 /* A handshake frame: the Hello is a few hundred bytes; ZeroMQ drops the
  * connection of a peer that sends a larger frame before buffering it. */
@@ -115,6 +115,10 @@ struct listener {
 	} restores[VCUDAD_MAX_RESTORE];
 	int nrestores;
 	char answer[1600]; /* a checkpoint's answer, for the admin reply */
+	/* The worker writing a checkpoint or moving its session, whose answer
+	 * the admin socket waits for (VCUDAD_ADMIN_LATER); NULL when none. */
+	struct worker *writing;
+	uint64_t writing_until;
 };
 
 static volatile sig_atomic_t listener_stop, listener_child, listener_reload;
@@ -474,9 +478,6 @@ static int listener_ask_worker(struct listener *l, const Vcuda__AdminRequest *rq
 	int migrate = strcmp(rq->op, "migrate") == 0;
 	unsigned wait_ms = rq->wait_ms ? rq->wait_ms : 30000;
 	struct worker *w = NULL;
-	unsigned long long bytes = 0, stop_ns = 0;
-	struct pollfd p;
-	ssize_t n;
 
 	for (int i = 0; i < l->nworkers; i++)
 		if (l->workers[i]->pid == (pid_t)rq->session)
@@ -506,30 +507,44 @@ static int listener_ask_worker(struct listener *l, const Vcuda__AdminRequest *rq
 		st->message = "the session's worker is gone";
 		return VCUDA_E_PEER_LOST;
 	}
-	p = (struct pollfd){.fd = w->ctl_fd, .events = POLLIN};
-	/* (a worker that ends meanwhile interrupts the wait with SIGCHLD) */
-	for (uint64_t end = vcuda_now_ns() + LISTENER_CHECKPOINT_TIMEOUT_MS * 1000000ull;;) {
-		uint64_t now = vcuda_now_ns();
-		int r = now < end ? poll(&p, 1, (int)((end - now) / 1000000u) + 1) : 0;
-		if (r >= 0 || errno != EINTR)
-			break;
+	/* answered when the worker is done (listener_written), while the
+	 * listener goes on serving handshakes */
+	l->writing = w;
+	l->writing_until = vcuda_now_ns() + LISTENER_CHECKPOINT_TIMEOUT_MS * 1000000ull;
+	return VCUDAD_ADMIN_LATER;
+}
+
+static int listener_status(void *arg, const Vcuda__AdminRequest *rq, Vcuda__AdminStatus *st);
+
+/* The admin request a writing worker answered (or failed to: its answer
+ * is read here, or it ended, or it took too long). */
+static void listener_written(struct listener *l, int ended)
+{
+	Vcuda__AdminRequest q = VCUDA__ADMIN_REQUEST__INIT;
+	Vcuda__AdminStatus st = VCUDA__ADMIN_STATUS__INIT;
+	unsigned long long bytes = 0, stop_ns = 0;
+	struct worker *w = l->writing;
+	ssize_t n = -1;
+
+	l->writing = NULL;
+	q.op = "status";
+	if (!ended)
+		n = recv(w->ctl_fd, l->answer, sizeof(l->answer) - 1, MSG_DONTWAIT);
+	if (n <= 0) {
+		st.status = ended ? VCUDA_E_PEER_LOST : VCUDA_E_TIMEOUT;
+		st.message =
+		    ended ? "the session's worker ended" : "the session's worker did not answer";
+	} else if ((l->answer[n] = 0, l->answer[0] != '0')) {
+		st.status = VCUDA_E_BACKEND;
+		st.message = n > 3 ? l->answer + 3 : "it failed";
+	} else if ((st.status = listener_status(l, &q, &st)) == 0) {
+		sscanf(l->answer, "0 %llu %llu", &bytes, &stop_ns);
+		st.image_bytes = bytes;
+		st.stop_ns = stop_ns;
+		VINFO(server, "worker %d (%s) answered: image of %llu bytes", (int)w->pid, w->peer,
+		      bytes);
 	}
-	if (!(p.revents & POLLIN) ||
-	    (n = recv(w->ctl_fd, l->answer, sizeof(l->answer) - 1, 0)) <= 0) {
-		st->message = "the session's worker did not answer";
-		return VCUDA_E_TIMEOUT;
-	}
-	l->answer[n] = 0;
-	if (l->answer[0] != '0') {
-		st->message = n > 3 ? l->answer + 3 : "it failed";
-		return VCUDA_E_BACKEND;
-	}
-	sscanf(l->answer, "0 %llu %llu", &bytes, &stop_ns);
-	st->image_bytes = bytes;
-	st->stop_ns = stop_ns;
-	VINFO(server, "%s of worker %d (%s): %s", migrate ? "session" : "checkpoint", (int)w->pid,
-	      w->peer, migrate ? "moved" : "written");
-	return 0;
+	vcudad_admin_answer(&l->admin, &st);
 }
 
 /* Another server's worker hands over a moved session's image (its own
@@ -844,6 +859,8 @@ static void listener_reap(struct listener *l)
 			vcudad_ident_put(&l->idents, w->ident, (uint32_t)w->slot);
 			if (w->ipc_fd >= 0)
 				close(w->ipc_fd);
+			if (w == l->writing) /* its answer will not come */
+				listener_written(l, 1);
 			if (w->ctl_fd >= 0)
 				close(w->ctl_fd);
 			if (w->arena_fd >= 0)
@@ -973,8 +990,7 @@ static int listener_status(void *arg, const Vcuda__AdminRequest *rq, Vcuda__Admi
 	int rc;
 
 	if (strcmp(op, "checkpoint") == 0 || strcmp(op, "migrate") == 0) {
-		if ((rc = listener_ask_worker(l, rq, st)) != 0)
-			return rc;
+		return listener_ask_worker(l, rq, st); /* an error, or answered later */
 	} else if (strcmp(op, "adopt") == 0) {
 		if ((rc = listener_adopt(l, rq, st)) != 0)
 			return rc;
@@ -1070,7 +1086,8 @@ static void listener_poll(struct listener *l)
 			mon_of[nmon++] = i;
 			items[n++] = (zmq_pollitem_t){l->mons[i], 0, ZMQ_POLLIN, 0};
 		}
-	if (l->admin.sock) /* last of the sockets, before the pipes */
+	int admin = l->admin.sock && !l->admin.waiting, writing;
+	if (admin) /* last of the sockets, before the pipes */
 		items[n++] = (zmq_pollitem_t){l->admin.sock, 0, ZMQ_POLLIN, 0};
 	for (int i = 0; i < l->nworkers; i++) {
 		if (l->workers[i]->pipe_fd < 0)
@@ -1084,6 +1101,11 @@ static void listener_poll(struct listener *l)
 		asking[na++] = l->workers[i];
 		items[n++] = (zmq_pollitem_t){NULL, l->workers[i]->ipc_fd, ZMQ_POLLIN, 0};
 	}
+	writing = n;
+	if (l->writing) /* last: the worker an admin request waits for */
+		items[n++] = (zmq_pollitem_t){NULL, l->writing->ctl_fd, ZMQ_POLLIN, 0};
+	if (l->writing && vcuda_now_ns() > l->writing_until)
+		listener_written(l, 0);
 	if (zmq_poll(items, n, 500) <= 0)
 		return;
 	for (int i = 0; i < l->cfg->nlisten; i++)
@@ -1092,14 +1114,15 @@ static void listener_poll(struct listener *l)
 	for (int i = 0; i < nmon; i++)
 		if (items[l->cfg->nlisten + i].revents & ZMQ_POLLIN)
 			listener_handshake_failed(l, mon_of[i]);
-	if (l->admin.sock && (items[l->cfg->nlisten + nmon].revents & ZMQ_POLLIN))
+	if (l->writing && writing < n && (items[writing].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+		listener_written(l, 0);
+	if (admin && (items[l->cfg->nlisten + nmon].revents & ZMQ_POLLIN))
 		vcudad_admin_serve(&l->admin, listener_status, l);
 	for (int i = 0; i < ns; i++)
-		if (items[l->cfg->nlisten + nmon + !!l->admin.sock + i].revents &
-		    (ZMQ_POLLIN | ZMQ_POLLERR))
+		if (items[l->cfg->nlisten + nmon + admin + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
 			listener_worker_report(l, starting[i]);
 	for (int i = 0; i < na; i++)
-		if (items[l->cfg->nlisten + nmon + !!l->admin.sock + ns + i].revents &
+		if (items[l->cfg->nlisten + nmon + admin + ns + i].revents &
 		    (ZMQ_POLLIN | ZMQ_POLLERR))
 			listener_ipc(l, asking[i]);
 }

@@ -18,6 +18,20 @@ fi
 ALLOW_ROOT=
 [ "$(id -u)" -eq 0 ] && ALLOW_ROOT=--allow-root
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vcuda-e2e.XXXXXX")
+# Tests that measure timing (E2E_ALONE=1: share.test's fairness between
+# guests) run alone: make check runs the others in parallel, and their
+# load would be measured too. Each test holds a lock in the build tree,
+# shared, and those exclusively.
+# (A process a test leaves behind keeps its lock: after 2 minutes a test
+# goes on without.)
+if command -v flock >/dev/null 2>&1 && [ -w "$E2E_BIN/.." ]; then
+	exec 9>>"$E2E_BIN/../e2e.lock"
+	if [ "${E2E_ALONE:-0}" = 1 ]; then
+		flock -x -w 120 9 || echo "note: running beside other tests (the lock stayed taken)"
+	else
+		flock -s -w 120 9 || true
+	fi
+fi
 SERVER_PID=
 SERVER_URL=
 
