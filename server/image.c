@@ -130,6 +130,9 @@ static const char *image_unmovable(struct session *s, char *why, size_t len)
 		return "on a GPU, device memory cannot be placed at chosen addresses yet";
 	if (s->staging)
 		return "a module is arriving in parts";
+	if (strcmp(s->chan->ops->scheme, "shm") == 0)
+		return "an shm:// session's host memory lives in its segment, which cannot follow "
+		       "it";
 	if (s->heap_registered > 0)
 		return "the device maps the guest's shared heap (mapped host memory)";
 	if (s->ipc_exported)
@@ -400,6 +403,7 @@ struct image_reader {
 	uint8_t *buf;
 	struct vcuda_rangemap writable; /* restored memory: where chunks may go; tag = device */
 	int devices;			/* bit d: the header named device d */
+	uint32_t variables;		/* ImageVariable records read (at most the handle limit) */
 	/* The module whose image is arriving. */
 	uint64_t module;
 	int module_device;
@@ -444,8 +448,8 @@ static int image_read_header(struct image_reader *rd, const Vcuda__ImageHeader *
 	memcpy(s->token, h->token.data, SESSION_TOKEN_LEN);
 	s->last_seq = s->restored_seq = h->last_seq;
 	s->deferred = (CUresult)h->deferred;
-	if (vcuda_handle_restore(&s->handles, (uint32_t)h->n_handle_gens, h->handle_gens) != 0 ||
-	    h->n_handle_gens > UINT32_MAX)
+	if (h->n_handle_gens > UINT32_MAX ||
+	    vcuda_handle_restore(&s->handles, (uint32_t)h->n_handle_gens, h->handle_gens) != 0)
 		return image_fail(rd->why, rd->why_len,
 				  "the image holds %zu handle slots, more than this server allows",
 				  h->n_handle_gens);
@@ -618,6 +622,9 @@ static int image_read_variable(struct image_reader *rd, const Vcuda__ImageVariab
 	struct vcuda_range r = {.base = v->addr, .size = v->size, .data = sm};
 	const struct vcuda_range *w = vcuda_rangemap_find_span(&rd->writable, v->addr, v->size);
 
+	/* as many as a guest could name, at most: each costs the host an entry */
+	if (++rd->variables > s->handles.limit)
+		return image_bad(rd, "more variables than the session could have named");
 	if (!sm || !v->size || !w || (int)w->tag != sm->device ||
 	    vcuda_rangemap_find_span(&s->mem, v->addr, 1))
 		return image_bad(rd, "a variable outside its module");

@@ -584,10 +584,6 @@ static void worker_migrate(struct session *s, char *cmd, char *answer, size_t le
 	}
 	*url++ = 0;
 	*path++ = 0;
-	if (strncmp(s->chan->ops->scheme, "shm", 3) == 0) {
-		snprintf(answer, len, "-1 an shm:// session's host memory cannot move");
-		return;
-	}
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += strtol(wait, NULL, 10) / 1000 + 1;
 	pthread_mutex_lock(&s->lock);

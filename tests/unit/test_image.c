@@ -405,6 +405,19 @@ static void test_unmovable(void **state)
 	assert_non_null(strstr(why, "interprocess event"));
 	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
 	session_end(&s);
+
+	/* an shm:// session: its page-locked memory is in the segment */
+	{
+		static const struct vcuda_transport_ops shm_ops = {.scheme = "shm",
+								   .send = stub_send};
+		struct vcuda_chan shm_chan = {&shm_ops};
+		session_new(&s);
+		s.chan = &shm_chan;
+		assert_int_not_equal(session_image_write(&s, &io, why, sizeof(why)), 0);
+		assert_non_null(strstr(why, "shm://"));
+		assert_int_equal(lseek(fd, 0, SEEK_END), 0);
+		session_end(&s);
+	}
 	close(fd);
 }
 
