@@ -4,7 +4,9 @@
 //                  many ran
 //   work N         runs N kernels; prints how long that took
 // A third argument "hold" keeps the session open afterwards until killed,
-// so that what the server counted for it can be read.
+// so that what the server counted for it can be read. With SPIN_START set
+// to a file's name, the kernels wait (after "ready") until that file
+// exists, so that guests started one after another can begin together.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -55,6 +57,9 @@ int main(int argc, char **argv)
 	OK(cudaDeviceSynchronize());
 	printf("ready\n");
 	fflush(stdout);
+	if (getenv("SPIN_START"))
+		while (access(getenv("SPIN_START"), F_OK) != 0)
+			usleep(2000);
 	t0 = now();
 	while (spin ? now() - t0 < (double)limit : n < limit) {
 		churn<<<THREADS / 128, 128>>>(d, (unsigned)n);
