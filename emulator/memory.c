@@ -1,10 +1,15 @@
 /* The CPU device: device memory, page-locked host memory, copies and sets. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "budget.h"
@@ -88,13 +93,54 @@ static uint8_t *memory_reserve(uint64_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* The store came from VCUDA_CPU_STORE (vcuda_cpu_store_adopted). */
+static int emu_store_adopted;
+
+/*
+ * VCUDA_CPU_STORE names a memory file (tmpfs) of exactly the arena's size
+ * whose contents become this device's memory: a session that moved here
+ * with pre-copy finds its allocations' contents already in place (the old
+ * server wrote them there while its guest ran). The file is removed once
+ * mapped. -1 (said why) when it cannot serve; the device then starts empty.
+ */
+static int memory_adopt(const char *path, uint64_t size)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	struct statfs fs;
+	const char *why = NULL;
+
+	if (fd < 0)
+		why = strerror(errno);
+	else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+		why = "not a file of the device's memory size";
+	else if (fstatfs(fd, &fs) != 0 || fs.f_type != TMPFS_MAGIC)
+		why = "not on a memory file system";
+	else if ((emu.store = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+				   fd, 0)) == MAP_FAILED)
+		why = strerror(errno);
+	if (why) {
+		VWARN(emulator, "cannot take device memory from %s: %s", path, why);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	unlink(path);
+	emu_store_fd = fd;
+	emu_store_adopted = 1;
+	return 0;
+}
+
 CUresult emu_memory_init(uint64_t size)
 {
 	struct vcuda_range all = {.base = 0, .size = size};
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	const char *adopt = getenv("VCUDA_CPU_STORE");
 
 	if (!(emu.dev_va = memory_reserve(size)))
 		return CUDA_ERROR_OUT_OF_MEMORY;
+	if (adopt && *adopt && memory_adopt(adopt, size) == 0)
+		goto mapped;
 	emu_store_fd = memfd_create("vcuda-cpu-device", MFD_CLOEXEC);
 	if (emu_store_fd >= 0 && ftruncate(emu_store_fd, (off_t)size) == 0) {
 		emu.store = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
@@ -109,6 +155,7 @@ CUresult emu_memory_init(uint64_t size)
 		munmap(emu.dev_va, size);
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
+mapped:
 	emu.arena_size = size;
 	emu_budget = vcuda_budget_attach(getenv("VCUDA_CPU_BUDGET"), &emu_budget_slot);
 	emu_page_refs = calloc(size / HOST_PAGE + 1, sizeof(*emu_page_refs));
@@ -138,6 +185,193 @@ void *emu_dev_to_host(CUdeviceptr dptr, size_t len)
 		host = emu.store + (dptr - (uintptr_t)emu.dev_va);
 	pthread_mutex_unlock(&emu.lock);
 	return host;
+}
+
+/* ---- written memory, tracked (moving a session with pre-copy) ----------------------
+ * While a session is copied to another server, every write to device
+ * memory is noted at TRACK_GRAIN: the store is made read-only, and the
+ * first write to a grain faults; the handler notes the grain and makes it
+ * writable again. Kernels, copies and sets all write through the store,
+ * so nothing escapes, whatever thread writes. A round takes the grains
+ * noted since the last and protects those again (only they became
+ * writable: protecting the whole store costs tens of milliseconds a GiB).
+ * Tracking stops without unprotecting anything (that would cost as much,
+ * while the guest waits): a grain still protected is made writable at its
+ * next write. Where the system cannot split the mapping that finely (its
+ * map count), every grain counts as written, and the store is writable. */
+
+#define TRACK_GRAIN (64u << 10)
+
+static uint64_t *track_bits; /* one per grain of the arena; NULL: not tracking */
+static int track_all;	     /* every grain counts as written */
+static int track_lazy;	     /* grains may still be protected: the handler stays */
+static char track_spin;	     /* the handler's and the rounds' lock (a spin lock) */
+static struct sigaction track_old;
+
+static void track_lock(void)
+{
+	while (__atomic_test_and_set(&track_spin, __ATOMIC_ACQUIRE))
+		;
+}
+
+static void track_unlock(void)
+{
+	__atomic_clear(&track_spin, __ATOMIC_RELEASE);
+}
+
+static void track_fault(int sig, siginfo_t *si, void *uc)
+{
+	uint64_t off = (uint64_t)((uintptr_t)si->si_addr - (uintptr_t)emu.store);
+	int saved = errno;
+
+	(void)uc;
+	if (!__atomic_load_n(&track_lazy, __ATOMIC_ACQUIRE) || off >= emu.arena_size) {
+		/* not a write to tracked memory: the handler before ours takes
+		 * the fault when the instruction runs again */
+		sigaction(sig, &track_old, NULL);
+		return;
+	}
+	track_lock();
+	{
+		uint64_t g = off / TRACK_GRAIN;
+		if (track_bits)
+			__atomic_or_fetch(&track_bits[g / 64], 1ull << (g % 64), __ATOMIC_RELAXED);
+		if (mprotect(emu.store + g * TRACK_GRAIN, TRACK_GRAIN, PROT_READ | PROT_WRITE) !=
+		    0) {
+			track_all = 1;
+			mprotect(emu.store, emu.arena_size, PROT_READ | PROT_WRITE);
+		}
+	}
+	track_unlock();
+	errno = saved;
+}
+
+/* Notes [off, off + size) of the arena as written. */
+static void track_mark(uint64_t off, uint64_t size)
+{
+	if (!__atomic_load_n(&track_bits, __ATOMIC_ACQUIRE) || !size)
+		return;
+	track_lock();
+	if (track_bits)
+		for (uint64_t g = off / TRACK_GRAIN; g <= (off + size - 1) / TRACK_GRAIN; g++)
+			track_bits[g / 64] |= 1ull << (g % 64);
+	track_unlock();
+}
+
+int vcuda_cpu_track_start(void);
+int vcuda_cpu_track_take(uint64_t *bits, size_t words);
+void vcuda_cpu_track_stop(uint64_t *bits, size_t words);
+int vcuda_cpu_store(uint64_t *base, const uint8_t **store, uint64_t *size, uint64_t *grain);
+int vcuda_cpu_store_adopted(void);
+
+/* Starts noting written memory: 0, or -1 (tracking already, or no memory). */
+int vcuda_cpu_track_start(void)
+{
+	struct sigaction sa;
+	size_t words = (emu.arena_size / TRACK_GRAIN + 63) / 64;
+	uint64_t *bits;
+
+	if (!emu.store || track_bits || !(bits = calloc(words ? words : 1, sizeof(*bits))))
+		return -1;
+	if (!track_lazy) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = track_fault;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGSEGV, &sa, &track_old) != 0) {
+			free(bits);
+			return -1;
+		}
+	}
+	track_lock();
+	track_all = 0;
+	__atomic_store_n(&track_lazy, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&track_bits, bits, __ATOMIC_RELEASE);
+	if (mprotect(emu.store, emu.arena_size, PROT_READ) != 0) {
+		track_all = 1;
+		mprotect(emu.store, emu.arena_size, PROT_READ | PROT_WRITE);
+	}
+	track_unlock();
+	return 0;
+}
+
+/* ORs the grains noted into bits and clears them; where they are to be
+ * noted again, protects them again. Called with the spin lock held. */
+static void track_collect(uint64_t *bits, size_t words, int again)
+{
+	size_t n = (emu.arena_size / TRACK_GRAIN + 63) / 64;
+	uint64_t run = 0, grains = emu.arena_size / TRACK_GRAIN;
+	int in_run = 0;
+
+	for (size_t i = 0; i < n && i < words; i++)
+		bits[i] |= track_all ? ~0ull : track_bits[i];
+	if (track_all) {
+		memset(track_bits, 0, n * sizeof(*track_bits));
+		track_all = again && mprotect(emu.store, emu.arena_size, PROT_READ) != 0;
+		return;
+	}
+	for (uint64_t g = 0; g <= grains; g++) { /* runs of noted grains */
+		int on = g < grains && (track_bits[g / 64] >> (g % 64) & 1);
+		if (in_run && !on && again &&
+		    mprotect(emu.store + run * TRACK_GRAIN, (g - run) * TRACK_GRAIN, PROT_READ) !=
+			0)
+			track_all = 1;
+		if (on && !in_run)
+			run = g;
+		in_run = on;
+	}
+	memset(track_bits, 0, n * sizeof(*track_bits));
+	if (track_all) /* could not protect them: from now on, all count */
+		mprotect(emu.store, emu.arena_size, PROT_READ | PROT_WRITE);
+}
+
+/* The grains written since the start or the last take, ORed into bits
+ * (words 64-bit words, one bit per grain of the arena), then forgotten:
+ * tracking goes on from here. 0, or -1 when not tracking. */
+int vcuda_cpu_track_take(uint64_t *bits, size_t words)
+{
+	if (!track_bits)
+		return -1;
+	track_lock();
+	track_collect(bits, words, 1);
+	track_unlock();
+	return 0;
+}
+
+/* Stops tracking; the grains written since the last take are ORed into
+ * bits (NULL: dropped). */
+void vcuda_cpu_track_stop(uint64_t *bits, size_t words)
+{
+	uint64_t *was = track_bits;
+
+	if (!was)
+		return;
+	track_lock();
+	if (bits)
+		track_collect(bits, words, 0);
+	__atomic_store_n(&track_bits, NULL, __ATOMIC_RELEASE);
+	track_unlock();
+	free(was);
+}
+
+/* Where this process holds device memory: device address base, the
+ * store that backs it (readable), its size and the tracking grain. 0, or
+ * -1 before cuInit. */
+int vcuda_cpu_store(uint64_t *base, const uint8_t **store, uint64_t *size, uint64_t *grain)
+{
+	if (!emu.store)
+		return -1;
+	*base = (uintptr_t)emu.dev_va;
+	*store = emu.store;
+	*size = emu.arena_size;
+	*grain = TRACK_GRAIN;
+	return 0;
+}
+
+/* Whether the device's memory came from VCUDA_CPU_STORE. */
+int vcuda_cpu_store_adopted(void)
+{
+	return emu_store_adopted;
 }
 
 /* First fit over the free blocks (arena offsets). Called with the lock held. */
@@ -201,7 +435,9 @@ static void arena_free(uint64_t offset, uint64_t size)
 		prev = *p;
 	if (n)
 		next = *n;
-	/* Freed pages go back to the system (a memory file's with REMOVE). */
+	/* Freed pages go back to the system (a memory file's with REMOVE),
+	 * and read as zeros from now on: a change pre-copy must send. */
+	track_mark(offset, size);
 	if (hi > lo)
 		madvise(emu.store + lo, hi - lo, emu_store_fd >= 0 ? MADV_REMOVE : MADV_DONTNEED);
 	if (p) {
@@ -239,9 +475,12 @@ CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
 		}
 #ifdef MADV_POPULATE_WRITE
 		/* A placed allocation is a restored one, about to be written
-		 * whole: its pages at once, not a fault each (costly in VMs). */
-		madvise(emu.store + (off & ~(uint64_t)(HOST_PAGE - 1)),
-			size + (off & (HOST_PAGE - 1)), MADV_POPULATE_WRITE);
+		 * whole: its pages at once, not a fault each (costly in VMs).
+		 * (Not where the contents came with the store: mapping them all
+		 * would only lengthen the guest's pause.) */
+		if (!emu_store_adopted)
+			madvise(emu.store + (off & ~(uint64_t)(HOST_PAGE - 1)),
+				size + (off & (HOST_PAGE - 1)), MADV_POPULATE_WRITE);
 #endif
 	} else if (arena_alloc(size, &off) != 0) {
 		pthread_mutex_unlock(&emu.lock);

@@ -846,6 +846,7 @@ static int client_exchange(struct vcuda_client *c, Vcuda__Request *rq, int want_
 {
 	/* Resumable calls keep their payload until done, to send it again. */
 	int keep = c->resume_ms && flags == VCUDA_SEND_GIFT;
+	uint64_t moved = 0; /* when the old server answered that the session moved */
 	int rc;
 
 	for (int tries = 0;; tries++) {
@@ -860,6 +861,7 @@ static int client_exchange(struct vcuda_client *c, Vcuda__Request *rq, int want_
 				rc = VCUDA_E_PEER_LOST;
 				break;
 			}
+			moved = vcuda_now_ns();
 			memcpy(from, c->url, sizeof(from));
 			memcpy(c->url, c->moved_to, sizeof(c->url));
 			if (client_resume(c, rq->seq, 1,
@@ -881,6 +883,11 @@ static int client_exchange(struct vcuda_client *c, Vcuda__Request *rq, int want_
 			break;
 		c->resend_seq = rq->seq;
 	}
+	if (moved && rc == 0) /* the move's pause here, after the old server's part */
+		VINFO(remoting,
+		      "the call the session moved at was answered %.1f ms after the old server "
+		      "said it moved",
+		      (double)(vcuda_now_ns() - moved) / 1e6);
 	if (keep)
 		free((void *)payload);
 	return rc;

@@ -38,6 +38,12 @@ static int backend_resolve(struct vcuda_backend *be, char *why, size_t why_len)
 	be->place_next = (int (*)(const uint64_t *, int))dlsym(be->dl, "vcuda_cpu_place_next");
 	be->module_memory = (int (*)(CUmodule, uint64_t *))dlsym(be->dl, "vcuda_cpu_module_memory");
 	be->context_movable = (int (*)(char *, size_t))dlsym(be->dl, "vcuda_cpu_context_movable");
+	be->store = (int (*)(uint64_t *, const uint8_t **, uint64_t *, uint64_t *))dlsym(
+	    be->dl, "vcuda_cpu_store");
+	be->track_start = (int (*)(void))dlsym(be->dl, "vcuda_cpu_track_start");
+	be->track_take = (int (*)(uint64_t *, size_t))dlsym(be->dl, "vcuda_cpu_track_take");
+	be->track_stop = (void (*)(uint64_t *, size_t))dlsym(be->dl, "vcuda_cpu_track_stop");
+	be->store_adopted = (int (*)(void))dlsym(be->dl, "vcuda_cpu_store_adopted");
 	return 0;
 }
 

@@ -109,6 +109,15 @@ struct vcuda_backend {
 	int (*place_next)(const uint64_t *addrs, int n);
 	int (*module_memory)(CUmodule m, uint64_t out[4]);
 	int (*context_movable)(char *why, size_t len);
+	/* Moving a session with pre-copy (emulator/memory.c); NULL elsewhere:
+	 * where device memory lies in this process, noting what is written
+	 * (one bit per grain of it), and whether it came with a moved
+	 * session (VCUDA_CPU_STORE). */
+	int (*store)(uint64_t *base, const uint8_t **store, uint64_t *size, uint64_t *grain);
+	int (*track_start)(void);
+	int (*track_take)(uint64_t *bits, size_t words);
+	void (*track_stop)(uint64_t *bits, size_t words);
+	int (*store_adopted)(void);
 };
 
 enum vcuda_backend_choice { VCUDA_BACKEND_AUTO, VCUDA_BACKEND_CUDA, VCUDA_BACKEND_CPU };

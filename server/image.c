@@ -45,7 +45,8 @@ static CUresult image_use(struct session *s, int dev)
 struct image_writer {
 	struct session *s;
 	const struct session_image_io *io;
-	uint8_t *buf; /* a packed record, then device memory read into it */
+	unsigned flags; /* SESSION_IMAGE_* */
+	uint8_t *buf;	/* a packed record, then device memory read into it */
 	char *why;
 	size_t why_len;
 };
@@ -119,8 +120,7 @@ static int image_put_memory(struct image_writer *w, int dev, uint64_t addr, uint
 	return 0;
 }
 
-/* Why s cannot be written, or NULL. */
-static const char *image_unmovable(struct session *s, char *why, size_t len)
+const char *session_image_unmovable(struct session *s, char *why, size_t len)
 {
 	uint32_t cursor = 0;
 	uint64_t id;
@@ -191,6 +191,7 @@ static int image_put_header(struct image_writer *w)
 	h.client = (char *)(s->client ? s->client : "");
 	h.last_seq = s->last_seq;
 	h.deferred = (int32_t)s->deferred;
+	h.memory_file = (w->flags & SESSION_IMAGE_MEMORY_FILE) != 0;
 	h.n_handle_gens = s->handles.nslots;
 	h.handle_gens = gens;
 	for (int d = 0; d < s->ndevices; d++) {
@@ -317,14 +318,15 @@ static int image_put_objects(struct image_writer *w)
 	return 0;
 }
 
-int session_image_write(struct session *s, const struct session_image_io *io, char *why, size_t len)
+int session_image_write(struct session *s, const struct session_image_io *io, unsigned flags,
+			char *why, size_t len)
 {
-	struct image_writer w = {.s = s, .io = io, .why = why, .why_len = len};
+	struct image_writer w = {.s = s, .io = io, .flags = flags, .why = why, .why_len = len};
 	uint8_t head[12];
 	const char *no;
 	int rc = -1;
 
-	if ((no = image_unmovable(s, why, len)) != NULL)
+	if ((no = session_image_unmovable(s, why, len)) != NULL)
 		return image_fail(why, len, "the session cannot move: %s", no);
 	if (!(w.buf = malloc(IMAGE_MAX_RECORD + SESSION_IMAGE_CHUNK)))
 		return image_fail(why, len, "out of memory");
@@ -368,8 +370,9 @@ int session_image_write(struct session *s, const struct session_image_io *io, ch
 	}
 	if (image_put_objects(&w) != 0)
 		goto out;
-	/* Contents: the allocations, then each module's constants and variables. */
-	for (size_t i = 0; i < s->mem.n; i++) {
+	/* Contents: the allocations (unless they are in the memory file),
+	 * then each module's constants and variables. */
+	for (size_t i = 0; i < s->mem.n && !(flags & SESSION_IMAGE_MEMORY_FILE); i++) {
 		struct vcuda_range m = s->mem.r[i];
 		if (!m.data && image_put_memory(&w, (int)m.tag, m.base, m.size) != 0)
 			goto out;
@@ -445,6 +448,15 @@ static int image_read_header(struct image_reader *rd, const Vcuda__ImageHeader *
 	if (s->client && (!h->client || strcmp(h->client, s->client) != 0))
 		return image_fail(rd->why, rd->why_len, "the session is client '%s''s, not '%s''s",
 				  h->client ? h->client : "?", s->client);
+	/* The allocations' contents are where the image says: in the memory
+	 * file the device took as its memory, or in chunks into memory that
+	 * starts out zero; either way, not half of each. */
+	if (h->memory_file != (s->be->store_adopted && s->be->store_adopted()))
+		return image_fail(rd->why, rd->why_len,
+				  h->memory_file
+				      ? "the session's device memory was to come in the memory "
+					"file beside the image, which the device did not take"
+				      : "the device took a memory file the image does not use");
 	memcpy(s->token, h->token.data, SESSION_TOKEN_LEN);
 	s->last_seq = s->restored_seq = h->last_seq;
 	s->deferred = (CUresult)h->deferred;

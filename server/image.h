@@ -30,13 +30,21 @@ struct session_image_io {
 	void *arg;
 };
 
+/* session_image_write's flags: the allocations' contents are in the
+ * memory file beside the image (pre-copy wrote them there), not in it. */
+#define SESSION_IMAGE_MEMORY_FILE 1u
+
 /*
  * Writes s's state, after waiting for its devices' work. 0, or -1 with a
  * sentence in why: the session holds something an image cannot carry, or
  * the write failed. s is unchanged.
  */
-int session_image_write(struct session *s, const struct session_image_io *io, char *why,
-			size_t len);
+int session_image_write(struct session *s, const struct session_image_io *io, unsigned flags,
+			char *why, size_t len);
+
+/* Why s cannot be written (why may hold the sentence), or NULL; waits for
+ * its devices' work first. */
+const char *session_image_unmovable(struct session *s, char *why, size_t len);
 
 /*
  * Rebuilds an image's state in s, a session that holds nothing yet, under

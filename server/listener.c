@@ -516,13 +516,49 @@ static int listener_ask_worker(struct listener *l, const Vcuda__AdminRequest *rq
 
 static int listener_status(void *arg, const Vcuda__AdminRequest *rq, Vcuda__AdminStatus *st);
 
+/*
+ * A worker's answer to a checkpoint or a move, into st: "0 IMAGE_BYTES
+ * STOP_NS", and for a move "FINAL_BYTES ROUNDS" and each pre-copy round's
+ * "BYTES:NS:DIRTY", then a line saying how pre-copy went. The rounds' figures
+ * point into static storage (one answer at a time).
+ */
+static void listener_move_report(char *answer, Vcuda__AdminStatus *st)
+{
+	static uint64_t round[3][64];
+	unsigned long long bytes = 0, stop_ns = 0, final = 0, b, ns, dirty;
+	unsigned rounds = 0;
+	char *note = strchr(answer, '\n'), *at;
+	int n = 0;
+
+	if (note)
+		*note++ = 0;
+	sscanf(answer, "0 %llu %llu %llu %u%n", &bytes, &stop_ns, &final, &rounds, &n);
+	st->image_bytes = bytes;
+	st->stop_ns = stop_ns;
+	st->final_bytes = final;
+	st->precopy = note && *note ? note : NULL;
+	st->round_bytes = round[0];
+	st->round_ns = round[1];
+	st->round_dirty = round[2];
+	at = n > 0 ? answer + n : NULL;
+	for (unsigned r = 0; at && r < rounds && r < 64; r++) {
+		if (sscanf(at, " %llu:%llu:%llu%n", &b, &ns, &dirty, &n) != 3)
+			break;
+		round[0][r] = b;
+		round[1][r] = ns;
+		round[2][r] = dirty;
+		st->n_round_bytes = st->n_round_ns = st->n_round_dirty = r + 1;
+		at += n;
+	}
+}
+
 /* The admin request a writing worker answered (or failed to: its answer
  * is read here, or it ended, or it took too long). */
 static void listener_written(struct listener *l, int ended)
 {
 	Vcuda__AdminRequest q = VCUDA__ADMIN_REQUEST__INIT;
 	Vcuda__AdminStatus st = VCUDA__ADMIN_STATUS__INIT;
-	unsigned long long bytes = 0, stop_ns = 0;
+	unsigned long long bytes = 0;
 	struct worker *w = l->writing;
 	ssize_t n = -1;
 
@@ -538,9 +574,8 @@ static void listener_written(struct listener *l, int ended)
 		st.status = VCUDA_E_BACKEND;
 		st.message = n > 3 ? l->answer + 3 : "it failed";
 	} else if ((st.status = listener_status(l, &q, &st)) == 0) {
-		sscanf(l->answer, "0 %llu %llu", &bytes, &stop_ns);
-		st.image_bytes = bytes;
-		st.stop_ns = stop_ns;
+		listener_move_report(l->answer, &st);
+		bytes = st.image_bytes;
 		VINFO(server, "worker %d (%s) answered: image of %llu bytes", (int)w->pid, w->peer,
 		      bytes);
 	}

@@ -22,6 +22,7 @@
 #include "error.h"
 #include "image.h"
 #include "log.h"
+#include "precopy.h"
 #include "session.h"
 #include "util.h"
 #include "vcudad.h"
@@ -198,6 +199,7 @@ static struct {
 	int pending, answered;
 	char path[4096], url[512];
 	char answer[1600];
+	struct precopy pre; /* the memory sent while the guest ran */
 } move = {.done = PTHREAD_COND_INITIALIZER};
 
 static int worker_move(struct session *s, const Vcuda__Request *rq);
@@ -456,7 +458,8 @@ static void *watchdog_main(void *arg)
 #define WORKER_CONTROL_FD 9
 
 /* Writes the image to path (a new file): its size, or -1 with why. */
-static int64_t worker_image(struct session *s, const char *path, char *why, size_t len)
+static int64_t worker_image(struct session *s, const char *path, unsigned flags, char *why,
+			    size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	struct session_image_io io = session_image_fd(&fd);
@@ -467,7 +470,7 @@ static int64_t worker_image(struct session *s, const char *path, char *why, size
 		snprintf(why, len, "cannot create %.1000s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (session_image_write(s, &io, why, len) != 0)
+	if (session_image_write(s, &io, flags, why, len) != 0)
 		unlink(path);
 	else if (fstat(fd, &st) == 0)
 		size = (int64_t)st.st_size;
@@ -482,7 +485,7 @@ static void worker_checkpoint(struct session *s, const char *path, char *answer,
 
 	pthread_mutex_lock(&s->lock);
 	s->current = -1; /* this thread has no context current yet */
-	size = worker_image(s, path, why, sizeof(why));
+	size = worker_image(s, path, 0, why, sizeof(why));
 	s->current = -1; /* nor has the main thread, as far as it knows */
 	pthread_mutex_unlock(&s->lock);
 	if (size < 0) {
@@ -547,12 +550,26 @@ static int worker_move(struct session *s, const Vcuda__Request *rq)
 	char why[1024];
 	int64_t size;
 
+	char unmovable[1024];
+	const char *no;
+	int pre = move.pre.fd >= 0, ok = 0;
+	size_t at;
+
 	if (!move.pending || move.answered || s->last_seq + 1 != rq->seq)
 		return 0; /* a guest that numbers otherwise is moved at its next call */
 	move.pending = 0;
 	move.answered = 1;
-	if ((size = worker_image(s, move.path, why, sizeof(why))) < 0 ||
-	    worker_adopt(move.url, move.path, why, sizeof(why)) != 0) {
+	size = -1;
+	/* its devices' work done, what pre-copy has not sent yet goes now */
+	if ((no = session_image_unmovable(s, unmovable, sizeof(unmovable))) != NULL)
+		snprintf(why, sizeof(why), "the session cannot move: %s", no);
+	else if (pre && precopy_finish(&move.pre, s, why, sizeof(why)) != 0)
+		;
+	else if ((size = worker_image(s, move.path, pre ? SESSION_IMAGE_MEMORY_FILE : 0, why,
+				      sizeof(why))) >= 0 &&
+		 worker_adopt(move.url, move.path, why, sizeof(why)) == 0)
+		ok = 1;
+	if (!ok) {
 		if (size >= 0)
 			unlink(move.path);
 		snprintf(move.answer, sizeof(move.answer), "-1 %s", why);
@@ -562,11 +579,24 @@ static int worker_move(struct session *s, const Vcuda__Request *rq)
 	}
 	worker_moved_reply(s, rq->seq);
 	s->moved = 1;
-	snprintf(move.answer, sizeof(move.answer), "0 %lld %llu", (long long)size,
-		 (unsigned long long)(vcuda_now_ns() - t0));
-	VINFO(server, "%s: moved to %s after request %llu (image of %lld bytes, %.1f ms)", s->peer,
-	      move.url, (unsigned long long)s->last_seq, (long long)size,
-	      (double)(vcuda_now_ns() - t0) / 1e6);
+	/* "0 IMAGE_BYTES STOP_NS FINAL_BYTES ROUNDS", each round's
+	 * "BYTES:NS:DIRTY", then a line saying how pre-copy went */
+	at = (size_t)snprintf(move.answer, sizeof(move.answer), "0 %lld %llu %llu %u",
+			      (long long)size, (unsigned long long)(vcuda_now_ns() - t0),
+			      (unsigned long long)move.pre.final_bytes, move.pre.rounds);
+	for (unsigned r = 0; r < move.pre.rounds && at < sizeof(move.answer); r++)
+		at +=
+		    (size_t)snprintf(move.answer + at, sizeof(move.answer) - at, " %llu:%llu:%llu",
+				     (unsigned long long)move.pre.round_bytes[r],
+				     (unsigned long long)move.pre.round_ns[r],
+				     (unsigned long long)move.pre.round_dirty[r]);
+	if (at < sizeof(move.answer))
+		snprintf(move.answer + at, sizeof(move.answer) - at, "\n%s", move.pre.note);
+	VINFO(server,
+	      "%s: moved to %s after request %llu (image of %lld bytes, %.1f MiB sent at the "
+	      "stop, %.1f ms)",
+	      s->peer, move.url, (unsigned long long)s->last_seq, (long long)size,
+	      (double)move.pre.final_bytes / 1048576, (double)(vcuda_now_ns() - t0) / 1e6);
 	pthread_cond_signal(&move.done);
 	return 1;
 }
@@ -575,8 +605,9 @@ static int worker_move(struct session *s, const Vcuda__Request *rq)
  * WAIT_MS for the guest's next call that waits. */
 static void worker_migrate(struct session *s, char *cmd, char *answer, size_t len)
 {
-	char *wait = cmd, *url = wait ? strchr(wait, '\n') : NULL, *path;
+	char *wait = cmd, *url = wait ? strchr(wait, '\n') : NULL, *path, why[1024];
 	struct timespec until;
+	const char *no;
 
 	if (!url || !(path = strchr(url + 1, '\n'))) {
 		snprintf(answer, len, "-1 a malformed request");
@@ -584,6 +615,20 @@ static void worker_migrate(struct session *s, char *cmd, char *answer, size_t le
 	}
 	*url++ = 0;
 	*path++ = 0;
+	/* Pre-copy first, while the guest runs; it may not apply (the
+	 * session then moves by stop and copy), but a session that cannot
+	 * move at all is refused now. */
+	pthread_mutex_lock(&s->lock);
+	s->current = -1; /* this thread has no context current yet */
+	if ((no = session_image_unmovable(s, why, sizeof(why))) == NULL)
+		precopy_begin(&move.pre, s, path);
+	s->current = -1; /* nor has the main thread, as far as it knows */
+	pthread_mutex_unlock(&s->lock);
+	if (no) {
+		snprintf(answer, len, "-1 the session cannot move: %s", no);
+		return;
+	}
+	precopy_rounds(&move.pre, s);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += strtol(wait, NULL, 10) / 1000 + 1;
 	pthread_mutex_lock(&s->lock);
@@ -601,6 +646,8 @@ static void worker_migrate(struct session *s, char *cmd, char *answer, size_t le
 	} else {
 		snprintf(answer, len, "%s", move.answer);
 	}
+	/* a moved session's memory file is the new server's to take */
+	precopy_end(&move.pre, s, answer[0] == '0');
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -722,6 +769,12 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		char t[32];
 		snprintf(t, sizeof(t), "%d", cfg->limits.kernel_timeout_s);
 		setenv("VCUDA_CPU_KERNEL_TIMEOUT", t, 1);
+	}
+	if (cfg->nrestore) { /* a session moved with pre-copy: its memory file */
+		char mem[4200];
+		snprintf(mem, sizeof(mem), "%s.mem", cfg->restore[0]);
+		if (access(mem, F_OK) == 0)
+			setenv("VCUDA_CPU_STORE", mem, 1);
 	}
 	if (vcuda_backend_open(cfg->backend, cfg->cpu_device, &be, why, sizeof(why)) != 0) {
 		VERR(server, "worker for %s: no backend: %s", cfg->peer, why);

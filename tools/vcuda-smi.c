@@ -39,19 +39,24 @@ static void usage(FILE *f)
 	      "                     server started with --restore FILE gives it back to\n"
 	      "                     the same guest when it resumes (VCUDA_RESUME_MS)\n"
 	      "      --migrate PID  move the session served by worker PID to the server\n"
-	      "                     at --to URL (on this host, run by the same user): at\n"
-	      "                     the guest's next call that waits for its reply, the\n"
-	      "                     session is written, that server adopts it, and the\n"
-	      "                     guest goes on there; if anything fails first, it goes\n"
-	      "                     on here. Reports the image's size and how long the\n"
-	      "                     guest's call waited\n"
+	      "                     at --to URL (on this host, run by the same user).\n"
+	      "                     On the CPU device, with DIR on a memory file system,\n"
+	      "                     its device memory is copied first while the guest\n"
+	      "                     runs, in rounds, each sending what the guest wrote\n"
+	      "                     since the last (pre-copy); then, at the guest's next\n"
+	      "                     call that waits for its reply, the rest and the\n"
+	      "                     session's other state are written, that server adopts\n"
+	      "                     them, and the guest goes on there; if anything fails\n"
+	      "                     first, it goes on here. Reports each round, what was\n"
+	      "                     sent at the stop and how long the guest's call waited\n"
 	      "      --to URL       where --migrate moves the session (ipc:///PATH); with\n"
 	      "                     --drain, every session moves there, one by one\n"
 	      "      --wait SECONDS how long --migrate waits for the guest's call, and\n"
 	      "                     then for the new server to restore the session\n"
 	      "                     (default 30)\n"
-	      "      --dir DIR      where the session's image is kept while it moves\n"
-	      "                     (default $TMPDIR or /tmp)\n"
+	      "      --dir DIR      where the session's image and memory are kept while\n"
+	      "                     it moves; pre-copy needs a memory file system (tmpfs)\n"
+	      "                     (default $TMPDIR, else /dev/shm, else /tmp)\n"
 	      "  -h, --help         show this help and exit\n"
 	      "  -V, --version      show the version and exit\n"
 	      "\n"
@@ -213,9 +218,28 @@ static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus
 			usleep(10000);
 	}
 	printf("session of worker %u moved to %s\n", rq->session, rq->url);
+	if (st->precopy)
+		printf("  pre-copy        %s\n", st->precopy);
+	if (st->n_round_bytes) {
+		uint64_t sum = 0;
+		printf("    round       sent       time   written meanwhile   dirty rate\n");
+		for (size_t r = 0;
+		     r < st->n_round_bytes && r < st->n_round_ns && r < st->n_round_dirty; r++) {
+			double ms = (double)st->round_ns[r] / 1e6;
+			sum += st->round_bytes[r];
+			printf("    %5zu %8.1f MiB %8.1f ms %12.1f MiB %8.1f MiB/s\n", r,
+			       (double)st->round_bytes[r] / 1048576.0, ms,
+			       (double)st->round_dirty[r] / 1048576.0,
+			       ms > 0 ? (double)st->round_dirty[r] / 1048576.0 / (ms / 1e3) : 0.0);
+		}
+		printf("  sent meanwhile  %.1f MiB in %zu round%s\n", (double)sum / 1048576.0,
+		       st->n_round_bytes, st->n_round_bytes == 1 ? "" : "s");
+		printf("  sent at stop    %.1f MiB (what the guest wrote since)\n",
+		       (double)st->final_bytes / 1048576.0);
+	}
 	printf("  image           %.1f MiB\n", (double)st->image_bytes / 1048576.0);
-	printf("  guest's call    waited %.1f ms at the source (writing the image and "
-	       "handing it over)\n",
+	printf("  guest's call    waited %.1f ms at the source (sending the rest and "
+	       "handing the session over)\n",
 	       (double)st->stop_ns / 1e6);
 	printf("  total           %.1f ms until the guest's call came\n",
 	       (double)(moved - t0) / 1e6);
@@ -226,8 +250,14 @@ static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus
 		printf("  restored        not within the wait: the image waits in %s (a guest the "
 		       "new server fails goes on where it was)\n",
 		       rq->path);
-	if (taken)
+	if (taken) {
+		char mem[4300];
+		/* the new server took the memory file too (or failed the guest
+		 * before it could: then it has served nobody) */
+		snprintf(mem, sizeof(mem), "%s.mem", rq->path);
+		unlink(mem);
 		rmdir(dir);
+	}
 }
 
 /* Before a guest is paused for a move: the destination answers, runs the
@@ -363,7 +393,10 @@ int main(int argc, char **argv)
 	};
 	const char *server = getenv("VCUDA_SERVER"), *admin = NULL, *op = "status";
 	Vcuda__AdminRequest rq = VCUDA__ADMIN_REQUEST__INIT;
-	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	/* a memory file system where there is one: pre-copy needs one */
+	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR")
+			  : access("/dev/shm", W_OK) == 0	? "/dev/shm"
+								: "/tmp";
 	char url[600], path[4096];
 	int c, json = 0, loop = 0, rc = 0;
 

@@ -1,10 +1,14 @@
 // A guest that keeps computing while vcuda-smi moves its session to another
-// server (migrate.test). It holds MIB MiB of device memory, of which each
-// step's kernel rewrites one 16 MiB window; each step ends by synchronizing,
-// so the session can move between two steps. It steps until the file STOP
-// exists, then checks all of its memory against the host and prints how
-// long its longest step took (the move's downtime as this guest saw it),
-// beside a baseline: how long writing as much fresh host memory takes.
+// server (migrate.test, precopy.test). It holds MIB MiB of device memory,
+// of which each step's kernel rewrites one window of WINDOW MiB, the next
+// window each step (16 unless given; "all": the whole of it, every step;
+// "hot": the same first 16 MiB every step); each step ends by synchronizing, so the
+// session can move between two steps. It steps until the file STOP exists,
+// then checks all of its memory against the host and prints how long its
+// longest step took beside its median step (the difference is the move's
+// downtime as this guest saw it), and a baseline: how long writing as much
+// fresh host memory takes.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <unistd.h>
@@ -28,13 +32,23 @@ __global__ void bump(unsigned *a, size_t n)
 
 int main(int argc, char **argv)
 {
-	if (argc < 3) {
-		fprintf(stderr, "usage: migrate STOP MIB\n");
+	if (argc < 3 || argc > 4) {
+		fprintf(stderr, "usage: migrate STOP MIB [WINDOW_MIB|all|hot]\n");
 		return 2;
 	}
-	const size_t n = (size_t)atoi(argv[2]) << 18, win = (size_t)16 << 18; // 4-byte words
+	const size_t n = (size_t)atoi(argv[2]) << 18; // 4-byte words
+	const int hot = argc == 4 && strcmp(argv[3], "hot") == 0;
+	const size_t win = argc < 4 || hot		 ? (size_t)16 << 18
+			   : strcmp(argv[3], "all") == 0 ? n
+							 : (size_t)atoi(argv[3]) << 18;
+	if (!win || n % win) {
+		fprintf(stderr, "migrate: the window must divide the memory\n");
+		return 2;
+	}
 	const size_t windows = n / win;
+	const unsigned grid = win > ((size_t)16 << 18) ? 256 : 64;
 	std::vector<unsigned> bumps(windows, 0);
+	std::vector<double> times;
 	unsigned *d;
 	double longest = 0;
 	int steps = 0;
@@ -44,9 +58,9 @@ int main(int argc, char **argv)
 		auto t0 = std::chrono::steady_clock::now();
 		unsigned *fresh = new unsigned[n];
 		memcpy(fresh, src.data(), n * sizeof(unsigned));
-		double ms = std::chrono::duration<double, std::milli>(
-				std::chrono::steady_clock::now() - t0)
-				.count();
+		double ms =
+		    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+			.count();
 		printf("baseline: writing %zu MiB of fresh host memory took %.1f ms\n", n >> 18,
 		       ms);
 		delete[] fresh;
@@ -58,23 +72,26 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	while (steps < 10 || access(argv[1], F_OK) != 0) {
 		auto t0 = std::chrono::steady_clock::now();
-		size_t w = (size_t)steps % windows;
-		bump<<<64, 256>>>(d + w * win, win);
+		size_t w = hot ? 0 : (size_t)steps % windows;
+		bump<<<grid, 256>>>(d + w * win, win);
 		OK(cudaDeviceSynchronize());
 		bumps[w]++;
-		double ms = std::chrono::duration<double, std::milli>(
-				std::chrono::steady_clock::now() - t0)
-				.count();
+		double ms =
+		    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+			.count();
 		if (ms > longest)
 			longest = ms;
+		times.push_back(ms);
 		steps++;
 	}
+	std::sort(times.begin(), times.end());
 	std::vector<unsigned> h(n);
 	OK(cudaMemcpy(h.data(), d, n * sizeof(unsigned), cudaMemcpyDeviceToHost));
 	size_t bad = 0;
 	for (size_t i = 0; i < n; i++)
 		bad += h[i] != (unsigned)i + bumps[i / win];
-	printf("%d steps, %zu of %zu words wrong, longest step %.1f ms\n", steps, bad, n, longest);
+	printf("%d steps, %zu of %zu words wrong, longest step %.1f ms, median %.1f ms\n", steps,
+	       bad, n, longest, times[times.size() / 2]);
 	EXPECT(bad == 0);
 	OK(cudaFree(d));
 	return check_done("migrate");

@@ -216,7 +216,7 @@ static int image_of(struct session *s)
 	char why[256] = "";
 
 	assert_true(fd >= 0);
-	if (session_image_write(s, &io, why, sizeof(why)) != 0)
+	if (session_image_write(s, &io, 0, why, sizeof(why)) != 0)
 		fail_msg("image not written: %s", why);
 	lseek(fd, 0, SEEK_SET);
 	return fd;
@@ -401,7 +401,7 @@ static void test_unmovable(void **state)
 	session_new(&s);
 	ec.flags = CU_EVENT_INTERPROCESS | CU_EVENT_DISABLE_TIMING;
 	assert_int_equal(serve(&s, &rq, NULL, 0), CUDA_SUCCESS);
-	assert_int_not_equal(session_image_write(&s, &io, why, sizeof(why)), 0);
+	assert_int_not_equal(session_image_write(&s, &io, 0, why, sizeof(why)), 0);
 	assert_non_null(strstr(why, "interprocess event"));
 	assert_int_equal(lseek(fd, 0, SEEK_END), 0);
 	session_end(&s);
@@ -413,7 +413,7 @@ static void test_unmovable(void **state)
 		struct vcuda_chan shm_chan = {&shm_ops};
 		session_new(&s);
 		s.chan = &shm_chan;
-		assert_int_not_equal(session_image_write(&s, &io, why, sizeof(why)), 0);
+		assert_int_not_equal(session_image_write(&s, &io, 0, why, sizeof(why)), 0);
 		assert_non_null(strstr(why, "shm://"));
 		assert_int_equal(lseek(fd, 0, SEEK_END), 0);
 		session_end(&s);
