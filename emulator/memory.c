@@ -204,7 +204,8 @@ void *emu_dev_to_host(CUdeviceptr dptr, size_t len)
 
 static uint64_t *track_bits; /* one per grain of the arena; NULL: not tracking */
 static int track_all;	     /* every grain counts as written */
-static int track_lazy;	     /* grains may still be protected: the handler stays */
+static int track_lazy;	     /* grains may still be protected */
+static int track_installed;  /* the handler is (it stays) */
 static char track_spin;	     /* the handler's and the rounds' lock (a spin lock) */
 static struct sigaction track_old;
 
@@ -227,8 +228,10 @@ static void track_fault(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	if (!__atomic_load_n(&track_lazy, __ATOMIC_ACQUIRE) || off >= emu.arena_size) {
 		/* not a write to tracked memory: the handler before ours takes
-		 * the fault when the instruction runs again */
+		 * the fault when the instruction runs again (or, where the
+		 * grain was made writable meanwhile, nothing faults) */
 		sigaction(sig, &track_old, NULL);
+		track_installed = 0;
 		return;
 	}
 	track_lock();
@@ -273,7 +276,7 @@ int vcuda_cpu_track_start(void)
 
 	if (!emu.store || track_bits || !(bits = calloc(words ? words : 1, sizeof(*bits))))
 		return -1;
-	if (!track_lazy) {
+	if (!track_installed) {
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_sigaction = track_fault;
 		sa.sa_flags = SA_SIGINFO | SA_RESTART;
@@ -282,6 +285,7 @@ int vcuda_cpu_track_start(void)
 			free(bits);
 			return -1;
 		}
+		track_installed = 1;
 	}
 	track_lock();
 	track_all = 0;
@@ -338,18 +342,24 @@ int vcuda_cpu_track_take(uint64_t *bits, size_t words)
 	return 0;
 }
 
-/* Stops tracking; the grains written since the last take are ORed into
- * bits (NULL: dropped). */
+/* Stops noting writes; those since the last take are ORed into bits.
+ * Grains still protected become writable at their next write (cheap while
+ * a guest waits). With bits NULL, the whole store is made writable again
+ * (what is left of tracking ends; tens of milliseconds a GiB). */
 void vcuda_cpu_track_stop(uint64_t *bits, size_t words)
 {
 	uint64_t *was = track_bits;
 
-	if (!was)
-		return;
 	track_lock();
-	if (bits)
+	if (was && bits)
 		track_collect(bits, words, 0);
 	__atomic_store_n(&track_bits, NULL, __ATOMIC_RELEASE);
+	if (!bits && track_lazy) {
+		mprotect(emu.store, emu.arena_size, PROT_READ | PROT_WRITE);
+		/* the handler stays: a fault already on its way finds the grain
+		 * writable, and any other goes to the handler before it */
+		__atomic_store_n(&track_lazy, 0, __ATOMIC_RELEASE);
+	}
 	track_unlock();
 	free(was);
 }

@@ -497,8 +497,9 @@ static void worker_checkpoint(struct session *s, const char *path, char *answer,
 	      (unsigned long long)s->last_seq);
 }
 
-/* The server at url adopts the image at path (its admin socket, the
- * owner's: both servers run as one user). 0, or -1 with why. */
+/* Asks the server at url (its admin socket, the owner's: both servers run
+ * as one user) to adopt the image at path, or with no path only whether it
+ * answers. 0, or -1 with why. */
 static int worker_adopt(const char *url, const char *path, char *why, size_t len)
 {
 	Vcuda__AdminRequest rq = VCUDA__ADMIN_REQUEST__INIT;
@@ -507,13 +508,13 @@ static int worker_adopt(const char *url, const char *path, char *why, size_t len
 	static uint8_t buf[1 << 16];
 	uint8_t req[8192];
 	void *sock;
-	int n, linger = 0, timeout = 5000, rc = -1;
+	int n, linger = 0, timeout = 5000, immediate = 1, rc = -1;
 
 	if (vcudad_admin_url(url, admin, sizeof(admin)) != 0) {
 		snprintf(why, len, "%s has no admin socket this server can reach", url);
 		return -1;
 	}
-	rq.op = "adopt";
+	rq.op = path ? "adopt" : "status";
 	rq.path = (char *)path;
 	if (vcuda__admin_request__get_packed_size(&rq) > sizeof(req) ||
 	    !(sock = zmq_socket(vcuda_zmq_context(), ZMQ_REQ))) {
@@ -523,6 +524,9 @@ static int worker_adopt(const char *url, const char *path, char *why, size_t len
 	n = (int)vcuda__admin_request__pack(&rq, req);
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	/* a server that is gone fails the send at once, not the wait */
+	zmq_setsockopt(sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
+	zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout, sizeof(timeout));
 	if (zmq_connect(sock, admin) != 0 || zmq_send(sock, req, (size_t)n, 0) != n ||
 	    (n = zmq_recv(sock, buf, sizeof(buf), 0)) < 0 || n > (int)sizeof(buf))
 		snprintf(why, len, "no answer from %s", admin);
@@ -629,6 +633,12 @@ static void worker_migrate(struct session *s, char *cmd, char *answer, size_t le
 		return;
 	}
 	precopy_rounds(&move.pre, s);
+	/* the new server may have gone meanwhile: then the guest never waits */
+	if (worker_adopt(url, NULL, why, sizeof(why)) != 0) {
+		precopy_end(&move.pre, s, 0);
+		snprintf(answer, len, "-1 %s", why);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += strtol(wait, NULL, 10) / 1000 + 1;
 	pthread_mutex_lock(&s->lock);
@@ -646,9 +656,10 @@ static void worker_migrate(struct session *s, char *cmd, char *answer, size_t le
 	} else {
 		snprintf(answer, len, "%s", move.answer);
 	}
-	/* a moved session's memory file is the new server's to take */
-	precopy_end(&move.pre, s, answer[0] == '0');
 	pthread_mutex_unlock(&s->lock);
+	/* (the main thread is done with it: not pending, or answered) a moved
+	 * session's memory file is the new server's to take */
+	precopy_end(&move.pre, s, answer[0] == '0');
 }
 
 static void *worker_control_main(void *arg)

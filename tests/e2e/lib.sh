@@ -118,6 +118,16 @@ run() {
 	ASAN_OPTIONS=detect_leaks=0:${ASAN_OPTIONS:-} "$VCUDA_RUN" --server "$SERVER_URL" -- "$@"
 }
 
+# kill_guest PID...: ends guests started as `run ... &` (the shell that
+# runs each and the program under it), so that a failed test leaves none.
+kill_guest() {
+	for p in "$@"; do
+		pkill -KILL -P "$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null
+	done
+	return 0
+}
+
 # wait_for FILE PATTERN SECONDS
 wait_for() {
 	for _ in $(seq $(($3 * 10))); do

@@ -1,8 +1,9 @@
 // A guest that keeps computing while vcuda-smi moves its session to another
 // server (migrate.test, precopy.test). It holds MIB MiB of device memory,
 // of which each step's kernel rewrites one window of WINDOW MiB, the next
-// window each step (16 unless given; "all": the whole of it, every step;
-// "hot": the same first 16 MiB every step); each step ends by synchronizing, so the
+// window each step (16 unless given; "hot": the same first 16 MiB every
+// step; "all": a memset rewrites the whole of it every step, as fast as
+// memory is written); each step ends by synchronizing, so the
 // session can move between two steps. It steps until the file STOP exists,
 // then checks all of its memory against the host and prints how long its
 // longest step took beside its median step (the difference is the move's
@@ -38,9 +39,11 @@ int main(int argc, char **argv)
 	}
 	const size_t n = (size_t)atoi(argv[2]) << 18; // 4-byte words
 	const int hot = argc == 4 && strcmp(argv[3], "hot") == 0;
-	const size_t win = argc < 4 || hot		 ? (size_t)16 << 18
-			   : strcmp(argv[3], "all") == 0 ? n
-							 : (size_t)atoi(argv[3]) << 18;
+	const int all = argc == 4 && strcmp(argv[3], "all") == 0;
+	const size_t win = argc < 4 || hot ? (size_t)16 << 18
+			   : all	   ? n
+					   : (size_t)atoi(argv[3]) << 18;
+	unsigned set = 0; /* all: the byte the last memset wrote */
 	if (!win || n % win) {
 		fprintf(stderr, "migrate: the window must divide the memory\n");
 		return 2;
@@ -73,7 +76,12 @@ int main(int argc, char **argv)
 	while (steps < 10 || access(argv[1], F_OK) != 0) {
 		auto t0 = std::chrono::steady_clock::now();
 		size_t w = hot ? 0 : (size_t)steps % windows;
-		bump<<<grid, 256>>>(d + w * win, win);
+		if (all) {
+			set = 1 + (unsigned)steps % 200;
+			OK(cudaMemsetAsync(d, (int)set, n * sizeof(unsigned)));
+		} else {
+			bump<<<grid, 256>>>(d + w * win, win);
+		}
 		OK(cudaDeviceSynchronize());
 		bumps[w]++;
 		double ms =
@@ -89,7 +97,7 @@ int main(int argc, char **argv)
 	OK(cudaMemcpy(h.data(), d, n * sizeof(unsigned), cudaMemcpyDeviceToHost));
 	size_t bad = 0;
 	for (size_t i = 0; i < n; i++)
-		bad += h[i] != (unsigned)i + bumps[i / win];
+		bad += h[i] != (all ? set * 0x01010101u : (unsigned)i + bumps[i / win]);
 	printf("%d steps, %zu of %zu words wrong, longest step %.1f ms, median %.1f ms\n", steps,
 	       bad, n, longest, times[times.size() / 2]);
 	EXPECT(bad == 0);

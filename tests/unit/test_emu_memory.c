@@ -78,6 +78,86 @@ static void test_placement(void **state)
 	assert_int_equal(cuMemFree(d), CUDA_SUCCESS);
 }
 
+int vcuda_cpu_track_start(void);
+int vcuda_cpu_track_take(uint64_t *bits, size_t words);
+void vcuda_cpu_track_stop(uint64_t *bits, size_t words);
+int vcuda_cpu_store(uint64_t *base, const uint8_t **store, uint64_t *size, uint64_t *grain);
+
+/* The grains set in bits: their count; the first two into first[]. */
+static int grains_set(const uint64_t *bits, size_t words, uint64_t first[2])
+{
+	int n = 0;
+
+	for (uint64_t g = 0; g < words * 64; g++)
+		if (bits[g / 64] >> (g % 64) & 1) {
+			if (n < 2)
+				first[n] = g;
+			n++;
+		}
+	return n;
+}
+
+/* Pre-copy's write tracking: every write through the device's memory
+ * (sets, copies) notes its grain once per round, and only that grain; a
+ * freed allocation counts as written (it reads as zeros now); after
+ * tracking stops, memory is writable everywhere again. */
+static void test_write_tracking(void **state)
+{
+	uint64_t base, size, grain, bits[64], got[2];
+	const uint8_t *store;
+	CUdeviceptr a, b;
+	uint8_t back[16];
+	size_t words;
+
+	assert_int_equal(vcuda_cpu_store(&base, &store, &size, &grain), 0);
+	assert_int_equal(size, 256u << 20);
+	assert_int_equal(grain, 64u << 10);
+	words = (size / grain + 63) / 64;
+	assert_true(words <= 64);
+	assert_int_equal(cuMemAlloc(&a, 1u << 20), CUDA_SUCCESS);
+	assert_int_equal(cuMemAlloc(&b, 1u << 20), CUDA_SUCCESS);
+	assert_int_equal(vcuda_cpu_track_start(), 0);
+	assert_int_equal(vcuda_cpu_track_start(), -1); /* once at a time */
+
+	memset(bits, 0, sizeof(bits));
+	assert_int_equal(vcuda_cpu_track_take(bits, words), 0);
+	assert_int_equal(grains_set(bits, words, got), 0); /* nothing written yet */
+	assert_int_equal(cuMemsetD8(a + 200000, 7, 1), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyHtoD(b + 5, "written", 7), CUDA_SUCCESS);
+	assert_int_equal(vcuda_cpu_track_take(bits, words), 0);
+	assert_int_equal(grains_set(bits, words, got), 2);
+	assert_int_equal(got[0], (a + 200000 - base) / grain);
+	assert_int_equal(got[1], (b + 5 - base) / grain);
+	/* noted once: the next round starts empty, and notes the grain again */
+	memset(bits, 0, sizeof(bits));
+	assert_int_equal(vcuda_cpu_track_take(bits, words), 0);
+	assert_int_equal(grains_set(bits, words, got), 0);
+	assert_int_equal(cuMemsetD8(a + 200001, 8, 1), CUDA_SUCCESS);
+	assert_int_equal(vcuda_cpu_track_take(bits, words), 0);
+	assert_int_equal(grains_set(bits, words, got), 1);
+	assert_int_equal(got[0], (a + 200001 - base) / grain);
+	/* a freed allocation reads as zeros from now on: all its grains */
+	memset(bits, 0, sizeof(bits));
+	assert_int_equal(cuMemFree(b), CUDA_SUCCESS);
+	vcuda_cpu_track_stop(bits, words);
+	assert_int_equal(grains_set(bits, words, got),
+			 (int)((b - base + (1u << 20) - 1) / grain - (b - base) / grain + 1));
+	assert_int_equal(got[0], (b - base) / grain);
+	/* tracking over, the grains still protected are written as ever */
+	assert_int_equal(cuMemsetD8(a + 900000, 9, 16), CUDA_SUCCESS);
+	assert_int_equal(cuMemcpyDtoH(back, a + 900000, 16), CUDA_SUCCESS);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(back[i], 9);
+	assert_int_equal(cuMemcpyDtoH(back, a + 200000, 2), CUDA_SUCCESS);
+	assert_int_equal(back[0], 7);
+	assert_int_equal(back[1], 8);
+	assert_int_equal(vcuda_cpu_track_take(bits, words), -1);
+	/* and the rest of the store made writable */
+	vcuda_cpu_track_stop(NULL, 0);
+	assert_int_equal(cuMemsetD8(a + 500000, 3, 1), CUDA_SUCCESS);
+	assert_int_equal(cuMemFree(a), CUDA_SUCCESS);
+}
+
 static void test_alloc_free(void **state)
 {
 	CUdeviceptr a, b;
@@ -326,6 +406,7 @@ int main(void)
 	    cmocka_unit_test(test_device_queries),
 	    cmocka_unit_test(test_alloc_free),
 	    cmocka_unit_test(test_placement),
+	    cmocka_unit_test(test_write_tracking),
 	    cmocka_unit_test(test_alloc_limits),
 	    cmocka_unit_test(test_free_between_free_blocks),
 	    cmocka_unit_test(test_device_pointer_not_host),
