@@ -39,10 +39,13 @@ for transport in shm ipc tcp; do
 	pid=
 done
 
-# Moving a session (vcuda-smi --migrate: stop and copy) between two servers
-# on the CPU device: a guest stepping over SIZE of device memory, 16 MiB of
-# it rewritten a step. Beside each move, the baseline the guest measured:
-# writing as much fresh host memory. Not in the short run.
+# Moving a session (vcuda-smi --migrate) between two servers on the CPU
+# device: a guest stepping over SIZE of device memory, the same 16 MiB of
+# it rewritten a step. First by stop and copy (the image in a directory on
+# disk), then with pre-copy (in a memory file system), each beside the
+# guest's own baseline: writing as much fresh host memory. The guest's
+# pause is how long the call it moved at waited at the old server and then
+# for the new one (the shim's figure). Not in the short run.
 if [ -z "${BENCH_ARGS:-}" ] && [ -n "${MIGRATE:-}" ] && [ -x "$MIGRATE" ]; then
 	for s in a b; do
 		VCUDA_CPU_MEMORY=2G "$VCUDAD" --listen "ipc://$work/$s.sock" --backend cpu \
@@ -52,32 +55,55 @@ if [ -z "${BENCH_ARGS:-}" ] && [ -n "${MIGRATE:-}" ] && [ -x "$MIGRATE" ]; then
 	done
 	pid="$pid_a $pid_b"
 	sleep 1
-	echo "moving a session (stop and copy), CPU device"
-	printf '%-10s %10s %14s %14s %16s %18s\n' "memory" "image" "source wait" "restore" \
-		"guest's pause" "baseline: fresh"
+	shm=$(mktemp -d /dev/shm/vcuda-bench.XXXXXX 2>/dev/null || true)
 	from=a to=b
-	for mib in 64 256 1024; do
+	# move MIB DIR: moves a guest of MIB MiB; its figures in $work/smi.out
+	# and $work/guest.out, its pause in $pause
+	move() {
 		rm -f "$work/stop"
-		VCUDA_SHIM_DIR=$VCUDA_SHIM_DIR "$VCUDA_RUN" --server "ipc://$work/$from.sock" -- \
-			"$MIGRATE" "$work/stop" "$mib" >"$work/guest.out" 2>&1 &
+		VCUDA_LOG=remoting VCUDA_SHIM_DIR=$VCUDA_SHIM_DIR "$VCUDA_RUN" \
+			--server "ipc://$work/$from.sock" -- "$MIGRATE" "$work/stop" "$1" hot \
+			>"$work/guest.out" 2>&1 &
 		guest=$!
 		for _ in $(seq 600); do grep -q stepping "$work/guest.out" && break; sleep 0.1; done
+		sleep 0.5
 		wpid=$("$VCUDA_SMI" --server "ipc://$work/$from.sock" --json |
 			sed -n 's/.*"session_pids": \[\([0-9]*\).*/\1/p')
 		"$VCUDA_SMI" --server "ipc://$work/$from.sock" --migrate "$wpid" \
-			--to "ipc://$work/$to.sock" --dir "$work" >"$work/smi.out" 2>&1 || cat "$work/smi.out"
+			--to "ipc://$work/$to.sock" --dir "$2" >"$work/smi.out" 2>&1 || cat "$work/smi.out"
 		sleep 0.5
 		touch "$work/stop"
 		wait $guest || { cat "$work/guest.out"; exit 1; }
 		grep -q "migrate: PASS" "$work/guest.out" || { cat "$work/guest.out"; exit 1; }
-		printf '%-10s %10s %14s %14s %16s %18s\n' "$mib MiB" \
+		pause=$(awk -v a="$(sed -n "s/.*waited \([0-9.]*\) ms at the source.*/\1/p" "$work/smi.out")" \
+			-v b="$(sed -n 's/.*answered \([0-9.]*\) ms after the old server.*/\1/p' "$work/guest.out")" \
+			'BEGIN { printf "%.1f", a + b }')
+		t=$from from=$to to=$t
+	}
+	echo "moving a session, CPU device (16 MiB of it rewritten a step)"
+	printf '%-9s %-10s %8s %12s %12s %12s %12s %11s %16s\n' "memory" "how" "rounds" \
+		"sent before" "sent at stop" "source wait" "guest pause" "vs stop+copy" \
+		"baseline: fresh"
+	for mib in 64 256 1024; do
+		move "$mib" "$work"
+		stopcopy=$pause
+		printf '%-9s %-10s %8s %12s %12s %12s %12s %11s %16s\n' "$mib MiB" "stop+copy" - - \
 			"$(sed -n 's/.*image *\([0-9.]*\) MiB.*/\1 MiB/p' "$work/smi.out")" \
 			"$(sed -n 's/.*waited \([0-9.]*\) ms.*/\1 ms/p' "$work/smi.out")" \
-			"$(sed -n 's/.*restored *\([0-9.]*\) ms.*/\1 ms/p' "$work/smi.out")" \
-			"$(sed -n 's/.*longest step \([0-9.]*\) ms.*/\1 ms/p' "$work/guest.out")" \
+			"$pause ms" "1.00x" \
 			"$(sed -n 's/.*memory took \([0-9.]*\) ms.*/\1 ms/p' "$work/guest.out")"
-		t=$from from=$to to=$t
+		[ -n "$shm" ] || continue
+		move "$mib" "$shm"
+		printf '%-9s %-10s %8s %12s %12s %12s %12s %11s %16s\n' "" "pre-copy" \
+			"$(sed -n 's/.*sent meanwhile .* in \([0-9]*\) round.*/\1/p' "$work/smi.out")" \
+			"$(sed -n 's/.*sent meanwhile *\([0-9.]*\) MiB.*/\1 MiB/p' "$work/smi.out")" \
+			"$(sed -n 's/.*sent at stop *\([0-9.]*\) MiB.*/\1 MiB/p' "$work/smi.out")" \
+			"$(sed -n 's/.*waited \([0-9.]*\) ms.*/\1 ms/p' "$work/smi.out")" \
+			"$pause ms" \
+			"$(awk -v p="$pause" -v s="$stopcopy" 'BEGIN { printf "%.2fx", s > 0 ? p / s : 0 }')" \
+			"$(sed -n 's/.*memory took \([0-9.]*\) ms.*/\1 ms/p' "$work/guest.out")"
 	done
+	[ -n "$shm" ] && rm -rf "$shm"
 	kill $pid_a $pid_b
 	wait $pid_a $pid_b 2>/dev/null || true
 	pid=

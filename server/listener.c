@@ -103,6 +103,7 @@ struct listener {
 	Vcuda__ClientStatus *status; /* the last status answer's clients */
 	Vcuda__ClientStatus **status_ptrs;
 	uint32_t *status_pids;
+	uint64_t *status_memory; /* ... and their sessions' memory, in that order */
 	/* --restore: checkpoints a guest may resume, by session token; each
 	 * is given once. */
 	struct {
@@ -1040,10 +1041,12 @@ static int listener_status(void *arg, const Vcuda__AdminRequest *rq, Vcuda__Admi
 	free(l->status);
 	free(l->status_ptrs);
 	free(l->status_pids);
+	free(l->status_memory);
 	l->status = calloc((size_t)t->n + 1, sizeof(*l->status));
 	l->status_ptrs = calloc((size_t)t->n + 1, sizeof(*l->status_ptrs));
 	l->status_pids = calloc((size_t)l->nworkers + 1, sizeof(*l->status_pids));
-	if (!l->status || !l->status_ptrs || !l->status_pids) {
+	l->status_memory = calloc((size_t)l->nworkers + 1, sizeof(*l->status_memory));
+	if (!l->status || !l->status_ptrs || !l->status_pids || !l->status_memory) {
 		st->message = "out of memory";
 		return VCUDA_E_NOMEM;
 	}
@@ -1065,10 +1068,18 @@ static int listener_status(void *arg, const Vcuda__AdminRequest *rq, Vcuda__Admi
 		cs->bytes_in = __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
 		cs->bytes_out = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
 		cs->session_pids = l->status_pids + npids;
-		for (int k = 0; k < l->nworkers; k++)
-			if (l->workers[k]->ident == id)
-				cs->session_pids[cs->n_session_pids++] =
-				    (uint32_t)l->workers[k]->pid;
+		cs->session_memory = l->status_memory + npids;
+		for (int k = 0; k < l->nworkers; k++) {
+			const struct worker *w = l->workers[k];
+			if (w->ident != id)
+				continue;
+			cs->session_memory[cs->n_session_pids] =
+			    (uint32_t)w->slot < id->budget->nslots
+				? __atomic_load_n(&id->budget->slot[w->slot], __ATOMIC_RELAXED)
+				: 0;
+			cs->session_pids[cs->n_session_pids++] = (uint32_t)w->pid;
+		}
+		cs->n_session_memory = cs->n_session_pids;
 		npids += cs->n_session_pids;
 		used += cs->memory_used;
 		st->sessions += cs->sessions;

@@ -260,9 +260,57 @@ static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus
 	}
 }
 
+/* Whether the destination has room for the session of worker rq->session:
+ * device memory free, and its client's quota there (where that client has
+ * sessions there already). 0, or 1 (said why). */
+static int smi_room(const Vcuda__AdminStatus *here, const Vcuda__AdminStatus *there,
+		    const Vcuda__AdminRequest *rq)
+{
+	const Vcuda__ClientStatus *client = NULL;
+	uint64_t need = 0, free_there;
+
+	for (size_t i = 0; i < here->n_clients && !client; i++)
+		for (size_t k = 0; k < here->clients[i]->n_session_pids; k++)
+			if (here->clients[i]->session_pids[k] == rq->session) {
+				client = here->clients[i];
+				need = k < client->n_session_memory ? client->session_memory[k] : 0;
+				break;
+			}
+	if (!client) {
+		fprintf(stderr, "vcuda-smi: no session has worker pid %u (vcuda-smi lists them)\n",
+			rq->session);
+		return 1;
+	}
+	free_there =
+	    there->memory_total > there->memory_used ? there->memory_total - there->memory_used : 0;
+	if (need > free_there) {
+		fprintf(stderr,
+			"vcuda-smi: the session holds %.1f MiB of device memory; %s has %.1f MiB "
+			"free\n",
+			(double)need / 1048576.0, rq->url, (double)free_there / 1048576.0);
+		return 1;
+	}
+	for (size_t i = 0; i < there->n_clients; i++) {
+		const Vcuda__ClientStatus *c = there->clients[i];
+		if (strcmp(c->name, client->name) != 0 || !c->memory_quota)
+			continue;
+		if (c->memory_used + need > c->memory_quota) {
+			fprintf(
+			    stderr,
+			    "vcuda-smi: client '%s' holds %.1f MiB of its %.1f MiB quota at %s; "
+			    "the session needs %.1f MiB\n",
+			    c->name, (double)c->memory_used / 1048576.0,
+			    (double)c->memory_quota / 1048576.0, rq->url, (double)need / 1048576.0);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Before a guest is paused for a move: the destination answers, runs the
  * same backend and device (a session moves only where its guest sees the
- * same device) and takes new sessions. 0, or 1 (said why). */
+ * same device), takes new sessions and has room for it. 0, or 1 (said
+ * why). */
 static int smi_compatible(const char *url, const Vcuda__AdminRequest *rq)
 {
 	Vcuda__AdminRequest q = VCUDA__ADMIN_REQUEST__INIT;
@@ -293,7 +341,7 @@ static int smi_compatible(const char *url, const Vcuda__AdminRequest *rq)
 	else if (there->draining)
 		fprintf(stderr, "vcuda-smi: %s is draining: it takes no new sessions\n", rq->url);
 	else
-		rc = 0;
+		rc = smi_room(here, there, rq);
 	vcuda__admin_status__free_unpacked(here, NULL);
 	vcuda__admin_status__free_unpacked(there, NULL);
 	return rc;
