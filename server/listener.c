@@ -1098,6 +1098,13 @@ static int listener_status(void *arg, const Vcuda__AdminRequest *rq, Vcuda__Admi
 		l->be->cuDeviceTotalMem(&total, 0);
 	st->memory_total = total;
 	st->memory_used = used;
+	/* each guest's CPU device has the size the budget gave it */
+	if (!l->budget || !getenv("VCUDA_CPU_MEMORY") ||
+	    vcuda_parse_size(getenv("VCUDA_CPU_MEMORY"), &st->device_memory) != 0) {
+		size_t dm = 0;
+		l->be->cuDeviceTotalMem(&dm, 0);
+		st->device_memory = dm;
+	}
 	st->draining = l->draining;
 	st->now_ns = vcuda_realtime_ns();
 	return 0;

@@ -338,6 +338,18 @@ static int smi_compatible(const char *url, const Vcuda__AdminRequest *rq)
 			"vcuda-smi: %s runs %s on %s, this server %s on %s: the guest would see "
 			"another device\n",
 			rq->url, there->backend, there->device, here->backend, here->device);
+	else if (strcmp(here->version, there->version) != 0)
+		fprintf(stderr,
+			"vcuda-smi: %s runs vcuda %s, this server %s: a session moves between "
+			"servers of one version\n",
+			rq->url, there->version, here->version);
+	else if (here->device_memory != there->device_memory)
+		fprintf(
+		    stderr,
+		    "vcuda-smi: %s gives each guest a device of %.0f MiB, this server %.0f MiB: "
+		    "the guest would see another device\n",
+		    rq->url, (double)there->device_memory / 1048576.0,
+		    (double)here->device_memory / 1048576.0);
 	else if (there->draining)
 		fprintf(stderr, "vcuda-smi: %s is draining: it takes no new sessions\n", rq->url);
 	else
