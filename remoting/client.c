@@ -87,6 +87,7 @@ struct vcuda_client {
 	uint64_t resend_seq;	 /* the number the next send keeps, or 0 */
 	uint64_t resumed_seq;	 /* what the resumed session had run */
 	char moved_to[512];	 /* where an E_MOVED reply said the session went */
+	char moved_key[41];	 /* ... and, tcp://, that server's public key ("" none) */
 };
 
 static int client_flush(struct vcuda_client *c);
@@ -557,8 +558,14 @@ static int client_wait(struct vcuda_client *c, uint64_t seq, Vcuda__Reply **out)
 			/* the session moved before this request ran: resume there */
 			int ok = rp->moved_to && (strncmp(rp->moved_to, "ipc://", 6) == 0 ||
 						  strncmp(rp->moved_to, "tcp://", 6) == 0);
-			if (ok)
+			if (ok) {
 				snprintf(c->moved_to, sizeof(c->moved_to), "%s", rp->moved_to);
+				/* the server it goes on at, vouched for by this one */
+				snprintf(c->moved_key, sizeof(c->moved_key), "%s",
+					 rp->moved_key && strlen(rp->moved_key) == 40
+					     ? rp->moved_key
+					     : "");
+			}
 			vcuda_chan_release(c->chan, &m);
 			vcuda_client_reply_free(rp);
 			return ok ? VCUDA_E_MOVED : VCUDA_E_PROTO;
@@ -743,6 +750,8 @@ static int client_resume(struct vcuda_client *c, uint64_t seq, int sent, uint64_
 		if ((rc = vcuda_curve_from_env(&keys, why, sizeof(why))) < 0)
 			return VCUDA_E_PEER_LOST;
 		k = rc ? &keys : NULL;
+		if (k && old && c->moved_key[0]) /* moved to a server of its own key */
+			memcpy(keys.server_key, c->moved_key, sizeof(c->moved_key));
 	}
 	if (old)
 		VINFO(remoting, "the session moved to %s", c->url);
@@ -871,6 +880,7 @@ static int client_exchange(struct vcuda_client *c, Vcuda__Request *rq, int want_
 				 * nothing since, takes rq back and goes on */
 				VWARN(remoting, "the session stays at %s", from);
 				memcpy(c->url, from, sizeof(c->url));
+				c->moved_key[0] = 0; /* its own key is the one it had */
 			}
 			c->resend_seq = rq->seq;
 			continue;

@@ -149,6 +149,8 @@ static int config_server_value(struct config_state *st, const char *name, const 
 		cfg->admin_gid = (long)g->gr_gid;
 	} else if (strcmp(name, "allow-keys") == 0) {
 		cfg->allow_keys = v;
+	} else if (strcmp(name, "peer-keys") == 0) {
+		cfg->peer_keys = v;
 	} else if (strcmp(name, "insecure") == 0) {
 		cfg->insecure = !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1");
 	} else if (strcmp(name, "socket-mode") == 0) {

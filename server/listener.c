@@ -34,6 +34,7 @@
 #include "curve.h"
 #include "error.h"
 #include "log.h"
+#include "movein.h"
 #include "metrics.h"
 #include "transport.h"
 #include "util.h"
@@ -91,6 +92,8 @@ struct listener {
 	void *mons[VCUDAD_MAX_LISTEN]; /* tcp:// with keys: failed handshakes */
 	struct vcuda_curve keys;       /* the server's */
 	struct vcuda_keyset allowed;
+	struct vcuda_keyset peers;	/* servers that may move sessions here (--peer-keys) */
+	struct vcudad_movein movein;	/* sessions moving in from them */
 	struct vcudad_idents idents;	/* clients with live sessions */
 	pthread_mutex_t conf_lock;	/* idents.conf: the ZAP thread reads its keys */
 	char hello_peer[64];		/* the raw peer address of the hello being answered */
@@ -293,9 +296,11 @@ static pid_t listener_spawn(struct listener *l, struct worker *w)
 				NULL,
 				NULL};
 		size_t n = sizeof(argv) / sizeof(*argv) - 8;
-		if (w->key[0]) { /* the worker's tcp:// socket takes this guest only */
+		if (l->cfg->key_file) { /* its guest's tcp://, or a move to another host */
 			argv[n++] = "--key";
 			argv[n++] = (char *)l->cfg->key_file;
+		}
+		if (w->key[0]) { /* the worker's tcp:// socket takes this guest only */
 			argv[n++] = "--peer-key";
 			argv[n++] = w->key;
 		}
@@ -498,10 +503,20 @@ static int listener_ask_worker(struct listener *l, const Vcuda__AdminRequest *rq
 		st->message = "a session moves to an ipc:// or tcp:// server URL";
 		return VCUDA_E_INVAL;
 	}
+	if (migrate && strncmp(rq->url, "tcp://", 6) == 0 &&
+	    (!rq->key || strlen(rq->key) != 40 || strchr(rq->key, '\n'))) {
+		st->message = "a session moves to a tcp:// server given its public key";
+		return VCUDA_E_INVAL;
+	}
+	if (migrate && strncmp(rq->url, "tcp://", 6) == 0 && !l->cfg->key_file) {
+		st->message = "this server has no key (--key) to show a server on another host";
+		return VCUDA_E_INVAL;
+	}
 	if (wait_ms > LISTENER_CHECKPOINT_TIMEOUT_MS / 2)
 		wait_ms = LISTENER_CHECKPOINT_TIMEOUT_MS / 2;
 	if (migrate)
-		snprintf(cmd, sizeof(cmd), "M\n%u\n%s\n%s", wait_ms, rq->url, rq->path);
+		snprintf(cmd, sizeof(cmd), "M\n%u\n%s\n%s\n%s", wait_ms, rq->url, rq->path,
+			 rq->key && strncmp(rq->url, "tcp://", 6) == 0 ? rq->key : "");
 	else
 		snprintf(cmd, sizeof(cmd), "C\n%s", rq->path);
 	if (send(w->ctl_fd, cmd, strlen(cmd), MSG_NOSIGNAL) < 0) {
@@ -713,6 +728,87 @@ out_free:
 	vcuda__hello__free_unpacked(h, NULL);
 }
 
+/* The memory each guest's device has: the CPU device's size the budget
+ * gave it, or the GPU's. */
+static uint64_t listener_device_memory(struct listener *l)
+{
+	uint64_t m = 0;
+	size_t dm = 0;
+
+	if (l->budget && getenv("VCUDA_CPU_MEMORY") &&
+	    vcuda_parse_size(getenv("VCUDA_CPU_MEMORY"), &m) == 0)
+		return m;
+	l->be->cuDeviceTotalMem(&dm, 0);
+	return dm;
+}
+
+/* A message of a session moving in from another host (movein.h): body is
+ * its first frame; its data frame, if any, is read here. Answered with an
+ * AdminStatus. */
+static void listener_movein(struct listener *l, int sock, zmq_msg_t *route, zmq_msg_t *body,
+			    const char *key)
+{
+	Vcuda__AdminStatus st = VCUDA__ADMIN_STATUS__INIT;
+	Vcuda__MoveChunk *c = NULL;
+	zmq_msg_t data;
+	char path[700];
+	uint8_t *out;
+	size_t n;
+
+	zmq_msg_init(&data);
+	if (zmq_msg_more(body) &&
+	    (zmq_msg_recv(&data, l->socks[sock], ZMQ_DONTWAIT) < 0 || zmq_msg_more(&data) ||
+	     zmq_msg_size(&data) > VCUDA_MAX_PAYLOAD)) {
+		st.status = VCUDA_E_PROTO;
+		st.message = "a malformed move message";
+	} else if (!l->curve || !key || !*key) {
+		st.status = VCUDA_E_AUTH;
+		st.message = "sessions move here only over tcp:// with keys";
+	} else {
+		uint8_t k[32];
+		zmq_z85_decode(k, key);
+		if (!vcuda_keyset_has(&l->peers, k)) {
+			st.status = VCUDA_E_AUTH;
+			st.message =
+			    "the moving server's key is not one of this server's --peer-keys";
+		} else if (!(c = vcuda__move_chunk__unpack(NULL, zmq_msg_size(body) - 4,
+							   (uint8_t *)zmq_msg_data(body) + 4))) {
+			st.status = VCUDA_E_PROTO;
+			st.message = "a malformed move message";
+		} else if (vcudad_movein_handle(&l->movein, key, c, zmq_msg_data(&data),
+						zmq_msg_size(&data), listener_device_memory(l), &st,
+						path, sizeof(path)) == 1) {
+			Vcuda__AdminRequest q = VCUDA__ADMIN_REQUEST__INIT;
+			q.op = "status";
+			st.status = listener_status(l, &q, &st);
+		} else if (path[0]) {
+			Vcuda__AdminRequest q = VCUDA__ADMIN_REQUEST__INIT;
+			q.op = "adopt";
+			q.path = path;
+			if ((st.status = listener_adopt(l, &q, &st)) != 0) {
+				char mem[720];
+				snprintf(mem, sizeof(mem), "%s.mem", path);
+				unlink(path);
+				unlink(mem);
+			}
+		}
+	}
+	if (st.status && st.message)
+		listener_refused(l, "a session moving in from key %.40s: %s", key ? key : "(none)",
+				 st.message);
+	n = vcuda__admin_status__get_packed_size(&st);
+	if ((out = malloc(n ? n : 1)) != NULL) {
+		vcuda__admin_status__pack(&st, out);
+		if (zmq_msg_send(route, l->socks[sock], ZMQ_SNDMORE) < 0 ||
+		    zmq_send(l->socks[sock], out, n, 0) < 0)
+			VWARN(server, "could not answer a moving server: %s", zmq_strerror(errno));
+		free(out);
+	}
+	if (c)
+		vcuda__move_chunk__free_unpacked(c, NULL);
+	zmq_msg_close(&data);
+}
+
 static void listener_recv(struct listener *l, int sock)
 {
 	zmq_msg_t route, body;
@@ -728,7 +824,9 @@ static void listener_recv(struct listener *l, int sock)
 		snprintf(l->hello_peer, sizeof(l->hello_peer), "%s", a ? a : "");
 		snprintf(l->hello_key, sizeof(l->hello_key), "%s",
 			 key && strlen(key) == 40 ? key : "");
-		if (zmq_msg_more(&body) || zmq_msg_size(&body) > LISTENER_MAX_HELLO)
+		if (vcudad_movein_is(zmq_msg_data(&body), zmq_msg_size(&body)))
+			listener_movein(l, sock, &route, &body, key);
+		else if (zmq_msg_more(&body) || zmq_msg_size(&body) > LISTENER_MAX_HELLO)
 			listener_refused(l, "oversized or multi-part hello from %s",
 					 *addr ? addr : "a local socket");
 		else
@@ -985,7 +1083,17 @@ static int listener_bind(struct listener *l)
 		if (!l->socks[i])
 			return VCUDA_E_TRANSPORT;
 		zmq_setsockopt(l->socks[i], ZMQ_LINGER, &linger, sizeof(linger));
-		zmq_setsockopt(l->socks[i], ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+		if (l->peers.n && strncmp(url, "tcp://", 6) == 0) {
+			/* sessions move in here (--peer-keys): their memory comes
+			 * in 4 MiB parts; only keys ZAP let in send anything, and
+			 * each connection queues few messages */
+			int64_t big = VCUDA_MAX_PAYLOAD + 4096;
+			int hwm = 16;
+			zmq_setsockopt(l->socks[i], ZMQ_MAXMSGSIZE, &big, sizeof(big));
+			zmq_setsockopt(l->socks[i], ZMQ_RCVHWM, &hwm, sizeof(hwm));
+		} else {
+			zmq_setsockopt(l->socks[i], ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+		}
 		if (ipc && listener_prepare_ipc(l, i) != 0)
 			return VCUDA_E_TRANSPORT;
 		if (l->curve && strncmp(url, "tcp://", 6) == 0 && listener_secure(l, i) != 0) {
@@ -1098,13 +1206,7 @@ static int listener_status(void *arg, const Vcuda__AdminRequest *rq, Vcuda__Admi
 		l->be->cuDeviceTotalMem(&total, 0);
 	st->memory_total = total;
 	st->memory_used = used;
-	/* each guest's CPU device has the size the budget gave it */
-	if (!l->budget || !getenv("VCUDA_CPU_MEMORY") ||
-	    vcuda_parse_size(getenv("VCUDA_CPU_MEMORY"), &st->device_memory) != 0) {
-		size_t dm = 0;
-		l->be->cuDeviceTotalMem(&dm, 0);
-		st->device_memory = dm;
-	}
+	st->device_memory = listener_device_memory(l);
 	st->draining = l->draining;
 	st->now_ns = vcuda_realtime_ns();
 	return 0;
@@ -1159,6 +1261,7 @@ static void listener_poll(struct listener *l)
 		items[n++] = (zmq_pollitem_t){NULL, l->writing->ctl_fd, ZMQ_POLLIN, 0};
 	if (l->writing && vcuda_now_ns() > l->writing_until)
 		listener_written(l, 0);
+	vcudad_movein_expire(&l->movein);
 	if (zmq_poll(items, n, 500) <= 0)
 		return;
 	for (int i = 0; i < l->cfg->nlisten; i++)
@@ -1188,6 +1291,7 @@ static void listener_shutdown(struct listener *l)
 	      l->nworkers == 1 ? "" : "s");
 	vcudad_admin_close(&l->admin);
 	vcudad_metrics_stop(l->metrics);
+	vcudad_movein_fini(&l->movein);
 	for (int i = 0; i < l->nworkers; i++)
 		kill(l->workers[i]->pid, SIGTERM);
 	while (l->nworkers > 0 && vcuda_now_ns() < deadline) {
@@ -1247,7 +1351,8 @@ static int listener_allow(void *arg, const uint8_t key[32], const char *address)
 	int known;
 
 	pthread_mutex_lock(&l->conf_lock);
-	known = vcuda_keyset_has(&l->allowed, key) || vcudad_client_by_key(&l->idents.conf, key);
+	known = vcuda_keyset_has(&l->allowed, key) || vcudad_client_by_key(&l->idents.conf, key) ||
+		vcuda_keyset_has(&l->peers, key);
 	pthread_mutex_unlock(&l->conf_lock);
 	if (known)
 		return 1;
@@ -1275,7 +1380,9 @@ static int listener_keys(struct listener *l)
 	}
 	if (vcuda_curve_read_keyfile(cfg->key_file, &l->keys, why, sizeof(why)) != 0 ||
 	    (cfg->allow_keys &&
-	     vcuda_keyset_load(cfg->allow_keys, &l->allowed, why, sizeof(why)) != 0)) {
+	     vcuda_keyset_load(cfg->allow_keys, &l->allowed, why, sizeof(why)) != 0) ||
+	    (cfg->peer_keys &&
+	     vcuda_keyset_load(cfg->peer_keys, &l->peers, why, sizeof(why)) != 0)) {
 		VERR(server, "%s", why);
 		return 1;
 	}
@@ -1287,6 +1394,9 @@ static int listener_keys(struct listener *l)
 	VINFO(server, "tcp:// guests need one of the %zu keys of %s or a [client] key of %s",
 	      l->allowed.n, cfg->allow_keys ? cfg->allow_keys : "(no --allow-keys)",
 	      cfg->config_file ? cfg->config_file : "(no --config)");
+	if (cfg->peer_keys)
+		VINFO(server, "sessions may move here from the %zu servers of %s", l->peers.n,
+		      cfg->peer_keys);
 	return 0;
 }
 

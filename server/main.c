@@ -69,6 +69,9 @@ static void usage(FILE *f)
 	      "                           line, or a directory of NAME.pub files; a guest\n"
 	      "                           whose key is not there is refused before any\n"
 	      "                           call, and logged\n"
+	      "      --peer-keys PATH     the public keys (file or directory, as above) of\n"
+	      "                           the servers that may move sessions here from\n"
+	      "                           other hosts (vcuda-smi --migrate --to tcp://...)\n"
 	      "      --insecure           listen on tcp:// without keys: anyone who can\n"
 	      "                           reach the port can run code on the GPU\n"
 	      "\n"
@@ -130,6 +133,7 @@ enum {
 	OPT_SESSION_MEMORY,
 	OPT_KEY,
 	OPT_ALLOW_KEYS,
+	OPT_PEER_KEYS,
 	OPT_INSECURE,
 	OPT_PEER_KEY,
 	OPT_CONFIG,
@@ -170,6 +174,7 @@ static const struct option long_opts[] = {
     {"session-memory", required_argument, NULL, OPT_SESSION_MEMORY},
     {"key", required_argument, NULL, OPT_KEY},
     {"allow-keys", required_argument, NULL, OPT_ALLOW_KEYS},
+    {"peer-keys", required_argument, NULL, OPT_PEER_KEYS},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"peer-key", required_argument, NULL, OPT_PEER_KEY},
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -328,6 +333,9 @@ static int parse_args(int argc, char **argv, struct vcudad_config *cfg, const ch
 		case OPT_ALLOW_KEYS:
 			cfg->allow_keys = optarg;
 			break;
+		case OPT_PEER_KEYS:
+			cfg->peer_keys = optarg;
+			break;
 		case OPT_INSECURE:
 			cfg->insecure = 1;
 			break;
@@ -442,6 +450,10 @@ static int check_keys(const struct vcudad_config *cfg)
 	}
 	if (cfg->allow_keys && !cfg->key_file) {
 		fprintf(stderr, "vcudad: --allow-keys needs the server's own key: --key\n");
+		return 2;
+	}
+	if (cfg->peer_keys && !cfg->key_file) {
+		fprintf(stderr, "vcudad: --peer-keys needs the server's own key: --key\n");
 		return 2;
 	}
 	if (tcp && !cfg->key_file && !cfg->insecure) {

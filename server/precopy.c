@@ -7,13 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
+#include "curve.h"
+#include "error.h"
+#include "image.h"
 #include "log.h"
+#include "movein.h"
 #include "precopy.h"
 #include "util.h"
+#include "vcuda/version.h"
+#include "wire.h"
 
 static int bit(const uint64_t *b, uint64_t g)
 {
@@ -28,10 +37,192 @@ static void bit_set(uint64_t *b, uint64_t g, int on)
 		b[g / 64] &= ~(1ull << (g % 64));
 }
 
+/* ---- to another host: MoveChunk messages to its listener (vcuda.proto) ---- */
+
+/* Sends one move message (data: its data frame, n bytes, or none) and
+ * waits for the answer: 0, or -1 with why. *out, if given, gets the
+ * answer (the caller frees it). */
+static int precopy_ask(struct precopy *p, Vcuda__MoveChunk__Op op, uint64_t offset, uint64_t size,
+		       const void *data, size_t n, Vcuda__AdminStatus **out, char *why, size_t len)
+{
+	Vcuda__MoveChunk c = VCUDA__MOVE_CHUNK__INIT;
+	Vcuda__AdminStatus *st;
+	uint8_t head[128];
+	zmq_msg_t answer;
+	size_t k;
+	int rc = -1;
+
+	c.op = op;
+	c.token = (ProtobufCBinaryData){SESSION_TOKEN_LEN, p->token};
+	c.offset = offset;
+	c.size = size;
+	memcpy(head, VCUDAD_MOVEIN_MAGIC, 4);
+	k = 4 + vcuda__move_chunk__pack(&c, head + 4);
+	if (zmq_send(p->sock, head, k, n ? ZMQ_SNDMORE : 0) != (int)k ||
+	    (n && zmq_send(p->sock, data, n, 0) != (int)n)) {
+		snprintf(why, len, "the new server cannot be reached (%s)", zmq_strerror(errno));
+		return -1;
+	}
+	zmq_msg_init(&answer);
+	if (zmq_msg_recv(&answer, p->sock, 0) < 0) {
+		snprintf(why, len, "no answer from the new server (%s)", zmq_strerror(errno));
+	} else if (!(st = vcuda__admin_status__unpack(NULL, zmq_msg_size(&answer),
+						      zmq_msg_data(&answer)))) {
+		snprintf(why, len, "a malformed answer from the new server");
+	} else {
+		if (st->status)
+			snprintf(why, len, "the new server refused: %s",
+				 st->message ? st->message : "?");
+		else
+			rc = 0;
+		if (out && rc == 0)
+			*out = st;
+		else
+			vcuda__admin_status__free_unpacked(st, NULL);
+	}
+	zmq_msg_close(&answer);
+	return rc;
+}
+
+/* Whether the new server, whose status st is, can take s: 0, or -1 with why. */
+static int precopy_compatible(struct session *s, const Vcuda__AdminStatus *st, char *why,
+			      size_t len)
+{
+	char name[256] = "";
+	size_t total = 0;
+	uint64_t need = 0, free_there;
+
+	for (size_t i = 0; i < s->mem.n; i++)
+		need += s->mem.r[i].size;
+	s->be->cuDeviceGetName(name, sizeof(name), 0);
+	s->be->cuDeviceTotalMem(&total, 0);
+	free_there = st->memory_total > st->memory_used ? st->memory_total - st->memory_used : 0;
+	if (!st->version || strcmp(st->version, VCUDA_VERSION_STRING) != 0)
+		snprintf(why, len, "it runs vcuda %s, this server %s",
+			 st->version ? st->version : "?", VCUDA_VERSION_STRING);
+	else if (!st->backend || strcmp(st->backend, s->be->kind) != 0 || !st->device ||
+		 strcmp(st->device, name) != 0 || st->device_memory != total)
+		snprintf(why, len,
+			 "it runs %s on %s with %llu MiB, this server %s on %s with %llu MiB: the "
+			 "guest would see another device",
+			 st->backend ? st->backend : "?", st->device ? st->device : "?",
+			 (unsigned long long)(st->device_memory >> 20), s->be->kind, name,
+			 (unsigned long long)(total >> 20));
+	else if (st->draining)
+		snprintf(why, len, "it is draining: it takes no new sessions");
+	else if (need > free_there)
+		snprintf(why, len,
+			 "the session holds %.1f MiB of device memory; it has %.1f MiB free",
+			 (double)need / 1048576.0, (double)free_there / 1048576.0);
+	else
+		return 0;
+	return -1;
+}
+
+int precopy_remote(struct precopy *p, struct session *s, const char *url, const char *server_key,
+		   const char *key_file, char *why, size_t len)
+{
+	struct vcuda_curve keys;
+	Vcuda__AdminStatus *st = NULL;
+	int linger = 0, timeout = 10000, immediate = 1, rc;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	memcpy(p->token, s->token, SESSION_TOKEN_LEN);
+	if (!key_file) {
+		snprintf(why, len, "this server has no key (--key) to show the new server");
+		return -1;
+	}
+	if (vcuda_curve_read_keyfile(key_file, &keys, why, len) != 0 ||
+	    vcuda_curve_read_public(server_key, keys.server_key, why, len) != 0)
+		return -1;
+	if (!(p->sock = zmq_socket(vcuda_zmq_context(), ZMQ_DEALER)) ||
+	    vcuda_curve_apply(p->sock, &keys, 0) != 0) {
+		snprintf(why, len, "cannot make a socket to the new server");
+		goto fail;
+	}
+	zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(p->sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	zmq_setsockopt(p->sock, ZMQ_SNDTIMEO, &timeout, sizeof(timeout));
+	zmq_setsockopt(p->sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
+	if (zmq_connect(p->sock, url) != 0) {
+		snprintf(why, len, "cannot connect to %.200s: %s", url, zmq_strerror(errno));
+		goto fail;
+	}
+	if (precopy_ask(p, VCUDA__MOVE_CHUNK__OP__STATUS, 0, 0, NULL, 0, &st, why, len) != 0)
+		goto fail;
+	pthread_mutex_lock(&s->lock); /* its allocations, between two requests */
+	rc = precopy_compatible(s, st, why, len);
+	pthread_mutex_unlock(&s->lock);
+	vcuda__admin_status__free_unpacked(st, NULL);
+	if (rc != 0)
+		goto fail;
+	/* a memory file there, for pre-copy (without it, the move is stop
+	 * and copy: the memory goes in the image) */
+	if (s->be->store && s->be->track_start &&
+	    s->be->store(&p->base, &p->store, &p->size, &p->grain) == 0 && p->grain) {
+		if (precopy_ask(p, VCUDA__MOVE_CHUNK__OP__BEGIN, 0, p->size, NULL, 0, NULL, why,
+				len) != 0)
+			goto fail;
+		p->begun = 1;
+	}
+	return 0;
+fail:
+	if (p->sock)
+		zmq_close(p->sock);
+	p->sock = NULL;
+	return -1;
+}
+
+int precopy_ping(struct precopy *p, char *why, size_t len)
+{
+	return precopy_ask(p, VCUDA__MOVE_CHUNK__OP__STATUS, 0, 0, NULL, 0, NULL, why, len);
+}
+
+int64_t precopy_send_image(struct precopy *p, struct session *s, unsigned flags, char *why,
+			   size_t len)
+{
+	int fd = memfd_create("vcuda-move-image", MFD_CLOEXEC);
+	struct session_image_io io = session_image_fd(&fd);
+	uint8_t *buf = malloc(VCUDA_MAX_PAYLOAD);
+	ssize_t n = 0;
+	int64_t rc = -1, size = 0;
+
+	if (fd < 0 || !buf) {
+		snprintf(why, len, "out of memory");
+		goto out;
+	}
+	if (session_image_write(s, &io, flags, why, len) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+		goto out;
+	while ((n = read(fd, buf, VCUDA_MAX_PAYLOAD)) > 0) {
+		if (precopy_ask(p, VCUDA__MOVE_CHUNK__OP__IMAGE, 0, 0, buf, (size_t)n, NULL, why,
+				len) != 0)
+			goto out;
+		size += n;
+	}
+	if (n < 0)
+		snprintf(why, len, "cannot read the image back");
+	else if (precopy_ask(p, VCUDA__MOVE_CHUNK__OP__COMMIT, 0, 0, NULL, 0, NULL, why, len) == 0)
+		rc = size;
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 void precopy_begin(struct precopy *p, struct session *s, const char *image_path)
 {
 	struct statfs fs;
 
+	if (p->sock) { /* to another host: its memory file was made there */
+		if (!p->begun) {
+			snprintf(p->note, sizeof(p->note),
+				 "not used: this device does not note writes");
+			return;
+		}
+		goto bitmaps;
+	}
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
 	if (!s->be->store || !s->be->track_start ||
@@ -51,11 +242,17 @@ void precopy_begin(struct precopy *p, struct session *s, const char *image_path)
 			 "not used: the image's directory is not a memory file system (tmpfs)");
 		goto fail;
 	}
-	if (ftruncate(p->fd, (off_t)p->size) != 0 ||
-	    !(p->pending = calloc(p->words * 4, sizeof(uint64_t)))) {
+	if (ftruncate(p->fd, (off_t)p->size) != 0) {
 		snprintf(p->note, sizeof(p->note), "not used: no room for the memory file");
 		goto fail;
 	}
+bitmaps:
+	p->words = (p->size / p->grain + 63) / 64;
+	if (!(p->pending = calloc(p->words * 4, sizeof(uint64_t)))) {
+		snprintf(p->note, sizeof(p->note), "not used: out of memory");
+		goto fail;
+	}
+
 	p->sent = p->pending + p->words;
 	p->data = p->sent + p->words;
 	p->want = p->data + p->words;
@@ -65,6 +262,16 @@ void precopy_begin(struct precopy *p, struct session *s, const char *image_path)
 	}
 	return;
 fail:
+	if (p->sock) { /* the move itself goes on, by stop and copy: no memory file */
+		char why[200];
+		free(p->pending);
+		p->pending = p->sent = p->data = p->want = NULL;
+		if (p->begun)
+			precopy_ask(p, VCUDA__MOVE_CHUNK__OP__ABORT, 0, 0, NULL, 0, NULL, why,
+				    sizeof(why));
+		p->begun = 0;
+		return;
+	}
 	precopy_end(p, s, 0);
 }
 
@@ -91,25 +298,47 @@ static int zero(const uint8_t *b, size_t n)
 	return b[0] == 0 && memcmp(b, b + 1, n - 1) == 0;
 }
 
-/* Writes [from, to) grains of the store to the file: -1 with errno. */
-static int precopy_write(struct precopy *p, uint64_t from, uint64_t to)
+/* Writes [from, to) grains of the store to the file, or sends them to the
+ * new server: 0, or -1 with why. */
+static int precopy_write(struct precopy *p, uint64_t from, uint64_t to, char *why, size_t len)
 {
 	uint64_t off = from * p->grain, n = (to - from) * p->grain;
 
 	while (n) {
-		ssize_t k =
-		    pwrite(p->fd, p->store + off, n < (1u << 30) ? n : (1u << 30), (off_t)off);
-		if (k <= 0)
+		size_t part = n < VCUDA_MAX_PAYLOAD ? (size_t)n : VCUDA_MAX_PAYLOAD;
+		ssize_t k;
+		if (p->sock) {
+			if (precopy_ask(p, VCUDA__MOVE_CHUNK__OP__MEMORY, off, 0, p->store + off,
+					part, NULL, why, len) != 0)
+				return -1;
+			k = (ssize_t)part;
+		} else if ((k = pwrite(p->fd, p->store + off, n < (1u << 30) ? n : (1u << 30),
+				       (off_t)off)) <= 0) {
+			snprintf(why, len, "cannot write %.200s: %s", p->path, strerror(errno));
 			return -1;
+		}
 		off += (uint64_t)k;
 		n -= (uint64_t)k;
 	}
 	return 0;
 }
 
+/* Grain g is zeros again, there: 0, or -1 with why. */
+static int precopy_zero(struct precopy *p, uint64_t g, char *why, size_t len)
+{
+	if (p->sock)
+		return precopy_ask(p, VCUDA__MOVE_CHUNK__OP__ZEROS, g * p->grain, p->grain, NULL, 0,
+				   NULL, why, len);
+	if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(g * p->grain),
+		      (off_t)p->grain) == 0)
+		return 0;
+	snprintf(why, len, "cannot write %.200s: %s", p->path, strerror(errno));
+	return -1;
+}
+
 /* Sends the grains in set (clearing their bits there): the bytes written,
- * or -1 with errno. A grain of zeros is a hole in the file, not data. */
-static int64_t precopy_send(struct precopy *p, uint64_t *set)
+ * or -1 with why. A grain of zeros is a hole in the file, not data. */
+static int64_t precopy_send(struct precopy *p, uint64_t *set, char *why, size_t len)
 {
 	uint64_t grains = p->size / p->grain, run = 0, bytes = 0;
 	int in_run = 0;
@@ -118,7 +347,7 @@ static int64_t precopy_send(struct precopy *p, uint64_t *set)
 		int take = g < grains && bit(set, g);
 		int data = take && !zero(p->store + g * p->grain, p->grain);
 		if (in_run && !data) { /* the run of data ends */
-			if (precopy_write(p, run, g) != 0)
+			if (precopy_write(p, run, g, why, len) != 0)
 				return -1;
 			bytes += (g - run) * p->grain;
 			in_run = 0;
@@ -129,9 +358,7 @@ static int64_t precopy_send(struct precopy *p, uint64_t *set)
 		}
 		if (!take)
 			continue;
-		if (!data && bit(p->data, g) &&
-		    fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)(g * p->grain), (off_t)p->grain) != 0)
+		if (!data && bit(p->data, g) && precopy_zero(p, g, why, len) != 0)
 			return -1;
 		bit_set(p->data, g, data);
 		bit_set(p->sent, g, 1);
@@ -157,10 +384,11 @@ void precopy_rounds(struct precopy *p, struct session *s)
 {
 	uint64_t prev = UINT64_MAX, total, t0 = vcuda_now_ns(), sent = 0, spent = 0;
 
-	if (p->fd < 0)
+	if (!p->pending)
 		return;
 	for (;;) {
 		uint64_t due, bytes, rate, t;
+		char why[250];
 		int64_t n;
 
 		if (p->rounds && s->be->track_take(p->pending, p->words) != 0) {
@@ -213,9 +441,9 @@ void precopy_rounds(struct precopy *p, struct session *s)
 		}
 		prev = bytes;
 		t = vcuda_now_ns();
-		if ((n = precopy_send(p, p->pending)) < 0) {
-			snprintf(p->note, sizeof(p->note), "stopped: cannot write %.200s: %s",
-				 p->path, strerror(errno));
+		if ((n = precopy_send(p, p->pending, why, sizeof(why))) < 0) {
+			snprintf(p->note, sizeof(p->note), "stopped: %.250s", why);
+			p->failed = 1;
 			return;
 		}
 		p->round_ns[p->rounds] = vcuda_now_ns() - t;
@@ -239,8 +467,8 @@ int precopy_finish(struct precopy *p, struct session *s, char *why, size_t len)
 {
 	int64_t n;
 
-	if (p->fd < 0) {
-		snprintf(why, len, "no pre-copy");
+	if (!p->pending || p->failed) {
+		snprintf(why, len, "pre-copy failed: %s", p->note);
 		return -1;
 	}
 	if (!s->be->track_stop) {
@@ -251,10 +479,8 @@ int precopy_finish(struct precopy *p, struct session *s, char *why, size_t len)
 	s->be->track_stop(p->pending, p->words);
 	precopy_wanted(p, s);
 	precopy_due(p);
-	if ((n = precopy_send(p, p->pending)) < 0) {
-		snprintf(why, len, "cannot write %.200s: %s", p->path, strerror(errno));
+	if ((n = precopy_send(p, p->pending, why, len)) < 0)
 		return -1;
-	}
 	p->final_bytes = (uint64_t)n;
 	return 0;
 }
@@ -263,6 +489,14 @@ void precopy_end(struct precopy *p, struct session *s, int keep)
 {
 	if (s->be->track_stop)
 		s->be->track_stop(NULL, 0);
+	if (p->sock) {
+		char why[200];
+		if (!keep && p->begun)
+			precopy_ask(p, VCUDA__MOVE_CHUNK__OP__ABORT, 0, 0, NULL, 0, NULL, why,
+				    sizeof(why));
+		zmq_close(p->sock);
+		p->sock = NULL;
+	}
 	if (p->fd >= 0) {
 		close(p->fd);
 		if (!keep)

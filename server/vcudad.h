@@ -42,6 +42,7 @@ struct vcudad_config {
 	long admin_gid;		       /* the group that may use it too, or -1 */
 	const char *key_file;	       /* the server's CURVE key file (tcp://) */
 	const char *allow_keys;	       /* the guests' public keys: a file or a directory */
+	const char *peer_keys;	       /* servers that may move sessions here from other hosts */
 	int insecure;		       /* tcp:// without keys, as asked */
 	int schedule;		       /* enum vcuda_sched_mode; -1: as the backend needs */
 	int mps;		       /* NVIDIA MPS thread shares: -1 if MPS runs, 0 no, 1 yes */

@@ -198,9 +198,13 @@ static struct {
 	pthread_cond_t done; /* with the session's lock */
 	int pending, answered;
 	char path[4096], url[512];
+	char key[64]; /* a tcp:// destination's public key (Z85) */
 	char answer[1600];
 	struct precopy pre; /* the memory sent while the guest ran */
 } move = {.done = PTHREAD_COND_INITIALIZER};
+
+/* The server's key file (--key): a move to another host shows it. */
+static const char *worker_key_file;
 
 static int worker_move(struct session *s, const Vcuda__Request *rq);
 
@@ -212,6 +216,7 @@ static void worker_moved_reply(struct session *s, uint64_t seq)
 	rp.seq = seq;
 	rp.status = VCUDA_E_MOVED;
 	rp.moved_to = move.url;
+	rp.moved_key = move.pre.sock ? move.key : NULL;
 	vcuda_wire_send(s->chan, &rp.base, NULL, 0, 0);
 }
 
@@ -556,7 +561,7 @@ static int worker_move(struct session *s, const Vcuda__Request *rq)
 
 	char unmovable[1024];
 	const char *no;
-	int pre = move.pre.fd >= 0, ok = 0;
+	int pre = move.pre.pending != NULL, remote = move.pre.sock != NULL, ok = 0;
 	size_t at;
 
 	if (!move.pending || move.answered || s->last_seq + 1 != rq->seq)
@@ -569,12 +574,15 @@ static int worker_move(struct session *s, const Vcuda__Request *rq)
 		snprintf(why, sizeof(why), "the session cannot move: %s", no);
 	else if (pre && precopy_finish(&move.pre, s, why, sizeof(why)) != 0)
 		;
+	else if (remote)
+		ok = (size = precopy_send_image(&move.pre, s, pre ? SESSION_IMAGE_MEMORY_FILE : 0,
+						why, sizeof(why))) >= 0;
 	else if ((size = worker_image(s, move.path, pre ? SESSION_IMAGE_MEMORY_FILE : 0, why,
 				      sizeof(why))) >= 0 &&
 		 worker_adopt(move.url, move.path, why, sizeof(why)) == 0)
 		ok = 1;
 	if (!ok) {
-		if (size >= 0)
+		if (size >= 0 && !remote)
 			unlink(move.path);
 		snprintf(move.answer, sizeof(move.answer), "-1 %s", why);
 		VWARN(server, "%s: not moved to %s: %s", s->peer, move.url, why);
@@ -609,7 +617,7 @@ static int worker_move(struct session *s, const Vcuda__Request *rq)
  * WAIT_MS for the guest's next call that waits. */
 static void worker_migrate(struct session *s, char *cmd, char *answer, size_t len)
 {
-	char *wait = cmd, *url = wait ? strchr(wait, '\n') : NULL, *path, why[1024];
+	char *wait = cmd, *url = wait ? strchr(wait, '\n') : NULL, *path, *key, why[1024];
 	struct timespec until;
 	const char *no;
 
@@ -619,22 +627,36 @@ static void worker_migrate(struct session *s, char *cmd, char *answer, size_t le
 	}
 	*url++ = 0;
 	*path++ = 0;
+	if ((key = strchr(path, '\n')) != NULL)
+		*key++ = 0;
+	snprintf(move.key, sizeof(move.key), "%s", key ? key : "");
+	memset(&move.pre, 0, sizeof(move.pre));
+	move.pre.fd = -1;
 	/* Pre-copy first, while the guest runs; it may not apply (the
 	 * session then moves by stop and copy), but a session that cannot
 	 * move at all is refused now. */
+	/* another host's server: asked first, while the guest runs on */
+	if (strncmp(url, "tcp://", 6) == 0 &&
+	    precopy_remote(&move.pre, s, url, move.key, worker_key_file, why, sizeof(why)) != 0) {
+		snprintf(answer, len, "-1 %s", why);
+		return;
+	}
 	pthread_mutex_lock(&s->lock);
 	s->current = -1; /* this thread has no context current yet */
-	if ((no = session_image_unmovable(s, why, sizeof(why))) == NULL)
+	if ((no = session_image_unmovable(s, why, sizeof(why))) != NULL)
+		snprintf(answer, len, "-1 the session cannot move: %s", no);
+	else
 		precopy_begin(&move.pre, s, path);
 	s->current = -1; /* nor has the main thread, as far as it knows */
 	pthread_mutex_unlock(&s->lock);
 	if (no) {
-		snprintf(answer, len, "-1 the session cannot move: %s", no);
+		precopy_end(&move.pre, s, 0);
 		return;
 	}
 	precopy_rounds(&move.pre, s);
 	/* the new server may have gone meanwhile: then the guest never waits */
-	if (worker_adopt(url, NULL, why, sizeof(why)) != 0) {
+	if (move.pre.sock ? precopy_ping(&move.pre, why, sizeof(why)) != 0
+			  : worker_adopt(url, NULL, why, sizeof(why)) != 0) {
 		precopy_end(&move.pre, s, 0);
 		snprintf(answer, len, "-1 %s", why);
 		return;
@@ -808,6 +830,7 @@ int vcudad_worker(const struct vcudad_config *cfg)
 	}
 	s.sched = vcuda_sched_attach(getenv("VCUDA_SCHED"), &s.sched_slot);
 	s.limits = &cfg->limits;
+	worker_key_file = cfg->key_file;
 	s.report_fd = 3;
 	s.ipc_fd = 8; /* the listener's end of it: listener_ipc */
 	s.current = -1;

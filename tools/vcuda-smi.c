@@ -12,6 +12,7 @@
 #include <vcuda/version.h>
 
 #include "transport.h"
+#include "curve.h"
 #include "util.h"
 #include "vcuda.pb-c.h"
 
@@ -210,8 +211,11 @@ static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus
 	uint64_t moved = vcuda_now_ns(), taken = 0;
 
 	unsigned waits = (rq->wait_ms ? rq->wait_ms : 30000) / 10;
+	int remote = strncmp(rq->url, "tcp://", 6) == 0;
 
-	for (unsigned i = 0; i < waits && !taken; i++) {
+	/* on this host, the new server's worker removes the image once it has
+	 * restored the session; another host's is not seen from here */
+	for (unsigned i = 0; i < waits && !taken && !remote; i++) {
 		if (access(rq->path, F_OK) != 0)
 			taken = vcuda_now_ns();
 		else
@@ -243,14 +247,16 @@ static void smi_migrated(const Vcuda__AdminRequest *rq, const Vcuda__AdminStatus
 	       (double)st->stop_ns / 1e6);
 	printf("  total           %.1f ms until the guest's call came\n",
 	       (double)(moved - t0) / 1e6);
-	if (taken)
+	if (remote)
+		printf("  handed over     to %s, which restores it as the guest comes\n", rq->url);
+	else if (taken)
 		printf("  restored        %.1f ms later on the new server\n",
 		       (double)(taken - moved) / 1e6);
 	else
 		printf("  restored        not within the wait: the image waits in %s (a guest the "
 		       "new server fails goes on where it was)\n",
 		       rq->path);
-	if (taken) {
+	if (taken || remote) {
 		char mem[4300];
 		/* the new server took the memory file too (or failed the guest
 		 * before it could: then it has served nobody) */
@@ -318,10 +324,11 @@ static int smi_compatible(const char *url, const Vcuda__AdminRequest *rq)
 	char admin[600];
 	int rc = 1;
 
+	if (strncmp(rq->url, "tcp://", 6) == 0)
+		return 0; /* another host's: the moving worker asks it (precopy_remote) */
 	if (strncmp(rq->url, "ipc://", 6) != 0) {
 		fprintf(stderr,
-			"vcuda-smi: sessions move to a server on this host (ipc:///PATH) "
-			"only, not %s\n",
+			"vcuda-smi: sessions move to ipc:///PATH or tcp://HOST:PORT, not %s\n",
 			rq->url);
 		return 1;
 	}
@@ -445,6 +452,7 @@ int main(int argc, char **argv)
 	    {"checkpoint", required_argument, NULL, 'C'},
 	    {"migrate", required_argument, NULL, 'M'},
 	    {"to", required_argument, NULL, 'T'},
+	    {"to-key", required_argument, NULL, 'K'},
 	    {"wait", required_argument, NULL, 'W'},
 	    {"dir", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
@@ -457,7 +465,7 @@ int main(int argc, char **argv)
 	const char *dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR")
 			  : access("/dev/shm", W_OK) == 0	? "/dev/shm"
 								: "/tmp";
-	char url[600], path[4096];
+	char url[600], path[4096], to_key[VCUDA_KEY_Z85], why[512];
 	int c, json = 0, loop = 0, rc = 0;
 
 	while ((c = getopt_long(argc, argv, "s:a:jl:hVd:", opts, NULL)) != -1) {
@@ -496,6 +504,13 @@ int main(int argc, char **argv)
 		}
 		case 'T':
 			rq.url = optarg;
+			break;
+		case 'K':
+			if (vcuda_curve_read_public(optarg, to_key, why, sizeof(why)) != 0) {
+				fprintf(stderr, "vcuda-smi: --to-key: %s\n", why);
+				return 2;
+			}
+			rq.key = to_key;
 			break;
 		case 'W':
 			rq.wait_ms = (uint32_t)(atoi(optarg) > 0 ? atoi(optarg) * 1000 : 0);
@@ -549,6 +564,13 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(op, "migrate") == 0 && !rq.url) {
 		fprintf(stderr, "vcuda-smi: --migrate needs --to URL\n");
+		return 2;
+	}
+	if (rq.url && strncmp(rq.url, "tcp://", 6) == 0 && (!rq.key || !*rq.key)) {
+		fprintf(stderr,
+			"vcuda-smi: a server on another host (%s) is named with its public "
+			"key: --to-key\n",
+			rq.url);
 		return 2;
 	}
 	if (strcmp(op, "migrate") == 0)
