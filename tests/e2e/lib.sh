@@ -122,7 +122,8 @@ run() {
 # runs each and the program under it), so that a failed test leaves none.
 kill_guest() {
 	for p in "$@"; do
-		pkill -KILL -P "$p" 2>/dev/null
+		# (without the sanitizer runtime lib.sh preloads: pkill hangs with it)
+		env -u LD_PRELOAD pkill -KILL -P "$p" 2>/dev/null
 		kill -KILL "$p" 2>/dev/null
 	done
 	return 0
