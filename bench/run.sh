@@ -100,7 +100,7 @@ if [ -z "${BENCH_ARGS:-}" ] && [ -n "${MIGRATE:-}" ] && [ -x "$MIGRATE" ]; then
 			"$(sed -n 's/.*sent at stop *\([0-9.]*\) MiB.*/\1 MiB/p' "$work/smi.out")" \
 			"$(sed -n 's/.*waited \([0-9.]*\) ms.*/\1 ms/p' "$work/smi.out")" \
 			"$pause ms" \
-			"$(awk -v p="$pause" -v s="$stopcopy" 'BEGIN { printf "%.2fx", s > 0 ? p / s : 0 }')" \
+			"$(awk -v p="$pause" -v s="$stopcopy" 'BEGIN { printf "%.2fx", (s > 0 ? p / s : 0) }')" \
 			"$(sed -n 's/.*memory took \([0-9.]*\) ms.*/\1 ms/p' "$work/guest.out")"
 	done
 	[ -n "$shm" ] && rm -rf "$shm"
