@@ -208,15 +208,15 @@ static void build(struct session *s, struct held *h)
 	assert_int_equal(launch(s, h->symbols, 32, params, sizeof(params)), CUDA_SUCCESS);
 }
 
-/* An image of s in a memory file, rewound. */
-static int image_of(struct session *s)
+/* An image of s (written with flags) in a memory file, rewound. */
+static int image_of(struct session *s, unsigned flags)
 {
 	int fd = memfd_create("image", 0);
 	struct session_image_io io = session_image_fd(&fd);
 	char why[256] = "";
 
 	assert_true(fd >= 0);
-	if (session_image_write(s, &io, 0, why, sizeof(why)) != 0)
+	if (session_image_write(s, &io, flags, why, sizeof(why)) != 0)
 		fail_msg("image not written: %s", why);
 	lseek(fd, 0, SEEK_SET);
 	return fd;
@@ -302,7 +302,7 @@ static void test_round_trip(void **state)
 
 	session_new(&s1);
 	build(&s1, &h);
-	fd = image_of(&s1);
+	fd = image_of(&s1, 0);
 	session_end(&s1);
 	save_seed(fd);
 
@@ -327,7 +327,7 @@ static void test_address_taken(void **state)
 
 	session_new(&s1);
 	build(&s1, &h);
-	fd = image_of(&s1);
+	fd = image_of(&s1, 0);
 	session_end(&s1);
 
 	session_new(&s2);
@@ -348,6 +348,30 @@ static void test_address_taken(void **state)
 	close(fd);
 }
 
+/* An image whose allocations' contents were to come in a memory file (a
+ * move with pre-copy) is refused by a device that took no such file: it
+ * would otherwise restore the allocations as zeros. */
+static void test_memory_file_missing(void **state)
+{
+	static struct held h;
+	struct session s1, s2;
+	char why[256] = "";
+	int fd;
+
+	session_new(&s1);
+	build(&s1, &h);
+	fd = image_of(&s1, SESSION_IMAGE_MEMORY_FILE);
+	session_end(&s1);
+
+	session_new(&s2);
+	assert_int_not_equal(image_read(&s2, fd, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "memory file"));
+	assert_int_equal(s2.mem.n, 0);
+	assert_int_equal(s2.handles.count, 0);
+	session_end(&s2);
+	close(fd);
+}
+
 /* Cut short anywhere, or with a foreign header: refused, nothing held. */
 static void test_damaged(void **state)
 {
@@ -360,7 +384,7 @@ static void test_damaged(void **state)
 
 	session_new(&s1);
 	build(&s1, &h);
-	fd = image_of(&s1);
+	fd = image_of(&s1, 0);
 	session_end(&s1);
 	len = lseek(fd, 0, SEEK_END);
 	bytes = malloc((size_t)len);
@@ -425,9 +449,8 @@ int main(void)
 {
 	const char *kernels = getenv("KERNELS");
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_address_taken),
-	    cmocka_unit_test(test_damaged),
+	    cmocka_unit_test(test_round_trip),		cmocka_unit_test(test_address_taken),
+	    cmocka_unit_test(test_memory_file_missing), cmocka_unit_test(test_damaged),
 	    cmocka_unit_test(test_unmovable),
 	};
 	if (!kernels || access(kernels, R_OK) != 0) { /* built without nvcc */
