@@ -39,18 +39,14 @@ static void bit_set(uint64_t *b, uint64_t g, int on)
 
 /* ---- to another host: MoveChunk messages to its listener (vcuda.proto) ---- */
 
-/* Sends one move message (data: its data frame, n bytes, or none) and
- * waits for the answer: 0, or -1 with why. *out, if given, gets the
- * answer (the caller frees it). */
-static int precopy_ask(struct precopy *p, Vcuda__MoveChunk__Op op, uint64_t offset, uint64_t size,
-		       const void *data, size_t n, Vcuda__AdminStatus **out, char *why, size_t len)
+/* Sends one move message (data: its data frame, n bytes, or none) without
+ * waiting for its answer: 0, or -1 with why. */
+static int precopy_post(struct precopy *p, Vcuda__MoveChunk__Op op, uint64_t offset, uint64_t size,
+			const void *data, size_t n, char *why, size_t len)
 {
 	Vcuda__MoveChunk c = VCUDA__MOVE_CHUNK__INIT;
-	Vcuda__AdminStatus *st;
 	uint8_t head[128];
-	zmq_msg_t answer;
 	size_t k;
-	int rc = -1;
 
 	c.op = op;
 	c.token = (ProtobufCBinaryData){SESSION_TOKEN_LEN, p->token};
@@ -58,14 +54,31 @@ static int precopy_ask(struct precopy *p, Vcuda__MoveChunk__Op op, uint64_t offs
 	c.size = size;
 	memcpy(head, VCUDAD_MOVEIN_MAGIC, 4);
 	k = 4 + vcuda__move_chunk__pack(&c, head + 4);
+	if (p->lost) {
+		snprintf(why, len, "the new server stopped answering");
+		return -1;
+	}
 	if (zmq_send(p->sock, head, k, n ? ZMQ_SNDMORE : 0) != (int)k ||
 	    (n && zmq_send(p->sock, data, n, 0) != (int)n)) {
 		snprintf(why, len, "the new server cannot be reached (%s)", zmq_strerror(errno));
 		return -1;
 	}
+	p->inflight++;
+	return 0;
+}
+
+/* Waits for the answer to the oldest message posted: 0, or -1 with why.
+ * *out, if given, gets it (the caller frees it). */
+static int precopy_collect(struct precopy *p, Vcuda__AdminStatus **out, char *why, size_t len)
+{
+	Vcuda__AdminStatus *st;
+	zmq_msg_t answer;
+	int rc = -1;
+
 	zmq_msg_init(&answer);
 	if (zmq_msg_recv(&answer, p->sock, 0) < 0) {
 		snprintf(why, len, "no answer from the new server (%s)", zmq_strerror(errno));
+		p->lost = 1; /* what it owes will not come either */
 	} else if (!(st = vcuda__admin_status__unpack(NULL, zmq_msg_size(&answer),
 						      zmq_msg_data(&answer)))) {
 		snprintf(why, len, "a malformed answer from the new server");
@@ -81,7 +94,34 @@ static int precopy_ask(struct precopy *p, Vcuda__MoveChunk__Op op, uint64_t offs
 			vcuda__admin_status__free_unpacked(st, NULL);
 	}
 	zmq_msg_close(&answer);
+	p->inflight = p->lost ? 0 : p->inflight - 1;
 	return rc;
+}
+
+/* Waits for every answer still due: 0, or -1 with why. */
+static int precopy_drain(struct precopy *p, char *why, size_t len)
+{
+	int rc = 0;
+
+	while (p->inflight > 0 && !p->lost)
+		if (precopy_collect(p, NULL, why, len) != 0)
+			rc = -1;
+	if (p->lost) {
+		snprintf(why, len, "the new server stopped answering");
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Sends one move message and waits for its answer (and those before it):
+ * 0, or -1 with why. */
+static int precopy_ask(struct precopy *p, Vcuda__MoveChunk__Op op, uint64_t offset, uint64_t size,
+		       const void *data, size_t n, Vcuda__AdminStatus **out, char *why, size_t len)
+{
+	if (precopy_drain(p, why, len) != 0 ||
+	    precopy_post(p, op, offset, size, data, n, why, len) != 0)
+		return -1;
+	return precopy_collect(p, out, why, len);
 }
 
 /* Whether the new server, whose status st is, can take s: 0, or -1 with why. */
@@ -307,9 +347,11 @@ static int precopy_write(struct precopy *p, uint64_t from, uint64_t to, char *wh
 	while (n) {
 		size_t part = n < VCUDA_MAX_PAYLOAD ? (size_t)n : VCUDA_MAX_PAYLOAD;
 		ssize_t k;
-		if (p->sock) {
-			if (precopy_ask(p, VCUDA__MOVE_CHUNK__OP__MEMORY, off, 0, p->store + off,
-					part, NULL, why, len) != 0)
+		if (p->sock) { /* a few parts on their way at once: the link stays busy */
+			if (precopy_post(p, VCUDA__MOVE_CHUNK__OP__MEMORY, off, 0, p->store + off,
+					 part, why, len) != 0 ||
+			    (p->inflight >= PRECOPY_WINDOW &&
+			     precopy_collect(p, NULL, why, len) != 0))
 				return -1;
 			k = (ssize_t)part;
 		} else if ((k = pwrite(p->fd, p->store + off, n < (1u << 30) ? n : (1u << 30),
@@ -364,6 +406,8 @@ static int64_t precopy_send(struct precopy *p, uint64_t *set, char *why, size_t 
 		bit_set(p->sent, g, 1);
 		bit_set(set, g, 0);
 	}
+	if (p->sock && precopy_drain(p, why, len) != 0) /* every part arrived */
+		return -1;
 	return (int64_t)bytes;
 }
 

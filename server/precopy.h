@@ -24,6 +24,8 @@
 #define PRECOPY_MAX_ROUNDS 30
 /* The rounds stop when what is left would take at most this to send. */
 #define PRECOPY_TARGET_NS (40ull * 1000000)
+/* To another host: memory parts sent before the first is answered. */
+#define PRECOPY_WINDOW 4
 
 struct precopy {
 	int fd;	    /* the memory file; -1: none (note says why) */
@@ -38,6 +40,8 @@ struct precopy {
 	uint64_t *data;		    /* ... and not as zeros (a hole) */
 	uint64_t *want;		    /* scratch: the grains of the guest's allocations */
 	int begun;		    /* on another host: its memory file was made */
+	int inflight;		    /* ... and the messages sent there not answered yet */
+	int lost;		    /* ... and it stopped answering */
 	int failed;		    /* a round could not send (note says why) */
 	unsigned rounds;
 	uint64_t round_bytes[PRECOPY_MAX_ROUNDS], round_ns[PRECOPY_MAX_ROUNDS];
