@@ -761,6 +761,10 @@ static void listener_movein(struct listener *l, int sock, zmq_msg_t *route, zmq_
 	     zmq_msg_size(&data) > VCUDA_MAX_PAYLOAD)) {
 		st.status = VCUDA_E_PROTO;
 		st.message = "a malformed move message";
+		/* the rest of this message (and only of this one) goes */
+		while (zmq_msg_more(&data) &&
+		       zmq_msg_recv(&data, l->socks[sock], ZMQ_DONTWAIT) >= 0)
+			;
 	} else if (!l->curve || !key || !*key) {
 		st.status = VCUDA_E_AUTH;
 		st.message = "sessions move here only over tcp:// with keys";
@@ -824,9 +828,14 @@ static void listener_recv(struct listener *l, int sock)
 		snprintf(l->hello_peer, sizeof(l->hello_peer), "%s", a ? a : "");
 		snprintf(l->hello_key, sizeof(l->hello_key), "%s",
 			 key && strlen(key) == 40 ? key : "");
-		if (vcudad_movein_is(zmq_msg_data(&body), zmq_msg_size(&body)))
+		if (vcudad_movein_is(zmq_msg_data(&body), zmq_msg_size(&body))) {
+			/* it reads the rest of its message itself: what follows
+			 * may be the next message already */
 			listener_movein(l, sock, &route, &body, key);
-		else if (zmq_msg_more(&body) || zmq_msg_size(&body) > LISTENER_MAX_HELLO)
+			zmq_msg_close(&route);
+			zmq_msg_close(&body);
+			return;
+		} else if (zmq_msg_more(&body) || zmq_msg_size(&body) > LISTENER_MAX_HELLO)
 			listener_refused(l, "oversized or multi-part hello from %s",
 					 *addr ? addr : "a local socket");
 		else
