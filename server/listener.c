@@ -115,6 +115,7 @@ struct listener {
 		char client[256];
 		int taken;
 		int adopted; /* a moved session's (vcuda-smi --migrate): removed once restored */
+		uint64_t adopted_ns; /* ... when it came: its guest comes at once, or never */
 		char own_path[4096];
 	} restores[VCUDAD_MAX_RESTORE];
 	int nrestores;
@@ -598,6 +599,30 @@ static void listener_written(struct listener *l, int ended)
 	vcudad_admin_answer(&l->admin, &st);
 }
 
+/* A moved session whose guest did not come within LISTENER_ADOPTED_S (it
+ * reconnects at once, or went back to its old server): its image and
+ * memory file are removed, and its place is free again. */
+#define LISTENER_ADOPTED_S 120
+static void listener_adopted_expire(struct listener *l)
+{
+	uint64_t now = vcuda_now_ns();
+	char mem[4200];
+
+	for (int i = 0; i < l->nrestores; i++) {
+		if (!l->restores[i].adopted || l->restores[i].taken ||
+		    now - l->restores[i].adopted_ns < LISTENER_ADOPTED_S * 1000000000ull)
+			continue;
+		VWARN(server,
+		      "a session of client '%s' moved here, but its guest did not come "
+		      "within %d s; dropped",
+		      l->restores[i].client, LISTENER_ADOPTED_S);
+		snprintf(mem, sizeof(mem), "%s.mem", l->restores[i].path);
+		unlink(l->restores[i].path);
+		unlink(mem);
+		l->restores[i].taken = 1;
+	}
+}
+
 /* Another server's worker hands over a moved session's image (its own
  * file, which the worker here removes once it has restored it). */
 static int listener_adopt(struct listener *l, const Vcuda__AdminRequest *rq, Vcuda__AdminStatus *st)
@@ -625,6 +650,7 @@ static int listener_adopt(struct listener *l, const Vcuda__AdminRequest *rq, Vcu
 	l->restores[i].path = l->restores[i].own_path;
 	l->restores[i].taken = 0;
 	l->restores[i].adopted = 1;
+	l->restores[i].adopted_ns = vcuda_now_ns();
 	if (i == l->nrestores)
 		l->nrestores++;
 	VINFO(server, "a session of client '%s' moves here; it waits for its guest",
@@ -1271,6 +1297,7 @@ static void listener_poll(struct listener *l)
 	if (l->writing && vcuda_now_ns() > l->writing_until)
 		listener_written(l, 0);
 	vcudad_movein_expire(&l->movein);
+	listener_adopted_expire(l);
 	if (zmq_poll(items, n, 500) <= 0)
 		return;
 	for (int i = 0; i < l->cfg->nlisten; i++)
