@@ -427,17 +427,19 @@ static uint64_t precopy_due(struct precopy *p)
 void precopy_rounds(struct precopy *p, struct session *s)
 {
 	uint64_t prev = UINT64_MAX, total, t0 = vcuda_now_ns(), sent = 0, spent = 0;
+	double rate; /* bytes a second */
 
 	if (!p->pending)
 		return;
 	for (;;) {
-		uint64_t due, bytes, rate, t;
+		uint64_t due, bytes, t;
 		char why[250];
 		int64_t n;
 
 		if (p->rounds && s->be->track_take(p->pending, p->words) != 0) {
 			snprintf(p->note, sizeof(p->note),
 				 "stopped: the device stopped noting writes");
+			p->failed = 1;
 			return;
 		}
 		pthread_mutex_lock(&s->lock);
@@ -449,16 +451,16 @@ void precopy_rounds(struct precopy *p, struct session *s)
 		 * memory file's pages, slower than later rounds, which rewrite
 		 * them): what is left would take bytes / rate while the guest
 		 * waits */
-		rate = spent > 100000 ? sent * 1000000000ull / spent : 1ull << 30;
+		rate = spent > 100000 ? (double)sent * 1e9 / (double)spent : (double)(1u << 30);
 		if (p->rounds) {
-			uint64_t est = bytes * 1000000000ull / (rate ? rate : 1);
+			double est = (double)bytes * 1e9 / (rate > 1 ? rate : 1);
 			p->round_dirty[p->rounds - 1] = bytes;
-			if (est <= PRECOPY_TARGET_NS) {
+			if (est <= (double)PRECOPY_TARGET_NS) {
 				snprintf(p->note, sizeof(p->note),
 					 "converged after %u round%s: %.1f MiB left, about %.1f ms "
 					 "to send",
 					 p->rounds, p->rounds == 1 ? "" : "s",
-					 (double)bytes / 1048576, (double)est / 1e6);
+					 (double)bytes / 1048576, est / 1e6);
 				break;
 			}
 			if (bytes * 2 > total) {

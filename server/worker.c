@@ -556,10 +556,8 @@ static int worker_adopt(const char *url, const char *path, char *why, size_t len
 static int worker_move(struct session *s, const Vcuda__Request *rq)
 {
 	uint64_t t0 = vcuda_now_ns();
-	char why[1024];
+	char why[1024], unmovable[1024];
 	int64_t size;
-
-	char unmovable[1024];
 	const char *no;
 	int pre = move.pre.pending != NULL, remote = move.pre.sock != NULL, ok = 0;
 	size_t at;
@@ -632,10 +630,10 @@ static void worker_migrate(struct session *s, char *cmd, char *answer, size_t le
 	snprintf(move.key, sizeof(move.key), "%s", key ? key : "");
 	memset(&move.pre, 0, sizeof(move.pre));
 	move.pre.fd = -1;
-	/* Pre-copy first, while the guest runs; it may not apply (the
-	 * session then moves by stop and copy), but a session that cannot
-	 * move at all is refused now. */
-	/* another host's server: asked first, while the guest runs on */
+	/* Another host's server is asked first, while the guest runs on.
+	 * Then pre-copy, also while it runs; it may not apply (the session
+	 * then moves by stop and copy), but a session that cannot move at
+	 * all is refused now. */
 	if (strncmp(url, "tcp://", 6) == 0 &&
 	    precopy_remote(&move.pre, s, url, move.key, worker_key_file, why, sizeof(why)) != 0) {
 		snprintf(answer, len, "-1 %s", why);
@@ -803,7 +801,7 @@ int vcudad_worker(const struct vcudad_config *cfg)
 		snprintf(t, sizeof(t), "%d", cfg->limits.kernel_timeout_s);
 		setenv("VCUDA_CPU_KERNEL_TIMEOUT", t, 1);
 	}
-	if (cfg->nrestore) { /* a session moved with pre-copy: its memory file */
+	if (cfg->nrestore && cfg->consume_image) { /* moved with pre-copy: its memory file */
 		char mem[4200];
 		snprintf(mem, sizeof(mem), "%s.mem", cfg->restore[0]);
 		if (access(mem, F_OK) == 0)

@@ -222,6 +222,20 @@ static int image_of(struct session *s, unsigned flags)
 	return fd;
 }
 
+/* The image (written with flags) of a session built and then ended: what
+ * a restore starts from. */
+static int image_built(struct held *h, unsigned flags)
+{
+	struct session s;
+	int fd;
+
+	session_new(&s);
+	build(&s, h);
+	fd = image_of(&s, flags);
+	session_end(&s);
+	return fd;
+}
+
 static int image_read(struct session *s, int fd, char *why, size_t len)
 {
 	struct session_image_io io = session_image_fd(&fd);
@@ -296,14 +310,11 @@ static void save_seed(int fd)
 static void test_round_trip(void **state)
 {
 	static struct held h;
-	struct session s1, s2;
+	struct session s2;
 	char why[256] = "";
 	int fd;
 
-	session_new(&s1);
-	build(&s1, &h);
-	fd = image_of(&s1, 0);
-	session_end(&s1);
+	fd = image_built(&h, 0);
 	save_seed(fd);
 
 	session_new(&s2);
@@ -320,15 +331,12 @@ static void test_round_trip(void **state)
 static void test_address_taken(void **state)
 {
 	static struct held h;
-	struct session s1, s2;
+	struct session s2;
 	char why[256] = "";
 	CUdeviceptr blocker;
 	int fd;
 
-	session_new(&s1);
-	build(&s1, &h);
-	fd = image_of(&s1, 0);
-	session_end(&s1);
+	fd = image_built(&h, 0);
 
 	session_new(&s2);
 	use_device(&s2);
@@ -354,14 +362,11 @@ static void test_address_taken(void **state)
 static void test_memory_file_missing(void **state)
 {
 	static struct held h;
-	struct session s1, s2;
+	struct session s2;
 	char why[256] = "";
 	int fd;
 
-	session_new(&s1);
-	build(&s1, &h);
-	fd = image_of(&s1, SESSION_IMAGE_MEMORY_FILE);
-	session_end(&s1);
+	fd = image_built(&h, SESSION_IMAGE_MEMORY_FILE);
 
 	session_new(&s2);
 	assert_int_not_equal(image_read(&s2, fd, why, sizeof(why)), 0);
@@ -376,16 +381,13 @@ static void test_memory_file_missing(void **state)
 static void test_damaged(void **state)
 {
 	static struct held h;
-	struct session s1, s2;
+	struct session s2;
 	char why[256];
 	uint8_t *bytes;
 	off_t len;
 	int fd, cut;
 
-	session_new(&s1);
-	build(&s1, &h);
-	fd = image_of(&s1, 0);
-	session_end(&s1);
+	fd = image_built(&h, 0);
 	len = lseek(fd, 0, SEEK_END);
 	bytes = malloc((size_t)len);
 	assert_int_equal(pread(fd, bytes, (size_t)len, 0), len);
