@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "exec_int.h"
+#include "jit.h"
 #include "util.h"
 
 static uint64_t lane_instructions;
@@ -223,7 +224,7 @@ struct block_mem {
 };
 static __thread struct block_mem block_cache[PTX_MAX_CLUSTER];
 
-static int block_memory(struct block *B, int slot, size_t smem, size_t local)
+int emu_block_memory(struct block *B, int slot, size_t smem, size_t local)
 {
 	struct block_mem *c = &block_cache[slot];
 
@@ -279,8 +280,8 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index, i
 	B->nwarps = (int)((B->nthreads + 31) / 32);
 	B->smem_size = ((L->static_smem + L->dyn_smem + 15) & ~15u) + PTX_RESERVED_SMEM;
 	B->local_stride = L->local_stride;
-	if (block_memory(B, slot, B->smem_size,
-			 (size_t)B->nwarps * 32 * (B->local_stride ? B->local_stride : 1)) != 0)
+	if (emu_block_memory(B, slot, B->smem_size,
+			     (size_t)B->nwarps * 32 * (B->local_stride ? B->local_stride : 1)) != 0)
 		return -1;
 	for (int wi = 0; wi < B->nwarps; wi++) {
 		struct warp *w = &B->warps[wi];
@@ -356,6 +357,16 @@ static void cluster_run(struct exec_launch *L, uint64_t index)
 	uint64_t insns = 0;
 	int live;
 
+	/* The compiled tier runs blocks (never clusters) of its own. */
+	const struct jit_code *code = L->jit ? L->jit
+				      : L->jit_pending
+					  ? __atomic_load_n(L->jit_pending, __ATOMIC_ACQUIRE)
+					  : NULL;
+
+	if (code) {
+		emu_jit_run_block(L, code, index);
+		return;
+	}
 	C.id[0] = (uint32_t)(index % ncx);
 	C.id[1] = (uint32_t)(index / ncx % ncy);
 	C.id[2] = (uint32_t)(index / ((uint64_t)ncx * ncy));
@@ -592,6 +603,8 @@ CUresult emu_exec_launch(struct exec_launch *L)
 			  ~15u;
 	if (launch_tids(L) != 0)
 		return CUDA_ERROR_OUT_OF_MEMORY;
+	L->jit_pending = NULL;
+	L->jit = emu_jit_code_for(L, total);
 	if (L->cooperative) {
 		CUresult rc = exec_cooperative(L, total);
 		free(L->tids);

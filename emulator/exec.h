@@ -26,6 +26,8 @@
 /* Bytes of local memory (stack) each thread has, beyond its kernel's frame. */
 #define EXEC_STACK_BYTES 4096u
 
+struct jit_code;
+
 struct exec_launch {
 	const struct ptx_module *mod;
 	const struct ptx_func *kernel;
@@ -45,6 +47,11 @@ struct exec_launch {
 	uint32_t (*tids)[32];	  /* per warp: x, y, z of each lane (set by exec_launch) */
 	uint64_t deadline_ns;	  /* CLOCK_MONOTONIC time the launch must end by; 0: none (set
 				     by exec_launch from VCUDA_CPU_KERNEL_TIMEOUT) */
+	/* The compiled tier (jit.c): the code the launch runs on, or NULL
+	 * for the interpreter; while the code is being compiled, where it
+	 * appears once ready (blocks started after that run on it). */
+	const struct jit_code *jit;
+	const struct jit_code *const *jit_pending;
 	/* Filled by the launch. */
 	CUresult error;
 	char message[512];

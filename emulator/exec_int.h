@@ -248,6 +248,9 @@ static inline void set_pred(const struct xctx *X, const struct ptx_operand *o, i
  * block's other warps (waiting on an mbarrier, nanosleep). */
 enum { RUN_DONE, RUN_BARRIER, RUN_FAULT, RUN_YIELD };
 int emu_cluster_passed(struct cluster *C, const struct warp *w);
+/* A block's shared and local memory (and warps), kept by the host thread
+ * for its next block; slot: the block's rank in its cluster. */
+int emu_block_memory(struct block *B, int slot, size_t smem, size_t local);
 
 void emu_exec_fail(struct block *B, const struct ptx_insn *in, CUresult rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -14,6 +14,7 @@
 #include "emu.h"
 #include "exec.h"
 #include "fatbin.h"
+#include "jit.h"
 #include "log.h"
 #include "ptx.h"
 
@@ -205,6 +206,7 @@ static void module_free(struct CUmod_st *mod)
 		cuMemFree(mod->consts);
 	if (mod->globals_alloc)
 		cuMemFree(mod->globals_alloc);
+	emu_jit_module_free(mod->ptx);
 	ptx_module_free(mod->ptx);
 	free(mod->sym_addr);
 	free(mod->funcs);

@@ -197,8 +197,9 @@ enum {
 	MOD_ABS = 1 << 20,
 	MOD_TO = 1 << 21, /* cvta.to */
 	MOD_SATFINITE = 1 << 22,
-	MOD_RNA = 1 << 23,   /* round to nearest, ties away from zero */
-	MOD_TRANS = 1 << 24, /* ldmatrix, stmatrix */
+	MOD_RNA = 1 << 23,     /* round to nearest, ties away from zero */
+	MOD_TRANS = 1 << 24,   /* ldmatrix, stmatrix */
+	MOD_ORDERED = 1 << 25, /* .volatile, .relaxed, .acquire, ...: not to be merged or moved */
 };
 
 /*
@@ -511,6 +512,7 @@ struct ptx_module {
 	int has_managed;     /* globals then start on a page (PTX_MANAGED_PAGE) */
 	int has_alloca;	     /* a function takes local memory with alloca: kernels get a stack */
 	uint8_t *const_bank; /* const_size bytes, initialized */
+	void *jit;	     /* the compiled tier's state (jit.c), or NULL */
 };
 
 /*

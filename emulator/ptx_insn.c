@@ -220,6 +220,12 @@ static void apply_modifier(struct parser *p, struct ptx_insn *in, const char *m,
 	if (in->op == OP_PRMT || in->op == OP_SHF || in->op == OP_BAR || in->op == OP_MEMBAR ||
 	    in->op == OP_PREFETCH || in->op == OP_CVTA || in->op == OP_VOTE)
 		return; /* prmt/shf modes are read from the text in the interpreter setup */
+	/* Orderings mean nothing to the interpreter, but a compiler must
+	 * neither merge nor move such an access. */
+	if (!strcmp(m, "volatile") || !strcmp(m, "relaxed") || !strcmp(m, "acquire") ||
+	    !strcmp(m, "release") || !strcmp(m, "acq_rel") || !strcmp(m, "sc") ||
+	    !strcmp(m, "mmio"))
+		in->mods |= MOD_ORDERED;
 	for (size_t i = 0; i < sizeof(ignored_mods) / sizeof(*ignored_mods); i++)
 		if (strcmp(m, ignored_mods[i]) == 0)
 			return;

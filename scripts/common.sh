@@ -6,7 +6,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 JOBS=$(nproc 2>/dev/null || echo 2)
 DEBIAN_PACKAGES="autoconf automake libtool pkg-config make gcc g++ git clang-format libzmq3-dev
 	libprotobuf-c-dev protobuf-c-compiler libelf-dev libzstd-dev libcmocka-dev libinih-dev libmicrohttpd-dev curl
-	clang"
+	clang llvm-15-dev"
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,128 @@
+/*
+ * The CPU device's second tier: PTX kernels compiled to native code with
+ * LLVM (jit_gen.c builds the IR, jit.c compiles, caches, chooses the tier
+ * and runs the blocks).
+ *
+ * A compiled kernel is a function that runs a range of a block's threads,
+ * each from where it stopped to its next stop: a barrier, a warp-wide
+ * operation (shfl, vote, redux, activemask) or its exit. The runner
+ * (jit.c) calls it warp by warp, completes the warp operations of the
+ * lanes that stopped at them, and opens the barrier once every live thread
+ * of the block waits there, so no host thread or fiber is ever held per
+ * CUDA thread. Values live across a stop are saved in the thread's slots
+ * and loaded again when it resumes.
+ */
+#ifndef VCUDA_JIT_H
+#define VCUDA_JIT_H
+
+#include <stdint.h>
+
+#include "exec.h"
+#include "ptx.h"
+
+/*
+ * What a compiled kernel reads of its block: an array of 64-bit words
+ * (pointers among them), indexed by these. Loaded once per call.
+ */
+enum {
+	JC_STORE,     /* host address of device memory's backing store */
+	JC_DEV_VA,    /* first device address */
+	JC_ARENA,     /* bytes of device memory */
+	JC_REFS,      /* uint16_t per 4 KiB page: nonzero where allocated */
+	JC_SMEM,      /* the block's shared memory */
+	JC_SMEM_SIZE, /* its bytes */
+	JC_LOCAL,     /* the block's local memory: thread t at t * JC_LSTRIDE */
+	JC_LSTRIDE,   /* local bytes per thread */
+	JC_PARAMS,    /* kernel parameters */
+	JC_PSIZE,     /* their bytes */
+	JC_SYMADDR,   /* uint64_t per module symbol: its device address */
+	JC_CBASE,     /* device address of the constant bank */
+	JC_NTID,      /* three words: block dimensions */
+	JC_CTAID = JC_NTID + 3,
+	JC_NCTAID = JC_CTAID + 3,
+	JC_STATIC_SMEM = JC_NCTAID + 3,
+	JC_DYN_SMEM,
+	JC_THR,	      /* struct jit_thread per thread */
+	JC_SAVE,      /* uint64_t slots: thread t's at t * JC_NSAVE */
+	JC_NSAVE,     /* slots per thread */
+	JC_COLL,      /* struct jit_coll per thread */
+	JC_BLOCK,     /* the runner's block, for the helpers */
+	JC_NWARPS,    /* warps in the block */
+	JC_WORKSPACE, /* cooperative launches: grid sync state */
+	JC_TIDS,      /* uint32_t [warp][3][32]: each thread's x, y, z */
+	JC_COUNT
+};
+
+/* A thread's place: pc 0 not started, k > 0 stopped at stop k, -1 exited;
+ * only threads with ready set run in a call. */
+struct jit_thread {
+	int32_t pc;
+	int32_t ready;
+};
+
+/* A warp operation's operands, deposited by each lane at its stop, and its
+ * results, filled in by the runner before the lane resumes. */
+struct jit_coll {
+	uint64_t a, b, c, mask;
+	uint64_t result, pred;
+};
+
+/* What a stop is: where the runner learns how to complete it. */
+/* Barriers wait for the block; warp operations for the warp; a yield lets
+ * the warp's next thread run; a sleep (nanosleep) lets the block's other
+ * warps run, as the interpreter does. */
+enum { JS_BARRIER = 1, JS_COLL, JS_YIELD, JS_SLEEP };
+/* The stop an op makes, or 0 (jit_gen.c). */
+int jit_stop_kind(int op);
+/* Iterations of a loop over global memory a thread runs before the next
+ * thread of its warp runs (a power of two). */
+#define JIT_YIELD_EVERY 16
+/* Whether the branch at pc yields (jit_gen.c). */
+int jit_yields_at(const struct ptx_func *f, int pc);
+struct jit_stop {
+	int kind;
+	int insn; /* the instruction's index */
+};
+
+/* A kernel's compiled code: runs threads [t0, t1); 0, or 1 after a fault
+ * or a watchdog stop (the launch's error then set). */
+typedef int (*jit_kernel_fn)(uint64_t *ctx, uint32_t t0, uint32_t t1);
+
+struct jit_code {
+	jit_kernel_fn fn;
+	struct jit_stop *stops; /* index k - 1 for stop k */
+	int nstops;
+	int has_coll; /* stops at warp operations: the runner goes warp by warp */
+	uint32_t nsave;
+};
+
+/* Builds the kernel's function, named symbol, into jb's module and fills
+ * code's stops. Returns 0, or -1 with why set to what the
+ * compiler does not handle (the kernel then stays on the interpreter). */
+struct jit_build {
+	void *context; /* LLVMContextRef */
+	void *module;  /* LLVMModuleRef: the kernel's function is added to it */
+};
+int jit_gen_kernel(struct jit_build *jb, const struct ptx_module *mod, const struct ptx_func *f,
+		   const char *symbol, struct jit_code *code, char *why, size_t why_len);
+
+/* The tiers (VCUDA_CPU_JIT): off, auto (the default), on. */
+enum { JIT_OFF, JIT_AUTO, JIT_ON };
+int emu_jit_mode(void);
+/* The compiled code to run launch L with, or NULL for the interpreter; in
+ * auto mode this may start compiling in the background for later
+ * launches. */
+const struct jit_code *emu_jit_code_for(struct exec_launch *L, uint64_t blocks);
+/* Runs one block of L on its compiled code (called by the host thread
+ * pool); failures are set on L. */
+void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint64_t index);
+/* Releases what the compiler holds for mod (module unload). */
+void emu_jit_module_free(struct ptx_module *mod);
+
+/* Counters for benchmarks: compile time, disk cache hits and misses. */
+struct emu_jit_stats {
+	uint64_t compiled, compile_ns, cache_hits, cache_misses, interpreted;
+};
+void vcuda_cpu_jit_stats(struct emu_jit_stats *out);
+
+#endif
