@@ -293,7 +293,8 @@ void vcuda_jit_fault(uint64_t *ctx, uint64_t t, uint32_t insn, uint64_t addr, ui
 		      (unsigned)(t / ((uint64_t)bx * by)));
 }
 
-/* Every 1024th backward branch: whether the launch must stop (another
+/* Every 1024th backward branch, and between a block's rounds (insn
+ * UINT32_MAX): whether the launch must stop (another
  * block failed, or the watchdog's deadline passed). */
 int vcuda_jit_poll(uint64_t *ctx, uint32_t insn);
 int vcuda_jit_poll(uint64_t *ctx, uint32_t insn)
@@ -303,9 +304,11 @@ int vcuda_jit_poll(uint64_t *ctx, uint32_t insn)
 	if (emu_exec_failed(B))
 		return 1;
 	if (B->L->deadline_ns && vcuda_now_ns() >= B->L->deadline_ns) {
-		emu_exec_fail(B, &B->L->kernel->insns[insn], CUDA_ERROR_LAUNCH_TIMEOUT,
-			      "the kernel ran longer than the CPU device's kernel timeout "
-			      "(VCUDA_CPU_KERNEL_TIMEOUT)");
+		emu_exec_fail(
+		    B, insn < (uint32_t)B->L->kernel->ninsns ? &B->L->kernel->insns[insn] : NULL,
+		    CUDA_ERROR_LAUNCH_TIMEOUT,
+		    "the kernel ran longer than the CPU device's kernel timeout "
+		    "(VCUDA_CPU_KERNEL_TIMEOUT)");
 		return 1;
 	}
 	return 0;
@@ -982,8 +985,8 @@ void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint6
 	ctx[JC_TIDS] = (uintptr_t)L->tids;
 	if (!code->nstops) {
 		/* Nothing stops a thread: one call runs the block. */
-		if (code->fn(ctx, 0, n) == 0 && L->deadline_ns && vcuda_now_ns() >= L->deadline_ns)
-			vcuda_jit_poll(ctx, 0);
+		if (code->fn(ctx, 0, n) == 0)
+			vcuda_jit_poll(ctx, UINT32_MAX);
 		return;
 	}
 	for (uint32_t t = 0; t < n; t++)
@@ -1024,6 +1027,10 @@ void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint6
 				}
 				if (!again)
 					break;
+				/* A thread that yields restarts the code's count of
+				 * backward branches: the watchdog is asked here. */
+				if ((rc = vcuda_jit_poll(ctx, UINT32_MAX)) != 0)
+					break;
 			}
 		}
 		if (rc != 0 || emu_exec_failed(&B))
@@ -1042,11 +1049,7 @@ void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint6
 			}
 		if (!waiting && !sleeping)
 			return;
-		if (L->deadline_ns && vcuda_now_ns() >= L->deadline_ns) {
-			emu_exec_fail(&B, NULL, CUDA_ERROR_LAUNCH_TIMEOUT,
-				      "the kernel ran longer than the CPU device's kernel timeout "
-				      "(VCUDA_CPU_KERNEL_TIMEOUT)");
+		if (vcuda_jit_poll(ctx, UINT32_MAX))
 			return;
-		}
 	}
 }
