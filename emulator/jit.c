@@ -545,7 +545,8 @@ static LLVMMemoryBufferRef compile_object(const struct ptx_module *mod, const st
 	dl = LLVMCreateTargetDataLayout(J.tm);
 	LLVMSetModuleDataLayout(M, dl);
 	LLVMDisposeTargetData(dl);
-	if (jit_gen_kernel(&jb, mod, f, symbol, code, why, why_len) != 0)
+	if (jit_gen_kernel(&jb, mod, f, symbol, code, why, why_len) != 0 ||
+	    jit_verify(M, why, why_len) != 0)
 		goto out;
 	opts = LLVMCreatePassBuilderOptions();
 	err = LLVMRunPasses(M, "default<O2>", J.tm, opts);

@@ -106,6 +106,11 @@ struct jit_build {
 int jit_gen_kernel(struct jit_build *jb, const struct ptx_module *mod, const struct ptx_func *f,
 		   const char *symbol, struct jit_code *code, char *why, size_t why_len);
 
+/* Whether jit_gen_kernel's module (an LLVMModuleRef) is valid IR; -1 with
+ * why set if not, so that a compiler fault keeps a kernel on the
+ * interpreter rather than reaching LLVM's optimizer. */
+int jit_verify(void *module, char *why, size_t why_len);
+
 /* The tiers (VCUDA_CPU_JIT): off, auto (the default), on. */
 enum { JIT_OFF, JIT_AUTO, JIT_ON };
 int emu_jit_mode(void);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
 
 #include "exec.h"
@@ -1890,4 +1891,18 @@ out:
 		code->nstops = 0;
 	}
 	return rc;
+}
+
+int jit_verify(void *module, char *why, size_t why_len)
+{
+	char *msg = NULL;
+
+	if (!LLVMVerifyModule(module, LLVMReturnStatusAction, &msg)) {
+		LLVMDisposeMessage(msg);
+		return 0;
+	}
+	/* A compiler fault: never handed to LLVM's optimizer. */
+	snprintf(why, why_len, "invalid IR (a fault of the compiler): %.200s", msg ? msg : "");
+	LLVMDisposeMessage(msg);
+	return -1;
 }

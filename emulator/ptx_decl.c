@@ -228,7 +228,9 @@ int ptx_parse_var(struct parser *p, int kind, int is_extern)
 				v = ptx_negate(v);
 			if ((n + 1) * esize > s->size)
 				ptx_parse_fail(p, "initializer longer than %s", s->name);
-			memcpy(s->init + n * esize, &v, esize);
+			/* An element wider than the value (.b128) takes it in its
+			 * low bytes, zero above. */
+			memcpy(s->init + n * esize, &v, esize < sizeof(v) ? esize : sizeof(v));
 			n++;
 			if (braces == 0)
 				break;
