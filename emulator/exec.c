@@ -410,6 +410,7 @@ struct pool {
 	struct exec_launch *job;
 	uint64_t next, total;
 	int busy, acked; /* workers running this job; workers that took it */
+	int want;	 /* workers the job takes */
 };
 
 static struct pool pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -447,6 +448,8 @@ static void *pool_main(void *arg)
 			pthread_cond_wait(&pool.work, &pool.lock);
 		struct exec_launch *job = pool.job;
 		seen = pool.generation;
+		if (pool.acked >= pool.want)
+			continue; /* the launch takes fewer threads (vcuda_cpu_set_threads) */
 		pool.busy++;
 		pool.acked++;
 		pthread_mutex_unlock(&pool.lock);
@@ -579,6 +582,16 @@ static uint64_t exec_deadline(void)
 	return s > 0 ? vcuda_now_ns() + (uint64_t)s * 1000000000ull : 0;
 }
 
+/* For benchmarks: at most n host threads run a launch (0: all). */
+static int pool_cap;
+void vcuda_cpu_set_threads(int n);
+void vcuda_cpu_set_threads(int n)
+{
+	pthread_mutex_lock(&pool.lock);
+	pool_cap = n;
+	pthread_mutex_unlock(&pool.lock);
+}
+
 /* One launch at a time runs on the pool; the calling thread works too. */
 static pthread_mutex_t launch_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -616,11 +629,13 @@ CUresult emu_exec_launch(struct exec_launch *L)
 	pthread_mutex_lock(&pool.lock);
 	if (!pool.started)
 		pool_start();
-	int helpers = (pool.nthreads > 1 && total > 1) ? pool.nthreads - 1 : 0;
+	int threads = pool_cap > 0 && pool_cap < pool.nthreads ? pool_cap : pool.nthreads;
+	int helpers = (threads > 1 && total > 1) ? threads - 1 : 0;
 	pool.job = L;
 	pool.next = 0;
 	pool.total = total;
 	pool.acked = 0;
+	pool.want = helpers;
 	if (helpers) {
 		pool.generation++;
 		pthread_cond_broadcast(&pool.work);

@@ -39,7 +39,7 @@
 #include "util.h"
 
 /* Bumped whenever generated code changes meaning: part of the cache key. */
-#define JIT_ABI "vcuda-jit-1"
+#define JIT_ABI "vcuda-jit-2"
 /* A launch of this many threads is compiled at once in auto mode. */
 #define JIT_BIG_GRID (1u << 16)
 /* Bounds on what one process holds for compiled code. */
@@ -112,6 +112,15 @@ int emu_jit_mode(void)
 				"vcuda: VCUDA_CPU_JIT=%s is not auto, on or off: using auto\n", e);
 	}
 	return J.mode;
+}
+
+/* For benchmarks: the tier of later launches (JIT_OFF, JIT_AUTO, JIT_ON). */
+void vcuda_cpu_jit_set_mode(int mode);
+void vcuda_cpu_jit_set_mode(int mode)
+{
+	pthread_mutex_lock(&J.lock);
+	J.mode = mode;
+	pthread_mutex_unlock(&J.lock);
 }
 
 /* VCUDA_CPU_JIT_STATS=1: the compiler's figures on stderr at exit. */
@@ -430,8 +439,12 @@ static int jit_start(void)
 		LLVMDisposeMessage(msg);
 		return -1;
 	}
+	/* The large code model: the JIT's memory manager may place an
+	 * object's constants and the helpers it calls further than 2 GiB
+	 * from its code (it does under AddressSanitizer's layout), beyond
+	 * what the small model's 32-bit relative addresses reach. */
 	J.tm = LLVMCreateTargetMachine(target, J.triple, J.cpu, J.features, LLVMCodeGenLevelDefault,
-				       LLVMRelocPIC, LLVMCodeModelDefault);
+				       LLVMRelocStatic, LLVMCodeModelLarge);
 	if (!J.tm || define_helpers() != 0)
 		return -1;
 	cache_setup();
@@ -703,6 +716,9 @@ static void compile_kernel(struct jit_module *jm, int fi)
 		k->obj = o;
 		k->state = JK_READY;
 		__atomic_store_n(&k->ready, &k->code, __ATOMIC_RELEASE);
+		VLOG(emulator, DEBUG, "kernel %s compiled (%s, %zu bytes of object, %.1f ms) at %p",
+		     f->name, hit ? "from the disk cache" : "new", len,
+		     (double)(vcuda_now_ns() - t0) / 1e6, (void *)(uintptr_t)o->fn);
 		J.stats.compiled++;
 		J.stats.compile_ns += vcuda_now_ns() - t0;
 		if (J.cache_dir[0])

@@ -365,6 +365,21 @@ static void check(struct gen *g, LLVMValueRef ok, LLVMValueRef addr, unsigned le
 	LLVMPositionBuilderAtEnd(g->b, yes);
 }
 
+/* An access site's page cache: two slots in the entry block (the page's
+ * offset in the arena, whether it is set), empty at each call. Pages are
+ * never freed while a kernel runs. */
+static void page_cache(struct gen *g, LLVMValueRef *base, LLVMValueRef *ok)
+{
+	LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
+
+	LLVMPositionBuilderBefore(g->b, LLVMGetBasicBlockTerminator(g->entry));
+	*base = LLVMBuildAlloca(g->b, g->i64, "page");
+	*ok = LLVMBuildAlloca(g->b, g->i1, "page_ok");
+	LLVMBuildStore(g->b, c64(g, 0), *base);
+	LLVMBuildStore(g->b, LLVMConstInt(g->i1, 0, 0), *ok);
+	LLVMPositionBuilderAtEnd(g->b, here);
+}
+
 /* The host address of [a, a + len) in space for the current thread, after
  * the checks the interpreter makes (an out-of-range access faults the
  * launch as CUDA_ERROR_ILLEGAL_ADDRESS). */
@@ -379,13 +394,31 @@ static LLVMValueRef address(struct gen *g, int space, LLVMValueRef a, unsigned l
 		LLVMBasicBlockRef fast, slow, join;
 		LLVMValueRef p_fast, p_slow, phi, in_arena, first, last, r1, r2;
 		LLVMTypeRef pt[] = {g->ptr, g->i64, g->i32, g->i64, g->i32};
-		LLVMValueRef args[5];
+		LLVMValueRef args[5], cache_base, cache_ok, hit, p_hit;
+		LLVMBasicBlockRef hit_bb, miss_bb;
 		off = LLVMBuildSub(g->b, a, g->jc[JC_DEV_VA], "");
+		/* Each access site remembers the last allocated page it used:
+		 * threads walking an array hit it with one compare. */
+		page_cache(g, &cache_base, &cache_ok);
+		hit = LLVMBuildAnd(
+		    g->b, LLVMBuildLoad2(g->b, g->i1, cache_ok, ""),
+		    LLVMBuildICmp(
+			g->b, LLVMIntULE,
+			LLVMBuildSub(g->b, off, LLVMBuildLoad2(g->b, g->i64, cache_base, ""), ""),
+			c64(g, 4096 - len), ""),
+		    "");
+		hit_bb = LLVMAppendBasicBlockInContext(g->C, g->fn, "page_hit");
+		miss_bb = LLVMAppendBasicBlockInContext(g->C, g->fn, "page_miss");
+		LLVMBuildCondBr(g->b, hit, hit_bb, miss_bb);
+		LLVMPositionBuilderAtEnd(g->b, hit_bb);
+		p_hit = byte_at(g, g->jc[JC_STORE], off);
+		join = LLVMAppendBasicBlockInContext(g->C, g->fn, "addr");
+		LLVMBuildBr(g->b, join);
+		LLVMPositionBuilderAtEnd(g->b, miss_bb);
 		lim = LLVMBuildSub(g->b, g->jc[JC_ARENA], c64(g, len), "");
 		in_arena = LLVMBuildICmp(g->b, LLVMIntULE, off, lim, "");
 		fast = LLVMAppendBasicBlockInContext(g->C, g->fn, "arena");
 		slow = LLVMAppendBasicBlockInContext(g->C, g->fn, "other");
-		join = LLVMAppendBasicBlockInContext(g->C, g->fn, "addr");
 		LLVMBuildCondBr(g->b, in_arena, fast, slow);
 		LLVMPositionBuilderAtEnd(g->b, fast);
 		first = LLVMBuildLShr(g->b, off, c64(g, 12), "");
@@ -415,6 +448,11 @@ static LLVMValueRef address(struct gen *g, int space, LLVMValueRef a, unsigned l
 			    LLVMAppendBasicBlockInContext(g->C, g->fn, "paged");
 			LLVMBuildCondBr(g->b, ok, ready, slow);
 			LLVMPositionBuilderAtEnd(g->b, ready);
+			if ((len & (len - 1)) == 0) { /* one page: remembered */
+				LLVMBuildStore(g->b, LLVMBuildAnd(g->b, off, c64(g, ~4095ull), ""),
+					       cache_base);
+				LLVMBuildStore(g->b, LLVMConstInt(g->i1, 1, 0), cache_ok);
+			}
 			LLVMBuildBr(g->b, join);
 			fast = ready;
 		}
@@ -431,6 +469,7 @@ static LLVMValueRef address(struct gen *g, int space, LLVMValueRef a, unsigned l
 		LLVMBuildBr(g->b, join);
 		LLVMPositionBuilderAtEnd(g->b, join);
 		phi = LLVMBuildPhi(g->b, g->ptr, "");
+		LLVMAddIncoming(phi, &p_hit, &hit_bb, 1);
 		LLVMAddIncoming(phi, &p_fast, &fast, 1);
 		LLVMAddIncoming(phi, &p_slow, &slow, 1);
 		return phi;

@@ -176,3 +176,43 @@ extern "C" __global__ void oob_write(int *p, long long offset)
 {
 	p[offset + threadIdx.x] = 1;
 }
+
+// Black-Scholes option pricing (bench_kernels): transcendentals in a
+// grid-stride loop, the cumulative normal by the usual polynomial.
+__device__ float normal_cdf(float d)
+{
+	const float a1 = 0.31938153f, a2 = -0.356563782f, a3 = 1.781477937f, a4 = -1.821255978f,
+		    a5 = 1.330274429f, inv_sqrt_2pi = 0.3989422804f;
+	float k = 1.0f / (1.0f + 0.2316419f * fabsf(d));
+	float c = inv_sqrt_2pi * __expf(-0.5f * d * d) *
+		  (k * (a1 + k * (a2 + k * (a3 + k * (a4 + k * a5)))));
+	return d > 0 ? 1.0f - c : c;
+}
+
+extern "C" __global__ void black_scholes(float *call, float *put, const float *price,
+					 const float *strike, const float *years, float rate,
+					 float vol, int n)
+{
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		float s = price[i], x = strike[i], t = years[i], sqrt_t = sqrtf(t);
+		float d1 = (__logf(s / x) + (rate + 0.5f * vol * vol) * t) / (vol * sqrt_t);
+		float d2 = d1 - vol * sqrt_t;
+		float c1 = normal_cdf(d1), c2 = normal_cdf(d2), disc = __expf(-rate * t);
+		call[i] = s * c1 - x * disc * c2;
+		put[i] = x * disc * (1.0f - c2) - s * (1.0f - c1);
+	}
+}
+
+// A 256-bin histogram counted in shared memory with atomics (bench_kernels).
+extern "C" __global__ void hist256(const unsigned char *in, int n, unsigned *bins)
+{
+	__shared__ unsigned local[256];
+	for (int i = threadIdx.x; i < 256; i += blockDim.x)
+		local[i] = 0;
+	__syncthreads();
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+		atomicAdd(&local[in[i]], 1u);
+	__syncthreads();
+	for (int i = threadIdx.x; i < 256; i += blockDim.x)
+		atomicAdd(&bins[i], local[i]);
+}
