@@ -306,6 +306,34 @@ int emu_do_st(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 void emu_do_setp(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 int emu_do_atom(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 void emu_do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+/* The lane shfl.sub reads for lane l, given its b and c operands; *ok:
+ * whether that lane is in range (else the result is lane l's own). */
+static inline int emu_shfl_source(int sub, uint32_t l, uint32_t b, uint32_t c, int *ok)
+{
+	uint32_t bval = b & 31, cval = c & 31, seg = (c >> 8) & 31;
+	uint32_t max_lane = (l & seg) | (cval & ~seg), min_lane = l & seg;
+	int j;
+
+	switch (sub) {
+	case SUB_UP:
+		j = (int)l - (int)bval;
+		*ok = j >= (int)max_lane;
+		break;
+	case SUB_DOWN:
+		j = (int)l + (int)bval;
+		*ok = j <= (int)max_lane;
+		break;
+	case SUB_BFLY:
+		j = (int)(l ^ bval);
+		*ok = j <= (int)max_lane;
+		break;
+	default:
+		j = (int)(min_lane | (bval & ~seg));
+		*ok = j <= (int)max_lane;
+		break;
+	}
+	return *ok ? j & 31 : (int)l;
+}
 void emu_do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 void emu_do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 void emu_do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m);

@@ -266,33 +266,9 @@ void emu_do_shfl(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 		src[l] = opv(X, a, l);
 	LANES(m)
 	{
-		uint32_t bval = (uint32_t)opv(X, b, (int)l) & 31, cv = (uint32_t)opv(X, c, (int)l);
-		uint32_t cval = cv & 31, seg = (cv >> 8) & 31;
-		uint32_t max_lane = ((uint32_t)l & seg) | (cval & ~seg),
-			 min_lane = (uint32_t)l & seg;
-		int j, pval;
-		switch (in->sub) {
-		case SUB_UP:
-			j = (int)l - (int)bval;
-			pval = j >= (int)max_lane;
-			break;
-		case SUB_DOWN:
-			j = (int)l + (int)bval;
-			pval = j <= (int)max_lane;
-			break;
-		case SUB_BFLY:
-			j = (int)(l ^ bval);
-			pval = j <= (int)max_lane;
-			break;
-		default:
-			j = (int)(min_lane | (bval & ~seg));
-			pval = j <= (int)max_lane;
-			break;
-		}
-		if (!pval)
-			j = (int)l;
-		res[l] = src[j & 31];
-		ok[l] = pval;
+		int j = emu_shfl_source(in->sub, l, (uint32_t)opv(X, b, (int)l),
+					(uint32_t)opv(X, c, (int)l), &ok[l]);
+		res[l] = src[j];
 	}
 	LANES(m)
 	{

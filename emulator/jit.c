@@ -899,32 +899,9 @@ static void complete_coll(const struct ptx_insn *in, uint32_t base, uint32_t lan
 		uint32_t g = (uint32_t)c[l].mask & lanes;
 		switch (in->op) {
 		case OP_SHFL: {
-			uint32_t bval = (uint32_t)c[l].b & 31, cv = (uint32_t)c[l].c;
-			uint32_t cval = cv & 31, seg = (cv >> 8) & 31;
-			uint32_t max_lane = ((uint32_t)l & seg) | (cval & ~seg),
-				 min_lane = (uint32_t)l & seg;
-			int j, ok;
-			switch (in->sub) {
-			case SUB_UP:
-				j = l - (int)bval;
-				ok = j >= (int)max_lane;
-				break;
-			case SUB_DOWN:
-				j = l + (int)bval;
-				ok = j <= (int)max_lane;
-				break;
-			case SUB_BFLY:
-				j = (int)((uint32_t)l ^ bval);
-				ok = j <= (int)max_lane;
-				break;
-			default:
-				j = (int)(min_lane | (bval & ~seg));
-				ok = j <= (int)max_lane;
-				break;
-			}
-			if (!ok)
-				j = l;
-			c[l].result = src[j & 31];
+			int ok, j = emu_shfl_source(in->sub, (uint32_t)l, (uint32_t)c[l].b,
+						    (uint32_t)c[l].c, &ok);
+			c[l].result = src[j];
 			c[l].pred = (uint64_t)ok;
 			break;
 		}
