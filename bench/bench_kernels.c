@@ -25,7 +25,7 @@ static unsigned long long (*lane_insns)(void);
 static void (*set_mode)(int);
 static void (*set_threads)(int);
 struct jit_stats {
-	unsigned long long compiled, compile_ns, cache_hits, cache_misses, interpreted;
+	unsigned long long compiled, compile_ns, cache_hits, cache_misses, interpreted, compared;
 };
 static void (*jit_stats)(struct jit_stats *);
 static int ncores = 1;

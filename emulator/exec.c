@@ -594,6 +594,7 @@ void vcuda_cpu_set_threads(int n)
 
 /* One launch at a time runs on the pool; the calling thread works too. */
 static pthread_mutex_t launch_lock = PTHREAD_MUTEX_INITIALIZER;
+static void launch_blocks(struct exec_launch *L, uint64_t total);
 
 CUresult emu_exec_launch(struct exec_launch *L)
 {
@@ -625,6 +626,19 @@ CUresult emu_exec_launch(struct exec_launch *L)
 		fflush(stdout);
 		return rc;
 	}
+	if (L->jit && emu_jit_mode() == JIT_DIFF)
+		emu_jit_differential(L, total, launch_blocks);
+	else
+		launch_blocks(L, total);
+	free(L->tids);
+	L->tids = NULL;
+	fflush(stdout);
+	return L->error;
+}
+
+/* Runs a launch's blocks (clusters) on the pool; the error in L. */
+static void launch_blocks(struct exec_launch *L, uint64_t total)
+{
 	pthread_mutex_lock(&launch_lock);
 	pthread_mutex_lock(&pool.lock);
 	if (!pool.started)
@@ -649,8 +663,4 @@ CUresult emu_exec_launch(struct exec_launch *L)
 	pool.job = NULL;
 	pthread_mutex_unlock(&pool.lock);
 	pthread_mutex_unlock(&launch_lock);
-	free(L->tids);
-	L->tids = NULL;
-	fflush(stdout);
-	return L->error;
 }

@@ -38,8 +38,10 @@ int emu_frame_push(struct warp *w, const struct ptx_func *f, uint32_t mask, uint
 	if (w->depth == MAX_DEPTH)
 		return -1;
 	F = &w->frames[w->depth];
+	/* Registers start at zero, so that a kernel reading one it never
+	 * wrote sees no earlier kernel's values (and both tiers agree). */
 	if (emu_frame_buffer((void **)&F->R, &F->R_cap,
-			     (size_t)(f->nregs ? f->nregs : 1) * 32 * sizeof(uint64_t), 0) ||
+			     (size_t)(f->nregs ? f->nregs : 1) * 32 * sizeof(uint64_t), 1) ||
 	    emu_frame_buffer((void **)&F->P, &F->P_cap,
 			     (size_t)(f->npreds ? f->npreds : 1) * sizeof(uint32_t), 1) ||
 	    emu_frame_buffer((void **)&F->fparam, &F->fp_cap,

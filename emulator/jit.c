@@ -82,7 +82,8 @@ struct jit_job {
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
-	int mode; /* -1 until read */
+	int mode;		/* -1 until read */
+	int compiling, exiting; /* the compile thread's work; the process ends */
 	int started, broken;
 	LLVMOrcLLJITRef jit;
 	LLVMTargetMachineRef tm;
@@ -106,10 +107,14 @@ int emu_jit_mode(void)
 		J.mode = !e || !*e || !strcmp(e, "auto") ? JIT_AUTO
 			 : !strcmp(e, "on")		 ? JIT_ON
 			 : !strcmp(e, "off")		 ? JIT_OFF
+			 : !strcmp(e, "diff")		 ? JIT_DIFF
 							 : JIT_AUTO;
-		if (e && *e && strcmp(e, "auto") && strcmp(e, "on") && strcmp(e, "off"))
-			fprintf(stderr,
-				"vcuda: VCUDA_CPU_JIT=%s is not auto, on or off: using auto\n", e);
+		if (e && *e && strcmp(e, "auto") && strcmp(e, "on") && strcmp(e, "off") &&
+		    strcmp(e, "diff"))
+			fprintf(
+			    stderr,
+			    "vcuda: VCUDA_CPU_JIT=%s is not auto, on, off or diff: using auto\n",
+			    e);
 	}
 	return J.mode;
 }
@@ -133,10 +138,10 @@ __attribute__((destructor)) static void jit_report(void)
 	vcuda_cpu_jit_stats(&s);
 	fprintf(stderr,
 		"vcuda: CPU device compiler: %llu kernels compiled in %.1f ms, %llu left to the "
-		"interpreter, disk cache %llu hits %llu misses\n",
+		"interpreter, disk cache %llu hits %llu misses, %llu launches compared\n",
 		(unsigned long long)s.compiled, (double)s.compile_ns / 1e6,
 		(unsigned long long)s.interpreted, (unsigned long long)s.cache_hits,
-		(unsigned long long)s.cache_misses);
+		(unsigned long long)s.cache_misses, (unsigned long long)s.compared);
 }
 
 void vcuda_cpu_jit_stats(struct emu_jit_stats *out)
@@ -728,7 +733,7 @@ static void compile_kernel(struct jit_module *jm, int fi)
 		k->state = JK_FAILED;
 		J.stats.interpreted++;
 		/* Once per kernel and module: it is not tried again. */
-		if (emu_jit_mode() == JIT_ON)
+		if (emu_jit_mode() == JIT_ON || emu_jit_mode() == JIT_DIFF)
 			VLOG(emulator, WARN, "kernel %s stays on the interpreter: %s", f->name,
 			     why[0] ? why : "not compiled");
 		else
@@ -743,14 +748,29 @@ static void *compile_main(void *arg)
 {
 	pthread_mutex_lock(&J.lock);
 	for (;;) {
-		while (J.nqueue == 0)
+		while (J.nqueue == 0 || J.exiting)
 			pthread_cond_wait(&J.work, &J.lock);
 		struct jit_job job = J.queue[0];
 		memmove(J.queue, J.queue + 1, (size_t)--J.nqueue * sizeof(J.queue[0]));
-		if (job.jm->k[job.func].state == JK_QUEUED)
+		if (job.jm->k[job.func].state == JK_QUEUED) {
+			J.compiling++;
 			compile_kernel(job.jm, job.func);
+			J.compiling--;
+			pthread_cond_broadcast(&J.done);
+		}
 	}
 	return arg;
+}
+
+/* At exit: no compile starts, and the one under way ends, before LLVM's
+ * own static destructors run (registered earlier, so run later). */
+static void compile_stop(void)
+{
+	pthread_mutex_lock(&J.lock);
+	J.exiting = 1;
+	while (J.compiling)
+		pthread_cond_wait(&J.done, &J.lock);
+	pthread_mutex_unlock(&J.lock);
 }
 
 static int compile_thread_started;
@@ -795,7 +815,7 @@ const struct jit_code *emu_jit_code_for(struct exec_launch *L, uint64_t blocks)
 	}
 	k = &jm->k[fi];
 	k->launches++;
-	if (k->state == JK_NONE && mode == JIT_ON)
+	if (k->state == JK_NONE && (mode == JIT_ON || mode == JIT_DIFF))
 		compile_kernel(jm, fi);
 	else if (k->state == JK_NONE && (k->launches >= 2 || threads >= JIT_BIG_GRID) &&
 		 J.nqueue < JIT_MAX_QUEUE) {
@@ -805,6 +825,8 @@ const struct jit_code *emu_jit_code_for(struct exec_launch *L, uint64_t blocks)
 			pthread_attr_init(&a);
 			pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 			compile_thread_started = pthread_create(&t, &a, compile_main, NULL) == 0;
+			if (compile_thread_started)
+				atexit(compile_stop);
 			pthread_attr_destroy(&a);
 		}
 		if (compile_thread_started) {
@@ -1046,4 +1068,136 @@ void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint6
 		if (vcuda_jit_poll(ctx, UINT32_MAX))
 			return;
 	}
+}
+
+/* ---- the differential test (VCUDA_CPU_JIT=diff) ----------------------------------------- */
+
+/* The device memory a launch may change: every allocated page of the
+ * arena, copied. */
+struct snapshot {
+	uint64_t *pages; /* page numbers */
+	uint8_t *bytes;	 /* 4 KiB each */
+	size_t n;
+};
+
+static int snapshot_take(struct snapshot *s)
+{
+	uint64_t npages = emu.arena_size >> 12, n = 0;
+
+	for (uint64_t p = 0; p < npages; p++)
+		n += emu_page_refs[p] != 0;
+	s->n = (size_t)n;
+	s->pages = malloc((n ? n : 1) * sizeof(*s->pages));
+	s->bytes = malloc((n ? n : 1) << 12);
+	if (!s->pages || !s->bytes) {
+		free(s->pages);
+		free(s->bytes);
+		return -1;
+	}
+	n = 0;
+	for (uint64_t p = 0; p < npages; p++)
+		if (emu_page_refs[p]) {
+			s->pages[n] = p;
+			memcpy(s->bytes + (n << 12), emu.store + (p << 12), 4096);
+			n++;
+		}
+	return 0;
+}
+
+static void snapshot_restore(const struct snapshot *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		memcpy(emu.store + (s->pages[i] << 12), s->bytes + (i << 12), 4096);
+}
+
+static void snapshot_free(struct snapshot *s)
+{
+	free(s->pages);
+	free(s->bytes);
+}
+
+/* Whether the tiers may rightly differ on f: float atomics sum in another
+ * order when a warp's threads run one after another. */
+static int order_dependent(const struct ptx_func *f)
+{
+	for (int i = 0; i < f->ninsns; i++) {
+		const struct ptx_insn *in = &f->insns[i];
+		if ((in->op == OP_ATOM || in->op == OP_RED) && PTX_KIND(in->type) == PK_F)
+			return 1;
+	}
+	return 0;
+}
+
+/* The first byte where the device memory differs from the snapshot's:
+ * its device address, or 0. */
+static uint64_t snapshot_differs(const struct snapshot *s, uint8_t *was, uint8_t *now)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const uint8_t *a = s->bytes + (i << 12), *b = emu.store + (s->pages[i] << 12);
+		size_t o = 0;
+		if (!memcmp(a, b, 4096))
+			continue;
+		while (a[o] == b[o])
+			o++;
+		*was = a[o];
+		*now = b[o];
+		return (uint64_t)(uintptr_t)emu.dev_va + (s->pages[i] << 12) + o;
+	}
+	return 0;
+}
+
+void emu_jit_differential(struct exec_launch *L, uint64_t total,
+			  void (*run)(struct exec_launch *, uint64_t))
+{
+	const struct jit_code *code = L->jit;
+	struct snapshot before, interp;
+	char message[sizeof(L->message)];
+	uint64_t at;
+	uint8_t was, now;
+	CUresult rc;
+
+	/* Mapped host memory is outside the snapshot: a second run there
+	 * would apply its writes twice. */
+	if (emu.mapped.n || order_dependent(L->kernel) || snapshot_take(&before) != 0) {
+		run(L, total);
+		return;
+	}
+	L->jit = NULL;
+	run(L, total);
+	rc = L->error;
+	memcpy(message, L->message, sizeof(message));
+	if (snapshot_take(&interp) != 0) {
+		snapshot_free(&before);
+		return;
+	}
+	snapshot_restore(&before);
+	L->jit = code;
+	L->error = CUDA_SUCCESS;
+	L->message[0] = '\0';
+	run(L, total);
+	if (L->error != rc) {
+		VLOG(
+		    emulator, ERROR,
+		    "differential test: kernel %s ends with error %d compiled, %d interpreted (%s)",
+		    L->kernel->name, (int)L->error, (int)rc, rc ? message : L->message);
+		L->error = CUDA_ERROR_UNKNOWN;
+		snprintf(L->message, sizeof(L->message),
+			 "%s: the compiled tier and the interpreter end with different errors",
+			 L->kernel->name);
+	} else if (rc == CUDA_SUCCESS && (at = snapshot_differs(&interp, &was, &now)) != 0) {
+		VLOG(emulator, ERROR,
+		     "differential test: kernel %s leaves the byte at 0x%llx 0x%02x compiled, "
+		     "0x%02x interpreted",
+		     L->kernel->name, (unsigned long long)at, now, was);
+		L->error = CUDA_ERROR_UNKNOWN;
+		snprintf(L->message, sizeof(L->message),
+			 "%s: the compiled tier and the interpreter leave device memory different "
+			 "(at 0x%llx)",
+			 L->kernel->name, (unsigned long long)at);
+	}
+	pthread_mutex_lock(&J.lock);
+	J.stats.compared++;
+	pthread_mutex_unlock(&J.lock);
+	snapshot_free(&before);
+	snapshot_free(&interp);
 }

@@ -111,8 +111,10 @@ int jit_gen_kernel(struct jit_build *jb, const struct ptx_module *mod, const str
  * interpreter rather than reaching LLVM's optimizer. */
 int jit_verify(void *module, char *why, size_t why_len);
 
-/* The tiers (VCUDA_CPU_JIT): off, auto (the default), on. */
-enum { JIT_OFF, JIT_AUTO, JIT_ON };
+/* The tiers (VCUDA_CPU_JIT): off, auto (the default), on, and diff: every
+ * launch the compiler takes runs on both tiers from the same memory, and
+ * a difference fails it (the differential test). */
+enum { JIT_OFF, JIT_AUTO, JIT_ON, JIT_DIFF };
 int emu_jit_mode(void);
 /* The compiled code to run launch L with, or NULL for the interpreter; in
  * auto mode this may start compiling in the background for later
@@ -121,12 +123,18 @@ const struct jit_code *emu_jit_code_for(struct exec_launch *L, uint64_t blocks);
 /* Runs one block of L on its compiled code (called by the host thread
  * pool); failures are set on L. */
 void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint64_t index);
+/* VCUDA_CPU_JIT=diff: runs L's blocks (run) on the interpreter, then from
+ * the same device memory on L->jit; fails the launch where the device
+ * memory or the error they leave differ. */
+void emu_jit_differential(struct exec_launch *L, uint64_t total,
+			  void (*run)(struct exec_launch *, uint64_t));
 /* Releases what the compiler holds for mod (module unload). */
 void emu_jit_module_free(struct ptx_module *mod);
 
 /* Counters for benchmarks: compile time, disk cache hits and misses. */
 struct emu_jit_stats {
 	uint64_t compiled, compile_ns, cache_hits, cache_misses, interpreted;
+	uint64_t compared; /* launches run on both tiers (VCUDA_CPU_JIT=diff) */
 };
 void vcuda_cpu_jit_stats(struct emu_jit_stats *out);
 

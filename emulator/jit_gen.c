@@ -1517,6 +1517,9 @@ static int liveness(struct gen *g)
 			}
 		}
 	}
+	/* What the kernel may read before it writes: zeroed at each thread's
+	 * start, as the interpreter's fresh registers are. */
+	memcpy(g->live + (size_t)n * (size_t)W, in_live, (size_t)W * 8);
 	free(in_live);
 	free(use);
 	free(def);
@@ -1757,7 +1760,7 @@ int jit_gen_kernel(struct jit_build *jb, const struct ptx_module *mod, const str
 {
 	struct gen G = {0}, *g = &G;
 	LLVMTypeRef params[3];
-	LLVMBasicBlockRef entry, head, body, dispatch, done;
+	LLVMBasicBlockRef entry, head, body, dispatch, done, start;
 	LLVMValueRef t0, sw, phi, next_t;
 	int n = f->ninsns, rc = -1;
 
@@ -1851,10 +1854,17 @@ int jit_gen_kernel(struct jit_build *jb, const struct ptx_module *mod, const str
 	phi = LLVMBuildPhi(g->b, g->i64, "t");
 	g->t = phi;
 	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, phi, g->t1, ""), body, done);
+	/* A thread's start: registers read before written are zero. */
+	start = LLVMAppendBasicBlockInContext(g->C, g->fn, "start");
+	LLVMPositionBuilderAtEnd(g->b, start);
+	for (int s = 0; s < SLOTS(g); s++)
+		if ((g->live[(size_t)n * (size_t)g->words + (size_t)(s / 64)] >> (s % 64)) & 1)
+			LLVMBuildStore(g->b, LLVMConstInt(g->rty[s], 0, 0), g->regs[s]);
+	LLVMBuildBr(g->b, g->bb[0]);
 	LLVMPositionBuilderAtEnd(g->b, body);
 	if (!g->stops) {
 		/* Nothing stops a thread: each runs from start to exit. */
-		LLVMBuildBr(g->b, g->bb[0]);
+		LLVMBuildBr(g->b, start);
 		LLVMPositionBuilderAtEnd(g->b, dispatch);
 		LLVMBuildUnreachable(g->b);
 		sw = NULL;
@@ -1866,7 +1876,7 @@ int jit_gen_kernel(struct jit_build *jb, const struct ptx_module *mod, const str
 				dispatch, g->next);
 		LLVMPositionBuilderAtEnd(g->b, dispatch);
 		sw = LLVMBuildSwitch(g->b, LLVMBuildLoad2(g->b, g->i32, thread_field(g, 0), ""),
-				     g->bb[0], 8);
+				     start, 8);
 	}
 	LLVMPositionBuilderAtEnd(g->b, g->next);
 	next_t = LLVMBuildAdd(g->b, phi, c64(g, 1), "");
