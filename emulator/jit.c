@@ -1,8 +1,9 @@
 /*
- * The CPU device's compiled tier: LLVM's ORC JIT turns the IR of
- * jit_gen.c into native code, a disk cache keeps the objects across runs,
- * a background thread compiles what the tier policy asks for, and the
- * block runner drives a compiled kernel (see jit.h for the model).
+ * The CPU device's compiled tier, all but LLVM (jit_llvm.c and jit_gen.c,
+ * in vcuda-jit.so, loaded for the first compile): the tier policy, a
+ * background thread that compiles what it asks for, the disk cache of
+ * objects, the helpers compiled code calls, and the block runner that
+ * drives a compiled kernel (see jit.h for the model).
  *
  * Tiers (VCUDA_CPU_JIT): off never compiles; on compiles every kernel
  * before its first launch; auto (the default) starts on the interpreter
@@ -12,6 +13,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fenv.h>
@@ -24,14 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <llvm-c/Core.h>
-#include <llvm-c/Error.h>
-#include <llvm-c/LLJIT.h>
-#include <llvm-c/Orc.h>
-#include <llvm-c/Target.h>
-#include <llvm-c/TargetMachine.h>
-#include <llvm-c/Transforms/PassBuilder.h>
-#include <llvm-c/blake3.h>
+#include <dlfcn.h>
 
 #include "exec_int.h"
 #include "jit.h"
@@ -67,7 +62,7 @@ struct jit_module {
 /* A loaded object: shared by every module whose kernel hashes the same. */
 struct jit_object {
 	uint8_t key[32];
-	LLVMOrcResourceTrackerRef rt;
+	void *handle; /* the LLVM side's (its resource tracker) */
 	jit_kernel_fn fn;
 	size_t bytes;
 	int refs;
@@ -85,14 +80,14 @@ static struct {
 	int mode;		/* -1 until read */
 	int compiling, exiting; /* the compile thread's work; the process ends */
 	int started, broken;
-	LLVMOrcLLJITRef jit;
-	LLVMTargetMachineRef tm;
-	char *triple, *cpu, *features;
+	const struct jit_llvm *llvm; /* vcuda-jit.so, once loaded */
 	struct jit_object *objects;
 	size_t nobjects, code_bytes;
 	struct jit_job queue[JIT_MAX_QUEUE];
 	int nqueue;
 	char cache_dir[512];
+	uint64_t cache_bytes, cache_max; /* the directory's objects; its bound */
+	int cache_full;
 	struct emu_jit_stats stats;
 	uint64_t counter;
 } J = {.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -328,58 +323,83 @@ int vcuda_jit_poll(uint64_t *ctx, uint32_t insn)
 	return 0;
 }
 
-/* ---- LLVM ---------------------------------------------------------------------------- */
+/* ---- the LLVM side ----------------------------------------------------------------------- */
 
-static void jit_error(const char *what, LLVMErrorRef err)
+static void cache_setup(void);
+
+/* Loads vcuda-jit.so (VCUDA_CPU_JIT_LIB, else beside this library) and
+ * starts it with the helpers; J.lock held. A failure is said once, and
+ * every kernel then stays on the interpreter. */
+static int jit_start(void)
 {
-	char *msg = LLVMGetErrorMessage(err);
+	static void *const helpers[] = {
+	    (void *)vcuda_jit_int,     (void *)vcuda_jit_float,	  (void *)vcuda_jit_cvt,
+	    (void *)vcuda_jit_compare, (void *)vcuda_jit_testp,	  (void *)vcuda_jit_bits,
+	    (void *)vcuda_jit_atomic,  (void *)vcuda_jit_address, (void *)vcuda_jit_fault,
+	    (void *)vcuda_jit_poll,
+	};
+	static const char *const names[] = {
+	    "vcuda_jit_int",   "vcuda_jit_float", "vcuda_jit_cvt",    "vcuda_jit_compare",
+	    "vcuda_jit_testp", "vcuda_jit_bits",  "vcuda_jit_atomic", "vcuda_jit_address",
+	    "vcuda_jit_fault", "vcuda_jit_poll",
+	};
+	const char *env = getenv("VCUDA_CPU_JIT_LIB");
+	char path[4096], why[256] = "";
+	const struct jit_llvm *(*entry)(void);
+	Dl_info info;
+	void *lib;
 
-	fprintf(stderr, "vcuda: the CPU device's compiler: %s: %s\n", what, msg);
-	LLVMDisposeErrorMessage(msg);
+	if (J.started)
+		return J.broken ? -1 : 0;
+	J.started = J.broken = 1;
+	if (env && *env)
+		snprintf(path, sizeof(path), "%s", env);
+	else if (dladdr((void *)emu_jit_mode, &info) && info.dli_fname) {
+		const char *slash = strrchr(info.dli_fname, '/');
+		snprintf(path, sizeof(path), "%.*s%s",
+			 slash ? (int)(slash - info.dli_fname + 1) : 0, info.dli_fname,
+			 JIT_LLVM_LIB);
+	} else
+		snprintf(path, sizeof(path), "%s", JIT_LLVM_LIB);
+	if (!(lib = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+		VLOG(emulator, WARN,
+		     "kernels stay on the interpreter: cannot load the compiler: %s", dlerror());
+		return -1;
+	}
+	*(void **)&entry = dlsym(lib, JIT_LLVM_ENTRY);
+	if (!entry || !(J.llvm = entry()) ||
+	    J.llvm->start(helpers, names, (int)(sizeof(names) / sizeof(names[0])), ptx_op_name, why,
+			  sizeof(why)) != 0) {
+		VLOG(emulator, WARN, "kernels stay on the interpreter: the compiler (%s) fails: %s",
+		     path, why[0] ? why : "no entry point");
+		J.llvm = NULL;
+		return -1;
+	}
+	cache_setup();
+	J.broken = 0;
+	return 0;
 }
 
-static int define_helpers(void)
+/* Bytes of objects in dir. */
+static uint64_t cache_size(const char *dir)
 {
-	static const struct {
-		const char *name;
-		void *addr;
-	} h[] = {
-	    {"vcuda_jit_int", (void *)vcuda_jit_int},
-	    {"vcuda_jit_float", (void *)vcuda_jit_float},
-	    {"vcuda_jit_cvt", (void *)vcuda_jit_cvt},
-	    {"vcuda_jit_compare", (void *)vcuda_jit_compare},
-	    {"vcuda_jit_testp", (void *)vcuda_jit_testp},
-	    {"vcuda_jit_bits", (void *)vcuda_jit_bits},
-	    {"vcuda_jit_atomic", (void *)vcuda_jit_atomic},
-	    {"vcuda_jit_address", (void *)vcuda_jit_address},
-	    {"vcuda_jit_fault", (void *)vcuda_jit_fault},
-	    {"vcuda_jit_poll", (void *)vcuda_jit_poll},
-	};
-	enum { N = sizeof(h) / sizeof(h[0]) };
-	LLVMOrcCSymbolMapPair pairs[N];
-	LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(J.jit);
-	LLVMOrcDefinitionGeneratorRef gen;
-	LLVMErrorRef err;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	uint64_t total = 0;
 
-	for (int i = 0; i < N; i++) {
-		pairs[i].Name = LLVMOrcLLJITMangleAndIntern(J.jit, h[i].name);
-		pairs[i].Sym.Address = (LLVMOrcJITTargetAddress)(uintptr_t)h[i].addr;
-		pairs[i].Sym.Flags.GenericFlags =
-		    LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
-		pairs[i].Sym.Flags.TargetFlags = 0;
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		struct stat st;
+		size_t len = strlen(e->d_name);
+		if (len < 3 || strcmp(e->d_name + len - 2, ".o") != 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
 	}
-	if ((err = LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(pairs, N)))) {
-		jit_error("helpers", err);
-		return -1;
-	}
-	/* The C library's math (exp2f, log2f, ...) from the process. */
-	if ((err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
-		 &gen, LLVMOrcLLJITGetGlobalPrefix(J.jit), NULL, NULL))) {
-		jit_error("process symbols", err);
-		return -1;
-	}
-	LLVMOrcJITDylibAddGenerator(jd, gen);
-	return 0;
+	closedir(d);
+	return total;
 }
 
 /* The cache directory: VCUDA_CPU_CACHE, else $XDG_CACHE_HOME/vcuda or
@@ -416,61 +436,10 @@ static void cache_setup(void)
 		return;
 	}
 	snprintf(J.cache_dir, sizeof(J.cache_dir), "%s", dir);
-}
-
-static int jit_start(void)
-{
-	LLVMOrcLLJITBuilderRef b;
-	LLVMErrorRef err;
-	LLVMTargetRef target;
-	char *msg = NULL;
-
-	if (J.started)
-		return J.broken ? -1 : 0;
-	J.started = 1;
-	J.broken = 1;
-	if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter())
-		return -1;
-	b = LLVMOrcCreateLLJITBuilder();
-	if ((err = LLVMOrcCreateLLJIT(&J.jit, b))) {
-		jit_error("LLJIT", err);
-		return -1;
-	}
-	J.triple = LLVMGetDefaultTargetTriple();
-	J.cpu = LLVMGetHostCPUName();
-	J.features = LLVMGetHostCPUFeatures();
-	if (LLVMGetTargetFromTriple(J.triple, &target, &msg)) {
-		fprintf(stderr, "vcuda: the CPU device's compiler: %s\n", msg);
-		LLVMDisposeMessage(msg);
-		return -1;
-	}
-	/* The large code model: the JIT's memory manager may place an
-	 * object's constants and the helpers it calls further than 2 GiB
-	 * from its code (it does under AddressSanitizer's layout), beyond
-	 * what the small model's 32-bit relative addresses reach. */
-	J.tm = LLVMCreateTargetMachine(target, J.triple, J.cpu, J.features, LLVMCodeGenLevelDefault,
-				       LLVMRelocStatic, LLVMCodeModelLarge);
-	if (!J.tm || define_helpers() != 0)
-		return -1;
-	cache_setup();
-	J.broken = 0;
-	return 0;
-}
-
-/* The cache key: the compiler, the host CPU, the module's PTX and the
- * kernel's name. */
-static void kernel_key(const struct ptx_module *mod, const struct ptx_func *f, uint8_t key[32])
-{
-	llvm_blake3_hasher h;
-
-	llvm_blake3_hasher_init(&h);
-	llvm_blake3_hasher_update(&h, JIT_ABI, sizeof(JIT_ABI));
-	llvm_blake3_hasher_update(&h, J.triple, strlen(J.triple) + 1);
-	llvm_blake3_hasher_update(&h, J.cpu, strlen(J.cpu) + 1);
-	llvm_blake3_hasher_update(&h, J.features, strlen(J.features) + 1);
-	llvm_blake3_hasher_update(&h, mod->text, strlen(mod->text) + 1);
-	llvm_blake3_hasher_update(&h, f->name, strlen(f->name) + 1);
-	llvm_blake3_hasher_finalize(&h, key, 32);
+	J.cache_max = JIT_CACHE_MAX;
+	if ((e = getenv("VCUDA_CPU_CACHE_MAX")) && *e)
+		J.cache_max = strtoull(e, NULL, 10) << 20;
+	J.cache_bytes = cache_size(dir);
 }
 
 static void key_hex(const uint8_t key[32], char out[65])
@@ -537,53 +506,27 @@ static void cache_write(const char *hex, const void *bytes, size_t len)
 
 	if (!J.cache_dir[0])
 		return;
+	/* Guests choose what is compiled: the directory stops growing at its
+	 * bound (said once), and kernels are then compiled in each process. */
+	pthread_mutex_lock(&J.lock);
+	if (J.cache_bytes + len > J.cache_max) {
+		if (!J.cache_full)
+			VLOG(emulator, WARN,
+			     "the kernel cache %s holds %llu MiB, its bound (VCUDA_CPU_CACHE_MAX): "
+			     "no more kernels are added",
+			     J.cache_dir, (unsigned long long)(J.cache_bytes >> 20));
+		J.cache_full = 1;
+		pthread_mutex_unlock(&J.lock);
+		return;
+	}
+	J.cache_bytes += len;
+	pthread_mutex_unlock(&J.lock);
 	snprintf(path, sizeof(path), "%s/%s.o", J.cache_dir, hex);
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
 		return;
 	if (write_full(fd, bytes, len) != 0 || close(fd) != 0 || rename(tmp, path) != 0)
 		unlink(tmp);
-}
-
-/* Compiles f's IR to an object in memory; NULL with why set. */
-static LLVMMemoryBufferRef compile_object(const struct ptx_module *mod, const struct ptx_func *f,
-					  const char *symbol, struct jit_code *code, char *why,
-					  size_t why_len)
-{
-	LLVMContextRef C = LLVMContextCreate();
-	LLVMModuleRef M = LLVMModuleCreateWithNameInContext(symbol, C);
-	struct jit_build jb = {C, M};
-	LLVMMemoryBufferRef buf = NULL;
-	LLVMPassBuilderOptionsRef opts;
-	LLVMTargetDataRef dl;
-	LLVMErrorRef err;
-	char *msg = NULL;
-
-	LLVMSetTarget(M, J.triple);
-	dl = LLVMCreateTargetDataLayout(J.tm);
-	LLVMSetModuleDataLayout(M, dl);
-	LLVMDisposeTargetData(dl);
-	if (jit_gen_kernel(&jb, mod, f, symbol, code, why, why_len) != 0 ||
-	    jit_verify(M, why, why_len) != 0)
-		goto out;
-	opts = LLVMCreatePassBuilderOptions();
-	err = LLVMRunPasses(M, "default<O2>", J.tm, opts);
-	LLVMDisposePassBuilderOptions(opts);
-	if (err) {
-		char *m = LLVMGetErrorMessage(err);
-		snprintf(why, why_len, "optimizer: %s", m);
-		LLVMDisposeErrorMessage(m);
-		goto out;
-	}
-	if (LLVMTargetMachineEmitToMemoryBuffer(J.tm, M, LLVMObjectFile, &msg, &buf)) {
-		snprintf(why, why_len, "code generation: %s", msg ? msg : "failed");
-		LLVMDisposeMessage(msg);
-		buf = NULL;
-	}
-out:
-	LLVMDisposeModule(M);
-	LLVMContextDispose(C);
-	return buf;
 }
 
 /* The stops of f as jit_gen numbers them (the stop instructions in
@@ -618,9 +561,6 @@ static struct jit_object *object_load(const uint8_t key[32], const char *symbol,
 				      size_t len, char *why, size_t why_len)
 {
 	struct jit_object *o;
-	LLVMMemoryBufferRef buf;
-	LLVMOrcExecutorAddress addr;
-	LLVMErrorRef err;
 
 	for (o = J.objects; o; o = o->next)
 		if (!memcmp(o->key, key, 32)) {
@@ -634,19 +574,10 @@ static struct jit_object *object_load(const uint8_t key[32], const char *symbol,
 	if (!(o = calloc(1, sizeof(*o))))
 		return NULL;
 	memcpy(o->key, key, 32);
-	o->rt = LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(J.jit));
-	buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(bytes, len, symbol);
-	if ((err = LLVMOrcLLJITAddObjectFileWithRT(J.jit, o->rt, buf)) ||
-	    (err = LLVMOrcLLJITLookup(J.jit, &addr, symbol))) {
-		char *m = LLVMGetErrorMessage(err);
-		snprintf(why, why_len, "loading the code: %s", m);
-		LLVMDisposeErrorMessage(m);
-		LLVMOrcResourceTrackerRemove(o->rt);
-		LLVMOrcReleaseResourceTracker(o->rt);
+	if (!(o->handle = J.llvm->load(bytes, len, symbol, &o->fn, why, why_len))) {
 		free(o);
 		return NULL;
 	}
-	o->fn = (jit_kernel_fn)(uintptr_t)addr;
 	o->bytes = len;
 	o->refs = 1;
 	o->next = J.objects;
@@ -667,8 +598,7 @@ static void object_put(struct jit_object *o)
 			*pp = o->next;
 			break;
 		}
-	LLVMOrcResourceTrackerRemove(o->rt);
-	LLVMOrcReleaseResourceTracker(o->rt);
+	J.llvm->unload(o->handle);
 	J.nobjects--;
 	J.code_bytes -= o->bytes;
 	free(o);
@@ -687,14 +617,14 @@ static void compile_kernel(struct jit_module *jm, int fi)
 	size_t len = 0;
 	struct jit_code code = {0};
 	struct jit_object *o = NULL;
-	LLVMMemoryBufferRef buf = NULL;
+	void *built = NULL;
 	uint64_t t0 = vcuda_now_ns();
 	int hit = 0;
 
 	k->state = JK_COMPILING;
 	jm->busy++;
 	pthread_mutex_unlock(&J.lock);
-	kernel_key(mod, f, key);
+	J.llvm->key(JIT_ABI, mod->text, f->name, key);
 	key_hex(key, hex);
 	snprintf(symbol, sizeof(symbol), "vk_%.40s", hex);
 	if ((bytes = cache_read(hex, &len)) && scan_stops(f, &code) == 0)
@@ -702,18 +632,14 @@ static void compile_kernel(struct jit_module *jm, int fi)
 	else {
 		free(bytes);
 		bytes = NULL;
-		buf = compile_object(mod, f, symbol, &code, why, sizeof(why));
-		if (buf) {
-			len = LLVMGetBufferSize(buf);
-			cache_write(hex, LLVMGetBufferStart(buf), len);
-		}
+		if (J.llvm->compile(mod, f, symbol, &code, &built, &len, why, sizeof(why)) == 0)
+			cache_write(hex, built, len);
 	}
 	pthread_mutex_lock(&J.lock);
-	if (bytes || buf)
-		o = object_load(key, symbol, bytes ? (const void *)bytes : LLVMGetBufferStart(buf),
-				len, why, sizeof(why));
-	if (buf)
-		LLVMDisposeMemoryBuffer(buf);
+	if (bytes || built)
+		o = object_load(key, symbol, bytes ? (const void *)bytes : built, len, why,
+				sizeof(why));
+	free(built);
 	free(bytes);
 	if (o) {
 		code.fn = o->fn;

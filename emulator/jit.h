@@ -72,13 +72,62 @@ struct jit_coll {
  * the warp's next thread run; a sleep (nanosleep) lets the block's other
  * warps run, as the interpreter does. */
 enum { JS_BARRIER = 1, JS_COLL, JS_YIELD, JS_SLEEP };
-/* The stop an op makes, or 0 (jit_gen.c). */
-int jit_stop_kind(int op);
+/* The stop an op makes, or 0. */
+static inline int jit_stop_kind(int op)
+{
+	switch (op) {
+	case OP_BAR:
+		return JS_BARRIER;
+	case OP_SHFL:
+	case OP_VOTE:
+	case OP_REDUX:
+	case OP_ACTIVEMASK:
+	case OP_BARWARP: /* bar.warp.sync: a warp's threads meet (its shared memory use) */
+		return JS_COLL;
+	case OP_NANOSLEEP:
+		return JS_SLEEP;
+	default:
+		return 0;
+	}
+}
+
+/* The largest kernel compiled: PTX instructions, registers and predicates
+ * (CUB's largest kernels have about 10000 instructions and take 0.5 s). */
+#define JIT_MAX_INSNS 40000
+#define JIT_MAX_SLOTS 8192
+/* Bytes of objects a process writes to the disk cache's directory at
+ * most, counting what it found there (VCUDA_CPU_CACHE_MAX overrides). */
+#define JIT_CACHE_MAX (1ull << 30)
+
 /* Iterations of a loop over global memory a thread runs before the next
  * thread of its warp runs (a power of two). */
 #define JIT_YIELD_EVERY 16
-/* Whether the branch at pc yields (jit_gen.c). */
-int jit_yields_at(const struct ptx_func *f, int pc);
+/* Whether the branch at pc yields: a backward branch closing a loop that
+ * reads or writes global memory. Each thread of a warp then runs a few
+ * iterations in turn rather than its whole loop, so that the warp's
+ * threads walk memory together (a grid-stride loop's accesses stay
+ * coalesced in the cache) as they do on a GPU. */
+static inline int jit_yields_at(const struct ptx_func *f, int pc)
+{
+	const struct ptx_insn *in = &f->insns[pc];
+
+	int global = 0;
+
+	if (in->op != OP_BRA || in->target < 0 || in->target > pc)
+		return 0;
+	for (int i = in->target; i <= pc; i++) {
+		const struct ptx_insn *x = &f->insns[i];
+		/* A loop with a barrier or warp operation: its threads take
+		 * turns there already. */
+		if (jit_stop_kind(x->op))
+			return 0;
+		if ((x->op == OP_LD || x->op == OP_ST || x->op == OP_ATOM || x->op == OP_RED) &&
+		    x->space != PS_SHARED && x->space != PS_LOCAL && x->space != PS_PARAM)
+			global = 1;
+	}
+	return global;
+}
+
 struct jit_stop {
 	int kind;
 	int insn; /* the instruction's index */
@@ -110,6 +159,29 @@ int jit_gen_kernel(struct jit_build *jb, const struct ptx_module *mod, const str
  * why set if not, so that a compiler fault keeps a kernel on the
  * interpreter rather than reaching LLVM's optimizer. */
 int jit_verify(void *module, char *why, size_t why_len);
+
+/* The name of an op (ptx_op_name), for the compiler's reasons; set by
+ * whoever loads it. */
+extern const char *(*jit_op_name)(int op, char *buf, size_t len);
+
+/*
+ * The LLVM side (jit_llvm.c and jit_gen.c), built as a module of its own,
+ * vcuda-jit.so beside libcuda.so.1 (or VCUDA_CPU_JIT_LIB), whose only
+ * symbol, vcuda_jit_llvm, gives these. jit.c loads it for its first
+ * compile. Each returns 0 or a handle, else -1 or NULL with why set.
+ */
+struct jit_llvm {
+	int (*start)(void *const *helpers, const char *const *names, int n,
+		     const char *(*op_name)(int, char *, size_t), char *why, size_t why_len);
+	void (*key)(const char *abi, const char *text, const char *name, uint8_t out[32]);
+	int (*compile)(const struct ptx_module *mod, const struct ptx_func *f, const char *symbol,
+		       struct jit_code *code, void **bytes, size_t *len, char *why, size_t why_len);
+	void *(*load)(const void *bytes, size_t len, const char *symbol, jit_kernel_fn *fn,
+		      char *why, size_t why_len);
+	void (*unload)(void *handle);
+};
+#define JIT_LLVM_ENTRY "vcuda_jit_llvm"
+#define JIT_LLVM_LIB   "vcuda-jit.so"
 
 /* The tiers (VCUDA_CPU_JIT): off, auto (the default), on, and diff: every
  * launch the compiler takes runs on both tiers from the same memory, and

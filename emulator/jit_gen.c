@@ -50,13 +50,18 @@ struct gen {
 
 #define SLOTS(g) ((g)->f->nregs + (g)->f->npreds)
 
+const char *(*jit_op_name)(int op, char *buf, size_t len);
+
 static int refuse(struct gen *g, const char *fmt, const char *what)
 {
 	if (!g->bad) {
 		char name[32];
 		const struct ptx_insn *in = &g->f->insns[g->pc];
 		snprintf(g->why, g->why_len, fmt,
-			 what ? what : ptx_op_name(in->op, name, sizeof(name)), in->line);
+			 what	       ? what
+			 : jit_op_name ? jit_op_name(in->op, name, sizeof(name))
+				       : "an instruction",
+			 in->line);
 		g->bad = 1;
 	}
 	return -1;
@@ -1393,50 +1398,6 @@ static void poll(struct gen *g)
 	LLVMPositionBuilderAtEnd(g->b, go);
 }
 
-int jit_stop_kind(int op)
-{
-	switch (op) {
-	case OP_BAR:
-		return JS_BARRIER;
-	case OP_SHFL:
-	case OP_VOTE:
-	case OP_REDUX:
-	case OP_ACTIVEMASK:
-	case OP_BARWARP: /* bar.warp.sync: a warp's threads meet (its shared memory use) */
-		return JS_COLL;
-	case OP_NANOSLEEP:
-		return JS_SLEEP;
-	default:
-		return 0;
-	}
-}
-
-/* Whether the branch at pc yields: a backward branch closing a loop that
- * reads or writes global memory. Each thread of a warp then runs a few
- * iterations in turn rather than its whole loop, so that the warp's
- * threads walk memory together (a grid-stride loop's accesses stay
- * coalesced in the cache) as they do on a GPU. */
-int jit_yields_at(const struct ptx_func *f, int pc)
-{
-	const struct ptx_insn *in = &f->insns[pc];
-
-	int global = 0;
-
-	if (in->op != OP_BRA || in->target < 0 || in->target > pc)
-		return 0;
-	for (int i = in->target; i <= pc; i++) {
-		const struct ptx_insn *x = &f->insns[i];
-		/* A loop with a barrier or warp operation: its threads take
-		 * turns there already. */
-		if (jit_stop_kind(x->op))
-			return 0;
-		if ((x->op == OP_LD || x->op == OP_ST || x->op == OP_ATOM || x->op == OP_RED) &&
-		    x->space != PS_SHARED && x->space != PS_LOCAL && x->space != PS_PARAM)
-			global = 1;
-	}
-	return global;
-}
-
 /* Whether an instruction ends its block (what follows starts one). */
 static int ends_block(const struct ptx_insn *in)
 {
@@ -1771,7 +1732,9 @@ int jit_gen_kernel(struct jit_build *jb, const struct ptx_module *mod, const str
 	g->code = code;
 	g->why = why;
 	g->why_len = why_len;
-	if (n == 0 || n > 200000 || f->nregs + f->npreds > 65536)
+	/* LLVM's time and memory grow with a function's size: a guest's
+	 * huge kernel stays interpreted rather than hold the worker. */
+	if (n == 0 || n > JIT_MAX_INSNS || f->nregs + f->npreds > JIT_MAX_SLOTS)
 		return refuse(g, "%s: kernel size at line %d", "kernel"), -1;
 	for (int i = 0; i < n; i++) {
 		const struct ptx_insn *in = &f->insns[i];

@@ -19,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!text)
 		return 0;
+	jit_op_name = ptx_op_name;
 	memcpy(text, data, size);
 	text[size] = '\0';
 	if ((m = ptx_parse(text, log, sizeof(log))) != NULL) {
