@@ -108,6 +108,13 @@ static int run_control(struct xctx *X, const struct ptx_insn *in, uint32_t m, in
 	case OP_BAR:
 		top->pc = pc + 1;
 		if (m) {
+			if (in->sub != SUB_NONE) { /* bar.red: count this warp's predicates */
+				const struct ptx_operand *c = &in->o[in->nops - 1];
+				LANES(m) B->red_count += opv(X, c, (int)l) != 0;
+				B->red_threads += (uint32_t)__builtin_popcount(m);
+				w->red_in = in;
+				w->red_lanes = m;
+			}
 			w->at_barrier = 1;
 			*result = RUN_BARRIER;
 		}
@@ -288,6 +295,8 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index, i
 		w->id = wi;
 		w->valid = w->exited = 0;
 		w->done = w->at_barrier = w->depth = 0;
+		w->red_in = NULL;
+		w->red_lanes = 0;
 		w->cl_arrived = 0;
 		memset(w->cdp_error, 0, sizeof(w->cdp_error));
 		w->valid = (uint32_t)(B->nthreads - (uint32_t)wi * 32 >= 32
@@ -298,6 +307,28 @@ static int block_setup(struct block *B, struct exec_launch *L, uint64_t index, i
 			return -1;
 	}
 	return 0;
+}
+
+/* bar.red's result for the lanes of w that waited at it: the number of
+ * the block's threads whose predicate was true (popc), or whether all or
+ * any were (and, or). */
+static void bar_red_result(struct block *B, struct warp *w)
+{
+	const struct ptx_insn *in = w->red_in;
+	struct xctx X = {B, w, &w->frames[w->depth - 1], w->red_lanes};
+	uint64_t v = in->sub == SUB_POPC  ? B->red_count
+		     : in->sub == SUB_AND ? B->red_count == B->red_threads
+					  : B->red_count != 0;
+
+	LANES(w->red_lanes)
+	{
+		if (in->o[0].kind == OK_PRED)
+			set_pred(&X, &in->o[0], (int)l, v != 0);
+		else
+			set_reg(&X, &in->o[0], (int)l, v);
+	}
+	w->red_in = NULL;
+	w->red_lanes = 0;
 }
 
 /* One round of a block: runs every warp until it finishes or waits; when
@@ -322,10 +353,15 @@ static int block_step(struct block *B)
 		return 0;
 	/* The barrier opens once every live warp is at it; a warp that
 	 * yielded runs again first. */
-	if (waiting == alive)
-		for (int i = 0; i < B->nwarps; i++)
-			B->warps[i].at_barrier = 0;
-	else if (emu_exec_failed(B) || (B->L->deadline_ns && launch_overdue(B, NULL)))
+	if (waiting == alive) {
+		for (int i = 0; i < B->nwarps; i++) {
+			struct warp *w = &B->warps[i];
+			w->at_barrier = 0;
+			if (w->red_in)
+				bar_red_result(B, w);
+		}
+		B->red_count = B->red_threads = 0;
+	} else if (emu_exec_failed(B) || (B->L->deadline_ns && launch_overdue(B, NULL)))
 		return -1;
 	return 1;
 }

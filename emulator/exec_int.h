@@ -61,6 +61,10 @@ struct warp {
 	int id;
 	uint32_t valid, exited;
 	int done, at_barrier, depth;
+	/* bar.red: the instruction this warp waits at and its lanes there;
+	 * each of them gets the block's result when the barrier opens. */
+	const struct ptx_insn *red_in;
+	uint32_t red_lanes;
 	uint32_t carry;		/* CC.CF of each lane, for the add.cc/addc family */
 	uint64_t cl_arrived;	/* barrier.cluster.arrive executed */
 	uint16_t cdp_error[32]; /* each lane's device runtime error (cudaGetLastError) */
@@ -94,8 +98,9 @@ struct block {
 	struct warp *warps;
 	int nwarps;
 	uint32_t nthreads;
-	uint64_t insns;	   /* lane-instructions executed */
-	uint32_t backward; /* backward branches taken, for the watchdog */
+	uint64_t insns;			 /* lane-instructions executed */
+	uint32_t red_count, red_threads; /* bar.red: true predicates, threads arrived */
+	uint32_t backward;		 /* backward branches taken, for the watchdog */
 };
 
 /* ---- values ------------------------------------------------------------------------ */

@@ -876,6 +876,33 @@ static void complete_coll(const struct ptx_insn *in, uint32_t base, uint32_t lan
 	}
 }
 
+/* The barrier opens: threads waiting at a bar.red get the block's
+ * reduction of their predicates (the interpreter's bar_red_result). */
+static void bar_red(const struct ptx_func *k, const struct jit_code *code, uint32_t n)
+{
+	uint64_t count = 0, threads = 0;
+	int sub = SUB_NONE;
+
+	for (uint32_t t = 0; t < n; t++) {
+		const struct ptx_insn *in;
+		if (rs.thr[t].pc <= 0)
+			continue;
+		in = &k->insns[code->stops[rs.thr[t].pc - 1].insn];
+		if (in->op != OP_BAR || in->sub == SUB_NONE)
+			continue;
+		sub = in->sub;
+		count += rs.coll[t].a != 0;
+		threads++;
+	}
+	if (sub == SUB_NONE)
+		return;
+	for (uint32_t t = 0; t < n; t++)
+		if (rs.thr[t].pc > 0)
+			rs.coll[t].result = sub == SUB_POPC  ? count
+					    : sub == SUB_AND ? count == threads
+							     : count != 0;
+}
+
 void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint64_t index)
 {
 	struct block B;
@@ -984,6 +1011,8 @@ void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint6
 				rs.thr[t].ready = 1;
 				sleeping = 1;
 			}
+		if (!sleeping)
+			bar_red(L->kernel, code, n);
 		for (uint32_t t = 0; t < n && !sleeping; t++)
 			if (rs.thr[t].pc > 0) {
 				rs.thr[t].ready = 1;

@@ -1299,7 +1299,8 @@ static void resume_block(struct gen *g, LLVMValueRef sw, int k, int pc, int to)
 				   : resize(g, v, LLVMGetIntTypeWidth(g->rty[s]) / 8, 0),
 			       g->regs[s]);
 	}
-	if (g->code->stops[k - 1].kind == JS_COLL && in->op != OP_BARWARP) {
+	if ((g->code->stops[k - 1].kind == JS_COLL && in->op != OP_BARWARP) ||
+	    (in->op == OP_BAR && in->sub != SUB_NONE)) {
 		int pair = in->op == OP_SHFL && (in->sub2 & 0x80);
 		LLVMValueRef res = LLVMBuildLoad2(g->b, g->i64, coll_field(g, 4), "");
 		if (in->o[0].kind == OK_PRED)
@@ -1698,8 +1699,12 @@ static int gen_insn(struct gen *g, const struct ptx_insn *in, LLVMValueRef sw)
 	case OP_REDUX:
 	case OP_ACTIVEMASK: {
 		int k = ++g->code->nstops;
-		if (in->op == OP_BAR && (in->nops > 1 || (in->sub != SUB_NONE)))
-			return refuse(g, "%s with a thread count or a reduction at line %d", NULL);
+		/* bar.sync with a thread count waits for the whole block, as on
+		 * the interpreter; bar.red leaves its predicate for the runner. */
+		if (in->op == OP_BAR && in->sub != SUB_NONE)
+			LLVMBuildStore(
+			    g->b, LLVMBuildZExt(g->b, pred(g, &in->o[in->nops - 1]), g->i64, ""),
+			    coll_field(g, 0));
 		g->code->stops[k - 1].kind = jit_stop_kind(in->op);
 		g->code->stops[k - 1].insn = g->pc;
 		if (in->op != OP_BAR && in->op != OP_NANOSLEEP) {

@@ -302,6 +302,7 @@ enum ptx_sub {
 	SUB_NOTANUMBER,
 	SUB_NORMAL,
 	SUB_SUBNORMAL,
+	SUB_POPC, /* bar.red.popc (bar.red.and, .or: SUB_AND, SUB_OR) */
 };
 
 enum ptx_sreg {

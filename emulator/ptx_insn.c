@@ -204,6 +204,11 @@ static void apply_modifier(struct parser *p, struct ptx_insn *in, const char *m,
 		in->sub = m[1] == 'n' ? SUB_MATCH_ANY : SUB_MATCH_ALL;
 		return;
 	}
+	if (in->op == OP_BAR && (!strcmp(m, "popc") || !strcmp(m, "and") || !strcmp(m, "or"))) {
+		/* bar.red: the block's threads reduce a predicate at the barrier */
+		in->sub = m[0] == 'p' ? SUB_POPC : m[0] == 'a' ? SUB_AND : SUB_OR;
+		return;
+	}
 	if (in->op != OP_BAR && in->op != OP_MEMBAR) {
 		for (size_t i = 0; i < sizeof(sub_names) / sizeof(*sub_names); i++)
 			if (strcmp(m, sub_names[i].name) == 0 &&

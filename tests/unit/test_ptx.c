@@ -1213,6 +1213,27 @@ static void test_votes(void **state)
 	}
 }
 
+/* __syncthreads_count, _and and _or (bar.red): every thread gets the
+ * block's count of true predicates, whether all were, whether any was;
+ * once where some are (odd A[i]), once where all are. */
+static void test_barrier_reductions(void **state)
+{
+	uint64_t out[32];
+	uint32_t odd = 0;
+
+	for (int i = 0; i < 32; i++)
+		odd += (A[i] & 1) != 0;
+	run_u32("and.b32 %r3, %r1, 1; setp.ne.u32 %p1, %r3, 0; bar.red.popc.u32 %r5, 0, %p1; "
+		"bar.red.and.pred %p2, 0, %p1; bar.red.or.pred %p3, 0, %p1; "
+		"setp.lt.u32 %p4, %r10, 64; bar.red.and.pred %p5, 0, %p4; "
+		"cvt.u64.u32 %rd9, %r5; selp.u64 %rd10, 1, 0, %p2; selp.u64 %rd11, 2, 0, %p3; "
+		"selp.u64 %rd12, 4, 0, %p5; or.b64 %rd10, %rd10, %rd11; or.b64 %rd10, %rd10, %rd12; "
+		"shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+		out);
+	CHECK_LANES((uint64_t)odd | (uint64_t)((odd == 32) | (odd != 0) << 1 | 4) << 32);
+	(void)state;
+}
+
 /* .sync warp ops whose membermask names only some lanes: each lane's result
  * is over the executing lanes of its own mask. Here each lane's mask is the
  * group match.any put it in (lanes of equal c[i] & 3), as when code reduces
@@ -1617,6 +1638,7 @@ int main(void)
 	    cmocka_unit_test(test_compare_select),
 	    cmocka_unit_test(test_warp_shuffles),
 	    cmocka_unit_test(test_votes),
+	    cmocka_unit_test(test_barrier_reductions),
 	    cmocka_unit_test(test_partial_masks),
 	    cmocka_unit_test(test_special_registers),
 	    cmocka_unit_test(test_half_arithmetic),
