@@ -643,6 +643,11 @@ static void compile_kernel(struct jit_module *jm, int fi)
 	free(bytes);
 	if (o) {
 		code.fn = o->fn;
+		for (int i = 0; i < code.nstops; i++) {
+			const struct ptx_insn *in = &f->insns[code.stops[i].insn];
+			code.kinds |= 1u << code.stops[i].kind;
+			code.has_red |= in->op == OP_BAR && in->sub != SUB_NONE;
+		}
 		k->code = code;
 		k->obj = o;
 		k->state = JK_READY;
@@ -960,6 +965,24 @@ void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint6
 	}
 	for (uint32_t t = 0; t < n; t++)
 		rs.thr[t] = (struct jit_thread){0, 1};
+	if (code->kinds == 1u << JS_BARRIER) {
+		/* Only barriers: a call runs the block's threads to the next
+		 * one; it opens once they are all there or have exited. */
+		for (;;) {
+			int waiting = 0;
+			if (code->fn(ctx, 0, n) != 0 || emu_exec_failed(&B))
+				return;
+			if (code->has_red)
+				bar_red(L->kernel, code, n);
+			for (uint32_t t = 0; t < n; t++)
+				if (rs.thr[t].pc > 0) {
+					rs.thr[t].ready = 1;
+					waiting = 1;
+				}
+			if (!waiting || vcuda_jit_poll(ctx, UINT32_MAX))
+				return;
+		}
+	}
 	for (;;) {
 		int waiting = 0, sleeping = 0;
 		/* Warp by warp: the threads that yielded run again, those at
@@ -973,11 +996,13 @@ void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint6
 					break;
 				/* Yielded threads first: a warp operation completes
 				 * only once every thread that will reach it has. */
-				for (uint32_t t = base; t < end; t++)
+				for (uint32_t t = base; t < end && (code->kinds & 1u << JS_YIELD);
+				     t++)
 					if (rs.thr[t].pc > 0 && !rs.thr[t].ready &&
 					    code->stops[rs.thr[t].pc - 1].kind == JS_YIELD)
 						rs.thr[t].ready = again = 1;
-				for (uint32_t t = base; t < end && !again; t++) {
+				for (uint32_t t = base;
+				     t < end && !again && (code->kinds & 1u << JS_COLL); t++) {
 					int pc = rs.thr[t].pc, kind;
 					uint32_t lanes = 0;
 					if (pc <= 0 || rs.thr[t].ready)
@@ -1006,12 +1031,12 @@ void emu_jit_run_block(struct exec_launch *L, const struct jit_code *code, uint6
 			return;
 		/* Sleeping threads run again; once every thread has exited or
 		 * waits at a barrier, it opens. */
-		for (uint32_t t = 0; t < n; t++)
+		for (uint32_t t = 0; t < n && (code->kinds & 1u << JS_SLEEP); t++)
 			if (rs.thr[t].pc > 0 && code->stops[rs.thr[t].pc - 1].kind == JS_SLEEP) {
 				rs.thr[t].ready = 1;
 				sleeping = 1;
 			}
-		if (!sleeping)
+		if (!sleeping && code->has_red)
 			bar_red(L->kernel, code, n);
 		for (uint32_t t = 0; t < n && !sleeping; t++)
 			if (rs.thr[t].pc > 0) {

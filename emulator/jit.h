@@ -141,7 +141,9 @@ struct jit_code {
 	jit_kernel_fn fn;
 	struct jit_stop *stops; /* index k - 1 for stop k */
 	int nstops;
-	int has_coll; /* stops at warp operations: the runner goes warp by warp */
+	int has_coll;	/* stops at warp operations: the runner goes warp by warp */
+	unsigned kinds; /* 1 << kind of each kind of stop it has (jit.c) */
+	int has_red;	/* a bar.red among its barriers */
 	uint32_t nsave;
 };
 
