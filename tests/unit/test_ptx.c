@@ -1223,13 +1223,14 @@ static void test_barrier_reductions(void **state)
 
 	for (int i = 0; i < 32; i++)
 		odd += (A[i] & 1) != 0;
-	run_u32("and.b32 %r3, %r1, 1; setp.ne.u32 %p1, %r3, 0; bar.red.popc.u32 %r5, 0, %p1; "
-		"bar.red.and.pred %p2, 0, %p1; bar.red.or.pred %p3, 0, %p1; "
-		"setp.lt.u32 %p4, %r10, 64; bar.red.and.pred %p5, 0, %p4; "
-		"cvt.u64.u32 %rd9, %r5; selp.u64 %rd10, 1, 0, %p2; selp.u64 %rd11, 2, 0, %p3; "
-		"selp.u64 %rd12, 4, 0, %p5; or.b64 %rd10, %rd10, %rd11; or.b64 %rd10, %rd10, %rd12; "
-		"shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
-		out);
+	run_u32(
+	    "and.b32 %r3, %r1, 1; setp.ne.u32 %p1, %r3, 0; bar.red.popc.u32 %r5, 0, %p1; "
+	    "bar.red.and.pred %p2, 0, %p1; bar.red.or.pred %p3, 0, %p1; "
+	    "setp.lt.u32 %p4, %r10, 64; bar.red.and.pred %p5, 0, %p4; "
+	    "cvt.u64.u32 %rd9, %r5; selp.u64 %rd10, 1, 0, %p2; selp.u64 %rd11, 2, 0, %p3; "
+	    "selp.u64 %rd12, 4, 0, %p5; or.b64 %rd10, %rd10, %rd11; or.b64 %rd10, %rd10, %rd12; "
+	    "shl.b64 %rd10, %rd10, 32; or.b64 %rd9, %rd9, %rd10;",
+	    out);
 	CHECK_LANES((uint64_t)odd | (uint64_t)((odd == 32) | (odd != 0) << 1 | 4) << 32);
 	(void)state;
 }
