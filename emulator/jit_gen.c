@@ -56,12 +56,13 @@ static int refuse(struct gen *g, const char *fmt, const char *what)
 {
 	if (!g->bad) {
 		char name[32];
-		const struct ptx_insn *in = &g->f->insns[g->pc];
+		/* An empty kernel has no instruction to name. */
+		const struct ptx_insn *in = g->pc < g->f->ninsns ? &g->f->insns[g->pc] : NULL;
 		snprintf(g->why, g->why_len, fmt,
-			 what	       ? what
-			 : jit_op_name ? jit_op_name(in->op, name, sizeof(name))
-				       : "an instruction",
-			 in->line);
+			 what		     ? what
+			 : in && jit_op_name ? jit_op_name(in->op, name, sizeof(name))
+					     : "an instruction",
+			 in ? in->line : g->f->line);
 		g->bad = 1;
 	}
 	return -1;
