@@ -108,7 +108,8 @@ static int run_control(struct xctx *X, const struct ptx_insn *in, uint32_t m, in
 	case OP_BAR:
 		top->pc = pc + 1;
 		if (m) {
-			if (in->sub != SUB_NONE) { /* bar.red: count this warp's predicates */
+			if (in->sub != SUB_NONE &&
+			    in->nops >= 3) { /* bar.red: count this warp's predicates */
 				const struct ptx_operand *c = &in->o[in->nops - 1];
 				LANES(m) B->red_count += opv(X, c, (int)l) != 0;
 				B->red_threads += (uint32_t)__builtin_popcount(m);

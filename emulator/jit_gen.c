@@ -1702,6 +1702,8 @@ static int gen_insn(struct gen *g, const struct ptx_insn *in, LLVMValueRef sw)
 		int k = ++g->code->nstops;
 		/* bar.sync with a thread count waits for the whole block, as on
 		 * the interpreter; bar.red leaves its predicate for the runner. */
+		if (in->op == OP_BAR && in->sub != SUB_NONE && in->nops < 3)
+			return refuse(g, "%s.red without its operands at line %d", NULL);
 		if (in->op == OP_BAR && in->sub != SUB_NONE)
 			LLVMBuildStore(
 			    g->b, LLVMBuildZExt(g->b, pred(g, &in->o[in->nops - 1]), g->i64, ""),
