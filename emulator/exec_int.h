@@ -340,8 +340,22 @@ static inline int emu_shfl_source(int sub, uint32_t l, uint32_t b, uint32_t c, i
 	return *ok ? j & 31 : (int)l;
 }
 void emu_do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+/* vote.sub's result for a lane whose group (membermask over the executing
+ * lanes) is g, yes the lanes whose predicate is true. */
+static inline uint32_t emu_vote_result(int sub, uint32_t yes, uint32_t g)
+{
+	uint32_t y = yes & g;
+
+	return sub == SUB_BALLOT ? y
+	       : sub == SUB_ALL	 ? y == g
+	       : sub == SUB_ANY	 ? y != 0
+				 : (y == 0 || y == g);
+}
 void emu_do_match(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 void emu_do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
+/* redux.sub over lane l's group g: v[l] combined with each other lane's
+ * v, in lane order (32-bit). */
+uint32_t emu_redux_result(int sub, uint8_t type, const uint64_t *v, uint32_t l, uint32_t g);
 void emu_do_alu(const struct xctx *X, const struct ptx_insn *in, uint32_t m);
 /* add.cc, addc, sub.cc, subc, mad.cc, madc: arithmetic through CC.CF. */
 void emu_do_carry(const struct xctx *X, const struct ptx_insn *in, uint32_t m);

@@ -302,23 +302,11 @@ void emu_do_vote(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 	LANES(m) if (opv(X, a, (int)l)) yes |= 1u << l;
 	LANES(m)
 	{
-		uint32_t g = mm[l], y = yes & g;
-		switch (in->sub) {
-		case SUB_BALLOT:
-			set_reg(X, d, (int)l, y);
-			break;
-		case SUB_ALL:
-			set_pred(X, d, (int)l, y == g);
-			break;
-		case SUB_ANY:
-			set_pred(X, d, (int)l, y != 0);
-			break;
-		case SUB_UNI:
-			set_pred(X, d, (int)l, y == 0 || y == g);
-			break;
-		default:
-			break;
-		}
+		uint32_t r = emu_vote_result(in->sub, yes, mm[l]);
+		if (in->sub == SUB_BALLOT)
+			set_reg(X, d, (int)l, r);
+		else
+			set_pred(X, d, (int)l, r != 0);
 	}
 }
 
@@ -354,13 +342,16 @@ void emu_do_redux(const struct xctx *X, const struct ptx_insn *in, uint32_t m)
 
 	member_masks(X, in, 2, m, mm);
 	LANES(m) v[l] = trunc_to(opv(X, &in->o[1], (int)l), 4);
-	LANES(m)
-	{
-		uint64_t acc = v[l];
-		for (uint32_t g = mm[l] & ~(1u << l); g; g &= g - 1)
-			acc = emu_atomic_new(in->sub, in->type, acc, v[__builtin_ctz(g)], 0);
-		set_reg(X, &in->o[0], (int)l, trunc_to(acc, 4));
-	}
+	LANES(m) set_reg(X, &in->o[0], (int)l, emu_redux_result(in->sub, in->type, v, l, mm[l]));
+}
+
+uint32_t emu_redux_result(int sub, uint8_t type, const uint64_t *v, uint32_t l, uint32_t g)
+{
+	uint64_t acc = trunc_to(v[l], 4);
+
+	for (g &= ~(1u << l); g; g &= g - 1)
+		acc = emu_atomic_new(sub, type, acc, trunc_to(v[__builtin_ctz(g)], 4), 0);
+	return (uint32_t)acc;
 }
 
 /* The usual arithmetic: d = op(a, b[, c]) for each lane. */

@@ -89,7 +89,6 @@ static struct {
 	uint64_t cache_bytes, cache_max; /* the directory's objects; its bound */
 	int cache_full;
 	struct emu_jit_stats stats;
-	uint64_t counter;
 } J = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .work = PTHREAD_COND_INITIALIZER,
        .done = PTHREAD_COND_INITIALIZER,
@@ -429,16 +428,18 @@ static void cache_setup(void)
 		return;
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
 	    (st.st_mode & 022)) {
-		fprintf(stderr,
-			"vcuda: not using %s as the kernel cache: it must be a directory of this "
-			"user's that others cannot write\n",
-			dir);
+		VLOG(emulator, WARN,
+		     "not using %s as the kernel cache: it must be a directory of this user's "
+		     "that others cannot write",
+		     dir);
 		return;
 	}
 	snprintf(J.cache_dir, sizeof(J.cache_dir), "%s", dir);
 	J.cache_max = JIT_CACHE_MAX;
-	if ((e = getenv("VCUDA_CPU_CACHE_MAX")) && *e)
-		J.cache_max = strtoull(e, NULL, 10) << 20;
+	if ((e = getenv("VCUDA_CPU_CACHE_MAX")) && *e) {
+		unsigned long long mib = strtoull(e, NULL, 10);
+		J.cache_max = mib < (1ull << 40) ? mib << 20 : UINT64_MAX;
+	}
 	J.cache_bytes = cache_size(dir);
 }
 
@@ -621,6 +622,12 @@ static void compile_kernel(struct jit_module *jm, int fi)
 	uint64_t t0 = vcuda_now_ns();
 	int hit = 0;
 
+	/* LLVM is loaded by the first compile, not by the first launch. */
+	if (jit_start() != 0) {
+		k->state = JK_FAILED;
+		J.stats.interpreted++;
+		return;
+	}
 	k->state = JK_COMPILING;
 	jm->busy++;
 	pthread_mutex_unlock(&J.lock);
@@ -740,7 +747,7 @@ const struct jit_code *emu_jit_code_for(struct exec_launch *L, uint64_t blocks)
 	if (fi < 0 || fi >= mod->nfuncs)
 		return NULL;
 	pthread_mutex_lock(&J.lock);
-	if (jit_start() != 0 || !(jm = module_state(mod))) {
+	if ((J.started && J.broken) || !(jm = module_state(mod))) {
 		pthread_mutex_unlock(&J.lock);
 		return NULL;
 	}
@@ -858,22 +865,12 @@ static void complete_coll(const struct ptx_insn *in, uint32_t base, uint32_t lan
 			c[l].pred = (uint64_t)ok;
 			break;
 		}
-		case OP_VOTE: {
-			uint32_t y = yes & g;
-			c[l].result = in->sub == SUB_BALLOT ? y
-				      : in->sub == SUB_ALL  ? (uint64_t)(y == g)
-				      : in->sub == SUB_ANY  ? (uint64_t)(y != 0)
-							    : (uint64_t)(y == 0 || y == g);
+		case OP_VOTE:
+			c[l].result = emu_vote_result(in->sub, yes, g);
 			break;
-		}
-		case OP_REDUX: {
-			uint64_t acc = src[l] & 0xffffffffu;
-			for (uint32_t o = g & ~(1u << l); o; o &= o - 1)
-				acc = emu_atomic_new(in->sub, in->type, acc,
-						     src[__builtin_ctz(o)] & 0xffffffffu, 0);
-			c[l].result = acc & 0xffffffffu;
+		case OP_REDUX:
+			c[l].result = emu_redux_result(in->sub, in->type, src, (uint32_t)l, g);
 			break;
-		}
 		default: /* activemask */
 			c[l].result = lanes;
 			break;
