@@ -534,15 +534,21 @@ static void cache_write(const char *hex, const void *bytes, size_t len)
  * order), for code loaded from the cache. */
 static int scan_stops(const struct ptx_func *f, struct jit_code *code)
 {
+	uint8_t *yields = calloc((size_t)f->ninsns + 1, 1);
+
 	code->stops = calloc((size_t)f->ninsns + 1, sizeof(*code->stops));
-	if (!code->stops)
+	if (!code->stops || !yields || jit_find_yields(f, yields) != 0) {
+		free(yields);
+		free(code->stops);
+		code->stops = NULL;
 		return -1;
+	}
 	code->nstops = 0;
 	code->has_coll = 0;
 	code->nsave = (uint32_t)(f->nregs + f->npreds);
 	for (int i = 0; i < f->ninsns; i++) {
 		int op = f->insns[i].op;
-		if (jit_yields_at(f, i)) {
+		if (yields[i]) {
 			code->stops[code->nstops].kind = JS_YIELD;
 			code->stops[code->nstops++].insn = i;
 			continue;
@@ -554,6 +560,7 @@ static int scan_stops(const struct ptx_func *f, struct jit_code *code)
 		code->has_coll |= jit_stop_kind(op) == JS_COLL;
 		code->nstops++;
 	}
+	free(yields);
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #define VCUDA_JIT_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "exec.h"
 #include "ptx.h"
@@ -102,30 +103,41 @@ static inline int jit_stop_kind(int op)
 /* Iterations of a loop over global memory a thread runs before the next
  * thread of its warp runs (a power of two). */
 #define JIT_YIELD_EVERY 16
-/* Whether the branch at pc yields: a backward branch closing a loop that
- * reads or writes global memory. Each thread of a warp then runs a few
- * iterations in turn rather than its whole loop, so that the warp's
- * threads walk memory together (a grid-stride loop's accesses stay
- * coalesced in the cache) as they do on a GPU. */
-static inline int jit_yields_at(const struct ptx_func *f, int pc)
+/* Which branches of f yield (yields[pc] = 1): the backward branches
+ * closing a loop that reads or writes global memory and has no barrier or
+ * warp operation (whose threads take turns there already). Each thread of
+ * a warp then runs a few iterations in turn rather than its whole loop,
+ * so that the warp's threads walk memory together (a grid-stride loop's
+ * accesses stay coalesced in the cache) as they do on a GPU. Linear in the
+ * kernel's size (counts before each instruction), whatever its loops.
+ * 0, or -1 out of memory. */
+static inline int jit_find_yields(const struct ptx_func *f, uint8_t *yields)
 {
-	const struct ptx_insn *in = &f->insns[pc];
+	int n = f->ninsns;
+	int *mem = calloc((size_t)n + 1, sizeof(int)), *stops = calloc((size_t)n + 1, sizeof(int));
 
-	int global = 0;
-
-	if (in->op != OP_BRA || in->target < 0 || in->target > pc)
-		return 0;
-	for (int i = in->target; i <= pc; i++) {
-		const struct ptx_insn *x = &f->insns[i];
-		/* A loop with a barrier or warp operation: its threads take
-		 * turns there already. */
-		if (jit_stop_kind(x->op))
-			return 0;
-		if ((x->op == OP_LD || x->op == OP_ST || x->op == OP_ATOM || x->op == OP_RED) &&
-		    x->space != PS_SHARED && x->space != PS_LOCAL && x->space != PS_PARAM)
-			global = 1;
+	if (!mem || !stops) {
+		free(mem);
+		free(stops);
+		return -1;
 	}
-	return global;
+	for (int i = 0; i < n; i++) {
+		const struct ptx_insn *x = &f->insns[i];
+		mem[i + 1] =
+		    mem[i] +
+		    ((x->op == OP_LD || x->op == OP_ST || x->op == OP_ATOM || x->op == OP_RED) &&
+		     x->space != PS_SHARED && x->space != PS_LOCAL && x->space != PS_PARAM);
+		stops[i + 1] = stops[i] + (jit_stop_kind(x->op) != 0);
+	}
+	for (int pc = 0; pc < n; pc++) {
+		const struct ptx_insn *in = &f->insns[pc];
+		int t = in->target;
+		yields[pc] = in->op == OP_BRA && t >= 0 && t <= pc && mem[pc + 1] > mem[t] &&
+			     stops[pc + 1] == stops[t];
+	}
+	free(mem);
+	free(stops);
+	return 0;
 }
 
 struct jit_stop {

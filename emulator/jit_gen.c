@@ -43,6 +43,7 @@ struct gen {
 	int words;		   /* 64-bit words of one bitset */
 	int pc;			   /* the instruction being built */
 	int stops;		   /* the kernel has barriers or warp operations */
+	uint8_t *yields;	   /* per instruction: a yielding branch (jit_find_yields) */
 	char *why;
 	size_t why_len;
 	int bad;
@@ -1667,7 +1668,7 @@ static int gen_insn(struct gen *g, const struct ptx_insn *in, LLVMValueRef sw)
 	case OP_BRA:
 		if (in->target <= g->pc)
 			poll(g);
-		if (jit_yields_at(g->f, g->pc)) {
+		if (g->yields[g->pc]) {
 			/* Every JIT_YIELD_EVERY iterations the next thread runs. */
 			int k = ++g->code->nstops;
 			LLVMBasicBlockRef yield =
@@ -1751,10 +1752,17 @@ int jit_gen_kernel(struct jit_build *jb, const struct ptx_module *mod, const str
 			return refuse(g, "%s (a call) at line %d", NULL), -1;
 		if (in->op == OP_BRA && (in->target < 0 || in->target > n))
 			return refuse(g, "%s target at line %d", NULL), -1;
-		g->stops |= jit_stop_kind(in->op) || jit_yields_at(f, i);
+		g->stops |= jit_stop_kind(in->op) != 0;
 	}
 	if (mod->has_alloca)
 		return refuse(g, "%s (alloca in the module) at line %d", "stack"), -1;
+	if (!(g->yields = calloc((size_t)n + 1, 1)) || jit_find_yields(f, g->yields) != 0) {
+		free(g->yields);
+		snprintf(why, why_len, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		g->stops |= g->yields[i];
 	g->i1 = LLVMInt1TypeInContext(g->C);
 	g->i8 = LLVMInt8TypeInContext(g->C);
 	g->i16 = LLVMInt16TypeInContext(g->C);
@@ -1905,6 +1913,7 @@ out:
 	free(g->rty);
 	free(g->bb);
 	free(g->live);
+	free(g->yields);
 	if (rc != 0) {
 		free(code->stops);
 		code->stops = NULL;
